@@ -1,0 +1,13 @@
+//! The runtime of TradingBot.
+//!
+//! This crate holds everything that does I/O on behalf of the domain: the actix
+//! actors and their messages, the exchange connections (REST and websocket),
+//! the event bus, persistence (sea-orm entities and queries over SQLite or
+//! PostgreSQL), the Redis-or-in-process backends of shared state, Telegram,
+//! market-data feeds and the paper exchange.
+//!
+//! It must not hold HTTP routing or request parsing (that is `tradingbot-web`),
+//! nor domain rules that can be pure (those are `tradingbot-core`, called from here).
+
+pub mod kv;
+pub mod store;

@@ -1,0 +1,19 @@
+//! sea-orm entities, one module per table, mirroring the migrations.
+//!
+//! Money columns are [`DbDecimal`](super::DbDecimal); ciphertext columns are
+//! raw bytes produced by the credential vault and never leave the store
+//! decrypted except in the actor that needs the secret.
+
+pub mod api_keys;
+pub mod audit_log;
+pub mod email_verification_tokens;
+pub mod orders;
+pub mod performances;
+pub mod positions;
+pub mod refresh_tokens;
+pub mod signals;
+pub mod strategies;
+pub mod telegram_bots;
+pub mod totp_recovery_codes;
+pub mod users;
+pub mod webhook_tokens;

@@ -1,0 +1,78 @@
+//! `strategies`: the seed's risk rules of one trading strategy.
+
+use crate::store::DbDecimal;
+use crate::store::enums::{MarginMode, OppositeSignal};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "strategies")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: i64,
+    /// The exchange account (`api_keys.id`) it trades on.
+    pub account_id: Option<i64>,
+    pub name: String,
+    pub indicator_id: String,
+    /// JSON array of symbols.
+    pub symbols: String,
+    pub investment_pct: DbDecimal,
+    pub long_tp_pct: DbDecimal,
+    pub long_sl_pct: DbDecimal,
+    pub short_tp_pct: DbDecimal,
+    pub short_sl_pct: DbDecimal,
+    pub leverage: i32,
+    pub margin_mode: MarginMode,
+    pub opposite_signal: OppositeSignal,
+    pub is_active: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::UserId",
+        to = "super::users::Column::Id",
+        on_delete = "Cascade"
+    )]
+    User,
+    #[sea_orm(
+        belongs_to = "super::api_keys::Entity",
+        from = "Column::AccountId",
+        to = "super::api_keys::Column::Id",
+        on_delete = "SetNull"
+    )]
+    Account,
+    #[sea_orm(has_many = "super::positions::Entity")]
+    Positions,
+    #[sea_orm(has_many = "super::webhook_tokens::Entity")]
+    WebhookTokens,
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
+impl Related<super::api_keys::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Account.def()
+    }
+}
+
+impl Related<super::positions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Positions.def()
+    }
+}
+
+impl Related<super::webhook_tokens::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::WebhookTokens.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,236 @@
+//! Persistence: the database connection, its schema migrations and the
+//! sea-orm entities of every table.
+//!
+//! One URL picks the backend: `sqlite://…` for the embedded default,
+//! `postgres://…` for production. Everything above this module is written once
+//! against sea-orm and works on both.
+
+pub mod decimal;
+pub mod entities;
+pub mod enums;
+pub mod testing;
+
+pub use decimal::DbDecimal;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tradingbot_migrations::{Migrator, MigratorTrait};
+
+/// Which database the URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, or `None` for an unsupported scheme.
+    pub fn from_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Errors at the persistence boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the {backend} database: {source}")]
+    Connect {
+        backend: &'static str,
+        source: DbErr,
+    },
+    #[error("migration failed: {0}")]
+    Migration(DbErr),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A pooled connection to the application database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url`. For SQLite the file (and its directory) is created
+    /// when missing, WAL journaling lets readers proceed during writes, and
+    /// foreign keys are enforced (SQLite leaves them off unless asked).
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        if backend == Backend::Sqlite {
+            ensure_sqlite_dir(url)?;
+        }
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(options.max_connections)
+            .connect_timeout(options.connect_timeout)
+            .acquire_timeout(options.connect_timeout)
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+        }
+        let db = Database::connect(opts)
+            .await
+            .map_err(|source| StoreError::Connect {
+                backend: backend.as_str(),
+                source,
+            })?;
+        Ok(Self { db, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(StoreError::Migration)
+    }
+
+    /// Reverts the last `steps` migrations (all of them when `None`).
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), StoreError> {
+        Migrator::down(&self.db, steps)
+            .await
+            .map_err(StoreError::Migration)
+    }
+
+    /// Names of the applied and pending migrations, oldest first.
+    pub async fn migration_status(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let applied: Vec<String> = Migrator::get_applied_migrations(&self.db)
+            .await
+            .map_err(StoreError::Migration)?
+            .into_iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        Ok(Migrator::migrations()
+            .iter()
+            .map(|m| {
+                let name = m.name().to_owned();
+                let done = applied.contains(&name);
+                (name, done)
+            })
+            .collect())
+    }
+
+    /// Round-trips a trivial query; the time it took is the health check's
+    /// database latency.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        let stmt = sea_orm::Statement::from_string(self.db.get_database_backend(), "SELECT 1");
+        self.db.execute_raw(stmt).await?;
+        Ok(started.elapsed())
+    }
+
+    /// The server's version string (`sqlite 3.x` / `PostgreSQL 15.x …`).
+    pub async fn server_version(&self) -> Result<String, StoreError> {
+        let sql = match self.db.get_database_backend() {
+            DbBackend::Sqlite => "SELECT 'sqlite ' || sqlite_version() AS v",
+            _ => "SELECT version() AS v",
+        };
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                sql,
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("version".into()))?;
+        Ok(row.try_get::<String>("", "v")?)
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(StoreError::Db)
+    }
+}
+
+/// Creates the directory that will hold the SQLite file of `url`.
+fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(
+            Backend::from_url("sqlite://./data/x.db"),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(Backend::from_url("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::from_url("mysql://u@h/db"), None);
+        assert_eq!(Backend::from_url("nonsense"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! Backtesting: candle loading (CSV, bundled data, exchange download when
+//! online), the simulation engine and its reports.
+//!
+//! It must not hold its own copy of sizing, fee, indicator or PnL math: it
+//! calls `tradingbot-core`, so that a backtest and live trading agree.

@@ -1,0 +1,30 @@
+//! The database schema of TradingBot, as ordered sea-orm-migration steps.
+//!
+//! The same migrations build the schema on SQLite (the embedded default) and on
+//! PostgreSQL 15+ (production). Where the two differ — how an exact decimal is
+//! stored, how a range check reads a decimal — the difference lives in
+//! [`columns`], so every table is written once.
+//!
+//! This crate holds schema only: no queries, no entities (those live in
+//! `tradingbot-actors`), no data fixes that need business rules.
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+pub mod columns;
+mod m20261124_000001_identity;
+mod m20261124_000002_accounts;
+mod m20261124_000003_trading;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_identity::Migration),
+            Box::new(m20261124_000002_accounts::Migration),
+            Box::new(m20261124_000003_trading::Migration),
+        ]
+    }
+}

@@ -1,0 +1,555 @@
+//! Configuration: one typed [`Config`] read from environment variables and an
+//! optional TOML file, with defaults that make the embedded server useful out
+//! of the box.
+//!
+//! Precedence: environment, then file, then default. A bad value stops the
+//! start with a [`ConfigError`] naming the key, where the value came from and
+//! why it is wrong (secrets are never echoed).
+
+pub mod keys;
+pub mod secrets;
+
+use keys::Key;
+use secrecy::{ExposeSecret, SecretSlice};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tradingbot_actors::store::Backend;
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Environment,
+    File(PathBuf),
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Environment => f.write_str("environment"),
+            Origin::File(p) => write!(f, "config file {}", p.display()),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {key} (from {origin}){shown}: {reason}")]
+    Invalid {
+        key: &'static str,
+        origin: Origin,
+        /// ` = "value"`, or empty for secrets.
+        shown: String,
+        reason: String,
+    },
+    #[error("{key} is required when TRADINGBOT_ENV=production: {reason}")]
+    RequiredInProduction { key: &'static str, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("unknown key `{key}` in config file {path} (known keys: {known})")]
+    UnknownFileKey {
+        key: String,
+        path: PathBuf,
+        known: String,
+    },
+    #[error("{0}")]
+    Secret(String),
+}
+
+impl ConfigError {
+    /// The environment variable the error is about, when there is one.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Invalid { key, .. } | ConfigError::RequiredInProduction { key, .. } => {
+                Some(key)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret given in the configuration.
+pub type SecretBytes = SecretSlice<u8>;
+
+/// The whole configuration of one process.
+pub struct Config {
+    pub env: Environment,
+    pub bind: SocketAddr,
+    /// Whether `bind` was given rather than defaulted.
+    pub bind_explicit: bool,
+    /// `None`: derived from the address actually bound (development only).
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_backend: Backend,
+    pub database_max_connections: u32,
+    pub redis_url: Option<String>,
+    /// `None`: generate (development) into the data directory.
+    pub jwt_secret: Option<SecretBytes>,
+    /// `None`: generate (development) into the data directory.
+    pub master_key: Option<SecretBytes>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field("master_key", &self.master_key.as_ref().map(|_| "<set>"))
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("workers", &self.workers)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!(
+                "{}{}{}",
+                &url[..scheme_end],
+                masked,
+                &url[scheme_end + at..]
+            )
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The raw values: environment variables and, optionally, a TOML file.
+pub struct Sources {
+    env: HashMap<String, String>,
+    file: HashMap<String, String>,
+    file_path: Option<PathBuf>,
+}
+
+impl Sources {
+    /// Reads the file at `path` (when given) next to the environment `env`.
+    pub fn new(env: HashMap<String, String>, path: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = path
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("TRADINGBOT_CONFIG").map(PathBuf::from));
+        let file = match &path {
+            Some(p) => read_toml(p)?,
+            None => HashMap::new(),
+        };
+        Ok(Self {
+            env,
+            file,
+            file_path: path,
+        })
+    }
+
+    /// The process's environment and the file it names.
+    pub fn from_process(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::new(std::env::vars().collect(), path)
+    }
+
+    fn get(&self, key: &Key) -> Option<(String, Origin)> {
+        if let Some(v) = self.env.get(key.env).filter(|v| !v.is_empty()) {
+            return Some((v.clone(), Origin::Environment));
+        }
+        let path = self.file_path.clone()?;
+        self.file
+            .get(key.toml)
+            .map(|v| (v.clone(), Origin::File(path)))
+    }
+}
+
+fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut out = HashMap::new();
+    for (name, value) in table {
+        if !keys::ALL.iter().any(|k| k.toml == name) {
+            return Err(ConfigError::UnknownFileKey {
+                key: name,
+                path: path.to_owned(),
+                known: keys::ALL
+                    .iter()
+                    .map(|k| k.toml)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "`{name}` must be a string or a number, not {}",
+                        other.type_str()
+                    ),
+                });
+            }
+        };
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+fn invalid(key: &Key, origin: Origin, value: &str, reason: impl Into<String>) -> ConfigError {
+    let shown = if key.secret {
+        String::new()
+    } else {
+        format!(" = {value:?}")
+    };
+    ConfigError::Invalid {
+        key: key.env,
+        origin,
+        shown,
+        reason: reason.into(),
+    }
+}
+
+fn parse_number<T>(
+    sources: &Sources,
+    key: &Key,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some((raw, origin)) = sources.get(key) else {
+        return Ok(default);
+    };
+    let value: T = raw.trim().parse().map_err(|_| {
+        invalid(
+            key,
+            origin.clone(),
+            &raw,
+            format!(
+                "not a whole number between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        )
+    })?;
+    if !range.contains(&value) {
+        return Err(invalid(
+            key,
+            origin,
+            &raw,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_secret(
+    sources: &Sources,
+    key: &Key,
+    exact_len: Option<usize>,
+) -> Result<Option<SecretBytes>, ConfigError> {
+    let Some((raw, origin)) = sources.get(key) else {
+        return Ok(None);
+    };
+    let bytes = secrets::decode_key(raw.trim()).ok_or_else(|| {
+        invalid(
+            key,
+            origin.clone(),
+            "",
+            "not hex or base64 (generate one with `openssl rand -hex 32`)",
+        )
+    })?;
+    match exact_len {
+        Some(n) if bytes.len() != n => Err(invalid(
+            key,
+            origin,
+            "",
+            format!("must decode to exactly {n} bytes, got {}", bytes.len()),
+        )),
+        None if bytes.len() < 32 => Err(invalid(
+            key,
+            origin,
+            "",
+            format!("must decode to at least 32 bytes, got {}", bytes.len()),
+        )),
+        _ => Ok(Some(SecretSlice::from(bytes))),
+    }
+}
+
+fn parse_bind(raw: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !raw.contains(':') {
+        return Err("expected host:port, such as 127.0.0.1:8001".into());
+    }
+    raw.to_socket_addrs()
+        .map_err(|e| format!("expected host:port, such as 127.0.0.1:8001 ({e})"))?
+        .next()
+        .ok_or_else(|| "the host name resolves to no address".into())
+}
+
+fn parse_url(raw: &str, schemes: &[&str]) -> Result<(), String> {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err(format!(
+            "not a URL (expected {}://…)",
+            schemes.join("://… or ")
+        ));
+    };
+    if !schemes.contains(&scheme) {
+        return Err(format!(
+            "unsupported scheme `{scheme}` (expected {})",
+            schemes.join(" or ")
+        ));
+    }
+    if rest.is_empty() || rest.starts_with('/') && !matches!(scheme, "sqlite") {
+        return Err("the URL has no host".into());
+    }
+    if raw.chars().any(char::is_whitespace) {
+        return Err("the URL contains whitespace".into());
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Builds the configuration from `sources`, applying defaults and every
+    /// validation rule, including production's stricter ones.
+    pub fn from_sources(sources: &Sources) -> Result<Self, ConfigError> {
+        let env = match sources.get(&keys::ENV) {
+            None => Environment::Development,
+            Some((raw, origin)) => match raw.trim().to_ascii_lowercase().as_str() {
+                "development" | "dev" => Environment::Development,
+                "production" | "prod" => Environment::Production,
+                _ => {
+                    return Err(invalid(
+                        &keys::ENV,
+                        origin,
+                        &raw,
+                        "expected `development` or `production`",
+                    ));
+                }
+            },
+        };
+        let production = env == Environment::Production;
+
+        let (bind, bind_explicit) = match sources.get(&keys::BIND) {
+            None => ("127.0.0.1:8001".parse().expect("valid default"), false),
+            Some((raw, origin)) => (
+                parse_bind(raw.trim()).map_err(|r| invalid(&keys::BIND, origin, &raw, r))?,
+                true,
+            ),
+        };
+        if production && !bind_explicit {
+            return Err(ConfigError::RequiredInProduction {
+                key: keys::BIND.env,
+                reason: "choose the listen address explicitly".into(),
+            });
+        }
+
+        let data_dir = match sources.get(&keys::DATA_DIR) {
+            None => PathBuf::from("./data"),
+            Some((raw, origin)) => {
+                let p = PathBuf::from(raw.trim());
+                if p.exists() && !p.is_dir() {
+                    return Err(invalid(
+                        &keys::DATA_DIR,
+                        origin,
+                        &raw,
+                        "exists and is not a directory",
+                    ));
+                }
+                p
+            }
+        };
+
+        let database_url = match sources.get(&keys::DATABASE_URL) {
+            None if production => {
+                return Err(ConfigError::RequiredInProduction {
+                    key: keys::DATABASE_URL.env,
+                    reason: "point it at PostgreSQL (postgres://…) or an explicit sqlite:// file"
+                        .into(),
+                });
+            }
+            None => format!("sqlite://{}/tradingbot.db?mode=rwc", data_dir.display()),
+            Some((raw, origin)) => {
+                let raw = raw.trim().to_owned();
+                parse_url(&raw, &["sqlite", "postgres", "postgresql"])
+                    .map_err(|r| invalid(&keys::DATABASE_URL, origin, &raw, r))?;
+                raw
+            }
+        };
+        let database_backend = Backend::from_url(&database_url).expect("scheme checked above");
+
+        let database_max_connections =
+            parse_number(sources, &keys::DATABASE_MAX_CONNECTIONS, 10u32, 1..=1000)?;
+
+        let redis_url = match sources.get(&keys::REDIS_URL) {
+            None => None,
+            Some((raw, origin)) => {
+                let raw = raw.trim().to_owned();
+                parse_url(&raw, &["redis", "rediss"])
+                    .map_err(|r| invalid(&keys::REDIS_URL, origin, &raw, r))?;
+                Some(raw)
+            }
+        };
+
+        let jwt_secret = parse_secret(sources, &keys::JWT_SECRET, None)?;
+        let master_key = parse_secret(sources, &keys::MASTER_KEY, Some(32))?;
+        if production {
+            for (key, given) in [
+                (&keys::JWT_SECRET, jwt_secret.is_some()),
+                (&keys::MASTER_KEY, master_key.is_some()),
+            ] {
+                if !given {
+                    return Err(ConfigError::RequiredInProduction {
+                        key: key.env,
+                        reason: "generated secrets are for development only".into(),
+                    });
+                }
+            }
+            if let (Some(a), Some(b)) = (&jwt_secret, &master_key)
+                && a.expose_secret() == b.expose_secret()
+            {
+                return Err(ConfigError::Secret(
+                    "TRADINGBOT_JWT_SECRET and TRADINGBOT_MASTER_KEY must be different keys".into(),
+                ));
+            }
+        }
+
+        let public_url = match sources.get(&keys::PUBLIC_URL) {
+            None if production => {
+                return Err(ConfigError::RequiredInProduction {
+                    key: keys::PUBLIC_URL.env,
+                    reason: "TradingView must reach the webhook at an https:// address".into(),
+                });
+            }
+            None => None,
+            Some((raw, origin)) => {
+                let url = raw.trim().trim_end_matches('/').to_owned();
+                let allowed: &[&str] = if production {
+                    &["https"]
+                } else {
+                    &["http", "https"]
+                };
+                parse_url(&url, allowed)
+                    .map_err(|r| invalid(&keys::PUBLIC_URL, origin, &raw, r))?;
+                Some(url)
+            }
+        };
+
+        let log = match sources.get(&keys::LOG) {
+            None => "info".to_owned(),
+            Some((raw, origin)) => {
+                tracing_subscriber::EnvFilter::try_new(raw.trim())
+                    .map_err(|e| invalid(&keys::LOG, origin, &raw, e.to_string()))?;
+                raw.trim().to_owned()
+            }
+        };
+        let log_format = match sources.get(&keys::LOG_FORMAT) {
+            None => LogFormat::Text,
+            Some((raw, origin)) => match raw.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(invalid(
+                        &keys::LOG_FORMAT,
+                        origin,
+                        &raw,
+                        "expected `text` or `json`",
+                    ));
+                }
+            },
+        };
+
+        let max_body_bytes = parse_number(
+            sources,
+            &keys::MAX_BODY_BYTES,
+            65_536usize,
+            1_024..=16 * 1024 * 1024,
+        )?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = parse_number(sources, &keys::WORKERS, cores, 1..=256)?;
+        let shutdown_timeout_secs =
+            parse_number(sources, &keys::SHUTDOWN_TIMEOUT_SECS, 30u64, 0..=3600)?;
+
+        Ok(Self {
+            env,
+            bind,
+            bind_explicit,
+            public_url,
+            data_dir,
+            database_url,
+            database_backend,
+            database_max_connections,
+            redis_url,
+            jwt_secret,
+            master_key,
+            log,
+            log_format,
+            max_body_bytes,
+            workers,
+            shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
+        })
+    }
+
+    /// Reads the process environment and the optional file.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(&Sources::from_process(path)?)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! Each kind of bad value gives an error naming its key and the reason.
+
+use super::*;
+
+fn sources(pairs: &[(&str, &str)]) -> Sources {
+    Sources::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        None,
+    )
+    .unwrap()
+}
+
+fn err(pairs: &[(&str, &str)]) -> ConfigError {
+    Config::from_sources(&sources(pairs)).expect_err("configuration should be refused")
+}
+
+const KEY_A: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+const KEY_B: &str = "0000000000000000000000000000000000000000000000000000000000000002";
+
+#[test]
+fn defaults_are_the_embedded_server() {
+    let c = Config::from_sources(&sources(&[])).unwrap();
+    assert_eq!(c.env, Environment::Development);
+    assert_eq!(c.bind, "127.0.0.1:8001".parse().unwrap());
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.database_url, "sqlite://./data/tradingbot.db?mode=rwc");
+    assert_eq!(c.database_backend, Backend::Sqlite);
+    assert!(c.redis_url.is_none());
+    assert!(c.jwt_secret.is_none() && c.master_key.is_none());
+    assert!(c.public_url.is_none());
+    assert_eq!(c.log_format, LogFormat::Text);
+    assert_eq!(c.max_body_bytes, 65_536);
+}
+
+#[test]
+fn data_dir_moves_the_default_database() {
+    let c = Config::from_sources(&sources(&[("TRADINGBOT_DATA_DIR", "/tmp/tb-x")])).unwrap();
+    assert_eq!(c.database_url, "sqlite:///tmp/tb-x/tradingbot.db?mode=rwc");
+}
+
+#[test]
+fn bad_values_name_their_key_and_reason() {
+    /// (environment, key named, words of the reason)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (
+            &[("TRADINGBOT_ENV", "staging")],
+            "TRADINGBOT_ENV",
+            "development",
+        ),
+        (
+            &[("TRADINGBOT_BIND", "8001")],
+            "TRADINGBOT_BIND",
+            "host:port",
+        ),
+        (
+            &[("TRADINGBOT_BIND", "127.0.0.1:99999")],
+            "TRADINGBOT_BIND",
+            "host:port",
+        ),
+        (
+            &[("DATABASE_URL", "mysql://x@h/db")],
+            "DATABASE_URL",
+            "unsupported scheme",
+        ),
+        (
+            &[("DATABASE_URL", "not a url")],
+            "DATABASE_URL",
+            "not a URL",
+        ),
+        (
+            &[("REDIS_URL", "http://127.0.0.1")],
+            "REDIS_URL",
+            "unsupported scheme",
+        ),
+        (
+            &[("TRADINGBOT_DATABASE_MAX_CONNECTIONS", "0")],
+            "TRADINGBOT_DATABASE_MAX_CONNECTIONS",
+            "between 1 and 1000",
+        ),
+        (
+            &[("TRADINGBOT_DATABASE_MAX_CONNECTIONS", "ten")],
+            "TRADINGBOT_DATABASE_MAX_CONNECTIONS",
+            "whole number",
+        ),
+        (
+            &[("TRADINGBOT_JWT_SECRET", "short")],
+            "TRADINGBOT_JWT_SECRET",
+            "not hex or base64",
+        ),
+        (
+            &[("TRADINGBOT_JWT_SECRET", "abcd")],
+            "TRADINGBOT_JWT_SECRET",
+            "at least 32 bytes",
+        ),
+        (
+            &[("TRADINGBOT_MASTER_KEY", "abcd")],
+            "TRADINGBOT_MASTER_KEY",
+            "exactly 32 bytes",
+        ),
+        (
+            &[("TRADINGBOT_LOG_FORMAT", "xml")],
+            "TRADINGBOT_LOG_FORMAT",
+            "`text` or `json`",
+        ),
+        (&[("TRADINGBOT_LOG", "info,[[[")], "TRADINGBOT_LOG", ""),
+        (
+            &[("TRADINGBOT_MAX_BODY_BYTES", "10")],
+            "TRADINGBOT_MAX_BODY_BYTES",
+            "between",
+        ),
+        (
+            &[("TRADINGBOT_WORKERS", "-1")],
+            "TRADINGBOT_WORKERS",
+            "whole number",
+        ),
+        (
+            &[("TRADINGBOT_SHUTDOWN_TIMEOUT_SECS", "1h")],
+            "TRADINGBOT_SHUTDOWN_TIMEOUT_SECS",
+            "whole number",
+        ),
+        (
+            &[("TRADINGBOT_PUBLIC_URL", "ftp://x")],
+            "TRADINGBOT_PUBLIC_URL",
+            "unsupported scheme",
+        ),
+    ];
+    for (pairs, key, reason) in cases {
+        let e = err(pairs);
+        assert_eq!(e.key(), Some(*key), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains(key), "{msg}");
+        assert!(msg.contains(reason), "{msg} should mention {reason:?}");
+        assert!(msg.contains("(from environment)"), "{msg}");
+    }
+}
+
+#[test]
+fn secrets_are_never_echoed() {
+    let secret = "this-is-a-secret-that-is-not-a-valid-key";
+    let msg = err(&[("TRADINGBOT_JWT_SECRET", secret)]).to_string();
+    assert!(!msg.contains(secret), "{msg}");
+    let msg = err(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]).to_string();
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[test]
+fn production_refuses_shortcuts() {
+    let base = [
+        ("TRADINGBOT_ENV", "production"),
+        ("TRADINGBOT_BIND", "0.0.0.0:8001"),
+        ("DATABASE_URL", "postgres://tb@127.0.0.1/tb"),
+        ("TRADINGBOT_PUBLIC_URL", "https://bot.example.com"),
+        ("TRADINGBOT_JWT_SECRET", KEY_A),
+        ("TRADINGBOT_MASTER_KEY", KEY_B),
+    ];
+    let ok = Config::from_sources(&sources(&base)).unwrap();
+    assert!(ok.is_production());
+    assert_eq!(ok.public_url.as_deref(), Some("https://bot.example.com"));
+
+    for missing in [
+        "TRADINGBOT_BIND",
+        "DATABASE_URL",
+        "TRADINGBOT_PUBLIC_URL",
+        "TRADINGBOT_JWT_SECRET",
+        "TRADINGBOT_MASTER_KEY",
+    ] {
+        let pairs: Vec<_> = base
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != missing)
+            .collect();
+        let e = err(&pairs);
+        assert!(
+            matches!(e, ConfigError::RequiredInProduction { key, .. } if key == missing),
+            "{missing}: {e}"
+        );
+        assert!(e.to_string().contains("production"), "{e}");
+    }
+
+    let mut http = base.to_vec();
+    http[3] = ("TRADINGBOT_PUBLIC_URL", "http://bot.example.com");
+    assert_eq!(err(&http).key(), Some("TRADINGBOT_PUBLIC_URL"));
+
+    let mut same = base.to_vec();
+    same[5] = ("TRADINGBOT_MASTER_KEY", KEY_A);
+    assert!(err(&same).to_string().contains("different"));
+}
+
+#[test]
+fn file_values_apply_under_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tradingbot.toml");
+    std::fs::write(
+        &path,
+        "bind = \"127.0.0.1:9000\"\nworkers = 3\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let env: HashMap<String, String> = [("TRADINGBOT_WORKERS".to_string(), "5".to_string())].into();
+    let c = Config::from_sources(&Sources::new(env, Some(&path)).unwrap()).unwrap();
+    assert_eq!(c.bind.port(), 9000);
+    assert_eq!(c.workers, 5, "the environment wins over the file");
+    assert_eq!(c.log_format, LogFormat::Json);
+
+    // TRADINGBOT_CONFIG names the file when no path is passed.
+    let env: HashMap<String, String> =
+        [("TRADINGBOT_CONFIG".to_string(), path.display().to_string())].into();
+    let c = Config::from_sources(&Sources::new(env, None).unwrap()).unwrap();
+    assert_eq!(c.bind.port(), 9000);
+}
+
+#[test]
+fn file_errors_name_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+
+    std::fs::write(&path, "bnd = \"127.0.0.1:9000\"\n").unwrap();
+    let e = Sources::new(HashMap::new(), Some(&path)).err().unwrap();
+    assert!(
+        matches!(&e, ConfigError::UnknownFileKey { key, .. } if key == "bnd"),
+        "{e}"
+    );
+
+    std::fs::write(&path, "bind = [1, 2]\n").unwrap();
+    let e = Sources::new(HashMap::new(), Some(&path)).err().unwrap();
+    assert!(e.to_string().contains("bind"), "{e}");
+
+    std::fs::write(&path, "bind = \n").unwrap();
+    let e = Sources::new(HashMap::new(), Some(&path)).err().unwrap();
+    assert!(e.to_string().contains("bad.toml"), "{e}");
+
+    std::fs::write(&path, "max_body_bytes = 5\n").unwrap();
+    let e = Config::from_sources(&Sources::new(HashMap::new(), Some(&path)).unwrap()).unwrap_err();
+    assert_eq!(e.key(), Some("TRADINGBOT_MAX_BODY_BYTES"));
+    assert!(e.to_string().contains("bad.toml"), "{e}");
+
+    let missing = dir.path().join("missing.toml");
+    let e = Sources::new(HashMap::new(), Some(&missing)).err().unwrap();
+    assert!(e.to_string().contains("missing.toml"), "{e}");
+}
+
+#[test]
+fn redacts_passwords_in_urls() {
+    assert_eq!(
+        redact_url("postgres://tb:hunter2@db:5432/tb"),
+        "postgres://tb:***@db:5432/tb"
+    );
+    assert_eq!(
+        redact_url("redis://:pw@127.0.0.1:6379/0"),
+        "redis://:***@127.0.0.1:6379/0"
+    );
+    assert_eq!(redact_url("postgres://tb@db/tb"), "postgres://tb@db/tb");
+    assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+}
+
+#[test]
+fn readme_documents_every_key() {
+    let readme = include_str!("../../../README.md");
+    for key in keys::ALL {
+        assert!(
+            readme.contains(key.env),
+            "README.md does not document {}",
+            key.env
+        );
+        assert!(
+            readme.contains(key.toml),
+            "README.md does not document `{}`",
+            key.toml
+        );
+    }
+}

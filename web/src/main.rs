@@ -1,0 +1,52 @@
+//! `tradingbot`: runs the server (default), migrations, or a configuration check.
+
+use clap::Parser;
+use std::process::ExitCode;
+use tradingbot_web::cli::{self, Cli, Command, MigrateAction};
+use tradingbot_web::config::Config;
+use tradingbot_web::{server, telemetry};
+
+/// Exit status for a configuration that cannot be used.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tradingbot: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = telemetry::init_tracing(&config) {
+        eprintln!("tradingbot: cannot start logging: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let result = actix_web::rt::System::new().block_on(async move {
+        match cli.command {
+            None | Some(Command::Serve) => server::serve(config).await,
+            Some(Command::Migrate { action }) => {
+                cli::migrate(&config, action.unwrap_or(MigrateAction::Up)).await
+            }
+            Some(Command::CheckConfig) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "tradingbot stopped");
+            eprintln!("tradingbot: {e:#}");
+            if e.downcast_ref::<tradingbot_web::config::ConfigError>()
+                .is_some()
+            {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

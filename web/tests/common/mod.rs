@@ -1,0 +1,178 @@
+//! Starting the real `tradingbot` binary for tests: on a free port, in its
+//! own empty directory, with only the environment a test gives it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use tradingbot_actors::store::testing::{TestDatabase, announce, announce_skip};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tradingbot");
+
+/// A running `tradingbot` process.
+pub struct Spawned {
+    child: Child,
+    pub addr: String,
+    pub base: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// Runs the binary to completion and returns (status, stdout, stderr).
+pub fn run_to_end(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (ExitStatus, String, String) {
+    let out = command(dir, env)
+        .args(args)
+        .output()
+        .expect("run tradingbot");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+impl Spawned {
+    /// Starts the binary in `dir` with `env` (plus a free port and JSON logs)
+    /// and waits until it listens.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut full: Vec<(&str, &str)> = vec![
+            ("TRADINGBOT_BIND", "127.0.0.1:0"),
+            ("TRADINGBOT_LOG_FORMAT", "json"),
+        ];
+        full.extend_from_slice(env);
+        let mut child = command(dir, &full)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tradingbot");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(addr) = listening_addr(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "tradingbot exited with {status} before listening:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tradingbot did not start listening:\n{}",
+                lines.lock().unwrap().join("\n")
+            );
+        };
+        Self {
+            child,
+            base: format!("http://{addr}"),
+            addr,
+            lines,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the process has printed so far.
+    pub fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Log lines (JSON objects) whose message is `message`.
+    pub fn logged(&self, message: &str) -> Vec<serde_json::Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(message))
+            })
+            .collect()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the process to exit.
+    pub fn signal_and_wait(mut self, signal: &str) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tradingbot did not stop after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v["fields"]["message"] != "listening" {
+        return None;
+    }
+    v["fields"]["addr"].as_str().map(str::to_owned)
+}
+
+/// A fresh empty directory for one process.
+pub fn workdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
