@@ -5,6 +5,12 @@
 //! Each concern gets one trait with two implementations (in-process and
 //! Redis) in its own module; this module holds the Redis connection they share.
 
+pub mod rate_limit;
+pub mod revocation;
+
+pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
+pub use revocation::{Revocations, Revoke};
+
 use deadpool_redis::{Config, Pool, Runtime};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,127 @@
+//! Shared-state backends: the in-process ones always, the Redis ones against
+//! a real Redis when `TEST_REDIS_URL` is set (CI sets it).
+
+use std::time::Duration;
+use tradingbot_actors::kv::rate_limit::InProcessRateLimit;
+use tradingbot_actors::kv::revocation::InProcessRevocations;
+use tradingbot_actors::kv::{RateLimit, RateLimiter, Redis, Revocations, Revoke};
+use tradingbot_actors::store::testing::{announce, announce_skip};
+
+async fn redis() -> Option<Redis> {
+    let url = std::env::var("TEST_REDIS_URL").ok()?;
+    Some(
+        Redis::connect(&url, 4)
+            .await
+            .expect("connect to TEST_REDIS_URL"),
+    )
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn budget_contract(a: &impl RateLimit, b: &impl RateLimit) {
+    let key = unique("ip");
+    let w = Duration::from_secs(60);
+    // `a` and `b` stand for two instances: they spend one budget.
+    for i in 0..5 {
+        let d = if i % 2 == 0 {
+            a.hit(&key, 5, w).await
+        } else {
+            b.hit(&key, 5, w).await
+        }
+        .unwrap();
+        assert!(d.allowed, "hit {i}");
+        assert_eq!(d.remaining, 4 - i);
+        assert!(d.reset_after <= w && d.reset_after > Duration::from_secs(50));
+    }
+    let d = b.hit(&key, 5, w).await.unwrap();
+    assert!(!d.allowed);
+    assert_eq!((d.limit, d.remaining), (5, 0));
+
+    // A short window refills.
+    let key = unique("short");
+    let w = Duration::from_millis(300);
+    assert!(a.hit(&key, 1, w).await.unwrap().allowed);
+    assert!(!b.hit(&key, 1, w).await.unwrap().allowed);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(b.hit(&key, 1, w).await.unwrap().allowed);
+}
+
+async fn revocation_contract(a: &impl Revoke, b: &impl Revoke) {
+    let jti = unique("jti");
+    assert!(!a.is_revoked(&jti, 1, 100).await.unwrap());
+    a.deny_token(&jti, Duration::from_secs(60)).await.unwrap();
+    assert!(b.is_revoked(&jti, 1, 100).await.unwrap());
+
+    let user = rand_user();
+    b.revoke_user(user, 1_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        a.is_revoked(&unique("x"), user, 999).await.unwrap(),
+        "issued before"
+    );
+    assert!(
+        a.is_revoked(&unique("x"), user, 1_000).await.unwrap(),
+        "issued at"
+    );
+    assert!(
+        !a.is_revoked(&unique("x"), user, 1_001).await.unwrap(),
+        "issued after"
+    );
+    assert!(
+        !a.is_revoked(&unique("x"), user + 1, 999).await.unwrap(),
+        "another user"
+    );
+
+    let once = unique("challenge");
+    assert!(a.use_once(&once, Duration::from_secs(60)).await.unwrap());
+    assert!(!b.use_once(&once, Duration::from_secs(60)).await.unwrap());
+}
+
+fn rand_user() -> i64 {
+    (uuid::Uuid::new_v4().as_u128() % 1_000_000_000) as i64 + 1
+}
+
+#[tokio::test]
+async fn in_process_budgets() {
+    let l = InProcessRateLimit::default();
+    budget_contract(&l, &l).await;
+}
+
+#[tokio::test]
+async fn in_process_revocations() {
+    let r = InProcessRevocations::default();
+    revocation_contract(&r, &r).await;
+}
+
+#[tokio::test]
+async fn redis_budgets_are_shared_between_instances() {
+    let (Some(r1), Some(r2)) = (redis().await, redis().await) else {
+        return announce_skip(
+            "redis_budgets_are_shared_between_instances",
+            "TEST_REDIS_URL",
+        );
+    };
+    let (a, b) = (RateLimiter::new(Some(&r1)), RateLimiter::new(Some(&r2)));
+    assert!(matches!(a, RateLimiter::Redis(_)));
+    budget_contract(&a, &b).await;
+    announce(&format!(
+        "redis: two rate limiters on separate pools shared one budget (Redis {})",
+        r1.server_version().await.unwrap()
+    ));
+}
+
+#[tokio::test]
+async fn redis_revocations_are_shared_between_instances() {
+    let (Some(r1), Some(r2)) = (redis().await, redis().await) else {
+        return announce_skip(
+            "redis_revocations_are_shared_between_instances",
+            "TEST_REDIS_URL",
+        );
+    };
+    let (a, b) = (Revocations::new(Some(&r1)), Revocations::new(Some(&r2)));
+    revocation_contract(&a, &b).await;
+    announce("redis: token revocations seen across instances");
+}
