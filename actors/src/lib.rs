@@ -9,5 +9,6 @@
 //! It must not hold HTTP routing or request parsing (that is `tradingbot-web`),
 //! nor domain rules that can be pure (those are `tradingbot-core`, called from here).
 
+pub mod identity;
 pub mod kv;
 pub mod store;

@@ -3,19 +3,58 @@
 
 use crate::extract::BodyLimit;
 use crate::middleware::{
-    observe::observe, problem::problem_json, request_id::request_id, security_headers,
+    observe::observe, problem::problem_json, rate_limit::per_ip, request_id::request_id,
+    security_headers,
 };
 use crate::problem::ApiError;
 use crate::routes;
 use crate::state::AppState;
+use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_web::http::header;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, web};
+use std::sync::Arc;
+
+/// HTTP policy fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub body_limit: usize,
+    pub cors_origins: Arc<[String]>,
+    /// Send `Strict-Transport-Security` (the public URL is https).
+    pub hsts: bool,
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(3600)
+        // Other origins get no CORS headers (the browser then refuses);
+        // the request itself is not failed, so non-browser clients work.
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
 
 pub fn build(
     state: web::Data<AppState>,
-    body_limit: usize,
+    settings: HttpSettings,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -27,7 +66,7 @@ pub fn build(
 > {
     App::new()
         .app_data(state)
-        .app_data(web::Data::new(BodyLimit(body_limit)))
+        .app_data(web::Data::new(BodyLimit(settings.body_limit)))
         // An id that is not a number names no object: 404, like any unknown id.
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
         .app_data(
@@ -36,8 +75,13 @@ pub fn build(
         )
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
-        .wrap(security_headers())
+        .wrap(security_headers(settings.hsts))
         .wrap(from_fn(problem_json))
+        .wrap(from_fn(per_ip))
+        .wrap(Condition::new(
+            !settings.cors_origins.is_empty(),
+            cors(&settings.cors_origins),
+        ))
         .wrap(from_fn(observe))
         .wrap(from_fn(request_id))
 }

@@ -9,6 +9,7 @@
 //! delegates and shapes the answer.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod extract;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
                 cli::migrate(&config, action.unwrap_or(MigrateAction::Up)).await
             }
             Some(Command::CheckConfig) => Ok(()),
+            Some(Command::CreateAdmin { email }) => cli::create_admin(&config, &email).await,
         }
     });
     match result {

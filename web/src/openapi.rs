@@ -1,7 +1,27 @@
 //! The OpenAPI document of the API, generated from the handlers' annotations
 //! so it cannot drift from the code.
 
-use utoipa::OpenApi;
+use crate::routes::{admin, audit, auth, health, users, views};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Declares the bearer-token scheme the protected routes refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -9,17 +29,60 @@ use utoipa::OpenApi;
         title = "TradingBot API",
         description = "Turns TradingView alerts into risk-checked leveraged futures orders on \
                        Binance and OKX, and reports what happened. Errors are \
-                       `application/problem+json` with a stable `code`.",
+                       `application/problem+json` with a stable `code`. Protected routes \
+                       take `Authorization: Bearer <access token>`.",
     ),
-    paths(crate::routes::health::health),
+    paths(
+        health::health,
+        auth::register,
+        auth::verify_email,
+        auth::resend_verification,
+        auth::login,
+        auth::verify_2fa,
+        auth::refresh,
+        auth::logout,
+        auth::sessions,
+        auth::revoke_session,
+        auth::setup_2fa,
+        auth::enable_2fa,
+        auth::disable_2fa,
+        users::me,
+        users::update_me,
+        users::delete_me,
+        audit::list,
+        admin::list_users,
+        admin::deactivate_user,
+    ),
     components(schemas(
         crate::problem::Problem,
         crate::problem::FieldError,
-        crate::routes::health::Health,
-        crate::routes::health::ComponentHealth,
+        health::Health,
+        health::ComponentHealth,
+        views::UserView,
+        auth::RegisterRequest,
+        auth::LoginRequest,
+        auth::Verify2faRequest,
+        auth::RefreshRequest,
+        auth::LogoutRequest,
+        auth::VerifyEmailRequest,
+        auth::CodeRequest,
+        auth::Disable2faRequest,
+        auth::TokenResponse,
+        auth::ChallengeResponse,
+        auth::TwoFactorSetup,
+        auth::RecoveryCodes,
+        auth::SessionView,
+        users::UpdateMeRequest,
+        users::UpdateMeResponse,
+        users::DeleteMeRequest,
+        audit::AuditEvent,
     )),
+    modifiers(&BearerAuth),
     tags(
         (name = "service", description = "Health and operations"),
+        (name = "auth", description = "Registration, login, sessions, two-factor authentication"),
+        (name = "users", description = "Your account and its security events"),
+        (name = "admin", description = "Administration (admin role)"),
     )
 )]
 pub struct ApiDoc;

@@ -117,6 +117,19 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    #[error("unauthorized: {detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    #[error("forbidden: {detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("conflict: {detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("too many requests: {detail}")]
+    RateLimited {
+        code: &'static str,
+        detail: String,
+        retry_after_secs: u64,
+        limit: Option<u32>,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// A failure of ours. The message is logged, never sent to the client.
@@ -131,6 +144,27 @@ impl ApiError {
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn problem(&self) -> Problem {
@@ -166,6 +200,18 @@ impl ApiError {
                 p.errors = errors.clone();
                 p
             }
+            ApiError::Unauthorized { code, detail } => {
+                Problem::new(StatusCode::UNAUTHORIZED, *code, Some(detail.clone()))
+            }
+            ApiError::Forbidden { code, detail } => {
+                Problem::new(StatusCode::FORBIDDEN, *code, Some(detail.clone()))
+            }
+            ApiError::Conflict { code, detail } => {
+                Problem::new(StatusCode::CONFLICT, *code, Some(detail.clone()))
+            }
+            ApiError::RateLimited { code, detail, .. } => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, *code, Some(detail.clone()))
+            }
             ApiError::Unavailable(why) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -185,7 +231,30 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(message) = self {
             tracing::error!(error = %message, "request failed");
         }
-        self.problem().response()
+        let mut res = self.problem().response();
+        let headers = res.headers_mut();
+        match self {
+            ApiError::Unauthorized { .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited {
+                retry_after_secs,
+                limit,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                if let Some(limit) = limit {
+                    crate::middleware::rate_limit::set_headers(
+                        headers,
+                        *limit,
+                        0,
+                        *retry_after_secs,
+                    );
+                }
+            }
+            _ => {}
+        }
+        res
     }
 }
 

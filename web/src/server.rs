@@ -1,19 +1,25 @@
 //! Start-up and shutdown: secrets, database (migrated), Redis, the HTTP
 //! server, and a graceful stop on SIGINT or SIGTERM.
 
+use crate::app::HttpSettings;
+use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::config::keys;
-use crate::config::secrets::{self, SecretSource};
+use crate::config::secrets::{self, SecretSource, Secrets};
 use crate::state::AppState;
 use crate::{app, telemetry};
 use actix_web::dev::ServerHandle;
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
+use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
+use tradingbot_actors::identity::{Identity, Mailer};
 use tradingbot_actors::kv::Redis;
+use tradingbot_actors::kv::{RateLimiter, Revocations};
 use tradingbot_actors::store::{Store, StoreOptions};
+use tradingbot_core::vault::Vault;
 
 /// A bound, not yet running, server.
 pub struct Server {
@@ -64,20 +70,7 @@ impl Server {
             "database ready, migrations applied"
         );
 
-        let redis = match &config.redis_url {
-            Some(url) => {
-                let redis = Redis::connect(url, config.database_max_connections as usize * 2)
-                    .await
-                    .context("REDIS_URL")?;
-                tracing::info!("redis ready");
-                Some(redis)
-            }
-            None => {
-                tracing::info!("REDIS_URL not set: using in-process rate limits and caches");
-                None
-            }
-        };
-
+        let redis = connect_redis(config).await?;
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
@@ -85,19 +78,35 @@ impl Server {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let frontend_url = config
+            .frontend_url
+            .clone()
+            .unwrap_or_else(|| public_url.clone());
+        let services =
+            Services::build(config, &secrets, store.clone(), redis.clone(), frontend_url).await?;
 
         let state = web::Data::new(AppState {
             store,
             redis,
             metrics: telemetry::prometheus(),
             secrets: Arc::new(secrets),
+            identity: services.identity,
+            jwt: services.jwt,
+            revocations: services.revocations,
+            limiter: services.limiter,
+            limits: config.limits,
+            trusted_proxies: config.trusted_proxies.clone().into(),
             public_url: Arc::from(public_url.as_str()),
             started,
             production: config.is_production(),
         });
-        let body_limit = config.max_body_bytes;
+        let settings = HttpSettings {
+            body_limit: config.max_body_bytes,
+            cors_origins: config.cors_origins.clone().into(),
+            hsts: public_url.starts_with("https://"),
+        };
         let app_state = state.clone();
-        let server = HttpServer::new(move || app::build(app_state.clone(), body_limit))
+        let server = HttpServer::new(move || app::build(app_state.clone(), settings.clone()))
             .workers(config.workers)
             .shutdown_timeout(config.shutdown_timeout.as_secs())
             // Signals are ours: actix would stop *immediately* on SIGINT.
@@ -127,6 +136,78 @@ impl Server {
         Ok(())
     }
 }
+
+async fn connect_redis(config: &Config) -> anyhow::Result<Option<Redis>> {
+    match &config.redis_url {
+        Some(url) => {
+            let redis = Redis::connect(url, config.database_max_connections as usize * 2)
+                .await
+                .context("REDIS_URL")?;
+            tracing::info!("redis ready");
+            Ok(Some(redis))
+        }
+        None => {
+            tracing::info!("REDIS_URL not set: using in-process rate limits and caches");
+            Ok(None)
+        }
+    }
+}
+
+/// The long-lived services behind the routes.
+pub struct Services {
+    pub identity: Arc<Identity>,
+    pub jwt: Arc<JwtKeys>,
+    pub revocations: Arc<Revocations>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl Services {
+    pub async fn build(
+        config: &Config,
+        secrets: &Secrets,
+        store: Store,
+        redis: Option<Redis>,
+        frontend_url: String,
+    ) -> anyhow::Result<Self> {
+        let master: [u8; 32] = secrets
+            .master_key
+            .expose_secret()
+            .try_into()
+            .context("TRADINGBOT_MASTER_KEY must be 32 bytes")?;
+        let vault = Arc::new(Vault::new(master, VAULT_KEY_VERSION));
+        let revocations = Arc::new(Revocations::new(redis.as_ref()));
+        let limiter = Arc::new(RateLimiter::new(redis.as_ref()));
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, &config.smtp_from).context("SMTP_URL")?,
+            None => {
+                if config.is_production() {
+                    tracing::warn!("SMTP_URL is not set: verification emails cannot be sent");
+                }
+                Mailer::Log {
+                    production: config.is_production(),
+                }
+            }
+        };
+        let identity = Identity::new(
+            store,
+            vault,
+            revocations.clone(),
+            limiter.clone(),
+            mailer,
+            frontend_url,
+        )
+        .await?;
+        Ok(Self {
+            identity: Arc::new(identity),
+            jwt: Arc::new(JwtKeys::new(secrets.jwt_secret.expose_secret())),
+            revocations,
+            limiter,
+        })
+    }
+}
+
+/// The version byte of ciphertexts sealed with the configured master key.
+pub const VAULT_KEY_VERSION: u8 = 1;
 
 /// Stops `handle` gracefully on the first SIGINT or SIGTERM.
 fn stop_on_signal(handle: ServerHandle) -> anyhow::Result<()> {

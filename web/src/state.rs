@@ -1,11 +1,16 @@
-//! What every handler can reach: the store, the optional Redis, the metrics
-//! handle, the secrets, and when the process started.
+//! What every handler can reach: the store, the optional Redis, identity
+//! services, token keys, request budgets, the metrics handle, the secrets,
+//! and when the process started.
 
+use crate::auth::JwtKeys;
+use crate::config::RateLimits;
 use crate::config::secrets::Secrets;
+use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::Instant;
-use tradingbot_actors::kv::Redis;
+use tradingbot_actors::identity::Identity;
+use tradingbot_actors::kv::{RateLimiter, Redis, Revocations};
 use tradingbot_actors::store::Store;
 
 #[derive(Clone)]
@@ -14,6 +19,12 @@ pub struct AppState {
     pub redis: Option<Redis>,
     pub metrics: PrometheusHandle,
     pub secrets: Arc<Secrets>,
+    pub identity: Arc<Identity>,
+    pub jwt: Arc<JwtKeys>,
+    pub revocations: Arc<Revocations>,
+    pub limiter: Arc<RateLimiter>,
+    pub limits: RateLimits,
+    pub trusted_proxies: Arc<[IpNet]>,
     /// Base URL the outside world reaches this server at (webhook URLs).
     pub public_url: Arc<str>,
     pub started: Instant,

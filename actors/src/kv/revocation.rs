@@ -1,7 +1,9 @@
 //! Access tokens that must stop working before they expire: one token after
-//! logout (by its `jti`), or every token of a user issued before a moment
-//! (password change, account deletion, deactivation). Entries live only as
-//! long as the tokens they cancel could.
+//! logout (by its `jti`), or every token of a user issued up to a moment
+//! (password change, account deletion, deactivation, stolen refresh token).
+//! Moments are Unix *microseconds*: a user who signs in again in the same
+//! second as the revocation keeps the new session. Entries live only as long
+//! as the tokens they cancel could.
 
 use super::{KvError, Redis};
 use std::collections::HashMap;
@@ -18,19 +20,19 @@ fn now_unix() -> i64 {
 pub trait Revoke {
     /// Refuses the token `jti` for `ttl`.
     fn deny_token(&self, jti: &str, ttl: Duration) -> impl Future<Output = Result<(), KvError>>;
-    /// Refuses every token of `user_id` issued at or before `at` (Unix seconds).
+    /// Refuses every token of `user_id` issued at or before `at_us`.
     fn revoke_user(
         &self,
         user_id: i64,
-        at: i64,
+        at_us: i64,
         ttl: Duration,
     ) -> impl Future<Output = Result<(), KvError>>;
-    /// Whether the token (`jti`, issued to `user_id` at `iat`) was cancelled.
+    /// Whether the token (`jti`, issued to `user_id` at `issued_us`) was cancelled.
     fn is_revoked(
         &self,
         jti: &str,
         user_id: i64,
-        iat: i64,
+        issued_us: i64,
     ) -> impl Future<Output = Result<bool, KvError>>;
     /// Marks `jti` used; false if it already was (single-use tokens).
     fn use_once(&self, jti: &str, ttl: Duration) -> impl Future<Output = Result<bool, KvError>>;
@@ -67,16 +69,16 @@ impl Revoke for InProcessRevocations {
         Ok(())
     }
 
-    async fn revoke_user(&self, user_id: i64, at: i64, ttl: Duration) -> Result<(), KvError> {
+    async fn revoke_user(&self, user_id: i64, at_us: i64, ttl: Duration) -> Result<(), KvError> {
         let now = now_unix();
         self.users
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(user_id, (at, now + ttl.as_secs() as i64 + 1));
+            .insert(user_id, (at_us, now + ttl.as_secs() as i64 + 1));
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: &str, user_id: i64, iat: i64) -> Result<bool, KvError> {
+    async fn is_revoked(&self, jti: &str, user_id: i64, issued_us: i64) -> Result<bool, KvError> {
         let now = now_unix();
         let denied = self
             .tokens
@@ -89,7 +91,7 @@ impl Revoke for InProcessRevocations {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&user_id)
-            .is_some_and(|(at, exp)| *exp > now && iat <= *at);
+            .is_some_and(|(at, exp)| *exp > now && issued_us <= *at);
         Ok(denied || before)
     }
 
@@ -137,11 +139,11 @@ impl Revoke for RedisRevocations {
         Ok(())
     }
 
-    async fn revoke_user(&self, user_id: i64, at: i64, ttl: Duration) -> Result<(), KvError> {
+    async fn revoke_user(&self, user_id: i64, at_us: i64, ttl: Duration) -> Result<(), KvError> {
         let mut conn = self.redis.pool().get().await?;
         deadpool_redis::redis::cmd("SET")
             .arg(user_key(user_id))
-            .arg(at)
+            .arg(at_us)
             .arg("EX")
             .arg(ttl.as_secs().max(1))
             .query_async::<()>(&mut *conn)
@@ -149,14 +151,14 @@ impl Revoke for RedisRevocations {
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: &str, user_id: i64, iat: i64) -> Result<bool, KvError> {
+    async fn is_revoked(&self, jti: &str, user_id: i64, issued_us: i64) -> Result<bool, KvError> {
         let mut conn = self.redis.pool().get().await?;
         let (denied, before): (Option<i64>, Option<i64>) = deadpool_redis::redis::cmd("MGET")
             .arg(token_key(jti))
             .arg(user_key(user_id))
             .query_async(&mut *conn)
             .await?;
-        Ok(denied.is_some() || before.is_some_and(|at| iat <= at))
+        Ok(denied.is_some() || before.is_some_and(|at| issued_us <= at))
     }
 
     async fn use_once(&self, jti: &str, ttl: Duration) -> Result<bool, KvError> {
@@ -197,17 +199,17 @@ impl Revoke for Revocations {
         }
     }
 
-    async fn revoke_user(&self, user_id: i64, at: i64, ttl: Duration) -> Result<(), KvError> {
+    async fn revoke_user(&self, user_id: i64, at_us: i64, ttl: Duration) -> Result<(), KvError> {
         match self {
-            Self::InProcess(r) => r.revoke_user(user_id, at, ttl).await,
-            Self::Redis(r) => r.revoke_user(user_id, at, ttl).await,
+            Self::InProcess(r) => r.revoke_user(user_id, at_us, ttl).await,
+            Self::Redis(r) => r.revoke_user(user_id, at_us, ttl).await,
         }
     }
 
-    async fn is_revoked(&self, jti: &str, user_id: i64, iat: i64) -> Result<bool, KvError> {
+    async fn is_revoked(&self, jti: &str, user_id: i64, issued_us: i64) -> Result<bool, KvError> {
         match self {
-            Self::InProcess(r) => r.is_revoked(jti, user_id, iat).await,
-            Self::Redis(r) => r.is_revoked(jti, user_id, iat).await,
+            Self::InProcess(r) => r.is_revoked(jti, user_id, issued_us).await,
+            Self::Redis(r) => r.is_revoked(jti, user_id, issued_us).await,
         }
     }
 

@@ -116,6 +116,63 @@ pub const SHUTDOWN_TIMEOUT_SECS: Key = Key {
     secret: false,
 };
 
+pub const FRONTEND_URL: Key = Key {
+    env: "TRADINGBOT_FRONTEND_URL",
+    toml: "frontend_url",
+    default: "(the public URL)",
+    meaning: "Where links in emails point (the web frontend), e.g. `https://app.example.com`.",
+    secret: false,
+};
+pub const SMTP_URL: Key = Key {
+    env: "SMTP_URL",
+    toml: "smtp_url",
+    default: "(unset: emails are logged)",
+    meaning: "`smtp://user:pass@host:587?tls=required` or `smtps://…`. Unset: verification links are written to the log (development).",
+    secret: true,
+};
+pub const SMTP_FROM: Key = Key {
+    env: "TRADINGBOT_SMTP_FROM",
+    toml: "smtp_from",
+    default: "TradingBot <no-reply@tradingbot.local>",
+    meaning: "Sender of outgoing email.",
+    secret: false,
+};
+pub const CORS_ORIGINS: Key = Key {
+    env: "TRADINGBOT_CORS_ORIGINS",
+    toml: "cors_origins",
+    default: "(none)",
+    meaning: "Comma-separated origins a browser frontend may call the API from, e.g. `https://app.example.com`.",
+    secret: false,
+};
+pub const TRUSTED_PROXIES: Key = Key {
+    env: "TRADINGBOT_TRUSTED_PROXIES",
+    toml: "trusted_proxies",
+    default: "(none)",
+    meaning: "Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed.",
+    secret: false,
+};
+pub const RATE_LIMIT_IP: Key = Key {
+    env: "TRADINGBOT_RATE_LIMIT_IP",
+    toml: "rate_limit_ip",
+    default: "60",
+    meaning: "API requests per minute per client address (health and webhooks excepted).",
+    secret: false,
+};
+pub const RATE_LIMIT_USER: Key = Key {
+    env: "TRADINGBOT_RATE_LIMIT_USER",
+    toml: "rate_limit_user",
+    default: "100",
+    meaning: "Authenticated API requests per minute per user.",
+    secret: false,
+};
+pub const RATE_LIMIT_WEBHOOK: Key = Key {
+    env: "TRADINGBOT_RATE_LIMIT_WEBHOOK",
+    toml: "rate_limit_webhook",
+    default: "10",
+    meaning: "Webhook deliveries per minute per strategy token.",
+    secret: false,
+};
+
 /// Every key, in README order.
 pub const ALL: &[Key] = &[
     ENV,
@@ -132,4 +189,12 @@ pub const ALL: &[Key] = &[
     MAX_BODY_BYTES,
     WORKERS,
     SHUTDOWN_TIMEOUT_SECS,
+    FRONTEND_URL,
+    SMTP_URL,
+    SMTP_FROM,
+    CORS_ORIGINS,
+    TRUSTED_PROXIES,
+    RATE_LIMIT_IP,
+    RATE_LIMIT_USER,
+    RATE_LIMIT_WEBHOOK,
 ];

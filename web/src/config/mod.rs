@@ -110,6 +110,21 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// `None`: the public URL.
+    pub frontend_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub limits: RateLimits,
+}
+
+/// Request budgets per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub per_ip: u32,
+    pub per_user: u32,
+    pub per_webhook: u32,
 }
 
 impl fmt::Debug for Config {
@@ -129,6 +144,12 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("workers", &self.workers)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("frontend_url", &self.frontend_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_from", &self.smtp_from)
+            .field("cors_origins", &self.cors_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -521,7 +542,100 @@ impl Config {
         let shutdown_timeout_secs =
             parse_number(sources, &keys::SHUTDOWN_TIMEOUT_SECS, 30u64, 0..=3600)?;
 
+        let frontend_url = match sources.get(&keys::FRONTEND_URL) {
+            None => None,
+            Some((raw, origin)) => {
+                let url = raw.trim().trim_end_matches('/').to_owned();
+                parse_url(&url, &["http", "https"])
+                    .map_err(|r| invalid(&keys::FRONTEND_URL, origin, &raw, r))?;
+                Some(url)
+            }
+        };
+        let smtp_url = match sources.get(&keys::SMTP_URL) {
+            None => None,
+            Some((raw, origin)) => {
+                let raw = raw.trim().to_owned();
+                parse_url(&raw, &["smtp", "smtps"])
+                    .map_err(|r| invalid(&keys::SMTP_URL, origin, &raw, r))?;
+                Some(raw)
+            }
+        };
+        let smtp_from = match sources.get(&keys::SMTP_FROM) {
+            None => "TradingBot <no-reply@tradingbot.local>".to_owned(),
+            Some((raw, origin)) => {
+                let v = raw.trim().to_owned();
+                if !v.contains('@') || v.contains(['\r', '\n']) {
+                    return Err(invalid(
+                        &keys::SMTP_FROM,
+                        origin,
+                        &raw,
+                        "not an email address",
+                    ));
+                }
+                v
+            }
+        };
+        let cors_origins = match sources.get(&keys::CORS_ORIGINS) {
+            None => Vec::new(),
+            Some((raw, origin)) => {
+                let mut out = Vec::new();
+                for o in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                    let o = o.trim_end_matches('/');
+                    parse_url(o, &["http", "https"]).map_err(|r| {
+                        invalid(
+                            &keys::CORS_ORIGINS,
+                            origin.clone(),
+                            &raw,
+                            format!("`{o}`: {r}"),
+                        )
+                    })?;
+                    if o.splitn(4, '/').nth(3).is_some() {
+                        return Err(invalid(
+                            &keys::CORS_ORIGINS,
+                            origin,
+                            &raw,
+                            format!("`{o}` is not an origin (scheme://host[:port], no path)"),
+                        ));
+                    }
+                    out.push(o.to_owned());
+                }
+                out
+            }
+        };
+        let trusted_proxies = match sources.get(&keys::TRUSTED_PROXIES) {
+            None => Vec::new(),
+            Some((raw, origin)) => {
+                let mut out = Vec::new();
+                for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let net = p
+                        .parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            invalid(
+                                &keys::TRUSTED_PROXIES,
+                                origin.clone(),
+                                &raw,
+                                format!("`{p}` is not an IP address or CIDR range"),
+                            )
+                        })?;
+                    out.push(net);
+                }
+                out
+            }
+        };
+        let limits = RateLimits {
+            per_ip: parse_number(sources, &keys::RATE_LIMIT_IP, 60u32, 1..=1_000_000)?,
+            per_user: parse_number(sources, &keys::RATE_LIMIT_USER, 100u32, 1..=1_000_000)?,
+            per_webhook: parse_number(sources, &keys::RATE_LIMIT_WEBHOOK, 10u32, 1..=1_000_000)?,
+        };
+
         Ok(Self {
+            frontend_url,
+            smtp_url,
+            smtp_from,
+            cors_origins,
+            trusted_proxies,
+            limits,
             env,
             bind,
             bind_explicit,

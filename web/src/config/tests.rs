@@ -33,6 +33,34 @@ fn defaults_are_the_embedded_server() {
     assert!(c.public_url.is_none());
     assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(c.max_body_bytes, 65_536);
+    assert_eq!(
+        c.limits,
+        RateLimits {
+            per_ip: 60,
+            per_user: 100,
+            per_webhook: 10
+        }
+    );
+    assert!(c.cors_origins.is_empty() && c.trusted_proxies.is_empty());
+    assert!(c.smtp_url.is_none());
+}
+
+#[test]
+fn lists_parse() {
+    let c = Config::from_sources(&sources(&[
+        (
+            "TRADINGBOT_CORS_ORIGINS",
+            "https://app.example.com, http://localhost:3000/",
+        ),
+        ("TRADINGBOT_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,::1"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.cors_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    assert_eq!(c.trusted_proxies.len(), 3);
+    assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
 }
 
 #[test]

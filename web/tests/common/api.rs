@@ -1,0 +1,168 @@
+//! A client for the real API with the steps of the seed's onboarding flow.
+
+#![allow(dead_code)]
+
+use super::Spawned;
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Api<'a> {
+    pub bot: &'a Spawned,
+    pub http: Client,
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: i64,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(bot: &'a Spawned) -> Self {
+        Self {
+            bot,
+            http: super::client(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.bot.url(&format!("/api/v1{path}"))
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// The verification token most recently mailed to `address` (the
+    /// embedded default writes mail to the log).
+    pub fn mailed_token(&self, address: &str) -> String {
+        // The log line is written before the response, but read from the
+        // pipe by another thread: give it a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let body = loop {
+            let found = self
+                .bot
+                .logged("email not sent")
+                .into_iter()
+                .rev()
+                .find(|m| m["fields"]["to"] == address);
+            if let Some(m) = found {
+                break m["fields"]["body"].as_str().unwrap().to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail to {address} in\n{}",
+                self.bot.output()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let start = body.find("token=").expect("a link with a token") + "token=".len();
+        body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+
+    pub async fn register(&self, email: &str) -> Value {
+        let res = self
+            .post(
+                "/auth/register",
+                None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers, verifies and signs in a new user.
+    pub async fn user(&self, email: &str) -> Session {
+        let user = self.register(email).await;
+        let token = self.mailed_token(email);
+        let res = self
+            .post("/auth/verify-email", None, json!({ "token": token }))
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
+        let res = self.login(email, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let t: Value = res.json().await.unwrap();
+        Session {
+            id: user["id"].as_i64().unwrap(),
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            access: t["access_token"].as_str().unwrap().to_owned(),
+            refresh: t["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// RFC 4648 base32 without padding.
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.trim_end_matches('=').chars() {
+        let v = ALPHABET.find(c.to_ascii_uppercase()).expect("base32") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The TOTP code `offset_steps` steps from now.
+pub fn totp(secret: &[u8], offset_steps: i64) -> String {
+    let t = (now() as i64 + offset_steps * 30) as u64;
+    tradingbot_core::identity::totp::code_at(secret, t).unwrap()
+}
