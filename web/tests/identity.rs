@@ -1351,3 +1351,39 @@ async fn logout_with_only_a_refresh_token() {
         401
     );
 }
+
+#[tokio::test]
+async fn verification_mail_goes_through_smtp() {
+    let sink = common::smtp::SmtpSink::start().await;
+    let url = format!("smtp://mailer:s3cret-smtp-pass@127.0.0.1:{}", sink.port);
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(
+        &dir,
+        &[
+            ("SMTP_URL", url.as_str()),
+            ("TRADINGBOT_SMTP_FROM", "TradingBot <bot@example.com>"),
+            ("TRADINGBOT_FRONTEND_URL", "https://app.example.com"),
+        ],
+    );
+    let api = Api::new(&bot);
+    api.register("mailme@example.com").await;
+    let mail = sink.wait_for(1).await;
+    assert_eq!(mail.auth, Some(("mailer".to_owned(), "s3cret-smtp-pass".to_owned())));
+    assert_eq!(mail.from, "<bot@example.com>");
+    assert_eq!(mail.to, ["mailme@example.com"]);
+    assert!(mail.data.contains("Subject: Confirm your email address"), "{}", mail.data);
+    let body = mail.body();
+    let start = body.find("https://app.example.com/verify-email?token=").expect("link") + 43;
+    let token: String = body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43);
+    let res = api.post("/auth/verify-email", None, json!({ "token": token })).await;
+    assert_eq!(res.status(), 200);
+    // With SMTP configured, neither the token nor the SMTP password is logged.
+    let output = bot.output();
+    assert!(!output.contains(&token));
+    assert!(!output.contains("s3cret-smtp-pass"));
+    assert!(bot.logged("email not sent").is_empty());
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod smtp;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
