@@ -539,12 +539,13 @@ async fn lockout(extra: Vec<(String, String)>) {
         assert_eq!((sa, &pa), (sb, &pb), "identical answers");
         assert_eq!(pa["code"], "invalid_credentials");
     }
-    wrong.sort();
-    unknown.sort();
-    let (w, u) = (wrong[2].as_secs_f64(), unknown[2].as_secs_f64());
+    // The fastest of each (least disturbed by other tests on the machine):
+    // both pay one Argon2id verification, so they are of one magnitude.
+    let w = wrong.iter().min().unwrap().as_secs_f64();
+    let u = unknown.iter().min().unwrap().as_secs_f64();
     assert!(
         u > w / 3.0 && u < w * 3.0,
-        "median times differ too much: wrong {w:.4}s, unknown {u:.4}s"
+        "times differ too much: wrong password {w:.4}s, unknown email {u:.4}s"
     );
 
     // The fifth failure locks the account; even the right password is then refused.
