@@ -1369,18 +1369,30 @@ async fn verification_mail_goes_through_smtp() {
     let api = Api::new(&bot);
     api.register("mailme@example.com").await;
     let mail = sink.wait_for(1).await;
-    assert_eq!(mail.auth, Some(("mailer".to_owned(), "s3cret-smtp-pass".to_owned())));
+    assert_eq!(
+        mail.auth,
+        Some(("mailer".to_owned(), "s3cret-smtp-pass".to_owned()))
+    );
     assert_eq!(mail.from, "<bot@example.com>");
     assert_eq!(mail.to, ["mailme@example.com"]);
-    assert!(mail.data.contains("Subject: Confirm your email address"), "{}", mail.data);
+    assert!(
+        mail.data.contains("Subject: Confirm your email address"),
+        "{}",
+        mail.data
+    );
     let body = mail.body();
-    let start = body.find("https://app.example.com/verify-email?token=").expect("link") + 43;
+    let start = body
+        .find("https://app.example.com/verify-email?token=")
+        .expect("link")
+        + 43;
     let token: String = body[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
     assert_eq!(token.len(), 43);
-    let res = api.post("/auth/verify-email", None, json!({ "token": token })).await;
+    let res = api
+        .post("/auth/verify-email", None, json!({ "token": token }))
+        .await;
     assert_eq!(res.status(), 200);
     // With SMTP configured, neither the token nor the SMTP password is logged.
     let output = bot.output();

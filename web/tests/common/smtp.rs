@@ -76,7 +76,8 @@ impl SmtpSink {
                     w.write_all(b"220 localhost ESMTP test sink\r\n").await.ok();
                     while let Ok(Some(line)) = lines.next_line().await {
                         let upper = line.to_ascii_uppercase();
-                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO")
+                        {
                             b"250-localhost\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
                         } else if let Some(rest) = line.strip_prefix("AUTH PLAIN ") {
                             let decoded = b64(rest);
@@ -87,25 +88,35 @@ impl SmtpSink {
                             b"235 2.7.0 Authentication successful\r\n"
                         } else if upper == "AUTH LOGIN" {
                             w.write_all(b"334 VXNlcm5hbWU6\r\n").await.ok();
-                            let user = b64(&lines.next_line().await.ok().flatten().unwrap_or_default());
+                            let user =
+                                b64(&lines.next_line().await.ok().flatten().unwrap_or_default());
                             w.write_all(b"334 UGFzc3dvcmQ6\r\n").await.ok();
-                            let pass = b64(&lines.next_line().await.ok().flatten().unwrap_or_default());
+                            let pass =
+                                b64(&lines.next_line().await.ok().flatten().unwrap_or_default());
                             current.auth = Some((user, pass));
                             b"235 2.7.0 Authentication successful\r\n"
                         } else if upper.starts_with("MAIL FROM:") {
                             current.from = line[10..].trim().to_owned();
                             b"250 2.1.0 Ok\r\n"
                         } else if upper.starts_with("RCPT TO:") {
-                            current.to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                            current
+                                .to
+                                .push(line[8..].trim().trim_matches(['<', '>']).to_owned());
                             b"250 2.1.5 Ok\r\n"
                         } else if upper == "DATA" {
-                            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.ok();
+                            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                                .await
+                                .ok();
                             let mut data = String::new();
                             while let Ok(Some(l)) = lines.next_line().await {
                                 if l == "." {
                                     break;
                                 }
-                                data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
+                                data.push_str(
+                                    l.strip_prefix('.')
+                                        .filter(|_| l.starts_with(".."))
+                                        .unwrap_or(&l),
+                                );
                                 data.push('\n');
                             }
                             current.data = data;
