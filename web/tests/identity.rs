@@ -1355,7 +1355,7 @@ async fn logout_with_only_a_refresh_token() {
 
 #[tokio::test]
 async fn verification_mail_goes_through_smtp() {
-    let sink = common::smtp::SmtpSink::start().await;
+    let sink = tradingbot_testkit::smtp::SmtpSink::start().await;
     let url = format!("smtp://mailer:s3cret-smtp-pass@127.0.0.1:{}", sink.port);
     let (_tmp, dir) = workdir();
     let bot = Spawned::start(

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod api;
-pub mod smtp;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

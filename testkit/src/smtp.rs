@@ -2,8 +2,6 @@
 //! EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that records
 //! what it is sent, for tests of outgoing email.
 
-#![allow(dead_code)]
-
 use base64::Engine as _;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -1,0 +1,466 @@
+//! The Binance REST client of one account: signs with the account's
+//! prepared key, keeps the request inside the rate-limit budget, keeps the
+//! clock in step with the server's, caches instrument rules and the
+//! leverage/margin settings it made, and resolves unknown outcomes by
+//! querying — never by sending an order twice.
+
+use crate::exchange::budget::{BinanceBudget, Hold, Priority};
+use crate::exchange::http::{self, now_ms};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tradingbot_core::exchange::binance::errors::{self, ErrorBody};
+use tradingbot_core::exchange::binance::model::{self, AlgoOrder, ExchangeInfo, Order};
+use tradingbot_core::exchange::binance::rest::{self, Method, Request};
+use tradingbot_core::exchange::binance::sign::BinanceSigner;
+use tradingbot_core::exchange::binance::{
+    API_KEY_HEADER, ORDER_COUNT_1M_HEADER, ORDER_COUNT_10S_HEADER, USED_WEIGHT_HEADER,
+};
+use tradingbot_core::exchange::{
+    Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
+    OrderReport, OrderRequest, PositionReport,
+};
+
+/// Longest a normal (non-protective) request waits for budget before it is
+/// refused: a trading signal that waits longer is stale.
+pub const MAX_NORMAL_WAIT: Duration = Duration::from_secs(2);
+
+/// What this client last set on a symbol.
+#[derive(Debug, Clone, Copy, Default)]
+struct SymbolSettings {
+    leverage: Option<u32>,
+    margin: Option<MarginMode>,
+}
+
+pub struct BinanceClient {
+    http: reqwest::Client,
+    base: String,
+    signer: BinanceSigner,
+    budget: BinanceBudget,
+    /// Server clock minus ours, in ms.
+    clock_offset_ms: AtomicI64,
+    rules: RwLock<HashMap<String, InstrumentRules>>,
+    /// Leverage and margin mode set per symbol, to set them once.
+    settings: Mutex<HashMap<String, SymbolSettings>>,
+}
+
+impl std::fmt::Debug for BinanceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinanceClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn header_u32(h: &reqwest::header::HeaderMap, name: &str) -> Option<u32> {
+    h.get(name)?.to_str().ok()?.parse().ok()
+}
+
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    h.get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+impl BinanceClient {
+    pub fn new(base_url: &str, api_key: &str, secret: &[u8]) -> Self {
+        Self {
+            http: http::client(Duration::from_secs(10)),
+            base: base_url.trim_end_matches('/').to_owned(),
+            signer: BinanceSigner::new(api_key, secret),
+            budget: BinanceBudget::default(),
+            clock_offset_ms: AtomicI64::new(0),
+            rules: RwLock::new(HashMap::new()),
+            settings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn budget(&self) -> &BinanceBudget {
+        &self.budget
+    }
+
+    pub fn signer(&self) -> &BinanceSigner {
+        &self.signer
+    }
+
+    /// Our clock corrected to the server's.
+    pub fn server_now_ms(&self) -> i64 {
+        now_ms() + self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    async fn acquire(&self, req: &Request, priority: Priority) -> Result<(), ExchangeError> {
+        loop {
+            match self.budget.acquire(req.cost, priority, now_ms()) {
+                Ok(()) => return Ok(()),
+                Err(Hold::Banned(left)) => {
+                    tracing::error!(
+                        remaining_secs = left.as_secs(),
+                        "Binance has banned this address (418); not sending"
+                    );
+                    return Err(ExchangeError::Banned { retry_after: left });
+                }
+                Err(Hold::Wait(d)) if priority == Priority::Normal && d > MAX_NORMAL_WAIT => {
+                    return Err(ExchangeError::RateLimited { retry_after: d });
+                }
+                Err(Hold::Wait(d)) => tokio::time::sleep(d).await,
+            }
+        }
+    }
+
+    /// Sends one request; the raw body of a success.
+    async fn send_once(&self, req: &Request, priority: Priority) -> Result<Vec<u8>, ExchangeError> {
+        self.acquire(req, priority).await?;
+        let query = req.query(Some(&self.signer), self.server_now_ms());
+        let url = if query.is_empty() {
+            format!("{}{}", self.base, req.path)
+        } else {
+            format!("{}{}?{}", self.base, req.path, query)
+        };
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.http.request(method, &url);
+        if req.keyed {
+            builder = builder.header(API_KEY_HEADER, self.signer.api_key());
+        }
+        let started = std::time::Instant::now();
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) if req.mutation && !http::not_sent(&e) => {
+                return Err(ExchangeError::UnknownOutcome {
+                    message: format!("no answer from Binance: {e}"),
+                });
+            }
+            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        self.budget.observe(
+            header_u32(&headers, USED_WEIGHT_HEADER),
+            header_u32(&headers, ORDER_COUNT_10S_HEADER),
+            header_u32(&headers, ORDER_COUNT_1M_HEADER),
+            now_ms(),
+        );
+        let body = match response.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) if req.mutation => {
+                return Err(ExchangeError::UnknownOutcome {
+                    message: format!("the answer was cut off: {e}"),
+                });
+            }
+            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+        };
+        metrics::histogram!("exchange_request_duration_seconds", "exchange" => "binance", "path" => req.path)
+            .record(started.elapsed().as_secs_f64());
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let error_body: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        if let Some(b) = &error_body
+            && errors::is_no_op(b)
+        {
+            return Ok(b"{}".to_vec());
+        }
+        let wait = retry_after(&headers);
+        let err = errors::map(status, error_body, req.mutation, wait);
+        match &err {
+            ExchangeError::RateLimited { retry_after } => {
+                metrics::counter!("exchange_rate_limited_total", "exchange" => "binance", "status" => "429").increment(1);
+                self.budget.rate_limited(*retry_after, now_ms());
+            }
+            ExchangeError::Banned { retry_after } => {
+                metrics::counter!("exchange_rate_limited_total", "exchange" => "binance", "status" => "418").increment(1);
+                tracing::error!(
+                    retry_after_secs = retry_after.as_secs(),
+                    "Binance banned this address (HTTP 418)"
+                );
+                self.budget.banned(*retry_after, now_ms());
+            }
+            _ => {}
+        }
+        Err(err)
+    }
+
+    /// Sends, resynchronizing the clock and retrying once on -1021 (the
+    /// venue refused the request without acting on it).
+    async fn send(&self, req: &Request, priority: Priority) -> Result<Vec<u8>, ExchangeError> {
+        match self.send_once(req, priority).await {
+            Err(ExchangeError::Timestamp { .. }) => {
+                tracing::warn!("Binance refused our timestamp; resynchronizing the clock");
+                self.sync_time().await?;
+                self.send_once(req, priority).await
+            }
+            other => other,
+        }
+    }
+
+    /// Measures the offset between our clock and the server's.
+    pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
+        let before = now_ms();
+        let body = self
+            .send_once(&rest::server_time(), Priority::Protective)
+            .await?;
+        let after = now_ms();
+        let t: model::ServerTime = model::parse(&body)?;
+        let offset = t.server_time - (before + after) / 2;
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        Ok(offset)
+    }
+
+    /// Loads (or reloads) every instrument's rules and the venue's limits.
+    pub async fn load_rules(&self) -> Result<usize, ExchangeError> {
+        let body = self.send(&rest::exchange_info(), Priority::Normal).await?;
+        let info: ExchangeInfo = model::parse(&body)?;
+        let (mut weight, mut o10, mut o1m) = (2400, 300, 1200);
+        for l in &info.rate_limits {
+            match (
+                l.rate_limit_type.as_str(),
+                l.interval.as_str(),
+                l.interval_num,
+            ) {
+                ("REQUEST_WEIGHT", "MINUTE", 1) => weight = l.limit,
+                ("ORDERS", "SECOND", 10) => o10 = l.limit,
+                ("ORDERS", "MINUTE", 1) => o1m = l.limit,
+                _ => {}
+            }
+        }
+        self.budget.set_limits(weight, o10, o1m);
+        let rules = info.trading_rules();
+        let n = rules.len();
+        let mut cache = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        for r in rules {
+            cache.insert(r.symbol.clone(), r);
+        }
+        Ok(n)
+    }
+
+    /// The rules of `symbol` (loading them on first use).
+    pub async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        if let Some(r) = self
+            .rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+        {
+            return Ok(r.clone());
+        }
+        self.load_rules().await?;
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+            .cloned()
+            .ok_or_else(|| ExchangeError::UnknownSymbol {
+                code: "-1121".into(),
+                message: format!("{symbol} is not a trading USDⓈ-M perpetual"),
+            })
+    }
+
+    pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
+        let body = self.send(&rest::balance(), Priority::Normal).await?;
+        let entries: Vec<model::BalanceEntry> = model::parse(&body)?;
+        Ok(entries.iter().map(model::BalanceEntry::balance).collect())
+    }
+
+    pub async fn permissions(&self) -> Result<KeyPermissions, ExchangeError> {
+        let body = self.send(&rest::account(), Priority::Normal).await?;
+        let account: model::Account = model::parse(&body)?;
+        Ok(account.permissions())
+    }
+
+    pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
+        let body = self
+            .send(&rest::position_risk(None), Priority::Normal)
+            .await?;
+        let list: Vec<model::PositionRisk> = model::parse(&body)?;
+        Ok(list
+            .iter()
+            .filter_map(model::PositionRisk::report)
+            .collect())
+    }
+
+    pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        let body = self
+            .send(&rest::premium_index(symbol), Priority::Normal)
+            .await?;
+        let p: model::PremiumIndex = model::parse(&body)?;
+        Ok(p.mark_price)
+    }
+
+    /// The most leverage `symbol` allows (first bracket).
+    pub async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
+        let body = self
+            .send(&rest::leverage_brackets(symbol), Priority::Normal)
+            .await?;
+        model::parse_brackets(&body)?
+            .into_iter()
+            .find(|b| b.symbol == symbol)
+            .and_then(|b| b.brackets.first().map(|x| x.initial_leverage))
+            .ok_or_else(|| ExchangeError::Malformed(format!("no leverage brackets for {symbol}")))
+    }
+
+    /// Sets leverage and margin mode of `symbol`, once per value.
+    pub async fn configure(
+        &self,
+        symbol: &str,
+        leverage: u32,
+        mode: MarginMode,
+    ) -> Result<(), ExchangeError> {
+        let mut settings = self.settings.lock().await;
+        let current = settings.get(symbol).copied().unwrap_or_default();
+        if current.margin != Some(mode) {
+            self.send(&rest::set_margin_type(symbol, mode), Priority::Normal)
+                .await?;
+        }
+        if current.leverage != Some(leverage) {
+            self.send(&rest::set_leverage(symbol, leverage), Priority::Normal)
+                .await?;
+        }
+        settings.insert(
+            symbol.to_owned(),
+            SymbolSettings {
+                leverage: Some(leverage),
+                margin: Some(mode),
+            },
+        );
+        Ok(())
+    }
+
+    fn report(body: &[u8], conditional: bool) -> Result<OrderReport, ExchangeError> {
+        if conditional {
+            model::parse::<AlgoOrder>(body)?.report()
+        } else {
+            model::parse::<Order>(body)?.report()
+        }
+    }
+
+    /// Places an order. An unknown outcome is resolved by looking the order
+    /// up by its client id; it is sent again only if the venue says it
+    /// does not exist.
+    pub async fn place(
+        &self,
+        order: &OrderRequest,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        let rules = self.rules(&order.symbol).await?;
+        let req = rest::new_order(order, &rules, reference_price)?;
+        let conditional = order.kind.is_conditional();
+        match self.send(&req, priority).await {
+            Ok(body) => Self::report(&body, conditional),
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");
+                metrics::counter!("exchange_unknown_outcomes_total", "exchange" => "binance")
+                    .increment(1);
+                match self
+                    .resolve(&order.symbol, &order.client_id, conditional)
+                    .await?
+                {
+                    Some(report) => Ok(report),
+                    None => {
+                        tracing::warn!(client_id = %order.client_id, "the venue has no such order; sending it once more");
+                        let body = self.send(&req, priority).await?;
+                        Self::report(&body, conditional)
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Looks an order up after an unknown outcome: `Some` if it exists,
+    /// `None` only when the venue says twice, a moment apart, that it does
+    /// not (a fresh order can take a moment to become visible).
+    async fn resolve(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        let mut not_found = 0;
+        let mut last_error = None;
+        for delay_ms in [0u64, 300, 1000, 2000] {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            match self.query(symbol, id, conditional).await {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => {
+                    not_found += 1;
+                    if not_found >= 2 {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(ExchangeError::UnknownOutcome {
+            message: format!(
+                "order {id} could not be confirmed: {}",
+                last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string())
+            ),
+        })
+    }
+
+    /// The order named by our client id, or `None` if the venue has none.
+    pub async fn query(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        match self
+            .send(
+                &rest::query_order(symbol, id, conditional),
+                Priority::Protective,
+            )
+            .await
+        {
+            Ok(body) => Self::report(&body, conditional).map(Some),
+            Err(ExchangeError::OrderNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cancels by client id; returns the order as it stands afterwards.
+    pub async fn cancel(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<OrderReport, ExchangeError> {
+        let body = self
+            .send(
+                &rest::cancel_order(symbol, id, conditional),
+                Priority::Protective,
+            )
+            .await?;
+        if conditional {
+            // The algo cancel answers with ids only; read the order back.
+            return self.query(symbol, id, true).await?.ok_or_else(|| {
+                ExchangeError::OrderNotFound {
+                    code: "-2013".into(),
+                    message: format!("{id} vanished after its cancel"),
+                }
+            });
+        }
+        Self::report(&body, false)
+    }
+
+    /// Starts the user data stream; returns its listen key.
+    pub async fn listen_key(&self, method: Method) -> Result<Option<String>, ExchangeError> {
+        let body = self
+            .send(&rest::listen_key(method), Priority::Protective)
+            .await?;
+        Ok(model::parse::<model::ListenKey>(&body)
+            .ok()
+            .map(|k| k.listen_key))
+    }
+}

@@ -1,0 +1,7 @@
+//! The Binance USDⓈ-M connection: REST (signed, budgeted, with clock sync),
+//! the user data stream and the websocket API session.
+
+pub mod client;
+pub mod user_stream;
+
+pub use client::BinanceClient;

@@ -1,0 +1,10 @@
+//! Connections to the exchanges: per account, a client that signs, budgets
+//! and sends requests, the streams that report fills and balances, and the
+//! paper exchange that stands in for a venue on the embedded default.
+//!
+//! The protocols themselves (what to send, what answers mean) are pure and
+//! live in `tradingbot_core::exchange`; this module moves the bytes.
+
+pub mod binance;
+pub mod budget;
+pub mod http;

@@ -1,0 +1,237 @@
+//! The REST side of the local venue.
+
+use super::venue::{Failure, Params, Recorded, Refusal, Venue, parse_params};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Shared = Arc<Mutex<Venue>>;
+
+pub fn start(venue: Shared) -> (String, actix_web::dev::ServerHandle) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_web::rt::System::new();
+        system.block_on(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+            let addr = listener.local_addr().expect("bound address");
+            let data = web::Data::new(venue);
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .default_service(web::to(handle))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+            tx.send((format!("http://{addr}"), server.handle()))
+                .expect("report address");
+            let _ = server.await;
+        });
+    });
+    rx.recv().expect("local Binance started")
+}
+
+fn error(status: u16, code: i64, msg: &str) -> (u16, Value) {
+    (status, json!({ "code": code, "msg": msg }))
+}
+
+fn refusal((status, code, msg): Refusal) -> (u16, Value) {
+    error(status, code, &msg)
+}
+
+/// Carries out one request against the venue (lock held; no waiting).
+fn route(
+    v: &mut Venue,
+    method: &str,
+    path: &str,
+    query: &str,
+    api_key: Option<&str>,
+) -> (u16, Value) {
+    let p = Params(parse_params(query));
+    match (method, path) {
+        ("GET", "/fapi/v1/ping") => return (200, json!({})),
+        ("GET", "/fapi/v1/time") => return (200, json!({ "serverTime": v.now() })),
+        ("GET", "/fapi/v1/exchangeInfo") => return (200, v.exchange_info()),
+        ("GET", "/fapi/v1/premiumIndex") => {
+            return match p
+                .get("symbol")
+                .and_then(|s| v.symbols.get(s).map(|spec| (s, spec.mark)))
+            {
+                Some((s, mark)) => (
+                    200,
+                    json!({"symbol": s, "markPrice": mark.to_string(), "indexPrice": mark.to_string(),
+                    "estimatedSettlePrice": mark.to_string(), "lastFundingRate": "0.0001", "interestRate": "0.0001",
+                    "nextFundingTime": v.now() + 3_600_000, "time": v.now()}),
+                ),
+                None => error(400, -1121, "Invalid symbol."),
+            };
+        }
+        (_, "/fapi/v1/listenKey") => {
+            let Some(key) = api_key.filter(|k| v.accounts.contains_key(*k)) else {
+                return error(
+                    401,
+                    -2015,
+                    "Invalid API-key, IP, or permissions for action.",
+                );
+            };
+            let key = key.to_owned();
+            let now = v.now();
+            let existing = v
+                .listen_keys
+                .iter()
+                .find(|(_, (k, _))| *k == key)
+                .map(|(lk, _)| lk.clone());
+            return match method {
+                "POST" => {
+                    let lk = existing.unwrap_or_else(|| {
+                        format!("lk{:x}{:x}", now, v.listen_keys.len() + 1).repeat(3)
+                    });
+                    v.listen_keys.insert(lk.clone(), (key, now + 3_600_000));
+                    (200, json!({ "listenKey": lk }))
+                }
+                "PUT" => match existing {
+                    Some(lk) if v.listen_keys[&lk].1 > now => {
+                        v.listen_keys.insert(lk.clone(), (key, now + 3_600_000));
+                        (200, json!({ "listenKey": lk }))
+                    }
+                    _ => error(400, -1125, "This listenKey does not exist."),
+                },
+                "DELETE" => {
+                    if let Some(lk) = existing {
+                        v.listen_keys.remove(&lk);
+                    }
+                    (200, json!({}))
+                }
+                _ => error(405, -1000, "method not allowed"),
+            };
+        }
+        _ => {}
+    }
+    let key = match v.authenticate(api_key, query) {
+        Ok(k) => k,
+        Err(r) => return refusal(r),
+    };
+    let result = match (method, path) {
+        ("GET", "/fapi/v3/balance") => Ok(v.balance(&key)),
+        ("GET", "/fapi/v2/account") => Ok(v.account(&key)),
+        ("GET", "/fapi/v2/positionRisk") => Ok(v.position_risk(&key, p.get("symbol"))),
+        ("GET", "/fapi/v1/leverageBracket") => v.brackets(p.get("symbol")),
+        ("POST", "/fapi/v1/leverage") => v.set_leverage(&key, &p),
+        ("POST", "/fapi/v1/marginType") => v.set_margin_type(&key, &p),
+        ("POST", "/fapi/v1/order") => v.new_order(&key, &p),
+        ("GET", "/fapi/v1/order") => v.get_order(&key, &p),
+        ("DELETE", "/fapi/v1/order") => v.cancel_order(&key, &p),
+        ("POST", "/fapi/v1/algoOrder") => v.new_algo(&key, &p),
+        ("GET", "/fapi/v1/algoOrder") => v.get_algo(&key, &p),
+        ("DELETE", "/fapi/v1/algoOrder") => v.cancel_algo(&key, &p),
+        _ => {
+            return error(
+                404,
+                -1000,
+                "An unknown error occurred while processing the request.",
+            );
+        }
+    };
+    match result {
+        Ok(value) => (200, value),
+        Err(r) => refusal(r),
+    }
+}
+
+async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) -> HttpResponse {
+    let method = req.method().as_str().to_owned();
+    let path = req.path().to_owned();
+    // Binance signs the query string followed by the body.
+    let mut total = req.query_string().to_owned();
+    if !body.is_empty() {
+        total.push_str(&String::from_utf8_lossy(&body));
+    }
+    let api_key = req
+        .headers()
+        .get("X-MBX-APIKEY")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let is_order = matches!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/fapi/v1/order") | ("POST", "/fapi/v1/algoOrder")
+    );
+    let mut delay = None;
+    let (status, value, counts) = {
+        let mut v = venue.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = match v.failures.front() {
+            Some((p, _)) if *p == path => v.failures.pop_front().map(|(_, f)| f),
+            _ => None,
+        };
+        let counts = match v.spend(Venue::weight(&method, &path), is_order) {
+            Ok(c) => Some(c),
+            Err(wait) => {
+                v.requests.push(Recorded {
+                    method,
+                    path,
+                    params: parse_params(&total),
+                    api_key,
+                    status: 429,
+                    code: -1003,
+                });
+                return HttpResponse::build(actix_web::http::StatusCode::TOO_MANY_REQUESTS)
+                    .insert_header(("Retry-After", wait.to_string()))
+                    .json(json!({"code": -1003, "msg": "Too many requests; current limit is exceeded, please use the websocket for live updates."}));
+            }
+        };
+        let (status, value) = match failure {
+            Some(Failure::RateLimited { retry_after_secs }) => {
+                delay = Some((0, Some(retry_after_secs)));
+                error(429, -1003, "Too many requests; current limit is exceeded.")
+            }
+            Some(Failure::Banned { retry_after_secs }) => {
+                delay = Some((0, Some(retry_after_secs)));
+                error(418, -1003, "Way too many requests; IP banned.")
+            }
+            Some(Failure::Unknown { execute, delay_ms }) => {
+                if execute {
+                    let _ = route(&mut v, &method, &path, &total, api_key.as_deref());
+                }
+                delay = Some((delay_ms, None));
+                error(
+                    503,
+                    -1007,
+                    "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+                )
+            }
+            None => route(&mut v, &method, &path, &total, api_key.as_deref()),
+        };
+        let code = value
+            .get("code")
+            .and_then(Value::as_i64)
+            .filter(|_| status >= 400)
+            .unwrap_or(0);
+        v.requests.push(Recorded {
+            method,
+            path,
+            params: parse_params(&total),
+            api_key,
+            status,
+            code,
+        });
+        (status, value, counts)
+    };
+    if let Some((ms, _)) = delay {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut res =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("valid status"));
+    if let Some((weight, o10, o1m)) = counts {
+        res.insert_header(("X-MBX-USED-WEIGHT-1M", weight.to_string()));
+        if is_order {
+            res.insert_header(("X-MBX-ORDER-COUNT-10S", o10.to_string()));
+            res.insert_header(("X-MBX-ORDER-COUNT-1M", o1m.to_string()));
+        }
+    }
+    if let Some((_, Some(retry))) = delay {
+        res.insert_header(("Retry-After", retry.to_string()));
+    }
+    res.json(value)
+}

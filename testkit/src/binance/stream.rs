@@ -1,0 +1,92 @@
+//! The user data stream of the local venue: `/ws/<listenKey>` pushes the
+//! account's events; an expired key gets `listenKeyExpired` and a close.
+
+use super::venue::Venue;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+type Shared = Arc<Mutex<Venue>>;
+
+pub fn start(venue: Shared) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback");
+            tx.send(format!("ws://{}", listener.local_addr().expect("address")))
+                .expect("report");
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(serve(tcp, venue.clone()));
+            }
+        });
+    });
+    rx.recv().expect("local Binance stream started")
+}
+
+async fn serve(tcp: tokio::net::TcpStream, venue: Shared) {
+    let mut path = String::new();
+    #[allow(clippy::result_large_err)] // the signature is tungstenite's
+    let callback = |req: &Request, res: Response| {
+        path = req.uri().path().to_owned();
+        Ok(res)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+        return;
+    };
+    let listen_key = path.strip_prefix("/ws/").unwrap_or_default().to_owned();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let account = {
+        let mut v = venue.lock().unwrap_or_else(|e| e.into_inner());
+        let now = v.now();
+        let account = v
+            .listen_keys
+            .get(&listen_key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(account, _)| account.clone());
+        if let Some(a) = &account {
+            v.streams.entry(a.clone()).or_default().push(tx);
+        }
+        account
+    };
+    let Some(account) = account else {
+        let _ = ws.close(None).await;
+        return;
+    };
+    let mut check = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(text) => if ws.send(Message::text(text)).await.is_err() { return },
+                None => { let _ = ws.close(None).await; return; }
+            },
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Ping(p))) => { let _ = ws.send(Message::Pong(p)).await; }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+            _ = check.tick() => {
+                let expired = {
+                    let v = venue.lock().unwrap_or_else(|e| e.into_inner());
+                    let now = v.now();
+                    !v.listen_keys.get(&listen_key).is_some_and(|(a, e)| *a == account && *e > now)
+                };
+                if expired {
+                    let event = json!({"e": "listenKeyExpired", "E": crate::now_ms(), "listenKey": listen_key});
+                    let _ = ws.send(Message::text(event.to_string())).await;
+                    let _ = ws.close(None).await;
+                    return;
+                }
+            }
+        }
+    }
+}
