@@ -9,6 +9,7 @@
 //! so it cannot agree with a client's mistake by construction.
 
 pub mod binance;
+pub mod okx;
 pub mod smtp;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -8,3 +8,4 @@
 pub mod binance;
 pub mod budget;
 pub mod http;
+pub mod okx;

@@ -1,0 +1,391 @@
+//! The OKX REST client of one account. Sizes go out in contracts and come
+//! back in the base asset; leverage is set once per symbol and margin mode;
+//! an unknown outcome is resolved by querying the client order id.
+
+use crate::exchange::budget::{Hold, OkxBudget, Priority};
+use crate::exchange::http::{self, now_ms};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tradingbot_core::exchange::okx::model::{self, Ack};
+use tradingbot_core::exchange::okx::rest::{self, Method, Request};
+use tradingbot_core::exchange::okx::sign::OkxSigner;
+use tradingbot_core::exchange::{
+    Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
+    OrderReport, OrderRequest, PositionReport,
+};
+
+/// Longest a normal request waits for its endpoint's budget.
+pub const MAX_NORMAL_WAIT: Duration = Duration::from_secs(2);
+
+pub struct OkxClient {
+    http: reqwest::Client,
+    base: String,
+    signer: OkxSigner,
+    demo: bool,
+    budget: OkxBudget,
+    clock_offset_ms: AtomicI64,
+    rules: RwLock<HashMap<String, InstrumentRules>>,
+    /// Leverage set per (symbol, margin mode).
+    leverage: Mutex<HashMap<(String, MarginMode), u32>>,
+}
+
+impl std::fmt::Debug for OkxClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OkxClient")
+            .field("base", &self.base)
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ServerTime {
+    ts: String,
+}
+
+impl OkxClient {
+    pub fn new(base_url: &str, api_key: &str, secret: &[u8], passphrase: &str, demo: bool) -> Self {
+        Self {
+            http: http::client(Duration::from_secs(10)),
+            base: base_url.trim_end_matches('/').to_owned(),
+            signer: OkxSigner::new(api_key, secret, passphrase),
+            demo,
+            budget: OkxBudget::default(),
+            clock_offset_ms: AtomicI64::new(0),
+            rules: RwLock::new(HashMap::new()),
+            leverage: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn budget(&self) -> &OkxBudget {
+        &self.budget
+    }
+
+    pub fn signer(&self) -> &OkxSigner {
+        &self.signer
+    }
+
+    pub fn is_demo(&self) -> bool {
+        self.demo
+    }
+
+    pub fn server_now_ms(&self) -> i64 {
+        now_ms() + self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    async fn acquire(&self, req: &Request, priority: Priority) -> Result<(), ExchangeError> {
+        loop {
+            match self.budget.acquire(req.limit, priority, now_ms()) {
+                Ok(()) => return Ok(()),
+                Err(Hold::Banned(left)) => return Err(ExchangeError::Banned { retry_after: left }),
+                Err(Hold::Wait(d)) if priority == Priority::Normal && d > MAX_NORMAL_WAIT => {
+                    return Err(ExchangeError::RateLimited { retry_after: d });
+                }
+                Err(Hold::Wait(d)) => tokio::time::sleep(d).await,
+            }
+        }
+    }
+
+    async fn send_once<T: for<'de> Deserialize<'de>>(
+        &self,
+        req: &Request,
+        priority: Priority,
+    ) -> Result<Vec<T>, ExchangeError> {
+        self.acquire(req, priority).await?;
+        let url = format!("{}{}", self.base, req.path_and_query());
+        let mut builder = match req.method {
+            Method::Get => self.http.get(&url),
+            Method::Post => self
+                .http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(req.body_text()),
+        };
+        for (name, value) in req.headers(Some(&self.signer), self.server_now_ms(), self.demo) {
+            builder = builder.header(name, value);
+        }
+        let started = std::time::Instant::now();
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) if req.mutation && !http::not_sent(&e) => {
+                return Err(ExchangeError::UnknownOutcome {
+                    message: format!("no answer from OKX: {e}"),
+                });
+            }
+            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+        };
+        let status = response.status().as_u16();
+        let body = match response.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) if req.mutation => {
+                return Err(ExchangeError::UnknownOutcome {
+                    message: format!("the answer was cut off: {e}"),
+                });
+            }
+            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+        };
+        metrics::histogram!("exchange_request_duration_seconds", "exchange" => "okx", "path" => req.path)
+            .record(started.elapsed().as_secs_f64());
+        let result = model::parse::<T>(status, &body, req.mutation);
+        if let Err(ExchangeError::RateLimited { retry_after }) = &result {
+            metrics::counter!("exchange_rate_limited_total", "exchange" => "okx", "status" => "429").increment(1);
+            self.budget.rate_limited(*retry_after, now_ms());
+        }
+        result
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        req: &Request,
+        priority: Priority,
+    ) -> Result<Vec<T>, ExchangeError> {
+        match self.send_once(req, priority).await {
+            Err(ExchangeError::Timestamp { .. }) => {
+                tracing::warn!("OKX refused our timestamp; resynchronizing the clock");
+                self.sync_time().await?;
+                self.send_once(req, priority).await
+            }
+            other => other,
+        }
+    }
+
+    pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
+        let before = now_ms();
+        let data: Vec<ServerTime> = self
+            .send_once(&rest::server_time(), Priority::Protective)
+            .await?;
+        let after = now_ms();
+        let ts: i64 = data
+            .first()
+            .and_then(|t| t.ts.parse().ok())
+            .ok_or_else(|| ExchangeError::Malformed("no server time".into()))?;
+        let offset = ts - (before + after) / 2;
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        Ok(offset)
+    }
+
+    pub async fn load_rules(&self) -> Result<usize, ExchangeError> {
+        let list: Vec<model::Instrument> =
+            self.send(&rest::instruments(), Priority::Normal).await?;
+        let mut cache = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for i in list.iter().filter(|i| i.state == "live") {
+            if let Ok(r) = i.rules() {
+                cache.insert(r.symbol.clone(), r);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        if let Some(r) = self
+            .rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+        {
+            return Ok(r.clone());
+        }
+        self.load_rules().await?;
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+            .cloned()
+            .ok_or_else(|| ExchangeError::UnknownSymbol {
+                code: "51001".into(),
+                message: format!("{symbol} is not a live OKX swap"),
+            })
+    }
+
+    pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
+        let data: Vec<model::AccountBalance> =
+            self.send(&rest::balance("USDT"), Priority::Normal).await?;
+        Ok(data
+            .iter()
+            .flat_map(|a| a.details.iter().map(model::BalanceDetail::balance))
+            .collect())
+    }
+
+    pub async fn permissions(&self) -> Result<KeyPermissions, ExchangeError> {
+        let data: Vec<model::AccountConfig> =
+            self.send(&rest::account_config(), Priority::Normal).await?;
+        data.first()
+            .map(model::AccountConfig::permissions)
+            .ok_or_else(|| ExchangeError::Malformed("no account configuration".into()))
+    }
+
+    pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
+        let data: Vec<model::Position> =
+            self.send(&rest::positions(None), Priority::Normal).await?;
+        let mut out = Vec::new();
+        for p in &data {
+            let rules = self.rules(&p.inst_id).await?;
+            if let Some(r) = p.report(&rules) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        let data: Vec<model::MarkPrice> = self
+            .send(&rest::mark_price(symbol), Priority::Normal)
+            .await?;
+        data.first()
+            .and_then(model::MarkPrice::price)
+            .ok_or_else(|| ExchangeError::Malformed(format!("no mark price for {symbol}")))
+    }
+
+    /// Sets the leverage of `symbol` under `mode`, once per value. (OKX sets
+    /// the margin mode on each order, `tdMode`.)
+    pub async fn configure(
+        &self,
+        symbol: &str,
+        leverage: u32,
+        mode: MarginMode,
+    ) -> Result<(), ExchangeError> {
+        let mut set = self.leverage.lock().await;
+        let key = (symbol.to_owned(), mode);
+        if set.get(&key) == Some(&leverage) {
+            return Ok(());
+        }
+        let _: Vec<serde_json::Value> = self
+            .send(
+                &rest::set_leverage(symbol, leverage, mode),
+                Priority::Normal,
+            )
+            .await?;
+        set.insert(key, leverage);
+        Ok(())
+    }
+
+    /// Places an order; unknown outcomes are resolved by query.
+    pub async fn place(
+        &self,
+        order: &OrderRequest,
+        margin: MarginMode,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        let rules = self.rules(&order.symbol).await?;
+        let req = rest::new_order(order, &rules, margin, reference_price)?;
+        let conditional = order.kind.is_conditional();
+        match self.send::<Ack>(&req, priority).await {
+            Ok(_) => self
+                .query(&order.symbol, &order.client_id, conditional)
+                .await?
+                .ok_or_else(|| ExchangeError::UnknownOutcome {
+                    message: format!("{} was accepted but cannot be found", order.client_id),
+                }),
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");
+                metrics::counter!("exchange_unknown_outcomes_total", "exchange" => "okx")
+                    .increment(1);
+                match self
+                    .resolve(&order.symbol, &order.client_id, conditional)
+                    .await?
+                {
+                    Some(r) => Ok(r),
+                    None => {
+                        self.send::<Ack>(&req, priority).await?;
+                        self.query(&order.symbol, &order.client_id, conditional)
+                            .await?
+                            .ok_or_else(|| ExchangeError::UnknownOutcome {
+                                message: format!(
+                                    "{} was accepted but cannot be found",
+                                    order.client_id
+                                ),
+                            })
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn resolve(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        let mut not_found = 0;
+        let mut last_error = None;
+        for delay_ms in [0u64, 300, 1000, 2000] {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            match self.query(symbol, id, conditional).await {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => {
+                    not_found += 1;
+                    if not_found >= 2 {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(ExchangeError::UnknownOutcome {
+            message: format!(
+                "order {id} could not be confirmed: {}",
+                last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string())
+            ),
+        })
+    }
+
+    pub async fn query(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        let rules = self.rules(symbol).await?;
+        let result = if conditional {
+            self.send::<model::AlgoOrder>(&rest::query_algo(id), Priority::Protective)
+                .await
+                .and_then(|d| d.first().map(|a| a.report(&rules)).transpose())
+        } else {
+            self.send::<model::Order>(&rest::query_order(symbol, id), Priority::Protective)
+                .await
+                .and_then(|d| d.first().map(|o| o.report(&rules)).transpose())
+        };
+        match result {
+            Err(ExchangeError::OrderNotFound { .. }) => Ok(None),
+            other => other,
+        }
+    }
+
+    pub async fn cancel(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<OrderReport, ExchangeError> {
+        let not_found = || ExchangeError::OrderNotFound {
+            code: "51603".into(),
+            message: format!("{id} does not exist"),
+        };
+        if conditional {
+            let current = self.query(symbol, id, true).await?.ok_or_else(not_found)?;
+            let _: Vec<Ack> = self
+                .send(
+                    &rest::cancel_algo(symbol, &current.venue_order_id),
+                    Priority::Protective,
+                )
+                .await?;
+        } else {
+            let _: Vec<Ack> = self
+                .send(&rest::cancel_order(symbol, id), Priority::Protective)
+                .await?;
+        }
+        self.query(symbol, id, conditional)
+            .await?
+            .ok_or_else(not_found)
+    }
+}

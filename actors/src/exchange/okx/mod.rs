@@ -1,0 +1,5 @@
+//! The OKX v5 connection: REST (signed, per-endpoint budgets, demo header).
+
+pub mod client;
+
+pub use client::OkxClient;

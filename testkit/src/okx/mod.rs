@@ -1,0 +1,77 @@
+//! A local OKX v5 venue for perpetual swaps: REST with OKX's request
+//! signing checked (key, passphrase, timestamp window, Base64 HMAC over
+//! timestamp + method + path + body, the demo-trading header), contracts
+//! with `ctVal`, attached TP/SL (`attachAlgoOrds`), conditional orders,
+//! per-endpoint rate limits.
+
+mod http;
+pub mod venue;
+
+pub use venue::Recorded;
+
+use rust_decimal::Decimal;
+use std::sync::{Arc, Mutex, MutexGuard};
+use venue::Venue;
+
+pub struct LocalOkx {
+    pub rest_url: String,
+    venue: Arc<Mutex<Venue>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl LocalOkx {
+    pub fn start() -> Self {
+        let venue = Arc::new(Mutex::new(Venue::new()));
+        let (rest_url, server) = http::start(venue.clone());
+        Self {
+            rest_url,
+            venue,
+            server,
+        }
+    }
+
+    pub fn venue(&self) -> MutexGuard<'_, Venue> {
+        self.venue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens an account (demo accounts only answer with the demo header).
+    pub fn add_account(
+        &self,
+        api_key: &str,
+        secret: &str,
+        passphrase: &str,
+        usdt: Decimal,
+        demo: bool,
+    ) {
+        self.venue()
+            .add_account(api_key, secret, passphrase, usdt, demo);
+    }
+
+    pub fn set_mark(&self, inst_id: &str, price: Decimal) {
+        self.venue().set_mark(inst_id, price);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.venue().requests.clone()
+    }
+
+    /// The next request to `path` is carried out (or not) and answered with
+    /// HTTP 503, as a lost answer would be.
+    pub fn lose_next_answer(&self, path: &str, execute: bool) {
+        self.venue().lose_next.push((path.to_owned(), execute));
+    }
+}
+
+impl Drop for LocalOkx {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(server.stop(false));
+            }
+        });
+    }
+}

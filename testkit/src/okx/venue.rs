@@ -1,0 +1,841 @@
+//! State and rules of the local OKX venue, from the v5 documentation
+//! ("REST Authentication", "Place order", "Place algo order", "Error Code").
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+pub const TAKER_FEE: Decimal = Decimal::from_parts(5, 0, 0, false, 4);
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Option<Value>,
+    pub api_key: Option<String>,
+    pub status: u16,
+    /// OKX code of the answer ("0" for success; the item's sCode on order failures).
+    pub code: String,
+}
+
+pub struct Instrument {
+    pub ct_val: Decimal,
+    pub lot: Decimal,
+    pub min_sz: Decimal,
+    pub tick: Decimal,
+    pub max_lever: u32,
+    pub mark: Decimal,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Position {
+    /// Contracts, signed (net mode).
+    pub pos: Decimal,
+    pub avg: Decimal,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct VOrder {
+    pub ord_id: String,
+    pub cl_ord_id: String,
+    pub inst_id: String,
+    pub side: String,
+    pub ord_type: String,
+    pub sz: Decimal,
+    pub px: Decimal,
+    pub state: String,
+    pub filled: Decimal,
+    pub avg: Decimal,
+    pub fee: Decimal,
+    pub td_mode: String,
+    pub reduce_only: bool,
+    pub time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct VAlgo {
+    pub algo_id: String,
+    pub algo_cl_ord_id: String,
+    pub inst_id: String,
+    pub side: String,
+    pub sz: Option<Decimal>,
+    pub tp: Option<Decimal>,
+    pub sl: Option<Decimal>,
+    pub state: String,
+    pub actual_sz: Decimal,
+    pub actual_px: Decimal,
+    pub ord_id: String,
+    pub td_mode: String,
+    pub time: i64,
+}
+
+pub struct Account {
+    pub secret: Vec<u8>,
+    pub passphrase: String,
+    pub demo: bool,
+    pub uid: String,
+    pub perm: String,
+    pub ip: String,
+    pub cash: Decimal,
+    pub positions: HashMap<String, Position>,
+    pub leverage: HashMap<(String, String), u32>,
+    pub orders: Vec<VOrder>,
+    pub algos: Vec<VAlgo>,
+}
+
+/// An OKX failure: HTTP status, code, message.
+pub type Refusal = (u16, String, String);
+
+fn refuse(status: u16, code: &str, msg: &str) -> Refusal {
+    (status, code.to_owned(), msg.to_owned())
+}
+
+pub struct Venue {
+    pub instruments: HashMap<String, Instrument>,
+    pub accounts: HashMap<String, Account>,
+    pub requests: Vec<Recorded>,
+    pub clock_skew_ms: i64,
+    pub lose_next: Vec<(String, bool)>,
+    windows: HashMap<(String, &'static str), (i64, u32)>,
+    next_id: i64,
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("literal decimal")
+}
+
+/// Per-endpoint limits (requests per 2 s), from each endpoint's page.
+pub fn endpoint_limit(method: &str, path: &str) -> (&'static str, u32) {
+    match (method, path) {
+        ("POST", "/api/v5/trade/order") => ("trade/order", 60),
+        ("GET", "/api/v5/trade/order") => ("trade/order:get", 60),
+        ("POST", "/api/v5/trade/cancel-order") => ("trade/cancel-order", 60),
+        ("POST", "/api/v5/trade/order-algo") => ("trade/order-algo", 20),
+        ("GET", "/api/v5/trade/order-algo") => ("trade/order-algo:get", 20),
+        ("POST", "/api/v5/trade/cancel-algos") => ("trade/cancel-algos", 20),
+        ("POST", "/api/v5/account/set-leverage") => ("account/set-leverage", 20),
+        ("GET", "/api/v5/account/balance") => ("account/balance", 10),
+        ("GET", "/api/v5/account/positions") => ("account/positions", 10),
+        ("GET", "/api/v5/account/config") => ("account/config", 5),
+        _ => ("public", 20),
+    }
+}
+
+impl Venue {
+    pub fn new() -> Self {
+        let mut instruments = HashMap::new();
+        instruments.insert(
+            "BTC-USDT-SWAP".to_owned(),
+            Instrument {
+                ct_val: d("0.01"),
+                lot: d("0.01"),
+                min_sz: d("0.01"),
+                tick: d("0.1"),
+                max_lever: 100,
+                mark: d("43000"),
+            },
+        );
+        instruments.insert(
+            "ETH-USDT-SWAP".to_owned(),
+            Instrument {
+                ct_val: d("0.1"),
+                lot: d("0.01"),
+                min_sz: d("0.01"),
+                tick: d("0.01"),
+                max_lever: 100,
+                mark: d("2300"),
+            },
+        );
+        Self {
+            instruments,
+            accounts: HashMap::new(),
+            requests: Vec::new(),
+            clock_skew_ms: 0,
+            lose_next: Vec::new(),
+            windows: HashMap::new(),
+            next_id: 500_000_000,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        crate::now_ms() + self.clock_skew_ms
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        self.next_id.to_string()
+    }
+
+    pub fn add_account(
+        &mut self,
+        api_key: &str,
+        secret: &str,
+        passphrase: &str,
+        usdt: Decimal,
+        demo: bool,
+    ) {
+        self.accounts.insert(
+            api_key.to_owned(),
+            Account {
+                secret: secret.as_bytes().to_vec(),
+                passphrase: passphrase.to_owned(),
+                demo,
+                uid: format!("{}", 44705892343619584i64 + self.accounts.len() as i64),
+                perm: "read_only,trade".into(),
+                ip: String::new(),
+                cash: usdt,
+                positions: HashMap::new(),
+                leverage: HashMap::new(),
+                orders: Vec::new(),
+                algos: Vec::new(),
+            },
+        );
+    }
+
+    /// Spends the endpoint's budget for `key`; false when over.
+    pub fn spend(&mut self, key: &str, method: &str, path: &str) -> bool {
+        let (name, limit) = endpoint_limit(method, path);
+        let window = self.now() / 2000;
+        let entry = self
+            .windows
+            .entry((key.to_owned(), name))
+            .or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= limit
+    }
+
+    /// "REST Authentication": all four headers, a known key, the right
+    /// passphrase, a timestamp within 30 s, the Base64 HMAC-SHA256 of
+    /// `timestamp + METHOD + requestPath + body`, and the right environment.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authenticate(
+        &self,
+        key: Option<&str>,
+        sign: Option<&str>,
+        timestamp: Option<&str>,
+        passphrase: Option<&str>,
+        simulated: bool,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> Result<String, Refusal> {
+        let key = key.ok_or_else(|| {
+            refuse(
+                401,
+                "50103",
+                "Request header OK-ACCESS-KEY cannot be empty.",
+            )
+        })?;
+        let sign = sign.ok_or_else(|| {
+            refuse(
+                401,
+                "50104",
+                "Request header OK-ACCESS-SIGN cannot be empty.",
+            )
+        })?;
+        let ts = timestamp.ok_or_else(|| {
+            refuse(
+                401,
+                "50107",
+                "Request header OK-ACCESS-TIMESTAMP cannot be empty.",
+            )
+        })?;
+        let pass = passphrase.ok_or_else(|| {
+            refuse(
+                401,
+                "50105",
+                "Request header OK-ACCESS-PASSPHRASE incorrect.",
+            )
+        })?;
+        let account = self
+            .accounts
+            .get(key)
+            .ok_or_else(|| refuse(401, "50111", "Invalid OK-ACCESS-KEY."))?;
+        if account.passphrase != pass {
+            return Err(refuse(
+                401,
+                "50105",
+                "Request header OK-ACCESS-PASSPHRASE incorrect.",
+            ));
+        }
+        let when = chrono::DateTime::parse_from_rfc3339(ts)
+            .map_err(|_| refuse(401, "50112", "Invalid OK-ACCESS-TIMESTAMP."))?;
+        if !ts.ends_with('Z') || ts.len() != 24 {
+            return Err(refuse(401, "50112", "Invalid OK-ACCESS-TIMESTAMP."));
+        }
+        if (self.now() - when.timestamp_millis()).abs() > 30_000 {
+            return Err(refuse(401, "50102", "Timestamp request expired."));
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(&account.secret).expect("any key length");
+        mac.update(ts.as_bytes());
+        mac.update(method.as_bytes());
+        mac.update(path_and_query.as_bytes());
+        mac.update(body.as_bytes());
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(sign)
+            .unwrap_or_default();
+        if mac.verify_slice(&given).is_err() {
+            return Err(refuse(401, "50113", "Invalid Sign."));
+        }
+        if account.demo != simulated {
+            return Err(refuse(
+                401,
+                "50101",
+                "APIKey does not match current environment.",
+            ));
+        }
+        Ok(key.to_owned())
+    }
+
+    fn inst(&self, id: Option<&str>) -> Result<(String, &Instrument), Refusal> {
+        let id = id.ok_or_else(|| refuse(200, "51000", "Parameter instId error"))?;
+        self.instruments
+            .get(id)
+            .map(|i| (id.to_owned(), i))
+            .ok_or_else(|| refuse(200, "51001", "Instrument ID does not exist."))
+    }
+
+    pub fn set_mark(&mut self, inst_id: &str, price: Decimal) {
+        if let Some(i) = self.instruments.get_mut(inst_id) {
+            i.mark = price;
+        }
+        let keys: Vec<String> = self.accounts.keys().cloned().collect();
+        for key in keys {
+            self.trigger(&key, inst_id, price);
+        }
+    }
+
+    fn trigger(&mut self, key: &str, inst_id: &str, mark: Decimal) {
+        let due: Vec<usize> = self.accounts[key]
+            .algos
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.inst_id == inst_id && a.state == "live")
+            .filter(|(_, a)| {
+                let closes_long = a.side == "sell";
+                let tp_hit =
+                    a.tp.is_some_and(|tp| if closes_long { mark >= tp } else { mark <= tp });
+                let sl_hit =
+                    a.sl.is_some_and(|sl| if closes_long { mark <= sl } else { mark >= sl });
+                tp_hit || sl_hit
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in due {
+            let a = self.accounts[key].algos[i].clone();
+            let pos = self.accounts[key]
+                .positions
+                .get(inst_id)
+                .map_or(Decimal::ZERO, |p| p.pos);
+            let reduces = (a.side == "sell" && pos > Decimal::ZERO)
+                || (a.side == "buy" && pos < Decimal::ZERO);
+            let sz = a.sz.unwrap_or(pos.abs()).min(pos.abs());
+            let ord_id = self.id();
+            let (state, filled, px) = if reduces && sz > Decimal::ZERO {
+                let (px, fee) = self.fill(key, inst_id, &a.side, sz, &a.td_mode);
+                let o = VOrder {
+                    ord_id: ord_id.clone(),
+                    cl_ord_id: String::new(),
+                    inst_id: inst_id.to_owned(),
+                    side: a.side.clone(),
+                    ord_type: "market".into(),
+                    sz,
+                    px: Decimal::ZERO,
+                    state: "filled".into(),
+                    filled: sz,
+                    avg: px,
+                    fee,
+                    td_mode: a.td_mode.clone(),
+                    reduce_only: true,
+                    time: self.now(),
+                };
+                self.accounts.get_mut(key).expect("exists").orders.push(o);
+                ("effective", sz, px)
+            } else {
+                ("effective", Decimal::ZERO, Decimal::ZERO)
+            };
+            let algo = &mut self.accounts.get_mut(key).expect("exists").algos[i];
+            algo.state = state.into();
+            algo.actual_sz = filled;
+            algo.actual_px = px;
+            algo.ord_id = ord_id;
+        }
+    }
+
+    /// A market fill at the mark; returns (price, fee).
+    fn fill(
+        &mut self,
+        key: &str,
+        inst_id: &str,
+        side: &str,
+        sz: Decimal,
+        td_mode: &str,
+    ) -> (Decimal, Decimal) {
+        let inst = &self.instruments[inst_id];
+        let (px, ct_val) = (inst.mark, inst.ct_val);
+        let acct = self.accounts.get_mut(key).expect("exists");
+        let signed = if side == "buy" { sz } else { -sz };
+        let p = acct.positions.entry(inst_id.to_owned()).or_default();
+        p.mode = td_mode.to_owned();
+        let mut realized = Decimal::ZERO;
+        if p.pos.is_zero() || p.pos.is_sign_positive() == signed.is_sign_positive() {
+            let new = p.pos + signed;
+            p.avg = (p.avg * p.pos.abs() + px * sz) / new.abs();
+            p.pos = new;
+        } else {
+            let closing = sz.min(p.pos.abs());
+            let dir = if p.pos > Decimal::ZERO {
+                Decimal::ONE
+            } else {
+                -Decimal::ONE
+            };
+            realized = (px - p.avg) * closing * ct_val * dir;
+            let new = p.pos + signed;
+            if new.is_zero() {
+                p.avg = Decimal::ZERO;
+            } else if new.is_sign_positive() != p.pos.is_sign_positive() {
+                p.avg = px;
+            }
+            p.pos = new;
+        }
+        let fee = (px * sz * ct_val * TAKER_FEE).round_dp(8);
+        acct.cash += realized - fee;
+        (px, fee)
+    }
+
+    /// `POST /api/v5/trade/order`.
+    pub fn place(&mut self, key: &str, b: &Value) -> Result<Value, Refusal> {
+        let s = |k: &str| b.get(k).and_then(Value::as_str);
+        let (inst_id, inst) = self.inst(s("instId"))?;
+        let (tick, lot, min_sz, mark, ct_val) =
+            (inst.tick, inst.lot, inst.min_sz, inst.mark, inst.ct_val);
+        let td_mode = s("tdMode").unwrap_or_default().to_owned();
+        if !matches!(td_mode.as_str(), "isolated" | "cross") {
+            return Err(refuse(200, "51000", "Parameter tdMode error"));
+        }
+        let side = s("side").unwrap_or_default().to_owned();
+        if side != "buy" && side != "sell" {
+            return Err(refuse(200, "51000", "Parameter side error"));
+        }
+        let ord_type = s("ordType").unwrap_or_default().to_owned();
+        if !matches!(
+            ord_type.as_str(),
+            "market" | "limit" | "post_only" | "fok" | "ioc"
+        ) {
+            return Err(refuse(200, "51000", "Parameter ordType error"));
+        }
+        let sz = s("sz")
+            .and_then(|v| Decimal::from_str(v).ok())
+            .ok_or_else(|| refuse(200, "51000", "Parameter sz error"))?;
+        if !(sz % lot).is_zero() {
+            return Err(refuse(
+                200,
+                "51121",
+                "Order quantity must be a multiple of the lot size.",
+            ));
+        }
+        if sz < min_sz {
+            return Err(refuse(
+                200,
+                "51020",
+                "Order amount should be greater than the min available amount.",
+            ));
+        }
+        let px = match s("px") {
+            Some(p) => {
+                let px =
+                    Decimal::from_str(p).map_err(|_| refuse(200, "51000", "Parameter px error"))?;
+                if !(px % tick).is_zero() {
+                    return Err(refuse(200, "51000", "Parameter px error"));
+                }
+                Some(px)
+            }
+            None if ord_type != "market" => return Err(refuse(200, "51000", "Parameter px error")),
+            None => None,
+        };
+        let cl = s("clOrdId").unwrap_or_default().to_owned();
+        if cl.len() > 32 || !cl.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(refuse(200, "51000", "Parameter clOrdId error"));
+        }
+        let reduce_only = b
+            .get("reduceOnly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let acct = &self.accounts[key];
+        if !cl.is_empty()
+            && acct
+                .orders
+                .iter()
+                .any(|o| o.cl_ord_id == cl && o.state == "live")
+        {
+            return Err(refuse(200, "51016", "Duplicated clOrdId."));
+        }
+        let pos = acct
+            .positions
+            .get(&inst_id)
+            .map_or(Decimal::ZERO, |p| p.pos);
+        let reduces =
+            (side == "sell" && pos > Decimal::ZERO) || (side == "buy" && pos < Decimal::ZERO);
+        if reduce_only && (!reduces || sz > pos.abs()) {
+            return Err(refuse(
+                200,
+                "51169",
+                "Order failed because you don't have any positions in this direction for this contract to reduce or close.",
+            ));
+        }
+        if !reduces {
+            let lever = Decimal::from(
+                *acct
+                    .leverage
+                    .get(&(inst_id.clone(), td_mode.clone()))
+                    .unwrap_or(&1),
+            );
+            let price = px.unwrap_or(mark);
+            if sz * ct_val * price / lever > acct.cash {
+                return Err(refuse(
+                    200,
+                    "51008",
+                    "Order failed. Insufficient USDT margin in account",
+                ));
+            }
+        }
+        let ord_id = self.id();
+        let mut order = VOrder {
+            ord_id: ord_id.clone(),
+            cl_ord_id: cl.clone(),
+            inst_id: inst_id.clone(),
+            side: side.clone(),
+            ord_type: ord_type.clone(),
+            sz,
+            px: px.unwrap_or_default(),
+            state: "live".into(),
+            filled: Decimal::ZERO,
+            avg: Decimal::ZERO,
+            fee: Decimal::ZERO,
+            td_mode: td_mode.clone(),
+            reduce_only,
+            time: self.now(),
+        };
+        if ord_type == "market" {
+            let (price, fee) = self.fill(key, &inst_id, &side, sz, &td_mode);
+            order.state = "filled".into();
+            order.filled = sz;
+            order.avg = price;
+            order.fee = fee;
+        }
+        if let Some(attached) = b.get("attachAlgoOrds").and_then(Value::as_array) {
+            for a in attached {
+                let get = |k: &str| {
+                    a.get(k)
+                        .and_then(Value::as_str)
+                        .and_then(|v| Decimal::from_str(v).ok())
+                };
+                let algo_id = self.id();
+                let algo = VAlgo {
+                    algo_id,
+                    algo_cl_ord_id: a
+                        .get("attachAlgoClOrdId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    inst_id: inst_id.clone(),
+                    side: if side == "buy" {
+                        "sell".into()
+                    } else {
+                        "buy".into()
+                    },
+                    sz: Some(sz),
+                    tp: get("tpTriggerPx"),
+                    sl: get("slTriggerPx"),
+                    state: "live".into(),
+                    actual_sz: Decimal::ZERO,
+                    actual_px: Decimal::ZERO,
+                    ord_id: String::new(),
+                    td_mode: td_mode.clone(),
+                    time: self.now(),
+                };
+                self.accounts.get_mut(key).expect("exists").algos.push(algo);
+            }
+        }
+        self.accounts
+            .get_mut(key)
+            .expect("exists")
+            .orders
+            .push(order);
+        Ok(
+            json!([{"clOrdId": cl, "ordId": ord_id, "tag": "", "ts": self.now().to_string(), "sCode": "0", "sMsg": "Order placed"}]),
+        )
+    }
+
+    /// `POST /api/v5/trade/order-algo`.
+    pub fn place_algo(&mut self, key: &str, b: &Value) -> Result<Value, Refusal> {
+        let s = |k: &str| b.get(k).and_then(Value::as_str);
+        let (inst_id, inst) = self.inst(s("instId"))?;
+        let (tick, lot, mark) = (inst.tick, inst.lot, inst.mark);
+        if !matches!(s("ordType"), Some("conditional") | Some("oco")) {
+            return Err(refuse(200, "51000", "Parameter ordType error"));
+        }
+        let side = s("side").unwrap_or_default().to_owned();
+        let price = |k: &str| -> Result<Option<Decimal>, Refusal> {
+            match s(k) {
+                None => Ok(None),
+                Some(v) => {
+                    let p = Decimal::from_str(v)
+                        .map_err(|_| refuse(200, "51000", &format!("Parameter {k} error")))?;
+                    if !(p % tick).is_zero() {
+                        return Err(refuse(200, "51000", &format!("Parameter {k} error")));
+                    }
+                    Ok(Some(p))
+                }
+            }
+        };
+        let (tp, sl) = (price("tpTriggerPx")?, price("slTriggerPx")?);
+        if tp.is_none() && sl.is_none() {
+            return Err(refuse(200, "51000", "Parameter tpTriggerPx error"));
+        }
+        // "The SL trigger price must be lower than the last price" (for a long's stop).
+        if let Some(sl) = sl
+            && ((side == "sell" && sl >= mark) || (side == "buy" && sl <= mark))
+        {
+            return Err(refuse(
+                200,
+                "51280",
+                "SL trigger price must be less than the last price.",
+            ));
+        }
+        let sz = match (s("sz"), s("closeFraction")) {
+            (Some(v), _) => {
+                let sz =
+                    Decimal::from_str(v).map_err(|_| refuse(200, "51000", "Parameter sz error"))?;
+                if !(sz % lot).is_zero() {
+                    return Err(refuse(
+                        200,
+                        "51121",
+                        "Order quantity must be a multiple of the lot size.",
+                    ));
+                }
+                Some(sz)
+            }
+            (None, Some("1")) => None,
+            _ => return Err(refuse(200, "51000", "Parameter sz error")),
+        };
+        let cl = s("algoClOrdId").unwrap_or_default().to_owned();
+        if cl.len() > 32 || !cl.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(refuse(200, "51000", "Parameter algoClOrdId error"));
+        }
+        let algo_id = self.id();
+        let algo = VAlgo {
+            algo_id: algo_id.clone(),
+            algo_cl_ord_id: cl.clone(),
+            inst_id,
+            side,
+            sz,
+            tp,
+            sl,
+            state: "live".into(),
+            actual_sz: Decimal::ZERO,
+            actual_px: Decimal::ZERO,
+            ord_id: String::new(),
+            td_mode: s("tdMode").unwrap_or("cross").to_owned(),
+            time: self.now(),
+        };
+        self.accounts.get_mut(key).expect("exists").algos.push(algo);
+        Ok(
+            json!([{"algoId": algo_id, "algoClOrdId": cl, "clOrdId": "", "sCode": "0", "sMsg": "", "tag": ""}]),
+        )
+    }
+
+    pub fn get_order(
+        &self,
+        key: &str,
+        inst_id: Option<&str>,
+        cl: Option<&str>,
+    ) -> Result<Value, Refusal> {
+        let o = self.accounts[key]
+            .orders
+            .iter()
+            .rev()
+            .find(|o| Some(o.inst_id.as_str()) == inst_id && Some(o.cl_ord_id.as_str()) == cl)
+            .ok_or_else(|| refuse(200, "51603", "Order does not exist"))?;
+        Ok(json!([order_json(o)]))
+    }
+
+    pub fn get_algo(&self, key: &str, cl: Option<&str>) -> Result<Value, Refusal> {
+        let a = self.accounts[key]
+            .algos
+            .iter()
+            .rev()
+            .find(|a| Some(a.algo_cl_ord_id.as_str()) == cl)
+            .ok_or_else(|| refuse(200, "51603", "Order does not exist"))?;
+        Ok(json!([algo_json(a)]))
+    }
+
+    pub fn cancel_order(&mut self, key: &str, b: &Value) -> Result<Value, Refusal> {
+        let inst = b
+            .get("instId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let cl = b
+            .get("clOrdId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let acct = self.accounts.get_mut(key).expect("exists");
+        let o = acct
+            .orders
+            .iter_mut()
+            .rev()
+            .find(|o| o.inst_id == inst && o.cl_ord_id == cl)
+            .ok_or_else(|| {
+                refuse(
+                    200,
+                    "51400",
+                    "Cancellation failed as the order has been filled, canceled or does not exist.",
+                )
+            })?;
+        if o.state != "live" && o.state != "partially_filled" {
+            return Err(refuse(
+                200,
+                "51400",
+                "Cancellation failed as the order has been filled, canceled or does not exist.",
+            ));
+        }
+        o.state = "canceled".into();
+        Ok(json!([{"clOrdId": cl, "ordId": o.ord_id, "sCode": "0", "sMsg": ""}]))
+    }
+
+    pub fn cancel_algos(&mut self, key: &str, b: &Value) -> Result<Value, Refusal> {
+        let items = b
+            .as_array()
+            .ok_or_else(|| refuse(200, "51000", "Parameter error"))?;
+        let mut out = Vec::new();
+        for item in items {
+            let id = item
+                .get("algoId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let acct = self.accounts.get_mut(key).expect("exists");
+            let a = acct
+                .algos
+                .iter_mut()
+                .find(|a| a.algo_id == id)
+                .ok_or_else(|| refuse(200, "51603", "Order does not exist"))?;
+            if a.state != "live" {
+                return Err(refuse(
+                    200,
+                    "51400",
+                    "Cancellation failed as the order has been filled, canceled or does not exist.",
+                ));
+            }
+            a.state = "canceled".into();
+            out.push(json!({"algoId": id, "sCode": "0", "sMsg": ""}));
+        }
+        Ok(Value::Array(out))
+    }
+
+    pub fn set_leverage(&mut self, key: &str, b: &Value) -> Result<Value, Refusal> {
+        let s = |k: &str| b.get(k).and_then(Value::as_str);
+        let (inst_id, inst) = self.inst(s("instId"))?;
+        let max = inst.max_lever;
+        let lever: u32 = s("lever")
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| refuse(200, "51000", "Parameter lever error"))?;
+        let mode = s("mgnMode").unwrap_or_default().to_owned();
+        if !matches!(mode.as_str(), "isolated" | "cross") {
+            return Err(refuse(200, "51000", "Parameter mgnMode error"));
+        }
+        if lever < 1 || lever > max {
+            return Err(refuse(200, "59102", "Leverage exceeds the maximum limit."));
+        }
+        self.accounts
+            .get_mut(key)
+            .expect("exists")
+            .leverage
+            .insert((inst_id.clone(), mode.clone()), lever);
+        Ok(
+            json!([{"instId": inst_id, "lever": lever.to_string(), "mgnMode": mode, "posSide": "net"}]),
+        )
+    }
+
+    pub fn balance(&self, key: &str) -> Value {
+        let a = &self.accounts[key];
+        json!([{"totalEq": a.cash.to_string(), "uTime": self.now().to_string(), "details": [
+            {"ccy": "USDT", "cashBal": a.cash.to_string(), "eq": a.cash.to_string(), "availEq": a.cash.to_string(),
+             "availBal": a.cash.to_string(), "upl": "0", "frozenBal": "0"}]}])
+    }
+
+    pub fn config(&self, key: &str) -> Value {
+        let a = &self.accounts[key];
+        json!([{"acctLv": "2", "posMode": "net_mode", "uid": a.uid, "label": "tradingbot", "perm": a.perm, "ip": a.ip,
+            "autoLoan": false, "level": "Lv1", "mgnIsoMode": "automatic"}])
+    }
+
+    pub fn positions(&self, key: &str) -> Value {
+        let a = &self.accounts[key];
+        let list: Vec<Value> = a
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.pos.is_zero())
+            .map(|(inst, p)| {
+                let i = &self.instruments[inst];
+                json!({"instId": inst, "instType": "SWAP", "pos": p.pos.to_string(), "posSide": "net",
+                    "avgPx": p.avg.to_string(), "markPx": i.mark.to_string(),
+                    "upl": ((i.mark - p.avg) * p.pos * i.ct_val).to_string(),
+                    "lever": a.leverage.get(&(inst.clone(), p.mode.clone())).unwrap_or(&1).to_string(),
+                    "mgnMode": p.mode, "liqPx": ""})
+            })
+            .collect();
+        Value::Array(list)
+    }
+
+    pub fn instruments_json(&self) -> Value {
+        Value::Array(
+            self.instruments
+                .iter()
+                .map(|(id, i)| {
+                    json!({"instId": id, "instType": "SWAP", "ctVal": i.ct_val.to_string(), "ctMult": "1",
+                        "ctValCcy": id.split('-').next().unwrap_or_default(), "settleCcy": "USDT", "ctType": "linear",
+                        "lotSz": i.lot.to_string(), "minSz": i.min_sz.to_string(), "tickSz": i.tick.to_string(),
+                        "maxLmtSz": "100000000", "maxMktSz": "12000", "lever": i.max_lever.to_string(), "state": "live",
+                        "uly": id.trim_end_matches("-SWAP"), "instFamily": id.trim_end_matches("-SWAP")})
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Default for Venue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn order_json(o: &VOrder) -> Value {
+    json!({"instType": "SWAP", "instId": o.inst_id, "ordId": o.ord_id, "clOrdId": o.cl_ord_id,
+        "px": if o.px.is_zero() { String::new() } else { o.px.to_string() }, "sz": o.sz.to_string(),
+        "ordType": o.ord_type, "side": o.side, "posSide": "net", "tdMode": o.td_mode,
+        "accFillSz": o.filled.to_string(), "fillPx": o.avg.to_string(), "fillSz": o.filled.to_string(),
+        "avgPx": if o.avg.is_zero() { String::new() } else { o.avg.to_string() }, "state": o.state,
+        "fee": (-o.fee).to_string(), "feeCcy": "USDT", "reduceOnly": o.reduce_only.to_string(),
+        "uTime": o.time.to_string(), "cTime": o.time.to_string()})
+}
+
+fn algo_json(a: &VAlgo) -> Value {
+    json!({"algoId": a.algo_id, "algoClOrdId": a.algo_cl_ord_id, "instId": a.inst_id, "instType": "SWAP",
+        "ordType": "conditional", "side": a.side, "posSide": "net", "state": a.state,
+        "sz": a.sz.map(|s| s.to_string()).unwrap_or_default(),
+        "tpTriggerPx": a.tp.map(|s| s.to_string()).unwrap_or_default(), "tpOrdPx": if a.tp.is_some() { "-1" } else { "" },
+        "slTriggerPx": a.sl.map(|s| s.to_string()).unwrap_or_default(), "slOrdPx": if a.sl.is_some() { "-1" } else { "" },
+        "actualSz": a.actual_sz.to_string(), "actualPx": a.actual_px.to_string(), "ordId": a.ord_id,
+        "tdMode": a.td_mode, "cTime": a.time.to_string(), "uTime": a.time.to_string()})
+}
