@@ -13,4 +13,5 @@
 pub mod exchange;
 pub mod identity;
 pub mod ids;
+pub mod market;
 pub mod vault;

@@ -13,6 +13,7 @@ pub mod client_order_id;
 pub mod error;
 pub mod instrument;
 pub mod okx;
+pub mod paper;
 pub mod types;
 
 pub use client_order_id::{ClientOrderId, Leg};

@@ -1,0 +1,5 @@
+//! Market data: candles and where they come from.
+
+pub mod candle;
+
+pub use candle::{Candle, CandleError, CsvReport};
