@@ -27,6 +27,7 @@ const TABLES: &[&str] = &[
     "positions",
     "orders",
     "performances",
+    "paper_accounts",
 ];
 
 async fn table_names(store: &Store) -> Vec<String> {

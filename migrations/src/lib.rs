@@ -15,6 +15,7 @@ pub mod columns;
 mod m20261124_000001_identity;
 mod m20261124_000002_accounts;
 mod m20261124_000003_trading;
+mod m20261124_000004_paper;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_identity::Migration),
             Box::new(m20261124_000002_accounts::Migration),
             Box::new(m20261124_000003_trading::Migration),
+            Box::new(m20261124_000004_paper::Migration),
         ]
     }
 }

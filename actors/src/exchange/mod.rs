@@ -9,3 +9,4 @@ pub mod binance;
 pub mod budget;
 pub mod http;
 pub mod okx;
+pub mod paper;

@@ -101,6 +101,33 @@ pub enum PaperEvent {
     },
 }
 
+/// The instruments the paper exchange lists: Binance's USDⓈ-M rules for
+/// the same symbols, so a strategy that passes on paper passes there.
+pub fn paper_rules(symbol: &str) -> Option<InstrumentRules> {
+    let (tick, min_notional, max_leverage) = match symbol {
+        "BTCUSDT" => (Decimal::new(1, 1), Decimal::new(100, 0), 125),
+        "ETHUSDT" => (Decimal::new(1, 2), Decimal::new(20, 0), 100),
+        _ => return None,
+    };
+    Some(InstrumentRules {
+        symbol: symbol.to_owned(),
+        base_asset: symbol.trim_end_matches("USDT").to_owned(),
+        quote_asset: "USDT".into(),
+        tick_size: tick,
+        min_price: Decimal::ZERO,
+        max_price: Decimal::ZERO,
+        step_size: Decimal::new(1, 3),
+        min_qty: Decimal::new(1, 3),
+        max_qty: Decimal::new(1000, 0),
+        market_step_size: Decimal::new(1, 3),
+        market_min_qty: Decimal::new(1, 3),
+        market_max_qty: Decimal::new(120, 0),
+        min_notional,
+        contract_value: Decimal::ONE,
+        max_leverage: Some(max_leverage),
+    })
+}
+
 /// How many finished orders are kept for queries.
 const HISTORY: usize = 500;
 

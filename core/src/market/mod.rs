@@ -1,5 +1,6 @@
 //! Market data: candles and where they come from.
 
 pub mod candle;
+pub mod replay;
 
 pub use candle::{Candle, CandleError, CsvReport};

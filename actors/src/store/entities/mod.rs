@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod email_verification_tokens;
 pub mod orders;
+pub mod paper_accounts;
 pub mod performances;
 pub mod positions;
 pub mod refresh_tokens;
