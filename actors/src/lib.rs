@@ -9,6 +9,7 @@
 //! It must not hold HTTP routing or request parsing (that is `tradingbot-web`),
 //! nor domain rules that can be pure (those are `tradingbot-core`, called from here).
 
+pub mod accounts;
 pub mod exchange;
 pub mod identity;
 pub mod kv;

@@ -277,7 +277,7 @@ async fn conditional_orders_on_the_order_endpoint_are_refused_with_4120() {
         venue.rest_url,
         signer.sign(&payload)
     );
-    let res = reqwest::Client::new()
+    let res = tradingbot_testkit::http_client()
         .post(url)
         .header("X-MBX-APIKEY", KEY)
         .send()

@@ -1,7 +1,7 @@
 //! The OpenAPI document of the API, generated from the handlers' annotations
 //! so it cannot drift from the code.
 
-use crate::routes::{admin, audit, auth, health, users, views};
+use crate::routes::{accounts, admin, audit, auth, health, users, views};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -52,6 +52,12 @@ impl Modify for BearerAuth {
         audit::list,
         admin::list_users,
         admin::deactivate_user,
+        accounts::register,
+        accounts::list,
+        accounts::get,
+        accounts::update,
+        accounts::delete,
+        accounts::test,
     ),
     components(schemas(
         crate::problem::Problem,
@@ -76,6 +82,11 @@ impl Modify for BearerAuth {
         users::UpdateMeResponse,
         users::DeleteMeRequest,
         audit::AuditEvent,
+        accounts::RegisterAccount,
+        accounts::UpdateAccount,
+        accounts::AccountView,
+        accounts::BalanceView,
+        accounts::PermissionsView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -83,6 +94,7 @@ impl Modify for BearerAuth {
         (name = "auth", description = "Registration, login, sessions, two-factor authentication"),
         (name = "users", description = "Your account and its security events"),
         (name = "admin", description = "Administration (admin role)"),
+        (name = "accounts", description = "Exchange accounts (Binance, OKX, paper)"),
     )
 )]
 pub struct ApiDoc;

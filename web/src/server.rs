@@ -15,10 +15,14 @@ use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
+use tradingbot_actors::accounts::Accounts;
+use tradingbot_actors::exchange::paper::PriceFeed;
+use tradingbot_actors::exchange::paper::feed::FeedSource;
 use tradingbot_actors::identity::{Identity, Mailer};
 use tradingbot_actors::kv::Redis;
 use tradingbot_actors::kv::{RateLimiter, Revocations};
 use tradingbot_actors::store::{Store, StoreOptions};
+use tradingbot_core::exchange::paper::PaperConfig;
 use tradingbot_core::vault::Vault;
 
 /// A bound, not yet running, server.
@@ -91,6 +95,7 @@ impl Server {
             metrics: telemetry::prometheus(),
             secrets: Arc::new(secrets),
             identity: services.identity,
+            accounts: services.accounts,
             jwt: services.jwt,
             revocations: services.revocations,
             limiter: services.limiter,
@@ -156,6 +161,7 @@ async fn connect_redis(config: &Config) -> anyhow::Result<Option<Redis>> {
 /// The long-lived services behind the routes.
 pub struct Services {
     pub identity: Arc<Identity>,
+    pub accounts: Arc<Accounts>,
     pub jwt: Arc<JwtKeys>,
     pub revocations: Arc<Revocations>,
     pub limiter: Arc<RateLimiter>,
@@ -188,6 +194,27 @@ impl Services {
                 }
             }
         };
+        let candle_ms = config.paper.candle_secs as i64 * 1000;
+        let feed = PriceFeed::start(if config.paper.live_feed {
+            FeedSource::Binance {
+                stream_url: config.endpoints.binance_live_stream.clone(),
+                candle_ms,
+            }
+        } else {
+            FeedSource::Replay { candle_ms }
+        });
+        let paper = PaperConfig {
+            slippage_bps: config.paper.slippage_bps,
+            ..PaperConfig::default()
+        };
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            vault.clone(),
+            config.endpoints.clone(),
+            feed,
+            paper,
+            config.paper.balance,
+        ));
         let identity = Identity::new(
             store,
             vault,
@@ -199,6 +226,7 @@ impl Services {
         .await?;
         Ok(Self {
             identity: Arc::new(identity),
+            accounts,
             jwt: Arc::new(JwtKeys::new(secrets.jwt_secret.expose_secret())),
             revocations,
             limiter,

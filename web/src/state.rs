@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::Instant;
+use tradingbot_actors::accounts::Accounts;
 use tradingbot_actors::identity::Identity;
 use tradingbot_actors::kv::{RateLimiter, Redis, Revocations};
 use tradingbot_actors::store::Store;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub secrets: Arc<Secrets>,
     pub identity: Arc<Identity>,
+    pub accounts: Arc<Accounts>,
     pub jwt: Arc<JwtKeys>,
     pub revocations: Arc<Revocations>,
     pub limiter: Arc<RateLimiter>,

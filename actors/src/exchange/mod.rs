@@ -7,6 +7,11 @@
 
 pub mod binance;
 pub mod budget;
+pub mod connection;
+pub mod endpoints;
 pub mod http;
 pub mod okx;
 pub mod paper;
+
+pub use connection::{Connection, ConnectionReport};
+pub use endpoints::Endpoints;

@@ -173,6 +173,119 @@ pub const RATE_LIMIT_WEBHOOK: Key = Key {
     secret: false,
 };
 
+pub const BINANCE_LIVE_REST_URL: Key = Key {
+    env: "TRADINGBOT_BINANCE_LIVE_REST_URL",
+    toml: "binance_live_rest_url",
+    default: "https://fapi.binance.com",
+    meaning: "Binance USDⓈ-M futures REST (live).",
+    secret: false,
+};
+pub const BINANCE_LIVE_WS_API_URL: Key = Key {
+    env: "TRADINGBOT_BINANCE_LIVE_WS_API_URL",
+    toml: "binance_live_ws_api_url",
+    default: "wss://ws-fapi.binance.com/ws-fapi/v1",
+    meaning: "Binance websocket API for order placement (live).",
+    secret: false,
+};
+pub const BINANCE_LIVE_STREAM_URL: Key = Key {
+    env: "TRADINGBOT_BINANCE_LIVE_STREAM_URL",
+    toml: "binance_live_stream_url",
+    default: "wss://fstream.binance.com",
+    meaning: "Binance market and user data streams (live).",
+    secret: false,
+};
+pub const BINANCE_TESTNET_REST_URL: Key = Key {
+    env: "TRADINGBOT_BINANCE_TESTNET_REST_URL",
+    toml: "binance_testnet_rest_url",
+    default: "https://testnet.binancefuture.com",
+    meaning: "Binance futures REST (testnet).",
+    secret: false,
+};
+pub const BINANCE_TESTNET_WS_API_URL: Key = Key {
+    env: "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
+    toml: "binance_testnet_ws_api_url",
+    default: "wss://testnet.binancefuture.com/ws-fapi/v1",
+    meaning: "Binance websocket API (testnet).",
+    secret: false,
+};
+pub const BINANCE_TESTNET_STREAM_URL: Key = Key {
+    env: "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
+    toml: "binance_testnet_stream_url",
+    default: "wss://fstream.binancefuture.com",
+    meaning: "Binance streams (testnet).",
+    secret: false,
+};
+pub const OKX_LIVE_REST_URL: Key = Key {
+    env: "TRADINGBOT_OKX_LIVE_REST_URL",
+    toml: "okx_live_rest_url",
+    default: "https://www.okx.com",
+    meaning: "OKX v5 REST (live).",
+    secret: false,
+};
+pub const OKX_LIVE_WS_PUBLIC_URL: Key = Key {
+    env: "TRADINGBOT_OKX_LIVE_WS_PUBLIC_URL",
+    toml: "okx_live_ws_public_url",
+    default: "wss://ws.okx.com:8443/ws/v5/public",
+    meaning: "OKX public websocket (live).",
+    secret: false,
+};
+pub const OKX_LIVE_WS_PRIVATE_URL: Key = Key {
+    env: "TRADINGBOT_OKX_LIVE_WS_PRIVATE_URL",
+    toml: "okx_live_ws_private_url",
+    default: "wss://ws.okx.com:8443/ws/v5/private",
+    meaning: "OKX private websocket (live).",
+    secret: false,
+};
+pub const OKX_DEMO_REST_URL: Key = Key {
+    env: "TRADINGBOT_OKX_DEMO_REST_URL",
+    toml: "okx_demo_rest_url",
+    default: "https://www.okx.com",
+    meaning: "OKX v5 REST for demo trading (sent with `x-simulated-trading: 1`).",
+    secret: false,
+};
+pub const OKX_DEMO_WS_PUBLIC_URL: Key = Key {
+    env: "TRADINGBOT_OKX_DEMO_WS_PUBLIC_URL",
+    toml: "okx_demo_ws_public_url",
+    default: "wss://wspap.okx.com:8443/ws/v5/public",
+    meaning: "OKX public websocket (demo).",
+    secret: false,
+};
+pub const OKX_DEMO_WS_PRIVATE_URL: Key = Key {
+    env: "TRADINGBOT_OKX_DEMO_WS_PRIVATE_URL",
+    toml: "okx_demo_ws_private_url",
+    default: "wss://wspap.okx.com:8443/ws/v5/private",
+    meaning: "OKX private websocket (demo).",
+    secret: false,
+};
+pub const PAPER_FEED: Key = Key {
+    env: "TRADINGBOT_PAPER_FEED",
+    toml: "paper_feed",
+    default: "replay",
+    meaning: "Prices of the paper exchange: `replay` (bundled real BTC candles) or `binance` (live mark prices; replay while unreachable).",
+    secret: false,
+};
+pub const PAPER_CANDLE_SECS: Key = Key {
+    env: "TRADINGBOT_PAPER_CANDLE_SECS",
+    toml: "paper_candle_secs",
+    default: "60",
+    meaning: "How many seconds the replay spends on each daily candle.",
+    secret: false,
+};
+pub const PAPER_BALANCE: Key = Key {
+    env: "TRADINGBOT_PAPER_BALANCE",
+    toml: "paper_balance",
+    default: "10000",
+    meaning: "USDT a new paper account starts with.",
+    secret: false,
+};
+pub const PAPER_SLIPPAGE_BPS: Key = Key {
+    env: "TRADINGBOT_PAPER_SLIPPAGE_BPS",
+    toml: "paper_slippage_bps",
+    default: "2",
+    meaning: "Paper market orders fill this many basis points beyond the mark.",
+    secret: false,
+};
+
 /// Every key, in README order.
 pub const ALL: &[Key] = &[
     ENV,
@@ -197,4 +310,20 @@ pub const ALL: &[Key] = &[
     RATE_LIMIT_IP,
     RATE_LIMIT_USER,
     RATE_LIMIT_WEBHOOK,
+    BINANCE_LIVE_REST_URL,
+    BINANCE_LIVE_WS_API_URL,
+    BINANCE_LIVE_STREAM_URL,
+    BINANCE_TESTNET_REST_URL,
+    BINANCE_TESTNET_WS_API_URL,
+    BINANCE_TESTNET_STREAM_URL,
+    OKX_LIVE_REST_URL,
+    OKX_LIVE_WS_PUBLIC_URL,
+    OKX_LIVE_WS_PRIVATE_URL,
+    OKX_DEMO_REST_URL,
+    OKX_DEMO_WS_PUBLIC_URL,
+    OKX_DEMO_WS_PRIVATE_URL,
+    PAPER_FEED,
+    PAPER_CANDLE_SECS,
+    PAPER_BALANCE,
+    PAPER_SLIPPAGE_BPS,
 ];

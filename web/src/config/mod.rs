@@ -117,6 +117,18 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub limits: RateLimits,
+    pub endpoints: tradingbot_actors::exchange::Endpoints,
+    pub paper: PaperSettings,
+}
+
+/// The paper exchange's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaperSettings {
+    /// Follow Binance's live mark prices (else replay the bundled candles).
+    pub live_feed: bool,
+    pub candle_secs: u64,
+    pub balance: rust_decimal::Decimal,
+    pub slippage_bps: rust_decimal::Decimal,
 }
 
 /// Request budgets per minute.
@@ -150,6 +162,8 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
+            .field("endpoints", &self.endpoints)
+            .field("paper", &self.paper)
             .finish()
     }
 }
@@ -629,7 +643,119 @@ impl Config {
             per_webhook: parse_number(sources, &keys::RATE_LIMIT_WEBHOOK, 10u32, 1..=1_000_000)?,
         };
 
+        let url_key = |key: &Key, default: &str, schemes: &[&str]| -> Result<String, ConfigError> {
+            match sources.get(key) {
+                None => Ok(default.to_owned()),
+                Some((raw, origin)) => {
+                    let url = raw.trim().trim_end_matches('/').to_owned();
+                    parse_url(&url, schemes).map_err(|r| invalid(key, origin, &raw, r))?;
+                    Ok(url)
+                }
+            }
+        };
+        let http: &[&str] = &["https", "http"];
+        let ws: &[&str] = &["wss", "ws"];
+        let d = tradingbot_actors::exchange::Endpoints::default();
+        let endpoints = tradingbot_actors::exchange::Endpoints {
+            binance_live_rest: url_key(&keys::BINANCE_LIVE_REST_URL, &d.binance_live_rest, http)?,
+            binance_live_ws_api: url_key(
+                &keys::BINANCE_LIVE_WS_API_URL,
+                &d.binance_live_ws_api,
+                ws,
+            )?,
+            binance_live_stream: url_key(
+                &keys::BINANCE_LIVE_STREAM_URL,
+                &d.binance_live_stream,
+                ws,
+            )?,
+            binance_testnet_rest: url_key(
+                &keys::BINANCE_TESTNET_REST_URL,
+                &d.binance_testnet_rest,
+                http,
+            )?,
+            binance_testnet_ws_api: url_key(
+                &keys::BINANCE_TESTNET_WS_API_URL,
+                &d.binance_testnet_ws_api,
+                ws,
+            )?,
+            binance_testnet_stream: url_key(
+                &keys::BINANCE_TESTNET_STREAM_URL,
+                &d.binance_testnet_stream,
+                ws,
+            )?,
+            okx_live_rest: url_key(&keys::OKX_LIVE_REST_URL, &d.okx_live_rest, http)?,
+            okx_live_ws_public: url_key(&keys::OKX_LIVE_WS_PUBLIC_URL, &d.okx_live_ws_public, ws)?,
+            okx_live_ws_private: url_key(
+                &keys::OKX_LIVE_WS_PRIVATE_URL,
+                &d.okx_live_ws_private,
+                ws,
+            )?,
+            okx_demo_rest: url_key(&keys::OKX_DEMO_REST_URL, &d.okx_demo_rest, http)?,
+            okx_demo_ws_public: url_key(&keys::OKX_DEMO_WS_PUBLIC_URL, &d.okx_demo_ws_public, ws)?,
+            okx_demo_ws_private: url_key(
+                &keys::OKX_DEMO_WS_PRIVATE_URL,
+                &d.okx_demo_ws_private,
+                ws,
+            )?,
+        };
+        let live_feed = match sources.get(&keys::PAPER_FEED) {
+            None => false,
+            Some((raw, origin)) => match raw.trim() {
+                "replay" => false,
+                "binance" => true,
+                _ => {
+                    return Err(invalid(
+                        &keys::PAPER_FEED,
+                        origin,
+                        &raw,
+                        "expected `replay` or `binance`",
+                    ));
+                }
+            },
+        };
+        let decimal_key = |key: &Key,
+                           default: &str,
+                           lo: &str,
+                           hi: &str|
+         -> Result<rust_decimal::Decimal, ConfigError> {
+            use std::str::FromStr;
+            let (lo, hi) = (
+                rust_decimal::Decimal::from_str(lo).expect("bound"),
+                rust_decimal::Decimal::from_str(hi).expect("bound"),
+            );
+            match sources.get(key) {
+                None => Ok(rust_decimal::Decimal::from_str(default).expect("default")),
+                Some((raw, origin)) => {
+                    let v = rust_decimal::Decimal::from_str(raw.trim()).map_err(|_| {
+                        invalid(
+                            key,
+                            origin.clone(),
+                            &raw,
+                            format!("not a number between {lo} and {hi}"),
+                        )
+                    })?;
+                    if v < lo || v > hi {
+                        return Err(invalid(
+                            key,
+                            origin,
+                            &raw,
+                            format!("must be between {lo} and {hi}"),
+                        ));
+                    }
+                    Ok(v)
+                }
+            }
+        };
+        let paper = PaperSettings {
+            live_feed,
+            candle_secs: parse_number(sources, &keys::PAPER_CANDLE_SECS, 60u64, 1..=86_400)?,
+            balance: decimal_key(&keys::PAPER_BALANCE, "10000", "1", "1000000000")?,
+            slippage_bps: decimal_key(&keys::PAPER_SLIPPAGE_BPS, "2", "0", "500")?,
+        };
+
         Ok(Self {
+            endpoints,
+            paper,
             frontend_url,
             smtp_url,
             smtp_from,

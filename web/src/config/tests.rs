@@ -43,6 +43,13 @@ fn defaults_are_the_embedded_server() {
     );
     assert!(c.cors_origins.is_empty() && c.trusted_proxies.is_empty());
     assert!(c.smtp_url.is_none());
+    assert_eq!(c.endpoints.binance_live_rest, "https://fapi.binance.com");
+    assert_eq!(
+        c.endpoints.okx_demo_ws_private,
+        "wss://wspap.okx.com:8443/ws/v5/private"
+    );
+    assert!(!c.paper.live_feed);
+    assert_eq!(c.paper.candle_secs, 60);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area of the API. Handlers parse, call the
 //! domain or the actors, and shape the answer; they hold no business rules.
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -58,6 +59,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::delete().to(users::delete_me)),
             )
             .service(web::resource("/audit").route(web::get().to(audit::list)))
+            .service(
+                web::scope("/accounts")
+                    .service(web::resource("").route(web::get().to(accounts::list)))
+                    .service(web::resource("/register").route(web::post().to(accounts::register)))
+                    .service(
+                        web::resource("/{id}")
+                            .route(web::get().to(accounts::get))
+                            .route(web::put().to(accounts::update))
+                            .route(web::delete().to(accounts::delete)),
+                    )
+                    .service(web::resource("/{id}/test").route(web::post().to(accounts::test))),
+            )
             .service(
                 web::scope("/admin")
                     .service(web::resource("/users").route(web::get().to(admin::list_users)))

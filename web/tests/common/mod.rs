@@ -174,8 +174,5 @@ pub fn workdir() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    tradingbot_testkit::http_client()
 }
