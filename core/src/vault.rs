@@ -61,10 +61,22 @@ pub enum VaultError {
     Forged,
 }
 
-/// A master key and its version byte.
+/// A master key and its version byte, plus (during a rotation) the key
+/// being replaced, so ciphertexts of either can be opened.
 pub struct Vault {
     master: Zeroizing<[u8; 32]>,
     version: u8,
+    previous: Option<(Zeroizing<[u8; 32]>, u8)>,
+}
+
+/// The version byte of a master key: a fingerprint of it, so every
+/// ciphertext names the key that sealed it without any configuration.
+pub fn key_version(master: &[u8; 32]) -> u8 {
+    use sha2::Digest;
+    let mut h = Sha256::new();
+    h.update(b"tradingbot/vault/key-version/v1");
+    h.update(master);
+    h.finalize()[0]
 }
 
 impl fmt::Debug for Vault {
@@ -80,7 +92,33 @@ impl Vault {
         Self {
             master: Zeroizing::new(master),
             version,
+            previous: None,
         }
+    }
+
+    /// A vault whose version byte is the key's fingerprint.
+    pub fn from_key(master: [u8; 32]) -> Self {
+        let version = key_version(&master);
+        Self::new(master, version)
+    }
+
+    /// Also opens ciphertexts sealed with `previous` (a rotation's old key).
+    pub fn with_previous(mut self, previous: [u8; 32]) -> Self {
+        let v = key_version(&previous);
+        self.previous = Some((Zeroizing::new(previous), v));
+        self
+    }
+
+    /// Opens `ciphertext` with whichever known key sealed it and seals the
+    /// plaintext again with the current key.
+    pub fn reseal(
+        &self,
+        binding: &Binding<'_>,
+        ciphertext: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Vec<u8>, VaultError> {
+        let plain = self.open(binding, ciphertext)?;
+        Ok(self.seal(binding, &plain, nonce))
     }
 
     pub fn version(&self) -> u8 {
@@ -88,7 +126,11 @@ impl Vault {
     }
 
     fn cipher_for(&self, user_id: i64) -> Aes256Gcm {
-        let hk = Hkdf::<Sha256>::new(Some(&user_id.to_be_bytes()), self.master.as_slice());
+        Self::cipher_with(&self.master, user_id)
+    }
+
+    fn cipher_with(master: &[u8; 32], user_id: i64) -> Aes256Gcm {
+        let hk = Hkdf::<Sha256>::new(Some(&user_id.to_be_bytes()), master.as_slice());
         let mut key = Zeroizing::new([0u8; 32]);
         hk.expand(HKDF_INFO, key.as_mut_slice())
             .expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -127,17 +169,24 @@ impl Vault {
             return Err(VaultError::Truncated);
         }
         let found = ciphertext[0];
-        if found != self.version {
-            return Err(VaultError::UnknownKeyVersion {
-                found,
-                held: self.version,
-            });
-        }
+        let master = if found == self.version {
+            &self.master
+        } else {
+            match &self.previous {
+                Some((key, v)) if *v == found => key,
+                _ => {
+                    return Err(VaultError::UnknownKeyVersion {
+                        found,
+                        held: self.version,
+                    });
+                }
+            }
+        };
         let aad = binding.aad();
         let nonce: [u8; NONCE_LEN] = ciphertext[1..HEADER_LEN]
             .try_into()
             .map_err(|_| VaultError::Truncated)?;
-        self.cipher_for(binding.user_id)
+        Self::cipher_with(master, binding.user_id)
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -246,6 +295,23 @@ mod tests {
         assert_eq!(hex::encode(&sealed), KNOWN);
         let known = hex::decode(KNOWN).unwrap();
         assert_eq!(vault.open(&b, &known).unwrap().as_slice(), b"abc");
+    }
+
+    #[test]
+    fn rotation_reseals_with_the_new_key() {
+        let old = Vault::from_key([1; 32]);
+        let b = binding(9, 2, "api_secret_enc");
+        let sealed = old.seal(&b, b"s3cr3t", [3; 12]);
+        assert_eq!(Vault::version_of(&sealed), Some(key_version(&[1; 32])));
+        let new = Vault::from_key([2; 32]).with_previous([1; 32]);
+        let resealed = new.reseal(&b, &sealed, [4; 12]).unwrap();
+        assert_eq!(Vault::version_of(&resealed), Some(key_version(&[2; 32])));
+        let only_new = Vault::from_key([2; 32]);
+        assert_eq!(only_new.open(&b, &resealed).unwrap().as_slice(), b"s3cr3t");
+        assert!(matches!(
+            only_new.open(&b, &sealed),
+            Err(VaultError::UnknownKeyVersion { .. })
+        ));
     }
 
     const KNOWN: &str = "01000000000000000000000000223c49ad2dea00be1091a58bfdab64c3190380";

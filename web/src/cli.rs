@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use tradingbot_actors::identity::RequestContext;
 use tradingbot_actors::store::enums::Role;
 use tradingbot_actors::store::{Store, StoreOptions};
+use zeroize::Zeroizing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +37,14 @@ pub enum Command {
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+    /// Re-encrypt every stored secret under a new master key. The new key is
+    /// read from `--new-key-file` (hex or base64, 32 bytes); on the embedded
+    /// default, where the key lives in the data directory, a new one is
+    /// generated and the file replaced.
+    RotateMasterKey {
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
     /// Create an administrator account. The password is prompted for on a
     /// terminal, or read as one line from standard input.
     CreateAdmin {
@@ -122,5 +131,80 @@ pub async fn create_admin(config: &Config, email: &str) -> anyhow::Result<()> {
         .context("cannot create the administrator")?;
     println!("created administrator {} (id {})", user.email, user.id);
     store.close().await?;
+    Ok(())
+}
+
+/// `tradingbot rotate-master-key`.
+pub async fn rotate_master_key(
+    config: &Config,
+    new_key_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let current = secrets::resolve(config)?;
+    let old: [u8; 32] = current
+        .master_key
+        .expose_secret()
+        .try_into()
+        .context("the current master key must be 32 bytes")?;
+    let generated = new_key_file.is_none();
+    if generated && config.master_key.is_some() {
+        anyhow::bail!(
+            "TRADINGBOT_MASTER_KEY is set explicitly: give the new key with --new-key-file, \
+             then set TRADINGBOT_MASTER_KEY to it"
+        );
+    }
+    let new: [u8; 32] = match new_key_file {
+        Some(path) => {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            );
+            secrets::decode_key(text.trim())
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .context("the new key must be 32 bytes, hex or base64")?
+        }
+        None => loop {
+            let mut k = [0u8; 32];
+            getrandom::fill(&mut k).context("no randomness available")?;
+            if tradingbot_core::vault::key_version(&k) != tradingbot_core::vault::key_version(&old)
+            {
+                break k;
+            }
+        },
+    };
+    anyhow::ensure!(
+        tradingbot_core::vault::key_version(&new) != tradingbot_core::vault::key_version(&old),
+        "the new key's version byte equals the old one's; generate another key"
+    );
+    let vault = tradingbot_core::vault::Vault::from_key(new).with_previous(old);
+    let store = Store::connect(&config.database_url, &StoreOptions::default()).await?;
+    store.migrate_up().await?;
+    let moved = tradingbot_actors::store::rekey::reseal_all(&store, &vault).await?;
+    store.close().await?;
+    if generated {
+        let path = config.data_dir.join(secrets::MASTER_KEY_FILE);
+        let tmp = config.data_dir.join("master_key.new");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut text = Zeroizing::new(hex::encode(new));
+        text.push('\n');
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        println!(
+            "re-encrypted {moved} secrets; the new key is in {}",
+            path.display()
+        );
+    } else {
+        println!(
+            "re-encrypted {moved} secrets; now set TRADINGBOT_MASTER_KEY to the new key and restart"
+        );
+    }
     Ok(())
 }

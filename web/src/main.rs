@@ -34,6 +34,9 @@ fn main() -> ExitCode {
             }
             Some(Command::CheckConfig) => Ok(()),
             Some(Command::CreateAdmin { email }) => cli::create_admin(&config, &email).await,
+            Some(Command::RotateMasterKey { new_key_file }) => {
+                cli::rotate_master_key(&config, new_key_file.as_deref()).await
+            }
         }
     });
     match result {

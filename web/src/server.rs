@@ -180,7 +180,7 @@ impl Services {
             .expose_secret()
             .try_into()
             .context("TRADINGBOT_MASTER_KEY must be 32 bytes")?;
-        let vault = Arc::new(Vault::new(master, VAULT_KEY_VERSION));
+        let vault = Arc::new(Vault::from_key(master));
         let revocations = Arc::new(Revocations::new(redis.as_ref()));
         let limiter = Arc::new(RateLimiter::new(redis.as_ref()));
         let mailer = match &config.smtp_url {
@@ -233,9 +233,6 @@ impl Services {
         })
     }
 }
-
-/// The version byte of ciphertexts sealed with the configured master key.
-pub const VAULT_KEY_VERSION: u8 = 1;
 
 /// Stops `handle` gracefully on the first SIGINT or SIGTERM.
 fn stop_on_signal(handle: ServerHandle) -> anyhow::Result<()> {

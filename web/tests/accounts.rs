@@ -400,3 +400,103 @@ async fn refuses_keys_that_fail_cannot_trade_or_are_live_before_verification() {
         201
     );
 }
+
+#[tokio::test]
+async fn rotating_the_master_key_re_encrypts_every_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let v = venues();
+    let (_tmp, dir) = workdir();
+    let (id, email, secret) = {
+        let bot = start(&dir, &v);
+        let api = Api::new(&bot);
+        let u = api.user("rotate@example.com").await;
+        let res = api
+            .post(
+                "/accounts/register",
+                Some(&u.access),
+                json!({ "exchange": "binance", "api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET, "testnet": true }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        // A TOTP secret is sealed too.
+        let setup: Value = api
+            .get("/auth/2fa/setup", &u.access)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let secret = common::api::base32_decode(setup["secret"].as_str().unwrap());
+        let res = api
+            .post(
+                "/auth/2fa/enable",
+                Some(&u.access),
+                json!({ "code": common::api::totp(&secret, 0) }),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let (status, _) = bot.signal_and_wait("TERM");
+        assert!(status.success());
+        (id, u.email, secret)
+    };
+    let old_key = std::fs::read_to_string(dir.join("data/master_key")).unwrap();
+    let (status, out, err) = run_to_end(&dir, &[], &["rotate-master-key"]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("re-encrypted 3 secrets"), "{out}");
+    let new_key = std::fs::read_to_string(dir.join("data/master_key")).unwrap();
+    assert_ne!(old_key, new_key);
+    let mode = std::fs::metadata(dir.join("data/master_key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!out.contains(new_key.trim()), "the new key is not printed");
+
+    // The restarted server reads everything with the new key.
+    let bot = start(&dir, &v);
+    let api = Api::new(&bot);
+    let ch: Value = api.login(&email, PASSWORD).await.json().await.unwrap();
+    let res = api
+        .post(
+            "/auth/verify-2fa",
+            None,
+            json!({ "challenge": ch["challenge"], "code": common::api::totp(&secret, 1) }),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "the TOTP secret decrypts");
+    let token: Value = res.json().await.unwrap();
+    let res = api
+        .post(
+            &format!("/accounts/{id}/test"),
+            Some(token["access_token"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "the exchange key decrypts");
+}
+
+#[test]
+fn an_explicit_master_key_is_rotated_to_the_given_one() {
+    let (_tmp, dir) = workdir();
+    let old = "1111111111111111111111111111111111111111111111111111111111111111";
+    let (status, _, err) = run_to_end(
+        &dir,
+        &[("TRADINGBOT_MASTER_KEY", old)],
+        &["rotate-master-key"],
+    );
+    assert!(!status.success());
+    assert!(err.contains("--new-key-file"), "{err}");
+    std::fs::write(
+        dir.join("new.key"),
+        "2222222222222222222222222222222222222222222222222222222222222222\n",
+    )
+    .unwrap();
+    let (status, out, err) = run_to_end(
+        &dir,
+        &[("TRADINGBOT_MASTER_KEY", old)],
+        &["rotate-master-key", "--new-key-file", "new.key"],
+    );
+    assert!(status.success(), "{err}");
+    assert!(out.contains("set TRADINGBOT_MASTER_KEY"), "{out}");
+}

@@ -8,6 +8,7 @@
 pub mod decimal;
 pub mod entities;
 pub mod enums;
+pub mod rekey;
 pub mod testing;
 
 pub use decimal::DbDecimal;

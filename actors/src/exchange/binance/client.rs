@@ -150,6 +150,15 @@ impl BinanceClient {
             header_u32(&headers, ORDER_COUNT_1M_HEADER),
             now_ms(),
         );
+        let usage = self.budget.usage(now_ms());
+        for (limit, used, of) in [
+            ("weight_1m", usage.weight_used, usage.weight_limit),
+            ("orders_10s", usage.orders_10s, usage.orders_10s_limit),
+            ("orders_1m", usage.orders_1m, usage.orders_1m_limit),
+        ] {
+            metrics::gauge!("exchange_rate_limit_usage_ratio", "exchange" => "binance", "limit" => limit)
+                .set(f64::from(used) / f64::from(of.max(1)));
+        }
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),
             Err(e) if req.mutation => {

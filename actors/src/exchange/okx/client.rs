@@ -109,6 +109,8 @@ impl OkxClient {
         for (name, value) in req.headers(Some(&self.signer), self.server_now_ms(), self.demo) {
             builder = builder.header(name, value);
         }
+        metrics::gauge!("exchange_rate_limit_usage_ratio", "exchange" => "okx", "limit" => req.limit.key)
+            .set(f64::from(self.budget.used(req.limit.key)) / f64::from(req.limit.requests.max(1)));
         let started = std::time::Instant::now();
         let response = match builder.send().await {
             Ok(r) => r,
