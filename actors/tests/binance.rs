@@ -523,3 +523,98 @@ async fn the_user_stream_reports_fills_and_survives_expiry_and_drops() {
         }
     }
 }
+
+#[tokio::test]
+async fn places_over_the_websocket_api_and_falls_back_to_rest() {
+    let (venue, client) = venue();
+    client.use_ws_api(&venue.ws_api_url);
+    for _ in 0..200 {
+        if client.ws_api_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(client.ws_api_connected());
+    let r = client
+        .place(
+            &market(40, Side::Buy, dec!(0.01), false, Leg::Entry),
+            dec!(43000),
+            Priority::Normal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, OrderStatus::Filled);
+    let ws = venue
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "WS")
+        .expect("sent over the websocket API");
+    assert_eq!(
+        (ws.path.as_str(), ws.status),
+        ("order.place", 200),
+        "signature over sorted parameters accepted"
+    );
+    assert_eq!(count(&venue, "POST", "/fapi/v1/order"), 0);
+    // Protective orders go to the algo method.
+    client
+        .place(
+            &stop(40, Side::Sell, dec!(42000)),
+            dec!(43000),
+            Priority::Protective,
+        )
+        .await
+        .unwrap();
+    assert!(
+        venue
+            .requests()
+            .iter()
+            .any(|r| r.method == "WS" && r.path == "algoOrder.place" && r.status == 200)
+    );
+    // Venue errors come back typed.
+    let small = market(41, Side::Buy, dec!(0.01), true, Leg::Close);
+    client
+        .place(
+            &market(41, Side::Sell, dec!(0.01), true, Leg::Close),
+            dec!(43000),
+            Priority::Normal,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.place(&small, dec!(43000), Priority::Normal).await,
+        Err(ExchangeError::ReduceOnlyRejected { .. })
+    ));
+
+    // A request sent but never answered is resolved by a REST query.
+    venue.venue().ws_api_silent = true;
+    let r = client
+        .place(
+            &market(42, Side::Buy, dec!(0.01), false, Leg::Entry),
+            dec!(43000),
+            Priority::Normal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, OrderStatus::Filled);
+    assert_eq!(count(&venue, "POST", "/fapi/v1/order"), 0, "never re-sent");
+    assert!(count(&venue, "GET", "/fapi/v1/order") >= 1);
+    venue.venue().ws_api_silent = false;
+
+    // The session drops: orders go over REST until it is back.
+    venue.drop_ws_api();
+    for _ in 0..200 {
+        if !client.ws_api_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client
+        .place(
+            &market(43, Side::Buy, dec!(0.01), false, Leg::Entry),
+            dec!(43000),
+            Priority::Normal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(count(&venue, "POST", "/fapi/v1/order"), 1, "REST fallback");
+}

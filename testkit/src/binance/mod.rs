@@ -7,6 +7,7 @@
 mod http;
 mod stream;
 pub mod venue;
+mod ws_api;
 
 pub use venue::{Failure, Recorded};
 
@@ -19,6 +20,8 @@ pub struct LocalBinance {
     pub rest_url: String,
     /// Base of the user data stream (`{stream_url}/ws/{listenKey}`).
     pub stream_url: String,
+    /// The websocket API (`ws-fapi`).
+    pub ws_api_url: String,
     venue: Arc<Mutex<Venue>>,
     server: actix_web::dev::ServerHandle,
 }
@@ -28,10 +31,12 @@ impl LocalBinance {
     pub fn start() -> Self {
         let venue = Arc::new(Mutex::new(Venue::new()));
         let stream_url = stream::start(venue.clone());
+        let ws_api_url = ws_api::start(venue.clone());
         let (rest_url, server) = http::start(venue.clone());
         Self {
             rest_url,
             stream_url,
+            ws_api_url,
             venue,
             server,
         }
@@ -83,6 +88,11 @@ impl LocalBinance {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("no user data stream for {api_key}");
+    }
+
+    /// Drops every websocket API connection.
+    pub fn drop_ws_api(&self) {
+        self.venue().ws_api_generation += 1;
     }
 
     /// Drops every open stream connection (as a network cut would).

@@ -129,6 +129,10 @@ pub struct Venue {
     /// Added to the server's clock (to exercise `-1021` and clock sync).
     pub clock_skew_ms: i64,
     pub weight_limit: u32,
+    /// Bumped to drop every websocket API connection.
+    pub ws_api_generation: u64,
+    /// The websocket API carries requests out but sends no answers.
+    pub ws_api_silent: bool,
     weight_minute: i64,
     weight_used: u32,
     orders_10s: (i64, u32),
@@ -178,6 +182,8 @@ impl Venue {
             requests: Vec::new(),
             clock_skew_ms: 0,
             weight_limit: 2400,
+            ws_api_generation: 0,
+            ws_api_silent: false,
             weight_minute: 0,
             weight_used: 0,
             orders_10s: (0, 0),

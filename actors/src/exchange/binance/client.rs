@@ -4,10 +4,12 @@
 //! leverage/margin settings it made, and resolves unknown outcomes by
 //! querying — never by sending an order twice.
 
+use super::ws_api::{WsApi, WsApiError};
 use crate::exchange::budget::{BinanceBudget, Hold, Priority};
 use crate::exchange::http::{self, now_ms};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -16,6 +18,7 @@ use tradingbot_core::exchange::binance::errors::{self, ErrorBody};
 use tradingbot_core::exchange::binance::model::{self, AlgoOrder, ExchangeInfo, Order};
 use tradingbot_core::exchange::binance::rest::{self, Method, Request};
 use tradingbot_core::exchange::binance::sign::BinanceSigner;
+use tradingbot_core::exchange::binance::stream;
 use tradingbot_core::exchange::binance::{
     API_KEY_HEADER, ORDER_COUNT_1M_HEADER, ORDER_COUNT_10S_HEADER, USED_WEIGHT_HEADER,
 };
@@ -45,6 +48,8 @@ pub struct BinanceClient {
     rules: RwLock<HashMap<String, InstrumentRules>>,
     /// Leverage and margin mode set per symbol, to set them once.
     settings: Mutex<HashMap<String, SymbolSettings>>,
+    /// The websocket API session orders go through when it is up.
+    ws_api: std::sync::OnceLock<Arc<WsApi>>,
 }
 
 impl std::fmt::Debug for BinanceClient {
@@ -78,7 +83,48 @@ impl BinanceClient {
             clock_offset_ms: AtomicI64::new(0),
             rules: RwLock::new(HashMap::new()),
             settings: Mutex::new(HashMap::new()),
+            ws_api: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Places orders over a websocket API session at `url` from now on
+    /// (REST remains the fallback).
+    pub fn use_ws_api(&self, url: &str) {
+        let _ = self.ws_api.set(WsApi::spawn(url.to_owned()));
+    }
+
+    pub fn ws_api_connected(&self) -> bool {
+        self.ws_api.get().is_some_and(|w| w.is_connected())
+    }
+
+    /// Sends an order request over the websocket API; `None` when the
+    /// session is down (nothing was sent: use REST).
+    async fn send_ws(
+        &self,
+        req: &Request,
+        priority: Priority,
+    ) -> Option<Result<Vec<u8>, ExchangeError>> {
+        let ws = self.ws_api.get().filter(|w| w.is_connected())?;
+        if let Err(e) = self.acquire(req, priority).await {
+            return Some(Err(e));
+        }
+        let id = format!("tb-{}", uuid::Uuid::new_v4().simple());
+        let msg = stream::ws_request(req, &id, &self.signer, self.server_now_ms())?;
+        let started = std::time::Instant::now();
+        let result = ws.request(&id, msg, Duration::from_secs(5)).await;
+        metrics::histogram!("exchange_request_duration_seconds", "exchange" => "binance", "path" => "ws-api")
+            .record(started.elapsed().as_secs_f64());
+        Some(match result {
+            Err(WsApiError::NotConnected) => return None,
+            Err(e) => Err(ExchangeError::UnknownOutcome {
+                message: e.to_string(),
+            }),
+            Ok(resp) if resp.status == 200 => Ok(resp
+                .result
+                .map(|r| r.to_string().into_bytes())
+                .unwrap_or_default()),
+            Ok(resp) => Err(errors::map(resp.status, resp.error, req.mutation, None)),
+        })
     }
 
     pub fn budget(&self) -> &BinanceBudget {
@@ -364,7 +410,11 @@ impl BinanceClient {
         let rules = self.rules(&order.symbol).await?;
         let req = rest::new_order(order, &rules, reference_price)?;
         let conditional = order.kind.is_conditional();
-        match self.send(&req, priority).await {
+        let sent = match self.send_ws(&req, priority).await {
+            Some(Err(ExchangeError::Timestamp { .. })) | None => self.send(&req, priority).await,
+            Some(result) => result,
+        };
+        match sent {
             Ok(body) => Self::report(&body, conditional),
             Err(e) if e.outcome_unknown() => {
                 tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");

@@ -3,5 +3,6 @@
 
 pub mod client;
 pub mod user_stream;
+pub mod ws_api;
 
 pub use client::BinanceClient;
