@@ -7,13 +7,16 @@ use tradingbot_actors::kv::revocation::InProcessRevocations;
 use tradingbot_actors::kv::{RateLimit, RateLimiter, Redis, Revocations, Revoke};
 use tradingbot_actors::store::testing::{announce, announce_skip};
 
-async fn redis() -> Option<Redis> {
+/// Two pools on one namespace, like two instances of one deployment.
+async fn two_instances() -> Option<(Redis, Redis)> {
     let url = std::env::var("TEST_REDIS_URL").ok()?;
-    Some(
-        Redis::connect(&url, 4)
+    let prefix = unique("test");
+    let connect = || async {
+        Redis::connect(&url, &prefix, 4)
             .await
-            .expect("connect to TEST_REDIS_URL"),
-    )
+            .expect("connect to TEST_REDIS_URL")
+    };
+    Some((connect().await, connect().await))
 }
 
 fn unique(prefix: &str) -> String {
@@ -98,7 +101,7 @@ async fn in_process_revocations() {
 
 #[tokio::test]
 async fn redis_budgets_are_shared_between_instances() {
-    let (Some(r1), Some(r2)) = (redis().await, redis().await) else {
+    let Some((r1, r2)) = two_instances().await else {
         return announce_skip(
             "redis_budgets_are_shared_between_instances",
             "TEST_REDIS_URL",
@@ -115,7 +118,7 @@ async fn redis_budgets_are_shared_between_instances() {
 
 #[tokio::test]
 async fn redis_revocations_are_shared_between_instances() {
-    let (Some(r1), Some(r2)) = (redis().await, redis().await) else {
+    let Some((r1, r2)) = two_instances().await else {
         return announce_skip(
             "redis_revocations_are_shared_between_instances",
             "TEST_REDIS_URL",
@@ -124,4 +127,22 @@ async fn redis_revocations_are_shared_between_instances() {
     let (a, b) = (Revocations::new(Some(&r1)), Revocations::new(Some(&r2)));
     revocation_contract(&a, &b).await;
     announce("redis: token revocations seen across instances");
+}
+
+#[tokio::test]
+async fn redis_namespaces_keep_deployments_apart() {
+    let Some((r1, _)) = two_instances().await else {
+        return announce_skip("redis_namespaces_keep_deployments_apart", "TEST_REDIS_URL");
+    };
+    let url = std::env::var("TEST_REDIS_URL").unwrap();
+    let other = Redis::connect(&url, &unique("other"), 2).await.unwrap();
+    let (mine, theirs) = (RateLimiter::new(Some(&r1)), RateLimiter::new(Some(&other)));
+    let w = Duration::from_secs(60);
+    assert!(mine.hit("same-key", 1, w).await.unwrap().allowed);
+    assert!(!mine.hit("same-key", 1, w).await.unwrap().allowed);
+    assert!(theirs.hit("same-key", 1, w).await.unwrap().allowed);
+    let (mine, theirs) = (Revocations::new(Some(&r1)), Revocations::new(Some(&other)));
+    mine.revoke_user(1, 1_000, w).await.unwrap();
+    assert!(mine.is_revoked("j", 1, 999).await.unwrap());
+    assert!(!theirs.is_revoked("j", 1, 999).await.unwrap());
 }

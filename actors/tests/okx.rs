@@ -282,3 +282,100 @@ async fn maps_refusals() {
         matches!(client.configure(INST, 150, MarginMode::Cross).await, Err(ExchangeError::Rejected { ref code, .. }) if code == "59102")
     );
 }
+
+#[tokio::test]
+async fn the_private_stream_logs_in_reports_fills_and_carries_orders() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tradingbot_actors::exchange::okx::private_stream::{OkxStreamMessage, PrivateStream};
+    let (venue, client) = venue(false);
+    let client = Arc::new(client);
+    client.configure(INST, 3, MarginMode::Cross).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let stream = Arc::new(PrivateStream::spawn(
+        client.clone(),
+        venue.ws_private_url.clone(),
+        tx,
+    ));
+    async fn next(rx: &mut tokio::sync::mpsc::Receiver<OkxStreamMessage>) -> OkxStreamMessage {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a stream message")
+            .expect("alive")
+    }
+    let first = next(&mut rx).await;
+    assert_eq!(first, OkxStreamMessage::Connected);
+    client.use_stream(stream.clone());
+
+    // Orders go over the socket; fills come back as pushes.
+    let o = market(20, Side::Buy, dec!(0.01), false, Leg::Entry);
+    let r = client
+        .place(&o, MarginMode::Cross, dec!(43000), Priority::Normal)
+        .await
+        .unwrap();
+    assert_eq!(r.status, OrderStatus::Filled);
+    assert!(
+        venue
+            .requests()
+            .iter()
+            .any(|r| r.method == "WS" && r.path == "order" && r.code == "0")
+    );
+    assert_eq!(count(&venue, "POST", "/api/v5/trade/order"), 0);
+    loop {
+        match next(&mut rx).await {
+            OkxStreamMessage::Orders(orders) => {
+                assert_eq!(orders[0].cl_ord_id, o.client_id.as_str());
+                assert_eq!(orders[0].state, "filled");
+                break;
+            }
+            OkxStreamMessage::Positions(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Refusals over the socket are typed like REST ones.
+    let close = market(21, Side::Sell, dec!(1), true, Leg::Close);
+    assert!(matches!(
+        client
+            .place(&close, MarginMode::Cross, dec!(43000), Priority::Normal)
+            .await,
+        Err(ExchangeError::ReduceOnlyRejected { .. })
+    ));
+
+    // The connection drops: REST until it is back.
+    venue.drop_streams();
+    loop {
+        if let OkxStreamMessage::Disconnected(_) = next(&mut rx).await {
+            break;
+        }
+    }
+    client
+        .place(
+            &market(22, Side::Buy, dec!(0.01), false, Leg::Entry),
+            MarginMode::Cross,
+            dec!(43000),
+            Priority::Normal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(count(&venue, "POST", "/api/v5/trade/order"), 1);
+    loop {
+        if next(&mut rx).await == OkxStreamMessage::Connected {
+            break;
+        }
+    }
+    assert!(stream.is_ready());
+
+    // A wrong passphrase is refused at login.
+    let bad = Arc::new(OkxClient::new(
+        &venue.rest_url,
+        KEY,
+        SECRET.as_bytes(),
+        "wrong",
+        false,
+    ));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let _s = PrivateStream::spawn(bad, venue.ws_private_url.clone(), tx);
+    assert!(
+        matches!(next(&mut rx).await, OkxStreamMessage::Disconnected(reason) if reason.contains("60024"))
+    );
+}

@@ -145,9 +145,13 @@ impl Server {
 async fn connect_redis(config: &Config) -> anyhow::Result<Option<Redis>> {
     match &config.redis_url {
         Some(url) => {
-            let redis = Redis::connect(url, config.database_max_connections as usize * 2)
-                .await
-                .context("REDIS_URL")?;
+            let redis = Redis::connect(
+                url,
+                &config.redis_prefix,
+                config.database_max_connections as usize * 2,
+            )
+            .await
+            .context("REDIS_URL")?;
             tracing::info!("redis ready");
             Ok(Some(redis))
         }

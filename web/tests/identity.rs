@@ -68,6 +68,11 @@ where
     let mut env = vec![("DATABASE_URL".to_owned(), db.url.clone())];
     if let Ok(redis) = std::env::var("TEST_REDIS_URL") {
         env.push(("REDIS_URL".to_owned(), redis));
+        // Tests share one Redis; user ids restart at 1 in each fresh database.
+        env.push((
+            "TRADINGBOT_REDIS_PREFIX".to_owned(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        ));
     }
     flow(env).await;
     db.cleanup().await;
@@ -1205,15 +1210,23 @@ async fn budgets_in_redis_are_shared_by_two_instances() {
     // A fresh address prefix is not possible on loopback, so use a unique
     // trusted-proxy client address for this run.
     let client_ip = format!("198.18.{}.{}", rand_octet(), rand_octet());
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     let env = [
         ("REDIS_URL", redis_url.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
         ("TRADINGBOT_RATE_LIMIT_IP", "6"),
         ("TRADINGBOT_TRUSTED_PROXIES", "127.0.0.1"),
     ];
     let (_t1, d1) = workdir();
     let (_t2, d2) = workdir();
+    let (_t3, d3) = workdir();
     let one = Spawned::start(&d1, &env);
     let two = Spawned::start(&d2, &env);
+    // Another deployment on the same Redis keeps its own budgets.
+    let other_prefix = format!("{prefix}-other");
+    let mut other_env = env;
+    other_env[1].1 = other_prefix.as_str();
+    let other = Spawned::start(&d3, &other_env);
     let http = client();
     let mut statuses = Vec::new();
     for i in 0..7 {
@@ -1231,6 +1244,13 @@ async fn budgets_in_redis_are_shared_by_two_instances() {
         [200, 200, 200, 200, 200, 200, 429],
         "one budget across both instances"
     );
+    let res = http
+        .get(other.url("/api/v1/openapi.json"))
+        .header("x-forwarded-for", client_ip.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "another namespace is not throttled");
     announce("redis: two tradingbot processes shared one per-address budget");
 }
 

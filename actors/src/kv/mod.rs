@@ -41,6 +41,7 @@ impl From<deadpool_redis::redis::RedisError> for KvError {
 #[derive(Clone)]
 pub struct Redis {
     pool: Pool,
+    prefix: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -50,14 +51,16 @@ impl std::fmt::Debug for Redis {
         f.debug_struct("Redis")
             .field("size", &status.size)
             .field("available", &status.available)
+            .field("prefix", &self.prefix)
             .finish()
     }
 }
 
 impl Redis {
     /// Builds the pool and proves the server answers, so a wrong URL fails
-    /// at start-up rather than on the first webhook.
-    pub async fn connect(url: &str, max_size: usize) -> Result<Self, KvError> {
+    /// at start-up rather than on the first webhook. Every key this process
+    /// writes starts with `prefix:`, so deployments sharing a server stay apart.
+    pub async fn connect(url: &str, prefix: &str, max_size: usize) -> Result<Self, KvError> {
         let mut cfg = Config::from_url(url);
         cfg.pool = Some(deadpool_redis::PoolConfig {
             max_size,
@@ -71,13 +74,21 @@ impl Redis {
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| KvError::Config(e.to_string()))?;
-        let redis = Self { pool };
+        let redis = Self {
+            pool,
+            prefix: prefix.into(),
+        };
         redis.ping().await?;
         Ok(redis)
     }
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The full key for `rest` in this deployment's namespace.
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
     }
 
     /// Round-trips `PING`; returns how long it took.

@@ -103,7 +103,7 @@ impl RateLimit for RedisRateLimit {
         let window_ms = window.as_millis().max(1) as u64;
         let (count, ttl_ms): (u64, i64) = self
             .script
-            .key(format!("tb:rl:{window_ms}:{key}"))
+            .key(self.redis.key(&format!("rl:{window_ms}:{key}")))
             .arg(window_ms)
             .invoke_async(&mut *conn)
             .await?;

@@ -112,15 +112,15 @@ pub struct RedisRevocations {
     redis: Redis,
 }
 
-fn token_key(jti: &str) -> String {
-    format!("tb:deny:{jti}")
-}
-
-fn user_key(user_id: i64) -> String {
-    format!("tb:revoked-before:{user_id}")
-}
-
 impl RedisRevocations {
+    fn token_key(&self, jti: &str) -> String {
+        self.redis.key(&format!("deny:{jti}"))
+    }
+
+    fn user_key(&self, user_id: i64) -> String {
+        self.redis.key(&format!("revoked-before:{user_id}"))
+    }
+
     pub fn new(redis: Redis) -> Self {
         Self { redis }
     }
@@ -130,7 +130,7 @@ impl Revoke for RedisRevocations {
     async fn deny_token(&self, jti: &str, ttl: Duration) -> Result<(), KvError> {
         let mut conn = self.redis.pool().get().await?;
         deadpool_redis::redis::cmd("SET")
-            .arg(token_key(jti))
+            .arg(self.token_key(jti))
             .arg(1)
             .arg("EX")
             .arg(ttl.as_secs().max(1))
@@ -142,7 +142,7 @@ impl Revoke for RedisRevocations {
     async fn revoke_user(&self, user_id: i64, at_us: i64, ttl: Duration) -> Result<(), KvError> {
         let mut conn = self.redis.pool().get().await?;
         deadpool_redis::redis::cmd("SET")
-            .arg(user_key(user_id))
+            .arg(self.user_key(user_id))
             .arg(at_us)
             .arg("EX")
             .arg(ttl.as_secs().max(1))
@@ -154,8 +154,8 @@ impl Revoke for RedisRevocations {
     async fn is_revoked(&self, jti: &str, user_id: i64, issued_us: i64) -> Result<bool, KvError> {
         let mut conn = self.redis.pool().get().await?;
         let (denied, before): (Option<i64>, Option<i64>) = deadpool_redis::redis::cmd("MGET")
-            .arg(token_key(jti))
-            .arg(user_key(user_id))
+            .arg(self.token_key(jti))
+            .arg(self.user_key(user_id))
             .query_async(&mut *conn)
             .await?;
         Ok(denied.is_some() || before.is_some_and(|at| issued_us <= at))
@@ -164,7 +164,7 @@ impl Revoke for RedisRevocations {
     async fn use_once(&self, jti: &str, ttl: Duration) -> Result<bool, KvError> {
         let mut conn = self.redis.pool().get().await?;
         let set: Option<String> = deadpool_redis::redis::cmd("SET")
-            .arg(token_key(jti))
+            .arg(self.token_key(jti))
             .arg(1)
             .arg("NX")
             .arg("EX")

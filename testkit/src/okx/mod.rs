@@ -6,6 +6,7 @@
 
 mod http;
 pub mod venue;
+mod ws;
 
 pub use venue::Recorded;
 
@@ -15,6 +16,8 @@ use venue::Venue;
 
 pub struct LocalOkx {
     pub rest_url: String,
+    /// The private websocket.
+    pub ws_private_url: String,
     venue: Arc<Mutex<Venue>>,
     server: actix_web::dev::ServerHandle,
 }
@@ -23,8 +26,10 @@ impl LocalOkx {
     pub fn start() -> Self {
         let venue = Arc::new(Mutex::new(Venue::new()));
         let (rest_url, server) = http::start(venue.clone());
+        let ws_private_url = ws::start(venue.clone());
         Self {
             rest_url,
+            ws_private_url,
             venue,
             server,
         }
@@ -49,6 +54,13 @@ impl LocalOkx {
 
     pub fn set_mark(&self, inst_id: &str, price: Decimal) {
         self.venue().set_mark(inst_id, price);
+    }
+
+    /// Drops every private websocket connection.
+    pub fn drop_streams(&self) {
+        let mut v = self.venue();
+        v.ws_generation += 1;
+        v.streams.clear();
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -97,11 +97,15 @@ fn refuse(status: u16, code: &str, msg: &str) -> Refusal {
 }
 
 pub struct Venue {
+    /// Private websocket connections per API key (pushes go to each).
+    pub streams: HashMap<String, Vec<tokio::sync::mpsc::UnboundedSender<String>>>,
     pub instruments: HashMap<String, Instrument>,
     pub accounts: HashMap<String, Account>,
     pub requests: Vec<Recorded>,
     pub clock_skew_ms: i64,
     pub lose_next: Vec<(String, bool)>,
+    /// Bumped to drop every private websocket connection.
+    pub ws_generation: u64,
     windows: HashMap<(String, &'static str), (i64, u32)>,
     next_id: i64,
 }
@@ -153,11 +157,13 @@ impl Venue {
             },
         );
         Self {
+            streams: HashMap::new(),
             instruments,
             accounts: HashMap::new(),
             requests: Vec::new(),
             clock_skew_ms: 0,
             lose_next: Vec::new(),
+            ws_generation: 0,
             windows: HashMap::new(),
             next_id: 500_000_000,
         }
@@ -296,6 +302,20 @@ impl Venue {
         Ok(key.to_owned())
     }
 
+    fn push(&mut self, key: &str, channel: &str, data: Value) {
+        if let Some(conns) = self.streams.get_mut(key) {
+            let text = json!({ "arg": { "channel": channel, "instType": "SWAP" }, "data": data })
+                .to_string();
+            conns.retain(|tx| tx.send(text.clone()).is_ok());
+        }
+    }
+
+    fn push_order(&mut self, key: &str, o: &VOrder) {
+        self.push(key, "orders", json!([order_json(o)]));
+        let positions = self.positions(key);
+        self.push(key, "positions", positions);
+    }
+
     fn inst(&self, id: Option<&str>) -> Result<(String, &Instrument), Refusal> {
         let id = id.ok_or_else(|| refuse(200, "51000", "Parameter instId error"))?;
         self.instruments
@@ -358,6 +378,7 @@ impl Venue {
                     reduce_only: true,
                     time: self.now(),
                 };
+                self.push_order(key, &o);
                 self.accounts.get_mut(key).expect("exists").orders.push(o);
                 ("effective", sz, px)
             } else {
@@ -566,6 +587,7 @@ impl Venue {
                 self.accounts.get_mut(key).expect("exists").algos.push(algo);
             }
         }
+        self.push_order(key, &order);
         self.accounts
             .get_mut(key)
             .expect("exists")

@@ -66,6 +66,13 @@ pub const REDIS_URL: Key = Key {
     meaning: "`redis://…`: shared rate limits, replay cache and websocket fan-out across instances. Unset: in-process equivalents.",
     secret: true,
 };
+pub const REDIS_PREFIX: Key = Key {
+    env: "TRADINGBOT_REDIS_PREFIX",
+    toml: "redis_prefix",
+    default: "tb",
+    meaning: "Namespace of every Redis key, so deployments sharing one Redis (staging and production, tests) never read each other's counters or revocations. Letters, digits, `-`, `_`, `.`.",
+    secret: false,
+};
 pub const JWT_SECRET: Key = Key {
     env: "TRADINGBOT_JWT_SECRET",
     toml: "jwt_secret",
@@ -295,6 +302,7 @@ pub const ALL: &[Key] = &[
     DATABASE_URL,
     DATABASE_MAX_CONNECTIONS,
     REDIS_URL,
+    REDIS_PREFIX,
     JWT_SECRET,
     MASTER_KEY,
     LOG,

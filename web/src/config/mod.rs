@@ -101,6 +101,7 @@ pub struct Config {
     pub database_backend: Backend,
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
+    pub redis_prefix: String,
     /// `None`: generate (development) into the data directory.
     pub jwt_secret: Option<SecretBytes>,
     /// `None`: generate (development) into the data directory.
@@ -149,6 +150,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_prefix", &self.redis_prefix)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
             .field("master_key", &self.master_key.as_ref().map(|_| "<set>"))
             .field("log", &self.log)
@@ -477,6 +479,26 @@ impl Config {
             }
         };
 
+        let redis_prefix = match sources.get(&keys::REDIS_PREFIX) {
+            None => "tb".to_owned(),
+            Some((raw, origin)) => {
+                let p = raw.trim();
+                let ok = !p.is_empty()
+                    && p.len() <= 64
+                    && p.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+                if !ok {
+                    return Err(invalid(
+                        &keys::REDIS_PREFIX,
+                        origin,
+                        &raw,
+                        "expected 1–64 letters, digits, '-', '_' or '.'",
+                    ));
+                }
+                p.to_owned()
+            }
+        };
+
         let jwt_secret = parse_secret(sources, &keys::JWT_SECRET, None)?;
         let master_key = parse_secret(sources, &keys::MASTER_KEY, Some(32))?;
         if production {
@@ -771,6 +793,7 @@ impl Config {
             database_backend,
             database_max_connections,
             redis_url,
+            redis_prefix,
             jwt_secret,
             master_key,
             log,

@@ -112,6 +112,11 @@ fn bad_values_name_their_key_and_reason() {
             "unsupported scheme",
         ),
         (
+            &[("TRADINGBOT_REDIS_PREFIX", "tb prod")],
+            "TRADINGBOT_REDIS_PREFIX",
+            "letters, digits",
+        ),
+        (
             &[("TRADINGBOT_DATABASE_MAX_CONNECTIONS", "0")],
             "TRADINGBOT_DATABASE_MAX_CONNECTIONS",
             "between 1 and 1000",

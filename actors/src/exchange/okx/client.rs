@@ -2,11 +2,13 @@
 //! back in the base asset; leverage is set once per symbol and margin mode;
 //! an unknown outcome is resolved by querying the client order id.
 
+use super::private_stream::PrivateStream;
 use crate::exchange::budget::{Hold, OkxBudget, Priority};
 use crate::exchange::http::{self, now_ms};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tokio::sync::Mutex;
 use tradingbot_core::exchange::okx::model::{self, Ack};
 use tradingbot_core::exchange::okx::rest::{self, Method, Request};
 use tradingbot_core::exchange::okx::sign::OkxSigner;
+use tradingbot_core::exchange::okx::stream;
 use tradingbot_core::exchange::{
     Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
     OrderReport, OrderRequest, PositionReport,
@@ -32,6 +35,8 @@ pub struct OkxClient {
     rules: RwLock<HashMap<String, InstrumentRules>>,
     /// Leverage set per (symbol, margin mode).
     leverage: Mutex<HashMap<(String, MarginMode), u32>>,
+    /// The private stream orders go through when it is up.
+    stream: std::sync::OnceLock<Arc<PrivateStream>>,
 }
 
 impl std::fmt::Debug for OkxClient {
@@ -59,7 +64,37 @@ impl OkxClient {
             clock_offset_ms: AtomicI64::new(0),
             rules: RwLock::new(HashMap::new()),
             leverage: Mutex::new(HashMap::new()),
+            stream: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Places orders over this private stream while it is up.
+    pub fn use_stream(&self, stream: Arc<PrivateStream>) {
+        let _ = self.stream.set(stream);
+    }
+
+    /// Sends an order over the private stream; `None` when it is down
+    /// (nothing was sent).
+    async fn send_ws(
+        &self,
+        req: &Request,
+        priority: Priority,
+    ) -> Option<Result<Vec<Ack>, ExchangeError>> {
+        let stream = self.stream.get().filter(|s| s.is_ready())?;
+        let id = format!("{}", uuid::Uuid::new_v4().simple());
+        let message = stream::ws_order(req, &id)?;
+        if let Err(e) = self.acquire(req, priority).await {
+            return Some(Err(e));
+        }
+        Some(
+            match stream.op(&id, message, Duration::from_secs(5)).await {
+                Err(false) => return None,
+                Err(true) => Err(ExchangeError::UnknownOutcome {
+                    message: "no answer on the OKX private stream".into(),
+                }),
+                Ok(body) => model::parse::<Ack>(200, body.to_string().as_bytes(), true),
+            },
+        )
     }
 
     pub fn budget(&self) -> &OkxBudget {
@@ -279,7 +314,11 @@ impl OkxClient {
         let rules = self.rules(&order.symbol).await?;
         let req = rest::new_order(order, &rules, margin, reference_price)?;
         let conditional = order.kind.is_conditional();
-        match self.send::<Ack>(&req, priority).await {
+        let sent = match self.send_ws(&req, priority).await {
+            Some(r) => r,
+            None => self.send::<Ack>(&req, priority).await,
+        };
+        match sent {
             Ok(_) => self
                 .query(&order.symbol, &order.client_id, conditional)
                 .await?
