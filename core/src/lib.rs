@@ -13,5 +13,11 @@
 pub mod exchange;
 pub mod identity;
 pub mod ids;
+pub mod lenient;
 pub mod market;
+pub mod risk;
+pub mod signal;
+pub mod sizing;
+pub mod strategy;
+pub mod symbol;
 pub mod vault;

@@ -1,0 +1,318 @@
+//! How big an entry is, and where its stop-loss and take-profit sit.
+//!
+//! Sizing: margin = investment % × available balance; notional = margin ×
+//! leverage; quantity = notional ÷ price, rounded *down* to the venue's
+//! step, so an order is never larger than the trader allowed. Protection
+//! prices come from the entry price and the strategy's percentages and are
+//! rounded onto the tick towards the entry: a stop never ends up further
+//! away (more loss) than asked, and a target never further than asked.
+
+use crate::exchange::PositionSide;
+use crate::exchange::instrument::{InstrumentRules, Rounding};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// An entry's size, in the venue's units and in the base asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EntrySize {
+    /// What the order carries (contracts on OKX).
+    pub venue_qty: Decimal,
+    /// The same in the base asset (BTC).
+    pub base_qty: Decimal,
+    /// `base_qty × price`, in the quote asset.
+    pub notional: Decimal,
+    /// `notional ÷ leverage`.
+    pub margin: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizingError {
+    #[error("no available balance to size the entry from")]
+    NoBalance,
+    #[error("no usable price for {0}")]
+    NoPrice(String),
+    #[error(
+        "the entry would be {qty} {unit}, below the minimum {min}: raise investment_pct or leverage, or fund the account"
+    )]
+    BelowMinQuantity {
+        qty: Decimal,
+        min: Decimal,
+        unit: String,
+    },
+    #[error(
+        "the entry would be worth {notional}, below the venue's minimum order value {min}: raise investment_pct or leverage, or fund the account"
+    )]
+    BelowMinNotional { notional: Decimal, min: Decimal },
+}
+
+impl SizingError {
+    /// Stable machine code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SizingError::NoBalance => "no_balance",
+            SizingError::NoPrice(_) => "no_price",
+            SizingError::BelowMinQuantity { .. } => "below_min_quantity",
+            SizingError::BelowMinNotional { .. } => "below_min_notional",
+        }
+    }
+}
+
+/// Sizes a market entry.
+pub fn entry_size(
+    available: Decimal,
+    investment_pct: Decimal,
+    leverage: u32,
+    price: Decimal,
+    rules: &InstrumentRules,
+) -> Result<EntrySize, SizingError> {
+    if available <= Decimal::ZERO {
+        return Err(SizingError::NoBalance);
+    }
+    if price <= Decimal::ZERO {
+        return Err(SizingError::NoPrice(rules.symbol.clone()));
+    }
+    let margin_budget = available * investment_pct / Decimal::ONE_HUNDRED;
+    let notional_budget = margin_budget * Decimal::from(leverage);
+    let base_budget = notional_budget / price;
+    let venue_qty = rules.venue_qty(base_budget, true);
+    let min = if rules.market_min_qty > Decimal::ZERO {
+        rules.market_min_qty
+    } else {
+        rules.min_qty
+    };
+    let unit = if rules.contract_value > Decimal::ZERO && rules.contract_value != Decimal::ONE {
+        "contracts".to_owned()
+    } else {
+        rules.base_asset.clone()
+    };
+    if venue_qty <= Decimal::ZERO || venue_qty < min {
+        return Err(SizingError::BelowMinQuantity {
+            qty: venue_qty,
+            min,
+            unit,
+        });
+    }
+    let base_qty = rules.base_qty(venue_qty);
+    let notional = (base_qty * price).normalize();
+    if rules.min_notional > Decimal::ZERO && notional < rules.min_notional {
+        return Err(SizingError::BelowMinNotional {
+            notional: notional.round_dp(4),
+            min: rules.min_notional,
+        });
+    }
+    Ok(EntrySize {
+        venue_qty,
+        base_qty,
+        notional,
+        margin: (notional / Decimal::from(leverage.max(1)))
+            .round_dp(8)
+            .normalize(),
+    })
+}
+
+/// Stop-loss and take-profit trigger prices of a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Protection {
+    /// `None` when the percentage puts it at or beyond zero (a 100 % stop
+    /// on a long): the position has no stop but its liquidation.
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+}
+
+/// Protection prices for a position entered at `entry`.
+pub fn protection(
+    side: PositionSide,
+    entry: Decimal,
+    tp_pct: Decimal,
+    sl_pct: Decimal,
+    rules: &InstrumentRules,
+) -> Protection {
+    let hundred = Decimal::ONE_HUNDRED;
+    let up = |pct: Decimal| entry * (hundred + pct) / hundred;
+    let down = |pct: Decimal| entry * (hundred - pct) / hundred;
+    let valid = |p: Decimal| {
+        (p > Decimal::ZERO
+            && p >= rules.min_price
+            && (rules.max_price <= Decimal::ZERO || p <= rules.max_price))
+            .then_some(p)
+    };
+    match side {
+        PositionSide::Long => Protection {
+            // Below the entry: rounding up keeps it at or inside the asked distance.
+            stop_loss: valid(rules.round_price(down(sl_pct), Rounding::Up)),
+            take_profit: valid(rules.round_price(up(tp_pct), Rounding::Down)),
+        },
+        PositionSide::Short => Protection {
+            stop_loss: valid(rules.round_price(up(sl_pct), Rounding::Down)),
+            take_profit: valid(rules.round_price(down(tp_pct), Rounding::Up)),
+        },
+    }
+}
+
+/// Profit (negative: loss) of closing `base_qty` opened at `entry` at `exit`,
+/// before fees.
+pub fn pnl(side: PositionSide, entry: Decimal, exit: Decimal, base_qty: Decimal) -> Decimal {
+    match side {
+        PositionSide::Long => (exit - entry) * base_qty,
+        PositionSide::Short => (entry - exit) * base_qty,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    /// Binance BTCUSDT's filters.
+    fn btc() -> InstrumentRules {
+        InstrumentRules {
+            symbol: "BTCUSDT".into(),
+            base_asset: "BTC".into(),
+            quote_asset: "USDT".into(),
+            tick_size: dec!(0.10),
+            min_price: dec!(261.10),
+            max_price: dec!(809484),
+            step_size: dec!(0.001),
+            min_qty: dec!(0.001),
+            max_qty: dec!(1000),
+            market_step_size: dec!(0.001),
+            market_min_qty: dec!(0.001),
+            market_max_qty: dec!(120),
+            min_notional: dec!(100),
+            contract_value: Decimal::ONE,
+            max_leverage: Some(125),
+        }
+    }
+
+    /// OKX BTC-USDT-SWAP: 0.01 BTC a contract, lots of 0.01.
+    fn okx_btc() -> InstrumentRules {
+        InstrumentRules {
+            symbol: "BTC-USDT-SWAP".into(),
+            tick_size: dec!(0.1),
+            min_price: Decimal::ZERO,
+            max_price: Decimal::ZERO,
+            step_size: dec!(0.01),
+            min_qty: dec!(0.01),
+            max_qty: dec!(10000),
+            market_step_size: dec!(0.01),
+            market_min_qty: dec!(0.01),
+            market_max_qty: dec!(10000),
+            min_notional: Decimal::ZERO,
+            contract_value: dec!(0.01),
+            ..btc()
+        }
+    }
+
+    #[test]
+    fn the_seeds_example_sizes_down_to_the_step() {
+        // $10,000 deposit, 10 %, 3x, BTC at 43,210.7: $3,000 notional.
+        let s = entry_size(dec!(10000), dec!(10), 3, dec!(43210.7), &btc()).unwrap();
+        assert_eq!(s.venue_qty, dec!(0.069)); // 0.06942… rounded down
+        assert_eq!(s.base_qty, dec!(0.069));
+        assert_eq!(s.notional, dec!(2981.5383));
+        assert_eq!(s.margin, dec!(993.8461));
+        // OKX: the same in contracts of 0.01 BTC.
+        let o = entry_size(dec!(10000), dec!(10), 3, dec!(43210.7), &okx_btc()).unwrap();
+        assert_eq!(o.venue_qty, dec!(6.94));
+        assert_eq!(o.base_qty, dec!(0.0694));
+    }
+
+    #[test]
+    fn refuses_what_the_venue_would() {
+        assert_eq!(
+            entry_size(dec!(0), dec!(10), 3, dec!(43000), &btc()),
+            Err(SizingError::NoBalance)
+        );
+        assert!(matches!(
+            entry_size(dec!(100), dec!(10), 3, dec!(43000), &btc()),
+            Err(SizingError::BelowMinQuantity { .. })
+        ));
+        // 0.002 BTC at 43,000 is $86: above the step, below $100.
+        let e = entry_size(dec!(300), dec!(10), 3, dec!(43000), &btc()).unwrap_err();
+        assert_eq!(
+            e,
+            SizingError::BelowMinNotional {
+                notional: dec!(86),
+                min: dec!(100)
+            }
+        );
+        assert_eq!(e.code(), "below_min_notional");
+    }
+
+    #[test]
+    fn protection_rounds_towards_the_entry() {
+        // Long at 43,210.7: SL 2 % = 42,346.486 → up to 42,346.5; TP 5 % = 45,371.235 → down to 45,371.2.
+        let p = protection(PositionSide::Long, dec!(43210.7), dec!(5), dec!(2), &btc());
+        assert_eq!(p.stop_loss, Some(dec!(42346.5)));
+        assert_eq!(p.take_profit, Some(dec!(45371.2)));
+        // Short: SL 2 % above = 44,074.914 → down to 44,074.9; TP 5 % below = 41,050.165 → up to 41,050.2.
+        let p = protection(PositionSide::Short, dec!(43210.7), dec!(5), dec!(2), &btc());
+        assert_eq!(p.stop_loss, Some(dec!(44074.9)));
+        assert_eq!(p.take_profit, Some(dec!(41050.2)));
+        // A 100 % stop on a long is no stop.
+        let p = protection(
+            PositionSide::Long,
+            dec!(43210.7),
+            dec!(5),
+            dec!(100),
+            &btc(),
+        );
+        assert_eq!(p.stop_loss, None);
+    }
+
+    #[test]
+    fn pnl_by_side() {
+        assert_eq!(
+            pnl(PositionSide::Long, dec!(100), dec!(110), dec!(2)),
+            dec!(20)
+        );
+        assert_eq!(
+            pnl(PositionSide::Short, dec!(100), dec!(110), dec!(2)),
+            dec!(-20)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_larger_than_allowed(
+            avail in 1u32..10_000_000,
+            inv in 1u32..=100,
+            lev in 1u32..=125,
+            price_cents in 100_000u64..20_000_000,
+        ) {
+            let price = Decimal::new(price_cents as i64, 2);
+            let rules = btc();
+            let budget = Decimal::from(avail) * Decimal::from(inv) / dec!(100) * Decimal::from(lev);
+            if let Ok(s) = entry_size(Decimal::from(avail), Decimal::from(inv), lev, price, &rules) {
+                prop_assert!(s.notional <= budget);
+                prop_assert!((s.venue_qty % rules.market_step_size).is_zero());
+                // Rounded down by less than one step.
+                prop_assert!(budget - s.notional < rules.market_step_size * price);
+            }
+        }
+
+        #[test]
+        fn stops_never_widen(entry_tenths in 3_000u64..5_000_000, sl in 1u32..1000, tp in 1u32..1000) {
+            let entry = Decimal::new(entry_tenths as i64, 1);
+            let (sl, tp) = (Decimal::new(sl as i64, 1), Decimal::new(tp as i64, 1));
+            let rules = btc();
+            let long = protection(PositionSide::Long, entry, tp, sl, &rules);
+            if let Some(s) = long.stop_loss {
+                prop_assert!(s >= entry * (dec!(100) - sl) / dec!(100));
+                prop_assert!(s <= entry);
+                prop_assert!((s % rules.tick_size).is_zero());
+            }
+            if let Some(t) = long.take_profit {
+                prop_assert!(t <= entry * (dec!(100) + tp) / dec!(100) && t >= entry);
+            }
+            let short = protection(PositionSide::Short, entry, tp, sl, &rules);
+            if let Some(s) = short.stop_loss {
+                prop_assert!(s <= entry * (dec!(100) + sl) / dec!(100) && s >= entry);
+            }
+            if let Some(t) = short.take_profit {
+                prop_assert!(t >= entry * (dec!(100) - tp) / dec!(100) && t <= entry);
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! A trader's strategy: which market, how much of the deposit, which
+//! leverage, and where profit is taken and losses are cut — with the seed's
+//! field names, defaults and ranges, validated once here so the API, the
+//! database and the execution core agree.
+
+use crate::exchange::MarginMode;
+use crate::symbol::Symbol;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The indicator templates a strategy can be built on (the Pine Script
+/// library), plus `custom` for a script the trader wrote.
+pub const INDICATORS: [&str; 6] = [
+    "ema_crossover",
+    "rsi_reversal",
+    "macd_cross",
+    "bollinger",
+    "supertrend",
+    "custom",
+];
+
+/// The most symbols one strategy may trade; each needs its own alerts.
+pub const MAX_SYMBOLS: usize = 20;
+
+/// What an opposite signal does while a position is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OppositeSignal {
+    /// Close the position and open the other way.
+    Reverse,
+    /// Close the position only.
+    Close,
+}
+
+impl OppositeSignal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OppositeSignal::Reverse => "reverse",
+            OppositeSignal::Close => "close",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reverse" => Some(Self::Reverse),
+            "close" => Some(Self::Close),
+            _ => None,
+        }
+    }
+}
+
+/// A validated strategy configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrategyConfig {
+    pub name: String,
+    pub indicator_id: String,
+    pub symbols: Vec<Symbol>,
+    /// Share of the account's available balance used as margin, 1–100 %.
+    pub investment_pct: Decimal,
+    pub long_tp_pct: Decimal,
+    pub long_sl_pct: Decimal,
+    pub short_tp_pct: Decimal,
+    pub short_sl_pct: Decimal,
+    /// 1–125, and no more than the venue allows for the symbol (checked by
+    /// the caller, which knows the venue).
+    pub leverage: u32,
+    pub margin_mode: MarginMode,
+    pub opposite_signal: OppositeSignal,
+}
+
+/// One field that failed validation, named as the API names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A strategy as the API receives it: every field optional, so that a
+/// partial update and a creation (defaults from the seed) share one path.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyDraft {
+    pub name: Option<String>,
+    pub indicator_id: Option<String>,
+    pub symbols: Option<Vec<String>>,
+    /// A single symbol, for clients that send one.
+    pub symbol: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub investment_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub long_tp_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub long_sl_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub short_tp_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub short_sl_pct: Option<Decimal>,
+    pub leverage: Option<i64>,
+    pub margin_mode: Option<String>,
+    pub opposite_signal: Option<String>,
+}
+
+fn pct(errors: &mut Vec<FieldError>, field: &str, v: Decimal, min: Decimal) -> Decimal {
+    if v < min || v > Decimal::ONE_HUNDRED {
+        errors.push(FieldError::new(
+            field,
+            format!("must be between {min} and 100 (percent)"),
+        ));
+    } else if v.normalize().scale() > 2 {
+        errors.push(FieldError::new(field, "at most two decimal places"));
+    }
+    v.normalize()
+}
+
+impl StrategyConfig {
+    /// The seed's defaults: 10 % of the deposit, TP 5 % / SL 2 % both ways, 3x.
+    pub fn defaults() -> (Decimal, Decimal, Decimal, u32) {
+        (Decimal::TEN, Decimal::from(5), Decimal::TWO, 3)
+    }
+
+    /// Applies `draft` over `base` (a creation passes `None`) and validates
+    /// the result; every invalid field is reported, not only the first.
+    pub fn from_draft(
+        draft: &StrategyDraft,
+        base: Option<&StrategyConfig>,
+    ) -> Result<StrategyConfig, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let (inv, tp, sl, lev) = Self::defaults();
+        let point_one = Decimal::new(1, 1);
+
+        let name = match (&draft.name, base) {
+            (Some(n), _) => n.trim().to_owned(),
+            (None, Some(b)) => b.name.clone(),
+            (None, None) => String::new(),
+        };
+        if name.is_empty() || name.chars().count() > 255 {
+            errors.push(FieldError::new("name", "required, at most 255 characters"));
+        }
+
+        let indicator_id = match (&draft.indicator_id, base) {
+            (Some(i), _) => i.trim().to_owned(),
+            (None, Some(b)) => b.indicator_id.clone(),
+            (None, None) => "custom".to_owned(),
+        };
+        if !INDICATORS.contains(&indicator_id.as_str()) {
+            errors.push(FieldError::new(
+                "indicator_id",
+                format!("unknown indicator; one of {}", INDICATORS.join(", ")),
+            ));
+        }
+
+        let raw_symbols: Option<Vec<String>> = match (&draft.symbols, &draft.symbol) {
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    "symbol",
+                    "give `symbols` or `symbol`, not both",
+                ));
+                None
+            }
+            (Some(list), None) => Some(list.clone()),
+            (None, Some(one)) => Some(vec![one.clone()]),
+            (None, None) => None,
+        };
+        let symbols = match (raw_symbols, base) {
+            (Some(list), _) => {
+                let mut out: Vec<Symbol> = Vec::new();
+                for (i, raw) in list.iter().enumerate() {
+                    match Symbol::parse(raw) {
+                        Ok(s) if !out.contains(&s) => out.push(s),
+                        Ok(_) => {
+                            errors.push(FieldError::new(format!("symbols[{i}]"), "listed twice"))
+                        }
+                        Err(e) => {
+                            errors.push(FieldError::new(format!("symbols[{i}]"), e.to_string()))
+                        }
+                    }
+                }
+                if list.is_empty() || list.len() > MAX_SYMBOLS {
+                    errors.push(FieldError::new(
+                        "symbols",
+                        format!("between 1 and {MAX_SYMBOLS} symbols"),
+                    ));
+                }
+                out
+            }
+            (None, Some(b)) => b.symbols.clone(),
+            (None, None) => {
+                errors.push(FieldError::new("symbols", "required, e.g. [\"BTCUSDT\"]"));
+                Vec::new()
+            }
+        };
+
+        let pick = |v: Option<Decimal>, from_base: fn(&StrategyConfig) -> Decimal, d: Decimal| {
+            v.or(base.map(from_base)).unwrap_or(d)
+        };
+        let investment_pct = pct(
+            &mut errors,
+            "investment_pct",
+            pick(draft.investment_pct, |b| b.investment_pct, inv),
+            Decimal::ONE,
+        );
+        let long_tp_pct = pct(
+            &mut errors,
+            "long_tp_pct",
+            pick(draft.long_tp_pct, |b| b.long_tp_pct, tp),
+            point_one,
+        );
+        let long_sl_pct = pct(
+            &mut errors,
+            "long_sl_pct",
+            pick(draft.long_sl_pct, |b| b.long_sl_pct, sl),
+            point_one,
+        );
+        let short_tp_pct = pct(
+            &mut errors,
+            "short_tp_pct",
+            pick(draft.short_tp_pct, |b| b.short_tp_pct, tp),
+            point_one,
+        );
+        let short_sl_pct = pct(
+            &mut errors,
+            "short_sl_pct",
+            pick(draft.short_sl_pct, |b| b.short_sl_pct, sl),
+            point_one,
+        );
+
+        let leverage = draft
+            .leverage
+            .or(base.map(|b| i64::from(b.leverage)))
+            .unwrap_or(i64::from(lev));
+        if !(1..=125).contains(&leverage) {
+            errors.push(FieldError::new("leverage", "must be between 1 and 125"));
+        }
+
+        let margin_mode = match (&draft.margin_mode, base) {
+            (Some(m), _) => match m.as_str() {
+                "isolated" => MarginMode::Isolated,
+                "cross" => MarginMode::Cross,
+                _ => {
+                    errors.push(FieldError::new("margin_mode", "`isolated` or `cross`"));
+                    MarginMode::Isolated
+                }
+            },
+            (None, Some(b)) => b.margin_mode,
+            (None, None) => MarginMode::Isolated,
+        };
+        let opposite_signal = match (&draft.opposite_signal, base) {
+            (Some(o), _) => OppositeSignal::parse(o).unwrap_or_else(|| {
+                errors.push(FieldError::new("opposite_signal", "`reverse` or `close`"));
+                OppositeSignal::Reverse
+            }),
+            (None, Some(b)) => b.opposite_signal,
+            (None, None) => OppositeSignal::Reverse,
+        };
+
+        if errors.is_empty() {
+            Ok(StrategyConfig {
+                name,
+                indicator_id,
+                symbols,
+                investment_pct,
+                long_tp_pct,
+                long_sl_pct,
+                short_tp_pct,
+                short_sl_pct,
+                leverage: leverage as u32,
+                margin_mode,
+                opposite_signal,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn trades(&self, symbol: &Symbol) -> bool {
+        self.symbols.contains(symbol)
+    }
+}
+
+/// The alert message a trader pastes into TradingView's "Message" box for a
+/// strategy script. TradingView fills the `{{…}}` placeholders when the
+/// alert fires; `market_position` lets a `sell` that merely closes a long be
+/// told apart from a `sell` that reverses into a short.
+pub fn alert_message(secret: &str) -> String {
+    // Built by hand so the keys keep this order and the placeholders stay
+    // unquoted-safe for TradingView's plain substitution.
+    format!(
+        concat!(
+            "{{\n",
+            "  \"secret\": \"{}\",\n",
+            "  \"action\": \"{{{{strategy.order.action}}}}\",\n",
+            "  \"market_position\": \"{{{{strategy.market_position}}}}\",\n",
+            "  \"symbol\": \"{{{{ticker}}}}\",\n",
+            "  \"price\": \"{{{{close}}}}\",\n",
+            "  \"timestamp\": \"{{{{timenow}}}}\",\n",
+            "  \"id\": \"{{{{strategy.order.id}}}}-{{{{timenow}}}}\"\n",
+            "}}"
+        ),
+        secret
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn draft(json: &str) -> StrategyDraft {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn creation_takes_the_seeds_defaults() {
+        let c =
+            StrategyConfig::from_draft(&draft(r#"{"name":"EMA","symbols":["BTCUSDT.P"]}"#), None)
+                .unwrap();
+        assert_eq!(c.investment_pct, dec!(10));
+        assert_eq!((c.long_tp_pct, c.long_sl_pct), (dec!(5), dec!(2)));
+        assert_eq!((c.short_tp_pct, c.short_sl_pct), (dec!(5), dec!(2)));
+        assert_eq!(c.leverage, 3);
+        assert_eq!(c.margin_mode, MarginMode::Isolated);
+        assert_eq!(c.opposite_signal, OppositeSignal::Reverse);
+        assert_eq!(c.symbols[0].as_str(), "BTCUSDT");
+        assert_eq!(c.indicator_id, "custom");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let errs = StrategyConfig::from_draft(
+            &draft(
+                r#"{"name":"","indicator_id":"magic","symbols":["BTCEUR"],"investment_pct":"0.5",
+                   "long_tp_pct":"0.05","long_sl_pct":"101","short_tp_pct":"5.123","short_sl_pct":"-1",
+                   "leverage":126,"margin_mode":"portfolio","opposite_signal":"ignore"}"#,
+            ),
+            None,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "indicator_id",
+                "symbols[0]",
+                "investment_pct",
+                "long_tp_pct",
+                "long_sl_pct",
+                "short_tp_pct",
+                "short_sl_pct",
+                "leverage",
+                "margin_mode",
+                "opposite_signal"
+            ]
+        );
+    }
+
+    #[test]
+    fn ranges_are_inclusive() {
+        let c = StrategyConfig::from_draft(
+            &draft(
+                r#"{"name":"x","symbol":"ETHUSDT","investment_pct":100,"long_tp_pct":0.1,"long_sl_pct":100,
+                   "leverage":125}"#,
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.investment_pct, c.long_tp_pct, c.leverage),
+            (dec!(100), dec!(0.1), 125)
+        );
+        let low = StrategyConfig::from_draft(
+            &draft(r#"{"name":"x","symbol":"ETHUSDT","investment_pct":1,"leverage":1}"#),
+            None,
+        )
+        .unwrap();
+        assert_eq!((low.investment_pct, low.leverage), (dec!(1), 1));
+    }
+
+    #[test]
+    fn an_update_changes_only_what_it_names() {
+        let base = StrategyConfig::from_draft(
+            &draft(r#"{"name":"a","symbols":["BTCUSDT","ETHUSDT"],"leverage":5,"margin_mode":"cross"}"#),
+            None,
+        )
+        .unwrap();
+        let c =
+            StrategyConfig::from_draft(&draft(r#"{"long_sl_pct":"1.5"}"#), Some(&base)).unwrap();
+        assert_eq!(c.long_sl_pct, dec!(1.5));
+        assert_eq!(
+            (c.leverage, c.margin_mode, c.symbols.len()),
+            (5, MarginMode::Cross, 2)
+        );
+        assert!(StrategyConfig::from_draft(&draft(r#"{"symbols":[]}"#), Some(&base)).is_err());
+        assert!(serde_json::from_str::<StrategyDraft>(r#"{"levrage":3}"#).is_err());
+    }
+
+    #[test]
+    fn the_alert_message_is_json_with_tradingview_placeholders() {
+        let m = alert_message("s3cret");
+        let v: serde_json::Value = serde_json::from_str(&m).unwrap();
+        assert_eq!(v["secret"], "s3cret");
+        assert_eq!(v["action"], "{{strategy.order.action}}");
+        assert_eq!(v["market_position"], "{{strategy.market_position}}");
+        assert_eq!(v["symbol"], "{{ticker}}");
+        assert_eq!(v["price"], "{{close}}");
+        assert_eq!(v["timestamp"], "{{timenow}}");
+        assert_eq!(v["id"], "{{strategy.order.id}}-{{timenow}}");
+    }
+}
