@@ -11,6 +11,8 @@
 
 pub mod accounts;
 pub mod exchange;
+pub mod execution;
 pub mod identity;
 pub mod kv;
 pub mod store;
+pub mod strategies;

@@ -4,7 +4,9 @@
 use std::time::Duration;
 use tradingbot_actors::kv::rate_limit::InProcessRateLimit;
 use tradingbot_actors::kv::revocation::InProcessRevocations;
-use tradingbot_actors::kv::{RateLimit, RateLimiter, Redis, Revocations, Revoke};
+use tradingbot_actors::kv::{
+    Admission, Gate, GateRules, RateLimit, RateLimiter, Redis, Revocations, Revoke, WebhookGate,
+};
 use tradingbot_actors::store::testing::{announce, announce_skip};
 
 /// Two pools on one namespace, like two instances of one deployment.
@@ -145,4 +147,105 @@ async fn redis_namespaces_keep_deployments_apart() {
     mine.revoke_user(1, 1_000, w).await.unwrap();
     assert!(mine.is_revoked("j", 1, 999).await.unwrap());
     assert!(!theirs.is_revoked("j", 1, 999).await.unwrap());
+}
+
+async fn gate_contract(a: &impl Gate, b: &impl Gate) {
+    let strategy = rand_user();
+    let rules = GateRules {
+        limit: 3,
+        window: Duration::from_secs(60),
+        replay_ttl: Duration::from_secs(600),
+    };
+    assert_eq!(
+        a.admit(strategy, "id:1", rules).await.unwrap(),
+        Admission::Admitted
+    );
+    // The same alert again, through the other instance: a duplicate, and free.
+    assert_eq!(
+        b.admit(strategy, "id:1", rules).await.unwrap(),
+        Admission::Duplicate
+    );
+    assert_eq!(
+        b.admit(strategy, "id:2", rules).await.unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        a.admit(strategy, "id:3", rules).await.unwrap(),
+        Admission::Admitted
+    );
+    // Over budget: throttled, and the id is not burnt.
+    assert!(matches!(
+        b.admit(strategy, "id:4", rules).await.unwrap(),
+        Admission::Throttled { retry_after } if retry_after <= Duration::from_secs(60)
+    ));
+    // Another strategy has its own budget and its own ids.
+    assert_eq!(
+        a.admit(strategy + 1, "id:1", rules).await.unwrap(),
+        Admission::Admitted
+    );
+    // A forgotten alert may come again.
+    a.forget(strategy, "id:1").await.unwrap();
+    let short = GateRules {
+        window: Duration::from_millis(200),
+        ..rules
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(matches!(
+        b.admit(strategy, "id:1", rules).await.unwrap(),
+        Admission::Throttled { .. }
+    ));
+    let other = rand_user();
+    for i in 0..3 {
+        assert_eq!(
+            a.admit(other, &format!("k{i}"), short).await.unwrap(),
+            Admission::Admitted
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        b.admit(other, "k9", short).await.unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        a.admit(other, "k0", short).await.unwrap(),
+        Admission::Duplicate
+    );
+}
+
+#[tokio::test]
+async fn in_process_webhook_gate() {
+    let g = tradingbot_actors::kv::webhook_gate::InProcessGate::default();
+    gate_contract(&g, &g).await;
+}
+
+#[tokio::test]
+async fn redis_webhook_gate_is_shared_and_atomic() {
+    let Some((r1, r2)) = two_instances().await else {
+        return announce_skip("redis_webhook_gate_is_shared_and_atomic", "TEST_REDIS_URL");
+    };
+    let (a, b) = (WebhookGate::new(Some(&r1)), WebhookGate::new(Some(&r2)));
+    assert!(matches!(a, WebhookGate::Redis(_)));
+    gate_contract(&a, &b).await;
+    // Many concurrent deliveries of one alert: exactly one is admitted.
+    let strategy = rand_user();
+    let rules = GateRules {
+        limit: 1000,
+        window: Duration::from_secs(60),
+        replay_ttl: Duration::from_secs(600),
+    };
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let g = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { g.admit(strategy, "same", rules).await.unwrap() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for t in tasks {
+        if t.await.unwrap() == Admission::Admitted {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 1);
+    announce("redis: one alert delivered 40 times to two instances was admitted once");
 }

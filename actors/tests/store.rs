@@ -28,6 +28,8 @@ const TABLES: &[&str] = &[
     "orders",
     "performances",
     "paper_accounts",
+    "risk_settings",
+    "system_settings",
 ];
 
 async fn table_names(store: &Store) -> Vec<String> {

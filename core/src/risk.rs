@@ -44,6 +44,8 @@ pub enum RiskRule {
     MaxOpenPositions,
     MaxPositionNotional,
     DailyLossLimit,
+    /// The risk state is being rebuilt after a restart: entries wait (fail closed).
+    StateLoading,
 }
 
 impl RiskRule {
@@ -55,6 +57,7 @@ impl RiskRule {
             RiskRule::MaxOpenPositions => "max_open_positions",
             RiskRule::MaxPositionNotional => "max_position_notional",
             RiskRule::DailyLossLimit => "daily_loss_limit",
+            RiskRule::StateLoading => "risk_state_loading",
         }
     }
 }

@@ -16,6 +16,7 @@ mod m20261124_000001_identity;
 mod m20261124_000002_accounts;
 mod m20261124_000003_trading;
 mod m20261124_000004_paper;
+mod m20261124_000005_risk;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_accounts::Migration),
             Box::new(m20261124_000003_trading::Migration),
             Box::new(m20261124_000004_paper::Migration),
+            Box::new(m20261124_000005_risk::Migration),
         ]
     }
 }

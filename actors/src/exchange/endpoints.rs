@@ -62,4 +62,20 @@ impl Endpoints {
             &self.okx_live_rest
         }
     }
+
+    pub fn binance_ws_api(&self, testnet: bool) -> &str {
+        if testnet {
+            &self.binance_testnet_ws_api
+        } else {
+            &self.binance_live_ws_api
+        }
+    }
+
+    pub fn okx_ws_private(&self, demo: bool) -> &str {
+        if demo {
+            &self.okx_demo_ws_private
+        } else {
+            &self.okx_live_ws_private
+        }
+    }
 }

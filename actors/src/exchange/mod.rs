@@ -9,9 +9,11 @@ pub mod binance;
 pub mod budget;
 pub mod connection;
 pub mod endpoints;
+pub mod handoff;
 pub mod http;
 pub mod okx;
 pub mod paper;
+pub mod updates;
 
 pub use connection::{Connection, ConnectionReport};
 pub use endpoints::Endpoints;

@@ -7,9 +7,11 @@
 
 pub mod rate_limit;
 pub mod revocation;
+pub mod webhook_gate;
 
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use revocation::{Revocations, Revoke};
+pub use webhook_gate::{Admission, Gate, GateRules, WebhookGate};
 
 use deadpool_redis::{Config, Pool, Runtime};
 use std::time::{Duration, Instant};

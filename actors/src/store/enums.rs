@@ -171,3 +171,54 @@ pub enum SignalOutcome {
     #[sea_orm(string_value = "duplicate")]
     Duplicate,
 }
+
+impl SignalOutcome {
+    /// The metric label (and stored string).
+    pub fn as_label(self) -> &'static str {
+        match self {
+            SignalOutcome::Accepted => "accepted",
+            SignalOutcome::Rejected => "rejected",
+            SignalOutcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+impl OrderStatus {
+    /// The metric label (and stored string).
+    pub fn as_label(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::New => "NEW",
+            OrderStatus::PartiallyFilled => "PARTIALLY_FILLED",
+            OrderStatus::Filled => "FILLED",
+            OrderStatus::Canceled => "CANCELED",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Expired => "EXPIRED",
+            OrderStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Nothing more will happen to the order.
+    pub fn is_final_db(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filled
+                | OrderStatus::Canceled
+                | OrderStatus::Rejected
+                | OrderStatus::Expired
+        )
+    }
+
+    /// From the venue-neutral status of a report.
+    pub fn from_report(s: tradingbot_core::exchange::OrderStatus) -> Self {
+        use tradingbot_core::exchange::OrderStatus as S;
+        match s {
+            S::New | S::Triggered => OrderStatus::New,
+            S::PartiallyFilled => OrderStatus::PartiallyFilled,
+            S::Filled => OrderStatus::Filled,
+            S::Canceled => OrderStatus::Canceled,
+            S::Rejected => OrderStatus::Rejected,
+            S::Expired => OrderStatus::Expired,
+        }
+    }
+}

@@ -56,6 +56,10 @@ pub struct VOrder {
     pub td_mode: String,
     pub reduce_only: bool,
     pub time: i64,
+    /// The algo order whose trigger created this order.
+    pub algo_cl_ord_id: String,
+    /// PnL this order's fills realized.
+    pub pnl: Decimal,
 }
 
 #[derive(Debug, Clone)]
@@ -361,7 +365,7 @@ impl Venue {
             let sz = a.sz.unwrap_or(pos.abs()).min(pos.abs());
             let ord_id = self.id();
             let (state, filled, px) = if reduces && sz > Decimal::ZERO {
-                let (px, fee) = self.fill(key, inst_id, &a.side, sz, &a.td_mode);
+                let (px, fee, pnl) = self.fill(key, inst_id, &a.side, sz, &a.td_mode);
                 let o = VOrder {
                     ord_id: ord_id.clone(),
                     cl_ord_id: String::new(),
@@ -377,6 +381,8 @@ impl Venue {
                     td_mode: a.td_mode.clone(),
                     reduce_only: true,
                     time: self.now(),
+                    algo_cl_ord_id: a.algo_cl_ord_id.clone(),
+                    pnl,
                 };
                 self.push_order(key, &o);
                 self.accounts.get_mut(key).expect("exists").orders.push(o);
@@ -392,7 +398,7 @@ impl Venue {
         }
     }
 
-    /// A market fill at the mark; returns (price, fee).
+    /// A market fill at the mark; returns (price, fee, realized PnL).
     fn fill(
         &mut self,
         key: &str,
@@ -400,7 +406,7 @@ impl Venue {
         side: &str,
         sz: Decimal,
         td_mode: &str,
-    ) -> (Decimal, Decimal) {
+    ) -> (Decimal, Decimal, Decimal) {
         let inst = &self.instruments[inst_id];
         let (px, ct_val) = (inst.mark, inst.ct_val);
         let acct = self.accounts.get_mut(key).expect("exists");
@@ -430,7 +436,7 @@ impl Venue {
         }
         let fee = (px * sz * ct_val * TAKER_FEE).round_dp(8);
         acct.cash += realized - fee;
-        (px, fee)
+        (px, fee, realized)
     }
 
     /// `POST /api/v5/trade/order`.
@@ -545,9 +551,12 @@ impl Venue {
             td_mode: td_mode.clone(),
             reduce_only,
             time: self.now(),
+            algo_cl_ord_id: String::new(),
+            pnl: Decimal::ZERO,
         };
         if ord_type == "market" {
-            let (price, fee) = self.fill(key, &inst_id, &side, sz, &td_mode);
+            let (price, fee, pnl) = self.fill(key, &inst_id, &side, sz, &td_mode);
+            order.pnl = pnl;
             order.state = "filled".into();
             order.filled = sz;
             order.avg = price;
@@ -849,7 +858,8 @@ fn order_json(o: &VOrder) -> Value {
         "accFillSz": o.filled.to_string(), "fillPx": o.avg.to_string(), "fillSz": o.filled.to_string(),
         "avgPx": if o.avg.is_zero() { String::new() } else { o.avg.to_string() }, "state": o.state,
         "fee": (-o.fee).to_string(), "feeCcy": "USDT", "reduceOnly": o.reduce_only.to_string(),
-        "uTime": o.time.to_string(), "cTime": o.time.to_string()})
+        "uTime": o.time.to_string(), "cTime": o.time.to_string(),
+        "algoClOrdId": o.algo_cl_ord_id, "pnl": o.pnl.to_string()})
 }
 
 fn algo_json(a: &VAlgo) -> Value {

@@ -110,6 +110,9 @@ impl BinanceClient {
         }
         let id = format!("tb-{}", uuid::Uuid::new_v4().simple());
         let msg = stream::ws_request(req, &id, &self.signer, self.server_now_ms())?;
+        if req.mutation {
+            super::super::handoff::signed("binance");
+        }
         let started = std::time::Instant::now();
         let result = ws.request(&id, msg, Duration::from_secs(5)).await;
         metrics::histogram!("exchange_request_duration_seconds", "exchange" => "binance", "path" => "ws-api")
@@ -177,6 +180,9 @@ impl BinanceClient {
         let mut builder = self.http.request(method, &url);
         if req.keyed {
             builder = builder.header(API_KEY_HEADER, self.signer.api_key());
+        }
+        if req.mutation {
+            super::super::handoff::signed("binance");
         }
         let started = std::time::Instant::now();
         let response = match builder.send().await {

@@ -86,6 +86,8 @@ impl OkxClient {
         if let Err(e) = self.acquire(req, priority).await {
             return Some(Err(e));
         }
+        // Signed at login: the session is the signature.
+        super::super::handoff::signed("okx");
         Some(
             match stream.op(&id, message, Duration::from_secs(5)).await {
                 Err(false) => return None,
@@ -143,6 +145,9 @@ impl OkxClient {
         };
         for (name, value) in req.headers(Some(&self.signer), self.server_now_ms(), self.demo) {
             builder = builder.header(name, value);
+        }
+        if req.method == Method::Post {
+            super::super::handoff::signed("okx");
         }
         metrics::gauge!("exchange_rate_limit_usage_ratio", "exchange" => "okx", "limit" => req.limit.key)
             .set(f64::from(self.budget.used(req.limit.key)) / f64::from(req.limit.requests.max(1)));

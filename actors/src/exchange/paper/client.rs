@@ -174,6 +174,7 @@ impl PaperClient {
     }
 
     pub fn place(&self, order: &OrderRequest) -> Result<OrderReport, ExchangeError> {
+        super::super::handoff::signed("paper");
         let rules = self.rules(&order.symbol)?;
         let mark = self.mark_price(&order.symbol)?;
         let marks = self.feed.marks();

@@ -288,6 +288,12 @@ pub struct Order {
     pub fee_ccy: String,
     #[serde(default)]
     pub u_time: String,
+    /// Set on orders an algo order's trigger created.
+    #[serde(default)]
+    pub algo_cl_ord_id: String,
+    /// PnL realized by the order's fills.
+    #[serde(default)]
+    pub pnl: String,
 }
 
 pub fn order_status(state: &str) -> Result<OrderStatus, ExchangeError> {
@@ -316,6 +322,11 @@ impl Order {
             triggered_order_id: None,
             updated_ms: self.u_time.parse().unwrap_or_default(),
         })
+    }
+
+    /// Realized PnL the order reports, when it reports any.
+    pub fn realized_pnl(&self) -> Option<Decimal> {
+        dec(&self.pnl)
     }
 
     /// Base quantity and price of the fill an `orders` push reports.

@@ -1,0 +1,89 @@
+//! Fan-out of events from the trading actors to whoever listens.
+//!
+//! Two kinds of listeners: *durable* ones (the database writer) get every
+//! event through their actor mailbox, in order, and never miss one;
+//! *live* ones (websocket sessions, Telegram) subscribe to a bounded
+//! broadcast and may lag — they show the present, the database keeps the past.
+//! Publishing never waits, so the hot path is never slowed by a listener.
+
+use super::events::Event;
+use actix::prelude::*;
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
+
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Published(pub Arc<Event>);
+
+type Durable = (Recipient<Published>, Arc<super::mailbox::Depth>);
+
+pub struct EventBus {
+    durable: RwLock<Vec<Durable>>,
+    live: broadcast::Sender<Arc<Event>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("live_subscribers", &self.live.receiver_count())
+            .finish()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self {
+            durable: RwLock::new(Vec::new()),
+            live: broadcast::channel(4096).0,
+        }
+    }
+}
+
+impl EventBus {
+    /// `depth` counts what waits in the subscriber's mailbox.
+    pub fn subscribe_durable(&self, r: Recipient<Published>, depth: Arc<super::mailbox::Depth>) {
+        self.durable
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((r, depth));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
+    }
+
+    pub fn publish(&self, event: Event) {
+        count(&event);
+        let event = Arc::new(event);
+        for r in self
+            .durable
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            r.0.do_send(Published(event.clone()));
+            r.1.sent();
+        }
+        let _ = self.live.send(event);
+    }
+}
+
+fn count(event: &Event) {
+    match event {
+        Event::Signal(s) => {
+            metrics::counter!("signals_total", "outcome" => s.outcome.as_label()).increment(1);
+        }
+        Event::Order(o) => {
+            metrics::counter!("orders_total", "exchange" => o.exchange.clone(), "status" => o.status.as_label())
+                .increment(1);
+        }
+        Event::RiskAlert(a) => {
+            if let Some(rule) = a.rule {
+                metrics::counter!("risk_rejections_total", "rule" => rule.as_str()).increment(1);
+            } else {
+                metrics::counter!("risk_alerts_total", "kind" => a.kind.clone()).increment(1);
+            }
+        }
+        Event::Position(_) | Event::RiskState { .. } => {}
+    }
+}

@@ -1,0 +1,134 @@
+//! What happened, as the rest of the system hears it: every record carries
+//! the whole row it describes, so a subscriber (the database writer, the
+//! websocket hub, Telegram) never has to look anything up.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tradingbot_core::exchange::ClientOrderId;
+use tradingbot_core::risk::{RiskLedger, RiskRule};
+
+use crate::store::enums::{
+    MarginMode, OrderLeg, OrderSide, OrderStatus, OrderType, PositionSide, PositionStatus,
+    SignalOutcome,
+};
+
+/// A received webhook and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalRecord {
+    pub id: i64,
+    pub user_id: Option<i64>,
+    pub strategy_id: Option<i64>,
+    pub signal_key: String,
+    pub action: Option<String>,
+    pub symbol: Option<String>,
+    pub price: Option<Decimal>,
+    pub outcome: SignalOutcome,
+    /// Machine code and explanation of a rejection.
+    pub reason: Option<String>,
+    pub latency_us: i64,
+    pub source_ip: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One order, as it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub position_id: Option<i64>,
+    pub strategy_id: Option<i64>,
+    pub signal_id: Option<i64>,
+    pub account_id: i64,
+    pub exchange: String,
+    pub venue_order_id: Option<String>,
+    pub client_order_id: ClientOrderId,
+    pub leg: OrderLeg,
+    /// The venue's spelling.
+    pub symbol: String,
+    pub side: OrderSide,
+    pub order_type: OrderType,
+    pub price: Option<Decimal>,
+    pub trigger_price: Option<Decimal>,
+    /// Base asset; zero for close-all protective orders.
+    pub quantity: Decimal,
+    pub filled_qty: Decimal,
+    pub avg_fill_price: Option<Decimal>,
+    pub fee: Decimal,
+    pub fee_asset: Option<String>,
+    pub reduce_only: bool,
+    pub status: OrderStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub filled_at: Option<DateTime<Utc>>,
+}
+
+/// One position, as it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub strategy_id: Option<i64>,
+    pub account_id: i64,
+    pub exchange: String,
+    /// Canonical (`BTCUSDT`).
+    pub symbol: String,
+    pub side: PositionSide,
+    pub entry_price: Decimal,
+    pub quantity: Decimal,
+    pub leverage: u32,
+    pub margin_mode: MarginMode,
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+    pub liquidation_price: Option<Decimal>,
+    pub realized_pnl: Decimal,
+    pub fees: Decimal,
+    pub exit_price: Option<Decimal>,
+    pub close_reason: Option<String>,
+    pub status: PositionStatus,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Something a trader must hear about at once.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskAlert {
+    pub user_id: i64,
+    /// `rule` for refused entries; `protection_failed`, `position_adopted`,
+    /// `position_closed_externally`, `emergency_close`, … otherwise.
+    pub kind: String,
+    pub rule: Option<RiskRule>,
+    pub message: String,
+    pub position_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    Signal(SignalRecord),
+    /// Inserted or updated by client order id.
+    Order(OrderRecord),
+    /// Inserted or updated by id.
+    Position(PositionRecord),
+    /// The risk state to keep across restarts.
+    RiskState {
+        user_id: i64,
+        ledger: RiskLedger,
+    },
+    RiskAlert(RiskAlert),
+}
+
+impl Event {
+    /// The user the event belongs to, for per-user fan-out.
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            Event::Signal(s) => s.user_id,
+            Event::Order(o) => Some(o.user_id),
+            Event::Position(p) => Some(p.user_id),
+            Event::RiskState { user_id, .. } => Some(*user_id),
+            Event::RiskAlert(a) => Some(a.user_id),
+        }
+    }
+}

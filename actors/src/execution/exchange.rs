@@ -1,0 +1,570 @@
+//! One actor per exchange account: the session, its stream, and the order
+//! sequences that must not be interleaved wrongly — an entry, then its
+//! stop-loss and take-profit as soon as it fills; a close, then the
+//! cancellation of the protection it no longer needs.
+//!
+//! It holds no trading state of its own: it does I/O and reports results to
+//! the owning user's actor, which decides and records. Requests run as
+//! spawned futures, so a slow venue answer for one symbol never holds up
+//! another.
+
+use super::FromExchange;
+use super::mailbox::Depth;
+use super::view::AccountView;
+use crate::exchange::budget::Priority;
+use crate::exchange::updates::{self, UpdateStream, VenueUpdate};
+use crate::exchange::{Connection, Endpoints, handoff};
+use actix::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tradingbot_core::exchange::{
+    ClientOrderId, ExchangeError, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
+    OrderStatus, PositionSide, TriggerPrice,
+};
+use tradingbot_core::sizing;
+
+/// How long an entry that did not fill at once is followed before giving up.
+const FILL_WAIT: Duration = Duration::from_secs(10);
+/// How often balances are read again when no stream says they changed.
+const BALANCE_REFRESH: Duration = Duration::from_secs(30);
+/// How often prices of the watched symbols are refreshed.
+const MARK_REFRESH: Duration = Duration::from_secs(2);
+
+pub struct ExchangeActor {
+    view: Arc<AccountView>,
+    conn: Connection,
+    endpoints: Endpoints,
+    owner: Recipient<FromExchange>,
+    stream: Option<UpdateStream>,
+    watched: BTreeSet<String>,
+    refreshing: bool,
+    depth: Arc<Depth>,
+}
+
+impl ExchangeActor {
+    pub fn new(
+        view: Arc<AccountView>,
+        conn: Connection,
+        endpoints: Endpoints,
+        owner: Recipient<FromExchange>,
+        depth: Arc<Depth>,
+    ) -> Self {
+        Self {
+            view,
+            conn,
+            endpoints,
+            owner,
+            stream: None,
+            watched: BTreeSet::new(),
+            refreshing: false,
+            depth,
+        }
+    }
+
+    fn account_id(&self) -> i64 {
+        self.view.account_id
+    }
+
+    /// Reads balances and the watched symbols' rules and prices.
+    fn refresh(&mut self, ctx: &mut Context<Self>, with_balances: bool) {
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let (conn, view) = (self.conn.clone(), self.view.clone());
+        let symbols: Vec<String> = self.watched.iter().cloned().collect();
+        ctx.spawn(
+            async move {
+                if with_balances || view.balance().is_none() {
+                    match conn.balances().await {
+                        Ok(b) => view.set_balances(&b),
+                        Err(e) => tracing::warn!(account = view.account_id, error = %e, "balance refresh failed"),
+                    }
+                }
+                for s in symbols {
+                    if view.rules(&s).is_none() {
+                        match conn.rules(&s).await {
+                            Ok(r) => view.set_rules(r),
+                            Err(e) => tracing::warn!(account = view.account_id, symbol = %s, error = %e, "rules unavailable"),
+                        }
+                    }
+                    match conn.mark_price(&s).await {
+                        Ok(p) => view.set_mark(&s, p),
+                        Err(e) => tracing::debug!(symbol = %s, error = %e, "mark refresh failed"),
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|(), act, _| act.refreshing = false),
+        );
+    }
+}
+
+impl Actor for ExchangeActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        self.stream = Some(updates::start(
+            &self.conn,
+            &self.endpoints,
+            self.view.testnet,
+            tx,
+        ));
+        let me = ctx.address();
+        let depth = self.depth.clone();
+        actix::spawn(async move {
+            while let Some(update) = rx.recv().await {
+                depth.sent();
+                if me.try_send(FromVenue(update)).is_err() {
+                    depth.handled();
+                    return;
+                }
+            }
+        });
+        self.refresh(ctx, true);
+        ctx.run_interval(MARK_REFRESH, |act, ctx| act.refresh(ctx, false));
+        ctx.run_interval(BALANCE_REFRESH, |act, ctx| {
+            let (conn, view) = (act.conn.clone(), act.view.clone());
+            ctx.spawn(
+                async move {
+                    if let Ok(b) = conn.balances().await {
+                        view.set_balances(&b);
+                    }
+                }
+                .into_actor(act),
+            );
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.stream = None;
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FromVenue(VenueUpdate);
+
+impl Handler<FromVenue> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromVenue, ctx: &mut Self::Context) {
+        self.depth.handled();
+        match &msg.0 {
+            VenueUpdate::Balances(b) => self.view.set_balances(b),
+            VenueUpdate::Position {
+                symbol,
+                position: Some(p),
+            } => {
+                if let Some(m) = p.mark_price {
+                    self.view.set_mark(symbol, m);
+                }
+            }
+            VenueUpdate::Connected => self.refresh(ctx, true),
+            _ => {}
+        }
+        self.owner.do_send(FromExchange::Venue {
+            account_id: self.account_id(),
+            update: msg.0,
+        });
+    }
+}
+
+/// Keep rules and prices of these symbols (venue spelling) in the view, and
+/// set leverage and margin mode ahead of the first signal.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    pub symbols: Vec<(String, u32, MarginMode)>,
+}
+
+impl Handler<Watch> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Watch, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let conn = self.conn.clone();
+        let view = self.view.clone();
+        for (s, _, _) in &msg.symbols {
+            self.watched.insert(s.clone());
+        }
+        ctx.spawn(
+            async move {
+                for (symbol, leverage, mode) in msg.symbols {
+                    match conn.rules(&symbol).await {
+                        Ok(r) => view.set_rules(r),
+                        Err(e) => {
+                            tracing::warn!(account = view.account_id, %symbol, error = %e, "rules unavailable");
+                            continue;
+                        }
+                    }
+                    if let Ok(p) = conn.mark_price(&symbol).await {
+                        view.set_mark(&symbol, p);
+                    }
+                    if let Err(e) = conn.configure(&symbol, leverage, mode).await {
+                        tracing::warn!(account = view.account_id, %symbol, error = %e, "cannot set leverage/margin mode yet");
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Where the protection of a new position goes, once its entry fills.
+#[derive(Debug, Clone)]
+pub struct ProtectSpec {
+    pub side: PositionSide,
+    pub tp_pct: Decimal,
+    pub sl_pct: Decimal,
+    pub sl_id: ClientOrderId,
+    pub tp_id: ClientOrderId,
+}
+
+/// Opens a position: configure, enter, and protect.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Open {
+    pub position_id: i64,
+    pub entry: OrderRequest,
+    pub leverage: u32,
+    pub margin: MarginMode,
+    pub reference_price: Decimal,
+    pub protect: ProtectSpec,
+    /// When the webhook that caused it arrived.
+    pub origin: Option<Instant>,
+}
+
+/// A protective order placed (or not) for a position.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub request: OrderRequest,
+    pub trigger: Decimal,
+    pub result: Result<OrderReport, ExchangeError>,
+}
+
+impl Handler<Open> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Open, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let (conn, view, owner) = (self.conn.clone(), self.view.clone(), self.owner.clone());
+        self.watched.insert(msg.entry.symbol.clone());
+        ctx.spawn(
+            async move {
+                let position_id = msg.position_id;
+                let entry = enter(&conn, &msg).await;
+                let filled = entry
+                    .as_ref()
+                    .ok()
+                    .filter(|r| r.filled > Decimal::ZERO)
+                    .cloned();
+                owner.do_send(FromExchange::EntryDone {
+                    position_id,
+                    result: entry,
+                });
+                let Some(fill) = filled else { return };
+                let Some(rules) = view.rules(&msg.entry.symbol) else {
+                    owner.do_send(FromExchange::ProtectionDone {
+                        position_id,
+                        placed: Vec::new(),
+                    });
+                    return;
+                };
+                let entry_price = fill.avg_price.unwrap_or(msg.reference_price);
+                let p = &msg.protect;
+                let prices = sizing::protection(p.side, entry_price, p.tp_pct, p.sl_pct, &rules);
+                let mut orders = Vec::new();
+                if let Some(sl) = prices.stop_loss {
+                    orders.push(protective(
+                        &msg.entry.symbol,
+                        p.side,
+                        p.sl_id.clone(),
+                        sl,
+                        true,
+                    ));
+                }
+                if let Some(tp) = prices.take_profit {
+                    orders.push(protective(
+                        &msg.entry.symbol,
+                        p.side,
+                        p.tp_id.clone(),
+                        tp,
+                        false,
+                    ));
+                }
+                let placed = place_all(&conn, orders, msg.margin, entry_price).await;
+                owner.do_send(FromExchange::ProtectionDone {
+                    position_id,
+                    placed,
+                });
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// A protective order: a stop-loss or take-profit that closes the whole
+/// position when the mark price crosses `trigger`.
+pub fn protective(
+    symbol: &str,
+    side: PositionSide,
+    id: ClientOrderId,
+    trigger: Decimal,
+    stop: bool,
+) -> (OrderRequest, Decimal) {
+    let kind = if stop {
+        OrderKind::StopMarket {
+            trigger,
+            trigger_by: TriggerPrice::Mark,
+        }
+    } else {
+        OrderKind::TakeProfitMarket {
+            trigger,
+            trigger_by: TriggerPrice::Mark,
+        }
+    };
+    (
+        OrderRequest {
+            client_id: id,
+            symbol: symbol.to_owned(),
+            side: side.exit_side(),
+            kind,
+            size: OrderSize::ClosePosition,
+            reduce_only: true,
+            attach: None,
+        },
+        trigger,
+    )
+}
+
+async fn enter(conn: &Connection, msg: &Open) -> Result<OrderReport, ExchangeError> {
+    conn.configure(&msg.entry.symbol, msg.leverage, msg.margin)
+        .await?;
+    let report = handoff::scope(
+        msg.origin,
+        conn.place(
+            &msg.entry,
+            msg.margin,
+            msg.reference_price,
+            Priority::Normal,
+        ),
+    )
+    .await?;
+    follow_until_final(conn, &msg.entry, report).await
+}
+
+/// Market orders usually answer filled; when one does not, it is followed
+/// by query until the venue says it is done.
+async fn follow_until_final(
+    conn: &Connection,
+    order: &OrderRequest,
+    mut report: OrderReport,
+) -> Result<OrderReport, ExchangeError> {
+    let deadline = Instant::now() + FILL_WAIT;
+    let conditional = order.kind.is_conditional();
+    while !report.status.is_final() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(r) = conn
+            .query(&order.symbol, &order.client_id, conditional)
+            .await?
+        {
+            report = r;
+        }
+    }
+    Ok(report)
+}
+
+/// Places protective orders, each retried while the venue is merely busy.
+async fn place_all(
+    conn: &Connection,
+    orders: Vec<(OrderRequest, Decimal)>,
+    margin: MarginMode,
+    reference: Decimal,
+) -> Vec<Placed> {
+    let mut out = Vec::new();
+    for (request, trigger) in orders {
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match conn
+                .place(&request, margin, reference, Priority::Protective)
+                .await
+            {
+                Err(e) if e.retryable() && attempt < 4 => {
+                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        out.push(Placed {
+            request,
+            trigger,
+            result,
+        });
+    }
+    out
+}
+
+/// Places protective orders again (reconciliation found them missing).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Protect {
+    pub position_id: i64,
+    pub orders: Vec<(OrderRequest, Decimal)>,
+    pub margin: MarginMode,
+    pub reference: Decimal,
+}
+
+impl Handler<Protect> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Protect, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let (conn, owner) = (self.conn.clone(), self.owner.clone());
+        ctx.spawn(
+            async move {
+                let placed = place_all(&conn, msg.orders, msg.margin, msg.reference).await;
+                owner.do_send(FromExchange::ProtectionDone {
+                    position_id: msg.position_id,
+                    placed,
+                });
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Closes a position: the reduce-only market order first (so the position
+/// is never left unprotected and open), then the protection it no longer needs.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Close {
+    pub position_id: i64,
+    pub order: OrderRequest,
+    pub margin: MarginMode,
+    pub reference_price: Decimal,
+    pub cancel: Vec<ClientOrderId>,
+    pub origin: Option<Instant>,
+}
+
+impl Handler<Close> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let (conn, owner) = (self.conn.clone(), self.owner.clone());
+        ctx.spawn(
+            async move {
+                let placed = handoff::scope(
+                    msg.origin,
+                    conn.place(
+                        &msg.order,
+                        msg.margin,
+                        msg.reference_price,
+                        Priority::Protective,
+                    ),
+                )
+                .await;
+                let result = match placed {
+                    Ok(r) => follow_until_final(&conn, &msg.order, r).await,
+                    Err(e) => Err(e),
+                };
+                let canceled = if result
+                    .as_ref()
+                    .is_ok_and(|r| r.status == OrderStatus::Filled)
+                    || matches!(result, Err(ExchangeError::ReduceOnlyRejected { .. }))
+                {
+                    cancel_all(&conn, &msg.order.symbol, &msg.cancel).await
+                } else {
+                    Vec::new()
+                };
+                owner.do_send(FromExchange::CloseDone {
+                    position_id: msg.position_id,
+                    result,
+                    canceled,
+                });
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+async fn cancel_all(
+    conn: &Connection,
+    symbol: &str,
+    ids: &[ClientOrderId],
+) -> Vec<(ClientOrderId, Result<OrderReport, ExchangeError>)> {
+    let mut out = Vec::new();
+    for id in ids {
+        let r = conn.cancel(symbol, id, true).await;
+        if let Err(e) = &r
+            && !matches!(e, ExchangeError::OrderNotFound { .. })
+        {
+            tracing::warn!(client_id = %id, error = %e, "cancelling a protective order failed");
+        }
+        out.push((id.clone(), r));
+    }
+    out
+}
+
+/// Cancels protective orders that are no longer needed (the sibling of a
+/// stop or target that filled).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Cancel {
+    pub symbol: String,
+    pub ids: Vec<ClientOrderId>,
+}
+
+impl Handler<Cancel> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Cancel, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let conn = self.conn.clone();
+        ctx.spawn(
+            async move {
+                cancel_all(&conn, &msg.symbol, &msg.ids).await;
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Asks the venue for the truth: its positions, and each order of ours
+/// by client id (`true`: a conditional order).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Reconcile {
+    pub orders: Vec<(String, ClientOrderId, bool)>,
+}
+
+impl Handler<Reconcile> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconcile, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let (conn, owner, account_id) = (self.conn.clone(), self.owner.clone(), self.account_id());
+        ctx.spawn(
+            async move {
+                let positions = conn.positions().await;
+                let mut orders = Vec::new();
+                for (symbol, id, conditional) in msg.orders {
+                    let r = conn.query(&symbol, &id, conditional).await;
+                    orders.push((id, r));
+                }
+                owner.do_send(FromExchange::Reconciled {
+                    account_id,
+                    positions,
+                    orders,
+                });
+            }
+            .into_actor(self),
+        );
+    }
+}

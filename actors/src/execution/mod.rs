@@ -1,0 +1,66 @@
+//! The execution core: from an authenticated alert to a protected position.
+//!
+//! ```text
+//! webhook ─► UserActor ─CheckEntry─► RiskActor
+//!               │ Open / Close            (one per shard, supervised)
+//!               ▼
+//!            ExchangeActor (one per account) ─► venue
+//!               │ results, stream updates
+//!               ▼
+//!            UserActor ─► EventBus ─► PersistActor (write-behind), live subscribers
+//! ```
+//!
+//! A user's actors (user, risk, exchange) live on one arbiter — a shard —
+//! so a signal crosses threads once, on the way in. Users are spread over
+//! one shard per core.
+
+pub mod bus;
+pub mod events;
+pub mod exchange;
+pub mod ids;
+pub mod mailbox;
+pub mod persist;
+pub mod registry;
+pub mod risk;
+pub mod runtime;
+pub mod user;
+pub mod view;
+
+pub use runtime::Execution;
+
+use crate::exchange::updates::VenueUpdate;
+use actix::prelude::*;
+use tradingbot_core::exchange::{ClientOrderId, ExchangeError, OrderReport, PositionReport};
+
+/// Which shard (arbiter) a user's actors live on.
+pub fn shard_of(user_id: i64, shards: usize) -> usize {
+    (user_id.unsigned_abs() % shards.max(1) as u64) as usize
+}
+
+/// What an exchange actor reports to its owner.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum FromExchange {
+    EntryDone {
+        position_id: i64,
+        result: Result<OrderReport, ExchangeError>,
+    },
+    ProtectionDone {
+        position_id: i64,
+        placed: Vec<exchange::Placed>,
+    },
+    CloseDone {
+        position_id: i64,
+        result: Result<OrderReport, ExchangeError>,
+        canceled: Vec<(ClientOrderId, Result<OrderReport, ExchangeError>)>,
+    },
+    Venue {
+        account_id: i64,
+        update: VenueUpdate,
+    },
+    Reconciled {
+        account_id: i64,
+        positions: Result<Vec<PositionReport>, ExchangeError>,
+        orders: Vec<(ClientOrderId, Result<Option<OrderReport>, ExchangeError>)>,
+    },
+}

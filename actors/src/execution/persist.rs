@@ -1,0 +1,388 @@
+//! The database writer: every event, written behind the hot path, in order,
+//! in batches, and never dropped.
+//!
+//! Events accumulate while a batch is being written; the next batch takes
+//! them all, so under load the writer does fewer, larger transactions rather
+//! than falling behind. A failed batch is retried; an event the database
+//! refuses on its own (a bug, not an outage) is logged and counted, and does
+//! not block the others. On shutdown [`Drain`] waits until everything
+//! received has been written.
+
+use super::bus::Published;
+use super::events::{Event, OrderRecord, PositionRecord, SignalRecord};
+use super::mailbox::Depth;
+use crate::store::entities::{audit_log, orders, positions, risk_settings, signals};
+use crate::store::{DbDecimal, Store};
+use actix::prelude::*;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tradingbot_core::risk::RiskLedger;
+
+/// Largest batch written in one transaction.
+const MAX_BATCH: usize = 512;
+/// How long an event may wait for companions before it is written.
+const LINGER: Duration = Duration::from_millis(5);
+
+pub struct PersistActor {
+    store: Store,
+    pending: Vec<Arc<Event>>,
+    flushing: bool,
+    timer_armed: bool,
+    waiters: Vec<oneshot::Sender<()>>,
+    depth: Arc<Depth>,
+}
+
+impl PersistActor {
+    pub fn new(store: Store, depth: Arc<Depth>) -> Self {
+        Self {
+            store,
+            pending: Vec::new(),
+            flushing: false,
+            timer_armed: false,
+            waiters: Vec::new(),
+            depth,
+        }
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.pending.is_empty() {
+            return;
+        }
+        if self.pending.len() >= MAX_BATCH {
+            self.flush(ctx);
+        } else if !self.timer_armed {
+            self.timer_armed = true;
+            ctx.run_later(LINGER, |act, ctx| {
+                act.timer_armed = false;
+                act.flush(ctx);
+            });
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.pending.is_empty() {
+            if !self.flushing && self.pending.is_empty() {
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(());
+                }
+            }
+            return;
+        }
+        let take = self.pending.len().min(MAX_BATCH);
+        let batch: Vec<Arc<Event>> = self.pending.drain(..take).collect();
+        self.flushing = true;
+        let store = self.store.clone();
+        ctx.spawn(
+            async move { write_with_retry(&store, &batch).await }
+                .into_actor(self)
+                .map(|(), act, ctx| {
+                    act.flushing = false;
+                    if act.pending.is_empty() {
+                        for w in act.waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                    } else {
+                        act.flush(ctx);
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for PersistActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Events are never refused for lack of mailbox room.
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl Handler<Published> for PersistActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Published, ctx: &mut Self::Context) {
+        self.depth.handled();
+        self.pending.push(msg.0);
+        self.schedule(ctx);
+    }
+}
+
+/// Resolves once every event received so far is in the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain(pub oneshot::Sender<()>);
+
+impl Handler<Drain> for PersistActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) {
+        self.depth.handled();
+        self.waiters.push(msg.0);
+        self.flush(ctx);
+    }
+}
+
+async fn write_with_retry(store: &Store, batch: &[Arc<Event>]) {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match write_batch(store, batch).await {
+            Ok(()) => {
+                metrics::histogram!("persist_batch_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::counter!("persist_events_total").increment(batch.len() as u64);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, events = batch.len(), "writing events failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    // One by one: an event the database refuses must not hold back the rest.
+    for event in batch {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match write_batch(store, std::slice::from_ref(event)).await {
+                Ok(()) => break,
+                Err(e) if is_outage(&e) => {
+                    tracing::error!(error = %e, "database unavailable; holding events until it returns");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => {
+                    metrics::counter!("persist_failures_total").increment(1);
+                    tracing::error!(error = %e, event = ?event, "the database refused an event; skipped");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn is_outage(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e,
+        sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
+    ) || e.to_string().contains("connection")
+}
+
+async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm::DbErr> {
+    let txn = store.conn().begin().await?;
+    for event in batch {
+        match event.as_ref() {
+            Event::Signal(s) => insert_signal(&txn, s).await?,
+            Event::Order(o) => upsert_order(&txn, o).await?,
+            Event::Position(p) => upsert_position(&txn, p).await?,
+            Event::RiskState { user_id, ledger } => {
+                upsert_risk_state(&txn, *user_id, ledger).await?
+            }
+            Event::RiskAlert(a) => {
+                audit_log::Entity::insert(audit_log::ActiveModel {
+                    user_id: Set(Some(a.user_id)),
+                    event: Set(format!("risk.{}", a.kind)),
+                    details: Set(Some(
+                        serde_json::json!({
+                            "rule": a.rule.map(|r| r.as_str()),
+                            "message": a.message,
+                            "position_id": a.position_id,
+                        })
+                        .to_string(),
+                    )),
+                    created_at: Set(chrono::Utc::now()),
+                    ..Default::default()
+                })
+                .exec(&txn)
+                .await?;
+            }
+        }
+    }
+    txn.commit().await
+}
+
+fn dec(d: Option<rust_decimal::Decimal>) -> Option<DbDecimal> {
+    d.map(DbDecimal)
+}
+
+async fn insert_signal(db: &impl ConnectionTrait, s: &SignalRecord) -> Result<(), sea_orm::DbErr> {
+    let row = signals::ActiveModel {
+        id: Set(s.id),
+        user_id: Set(s.user_id),
+        strategy_id: Set(s.strategy_id),
+        signal_key: Set(s.signal_key.chars().take(128).collect()),
+        action: Set(s.action.clone()),
+        symbol: Set(s.symbol.clone()),
+        price: Set(dec(s.price)),
+        outcome: Set(s.outcome),
+        reason: Set(s.reason.as_ref().map(|r| r.chars().take(255).collect())),
+        latency_us: Set(s.latency_us),
+        source_ip: Set(s.source_ip.clone()),
+        received_at: Set(s.received_at),
+    };
+    signals::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(signals::Column::Id)
+                .update_columns([signals::Column::Outcome, signals::Column::Reason])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_order(db: &impl ConnectionTrait, o: &OrderRecord) -> Result<(), sea_orm::DbErr> {
+    use orders::Column as C;
+    let row = orders::ActiveModel {
+        id: Set(o.id),
+        user_id: Set(o.user_id),
+        position_id: Set(o.position_id),
+        strategy_id: Set(o.strategy_id),
+        signal_id: Set(o.signal_id),
+        account_id: Set(Some(o.account_id)),
+        exchange: Set(o.exchange.clone()),
+        order_id: Set(o.venue_order_id.clone()),
+        client_order_id: Set(o.client_order_id.as_str().to_owned()),
+        leg: Set(o.leg),
+        symbol: Set(o.symbol.clone()),
+        side: Set(o.side),
+        order_type: Set(o.order_type),
+        price: Set(dec(o.price)),
+        trigger_price: Set(dec(o.trigger_price)),
+        quantity: Set(DbDecimal(o.quantity)),
+        filled_qty: Set(DbDecimal(o.filled_qty)),
+        avg_fill_price: Set(dec(o.avg_fill_price)),
+        fee: Set(DbDecimal(o.fee)),
+        fee_asset: Set(o.fee_asset.clone()),
+        reduce_only: Set(o.reduce_only),
+        status: Set(o.status),
+        error_code: Set(o.error_code.clone()),
+        error_message: Set(o
+            .error_message
+            .as_ref()
+            .map(|m| m.chars().take(512).collect())),
+        created_at: Set(o.created_at),
+        updated_at: Set(o.updated_at),
+        filled_at: Set(o.filled_at),
+    };
+    orders::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::ClientOrderId)
+                .update_columns([
+                    C::PositionId,
+                    C::OrderId,
+                    C::Price,
+                    C::TriggerPrice,
+                    C::Quantity,
+                    C::FilledQty,
+                    C::AvgFillPrice,
+                    C::Fee,
+                    C::FeeAsset,
+                    C::Status,
+                    C::ErrorCode,
+                    C::ErrorMessage,
+                    C::UpdatedAt,
+                    C::FilledAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_position(
+    db: &impl ConnectionTrait,
+    p: &PositionRecord,
+) -> Result<(), sea_orm::DbErr> {
+    use positions::Column as C;
+    let row = positions::ActiveModel {
+        id: Set(p.id),
+        user_id: Set(p.user_id),
+        strategy_id: Set(p.strategy_id),
+        account_id: Set(Some(p.account_id)),
+        exchange: Set(p.exchange.clone()),
+        symbol: Set(p.symbol.clone()),
+        side: Set(p.side),
+        entry_price: Set(DbDecimal(p.entry_price)),
+        quantity: Set(DbDecimal(p.quantity)),
+        leverage: Set(p.leverage as i32),
+        margin_mode: Set(p.margin_mode),
+        stop_loss: Set(dec(p.stop_loss)),
+        take_profit: Set(dec(p.take_profit)),
+        liquidation_price: Set(dec(p.liquidation_price)),
+        unrealized_pnl: Set(DbDecimal(rust_decimal::Decimal::ZERO)),
+        realized_pnl: Set(DbDecimal(p.realized_pnl)),
+        fees: Set(DbDecimal(p.fees)),
+        exit_price: Set(dec(p.exit_price)),
+        close_reason: Set(p.close_reason.clone()),
+        status: Set(p.status),
+        opened_at: Set(p.opened_at),
+        closed_at: Set(p.closed_at),
+        updated_at: Set(chrono::Utc::now()),
+    };
+    positions::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::Id)
+                .update_columns([
+                    C::EntryPrice,
+                    C::Quantity,
+                    C::StopLoss,
+                    C::TakeProfit,
+                    C::LiquidationPrice,
+                    C::RealizedPnl,
+                    C::Fees,
+                    C::ExitPrice,
+                    C::CloseReason,
+                    C::Status,
+                    C::ClosedAt,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_risk_state(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    l: &RiskLedger,
+) -> Result<(), sea_orm::DbErr> {
+    use risk_settings::Column as C;
+    let defaults = tradingbot_core::risk::RiskLimits::default();
+    let row = risk_settings::ActiveModel {
+        user_id: Set(user_id),
+        max_leverage: Set(defaults.max_leverage as i32),
+        max_open_positions: Set(defaults.max_open_positions as i32),
+        max_position_notional: Set(None),
+        daily_loss_limit_pct: Set(None),
+        kill_switch: Set(l.kill_switch),
+        admin_kill_switch: Set(l.admin_kill_switch),
+        day: Set(l.day),
+        day_start_equity: Set(DbDecimal(l.start_equity)),
+        halted_day: Set(l.halted_day),
+        updated_at: Set(chrono::Utc::now()),
+    };
+    risk_settings::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::UserId)
+                .update_columns([
+                    C::KillSwitch,
+                    C::AdminKillSwitch,
+                    C::Day,
+                    C::DayStartEquity,
+                    C::HaltedDay,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

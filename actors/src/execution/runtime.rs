@@ -1,0 +1,508 @@
+//! Starting, feeding and stopping the execution core.
+//!
+//! At start every strategy route is loaded into the registry, each user with
+//! strategies or open positions gets an actor on their shard, each exchange
+//! account those need gets an exchange actor, and every account is reconciled
+//! against its venue before trading resumes. Afterwards the API tells this
+//! type what changed (a strategy saved, an account removed), and it keeps the
+//! actors in step.
+
+use super::bus::EventBus;
+use super::events::{Event, SignalRecord};
+use super::exchange::ExchangeActor;
+use super::ids::IdGen;
+use super::mailbox::Depth;
+use super::persist::{Drain, PersistActor};
+use super::registry::{Destination, Registry, StrategyRoute};
+use super::risk::{GetRisk, RiskActor, SetKillSwitch, SetLimits, UserRisk};
+use super::shard_of;
+use super::user::{
+    AccountAttached, AccountDetached, AccountLink, OpenPositions, Outcome, Restored,
+    SignalReceived, StrategyChanged, UserActor,
+};
+use super::view::AccountView;
+use crate::accounts::Accounts;
+use crate::exchange::Endpoints;
+use crate::store::Store;
+use crate::store::entities::{orders, positions, signals, system_settings};
+use crate::store::enums::{Exchange, OrderStatus, PositionStatus};
+use crate::strategies::Strategies;
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tradingbot_core::exchange::Venue;
+use tradingbot_core::risk::RiskLimits;
+use tradingbot_core::signal::Alert;
+
+const GLOBAL_KILL_KEY: &str = "global_kill_switch";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutionError {
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("the trading core is not running")]
+    Unavailable,
+    #[error("{0}")]
+    Setup(String),
+}
+
+struct Shard {
+    arbiter: ArbiterHandle,
+    risk: Addr<RiskActor>,
+}
+
+pub struct Execution {
+    store: Store,
+    accounts: Arc<Accounts>,
+    strategies: Arc<Strategies>,
+    endpoints: Endpoints,
+    registry: Arc<Registry>,
+    bus: Arc<EventBus>,
+    ids: Arc<IdGen>,
+    shards: Vec<Shard>,
+    persist: Addr<PersistActor>,
+    global_kill: Arc<AtomicBool>,
+    attached: Mutex<HashMap<i64, Addr<ExchangeActor>>>,
+    user_depth: Arc<Depth>,
+    exchange_depth: Arc<Depth>,
+    persist_depth: Arc<Depth>,
+}
+
+impl std::fmt::Debug for Execution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Execution")
+            .field("shards", &self.shards.len())
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn max_id<E: EntityTrait>(
+    store: &Store,
+    col: impl ColumnTrait,
+) -> Result<i64, sea_orm::DbErr> {
+    let v: Option<Option<i64>> = E::find()
+        .select_only()
+        .column_as(col.max(), "m")
+        .into_tuple()
+        .one(store.conn())
+        .await?;
+    Ok(v.flatten().unwrap_or(0))
+}
+
+impl Execution {
+    /// Builds the core and brings every user with trading state back up.
+    pub async fn start(
+        store: Store,
+        accounts: Arc<Accounts>,
+        strategies: Arc<Strategies>,
+        endpoints: Endpoints,
+        shards: usize,
+    ) -> Result<Arc<Self>, ExecutionError> {
+        let floor = max_id::<signals::Entity>(&store, signals::Column::Id)
+            .await?
+            .max(max_id::<orders::Entity>(&store, orders::Column::Id).await?)
+            .max(max_id::<positions::Entity>(&store, positions::Column::Id).await?);
+        let ids = Arc::new(IdGen::new(floor));
+        let bus = Arc::new(EventBus::default());
+        let persist_depth = Arc::new(Depth::new("persist"));
+        let persist = {
+            let (store, depth) = (store.clone(), persist_depth.clone());
+            PersistActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+                PersistActor::new(store, depth)
+            })
+        };
+        bus.subscribe_durable(persist.clone().recipient(), persist_depth.clone());
+        let global = system_settings::Entity::find_by_id(GLOBAL_KILL_KEY.to_owned())
+            .one(store.conn())
+            .await?
+            .is_some_and(|r| r.value == "true");
+        let global_kill = Arc::new(AtomicBool::new(global));
+        let n = shards.max(1);
+        let shards: Vec<Shard> = (0..n)
+            .map(|i| {
+                let arbiter = Arbiter::new().handle();
+                let (store, bus, kill) = (store.clone(), bus.clone(), global_kill.clone());
+                let risk = Supervisor::start_in_arbiter(&arbiter, move |_| {
+                    RiskActor::new(i, n, store, bus, kill)
+                });
+                Shard { arbiter, risk }
+            })
+            .collect();
+        let exec = Arc::new(Self {
+            store,
+            accounts,
+            strategies,
+            endpoints,
+            registry: Arc::new(Registry::default()),
+            bus,
+            ids,
+            shards,
+            persist,
+            global_kill,
+            attached: Mutex::new(HashMap::new()),
+            user_depth: Arc::new(Depth::new("user")),
+            exchange_depth: Arc::new(Depth::new("exchange")),
+            persist_depth,
+        });
+        exec.restore().await?;
+        Ok(exec)
+    }
+
+    async fn restore(&self) -> Result<(), ExecutionError> {
+        let routes = self
+            .strategies
+            .all_routes()
+            .await
+            .map_err(|e| ExecutionError::Setup(e.to_string()))?;
+        let mut by_user: HashMap<i64, Vec<Arc<StrategyRoute>>> = HashMap::new();
+        for (hash, route) in routes {
+            let route = Arc::new(route);
+            self.registry.put(hash, route.clone());
+            by_user.entry(route.user_id).or_default().push(route);
+        }
+        let open = positions::Entity::find()
+            .filter(positions::Column::Status.eq(PositionStatus::Open))
+            .all(self.store.conn())
+            .await?;
+        let open_ids: Vec<i64> = open.iter().map(|p| p.id).collect();
+        let unfinished = [
+            OrderStatus::Pending,
+            OrderStatus::New,
+            OrderStatus::PartiallyFilled,
+            OrderStatus::Unknown,
+        ];
+        let mut order_rows = orders::Entity::find()
+            .filter(orders::Column::Status.is_in(unfinished))
+            .all(self.store.conn())
+            .await?;
+        for chunk in open_ids.chunks(500) {
+            order_rows.extend(
+                orders::Entity::find()
+                    .filter(orders::Column::PositionId.is_in(chunk.to_vec()))
+                    .filter(orders::Column::Status.is_not_in(unfinished))
+                    .all(self.store.conn())
+                    .await?,
+            );
+        }
+        let mut restored: HashMap<i64, Restored> = HashMap::new();
+        let mut needed: HashMap<i64, HashSet<i64>> = HashMap::new();
+        for p in open {
+            if let Some(a) = p.account_id {
+                needed.entry(p.user_id).or_default().insert(a);
+            }
+            restored.entry(p.user_id).or_default().positions.push(p);
+        }
+        for o in order_rows {
+            if let Some(a) = o.account_id {
+                needed.entry(o.user_id).or_default().insert(a);
+            }
+            restored.entry(o.user_id).or_default().orders.push(o);
+        }
+        for routes in by_user.values() {
+            for r in routes {
+                if let Some(a) = r.account_id {
+                    needed.entry(r.user_id).or_default().insert(a);
+                }
+            }
+        }
+        let users: HashSet<i64> = by_user.keys().chain(restored.keys()).copied().collect();
+        for user_id in &users {
+            let routes = by_user.remove(user_id).unwrap_or_default();
+            let r = restored.remove(user_id).unwrap_or_default();
+            self.spawn_user(*user_id, routes, r);
+        }
+        for (user_id, accounts) in needed {
+            for account_id in accounts {
+                if let Err(e) = self.attach(user_id, account_id).await {
+                    tracing::error!(user_id, account_id, error = %e, "cannot connect an exchange account at start");
+                }
+            }
+        }
+        tracing::info!(users = users.len(), "execution core started");
+        Ok(())
+    }
+
+    fn spawn_user(
+        &self,
+        user_id: i64,
+        routes: Vec<Arc<StrategyRoute>>,
+        restored: Restored,
+    ) -> Addr<UserActor> {
+        let shard = &self.shards[shard_of(user_id, self.shards.len())];
+        let (ids, bus, risk) = (self.ids.clone(), self.bus.clone(), shard.risk.clone());
+        let (ud, ed) = (self.user_depth.clone(), self.exchange_depth.clone());
+        let addr = UserActor::start_in_arbiter(&shard.arbiter, move |_| {
+            UserActor::new(user_id, ids, bus, risk, routes, restored, ud, ed)
+        });
+        self.registry
+            .set_destination(user_id, Destination::Local(addr.clone()));
+        addr
+    }
+
+    fn user(&self, user_id: i64) -> Addr<UserActor> {
+        match self.registry.destination(user_id) {
+            Some(Destination::Local(a)) => a,
+            None => self.spawn_user(user_id, Vec::new(), Restored::default()),
+        }
+    }
+
+    /// Connects an account and gives it to its user's actor (once).
+    async fn attach(&self, user_id: i64, account_id: i64) -> Result<(), ExecutionError> {
+        if self
+            .attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&account_id)
+        {
+            return Ok(());
+        }
+        let Ok(model) = self.accounts.get(user_id, account_id).await else {
+            return Ok(());
+        };
+        let conn = self
+            .accounts
+            .connection(&model)
+            .await
+            .map_err(|e| ExecutionError::Setup(e.to_string()))?;
+        let venue = match model.exchange {
+            Exchange::Binance => Venue::Binance,
+            Exchange::Okx => Venue::Okx,
+            Exchange::Paper => Venue::Paper,
+        };
+        let view = Arc::new(AccountView::new(account_id, user_id, venue, model.testnet));
+        let user = self.user(user_id);
+        let shard = &self.shards[shard_of(user_id, self.shards.len())];
+        let (endpoints, depth, owner, v) = (
+            self.endpoints.clone(),
+            self.exchange_depth.clone(),
+            user.clone().recipient(),
+            view.clone(),
+        );
+        let mut attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());
+        if attached.contains_key(&account_id) {
+            return Ok(());
+        }
+        let exchange = ExchangeActor::start_in_arbiter(&shard.arbiter, move |_| {
+            ExchangeActor::new(v, conn, endpoints, owner, depth)
+        });
+        attached.insert(account_id, exchange.clone());
+        drop(attached);
+        self.user_depth.sent();
+        user.do_send(AccountAttached {
+            link: AccountLink { view, exchange },
+        });
+        Ok(())
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.bus
+    }
+
+    /// A fresh signal id.
+    pub fn next_signal_id(&self) -> i64 {
+        self.ids.next()
+    }
+
+    /// Hands an authenticated, first-seen alert to its user's actor.
+    pub async fn submit(
+        &self,
+        route: Arc<StrategyRoute>,
+        signal_id: i64,
+        alert: Alert,
+        received: Instant,
+        received_at: DateTime<Utc>,
+        source_ip: Option<String>,
+    ) -> Result<Outcome, ExecutionError> {
+        let Destination::Local(addr) = self
+            .registry
+            .destination(route.user_id)
+            .unwrap_or_else(|| Destination::Local(self.user(route.user_id)));
+        self.user_depth.sent();
+        addr.send(SignalReceived {
+            route,
+            signal_id,
+            alert,
+            received,
+            received_at,
+            source_ip,
+        })
+        .await
+        .map_err(|_| ExecutionError::Unavailable)
+    }
+
+    /// Records a signal that never reached a strategy's actor (unknown
+    /// token, failed authentication, duplicate, throttled).
+    pub fn record_signal(&self, record: SignalRecord) {
+        self.bus.publish(Event::Signal(record));
+    }
+
+    /// A strategy was created or changed: route it and tell its user's actor.
+    pub async fn strategy_saved(&self, strategy_id: i64) -> Result<(), ExecutionError> {
+        let Some((hash, route)) = self
+            .strategies
+            .route(strategy_id)
+            .await
+            .map_err(|e| ExecutionError::Setup(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let route = Arc::new(route);
+        let user_id = route.user_id;
+        self.registry.put(hash, route.clone());
+        let user = self.user(user_id);
+        if let Some(account_id) = route.account_id {
+            self.attach(user_id, account_id).await?;
+        }
+        self.user_depth.sent();
+        user.do_send(StrategyChanged {
+            strategy_id,
+            route: Some(route),
+        });
+        Ok(())
+    }
+
+    pub fn strategy_removed(&self, user_id: i64, strategy_id: i64) {
+        self.registry.remove_strategy(strategy_id);
+        if let Some(Destination::Local(a)) = self.registry.destination(user_id) {
+            self.user_depth.sent();
+            a.do_send(StrategyChanged {
+                strategy_id,
+                route: None,
+            });
+        }
+    }
+
+    /// An account's credentials changed or it was deleted: its actor stops
+    /// (and, if still needed, a new one starts with the new credentials).
+    pub async fn account_changed(&self, user_id: i64, account_id: i64, deleted: bool) {
+        let old = self
+            .attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&account_id);
+        if let Some(old) = old {
+            if let Some(Destination::Local(a)) = self.registry.destination(user_id) {
+                self.user_depth.sent();
+                a.do_send(AccountDetached { account_id });
+            }
+            drop(old);
+        }
+        if !deleted {
+            let used = self
+                .registry
+                .user_strategies(user_id)
+                .iter()
+                .any(|s| s.account_id == Some(account_id));
+            if used && let Err(e) = self.attach(user_id, account_id).await {
+                tracing::warn!(user_id, account_id, error = %e, "cannot reconnect the account");
+            }
+        }
+    }
+
+    fn risk_of(&self, user_id: i64) -> &Addr<RiskActor> {
+        &self.shards[shard_of(user_id, self.shards.len())].risk
+    }
+
+    pub async fn risk(&self, user_id: i64) -> Result<Option<UserRisk>, ExecutionError> {
+        self.risk_of(user_id)
+            .send(GetRisk { user_id })
+            .await
+            .map_err(|_| ExecutionError::Unavailable)
+    }
+
+    pub async fn set_limits(&self, user_id: i64, limits: RiskLimits) -> Result<(), ExecutionError> {
+        self.risk_of(user_id)
+            .send(SetLimits { user_id, limits })
+            .await
+            .map_err(|_| ExecutionError::Unavailable)
+    }
+
+    pub async fn set_kill_switch(
+        &self,
+        user_id: i64,
+        own: Option<bool>,
+        admin: Option<bool>,
+    ) -> Result<UserRisk, ExecutionError> {
+        self.risk_of(user_id)
+            .send(SetKillSwitch {
+                user_id,
+                own,
+                admin,
+            })
+            .await
+            .map_err(|_| ExecutionError::Unavailable)
+    }
+
+    pub fn global_kill_switch(&self) -> bool {
+        self.global_kill.load(Ordering::Acquire)
+    }
+
+    /// Halts (or resumes) new entries for everyone; stored so it survives a restart.
+    pub async fn set_global_kill_switch(&self, on: bool) -> Result<(), ExecutionError> {
+        system_settings::Entity::insert(system_settings::ActiveModel {
+            key: Set(GLOBAL_KILL_KEY.to_owned()),
+            value: Set(on.to_string()),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(system_settings::Column::Key)
+                .update_columns([
+                    system_settings::Column::Value,
+                    system_settings::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(self.store.conn())
+        .await?;
+        self.global_kill.store(on, Ordering::Release);
+        tracing::warn!(on, "global kill switch changed");
+        Ok(())
+    }
+
+    /// How many positions a user's actor holds (open or in flight).
+    pub async fn open_positions(&self, user_id: i64) -> usize {
+        match self.registry.destination(user_id) {
+            Some(Destination::Local(a)) => {
+                self.user_depth.sent();
+                a.send(OpenPositions).await.unwrap_or(0)
+            }
+            None => 0,
+        }
+    }
+
+    /// Waits until every event so far is in the database.
+    pub async fn drain(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.persist_depth.sent();
+        self.persist.do_send(Drain(tx));
+        let _ = rx.await;
+    }
+
+    pub fn mailbox_depths(&self) -> [(&'static str, i64); 3] {
+        [
+            ("user", self.user_depth.waiting()),
+            ("exchange", self.exchange_depth.waiting()),
+            ("persist", self.persist_depth.waiting()),
+        ]
+    }
+
+    /// Accounts of a user that trade (have an exchange actor).
+    pub fn attached_accounts(&self) -> Vec<i64> {
+        self.attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+}

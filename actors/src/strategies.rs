@@ -1,0 +1,376 @@
+//! Stored strategies and their webhooks.
+//!
+//! A strategy row and its webhook (path token + body secret) are written in
+//! one transaction: there is never a strategy without a way to reach it, nor
+//! a webhook without a strategy. The token is a bearer credential: stored
+//! hashed for lookup and sealed by the vault for showing it again; the secret
+//! is only sealed.
+
+use crate::execution::registry::{StrategyRoute, TokenHash};
+use crate::identity::secrets;
+use crate::store::entities::{api_keys, strategies, webhook_tokens};
+use crate::store::enums::{MarginMode as DbMargin, OppositeSignal as DbOpposite};
+use crate::store::{DbDecimal, Store};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use std::sync::Arc;
+use tradingbot_core::exchange::MarginMode;
+use tradingbot_core::strategy::{OppositeSignal, StrategyConfig};
+use tradingbot_core::symbol::Symbol;
+use tradingbot_core::vault::{Binding, Vault};
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StrategiesError {
+    #[error("no such strategy")]
+    NotFound,
+    #[error("no such exchange account")]
+    NoSuchAccount,
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("vault: {0}")]
+    Vault(String),
+}
+
+/// A strategy's webhook, in the clear, for its owner's eyes only.
+pub struct Webhook {
+    pub token: Zeroizing<String>,
+    pub secret: Zeroizing<String>,
+}
+
+fn binding(user_id: i64, row_id: i64, column: &'static str) -> Binding<'static> {
+    Binding {
+        user_id,
+        table: "webhook_tokens",
+        row_id,
+        column,
+    }
+}
+
+fn hash_bytes(hex_hash: &str) -> Option<TokenHash> {
+    hex::decode(hex_hash).ok()?.try_into().ok()
+}
+
+pub struct Strategies {
+    store: Store,
+    vault: Arc<Vault>,
+}
+
+/// The configuration a stored row describes.
+pub fn config_of(m: &strategies::Model) -> StrategyConfig {
+    let symbols: Vec<String> = serde_json::from_str(&m.symbols).unwrap_or_default();
+    StrategyConfig {
+        name: m.name.clone(),
+        indicator_id: m.indicator_id.clone(),
+        symbols: symbols
+            .iter()
+            .filter_map(|s| Symbol::parse(s).ok())
+            .collect(),
+        investment_pct: m.investment_pct.get(),
+        long_tp_pct: m.long_tp_pct.get(),
+        long_sl_pct: m.long_sl_pct.get(),
+        short_tp_pct: m.short_tp_pct.get(),
+        short_sl_pct: m.short_sl_pct.get(),
+        leverage: m.leverage.clamp(1, 125) as u32,
+        margin_mode: match m.margin_mode {
+            DbMargin::Isolated => MarginMode::Isolated,
+            DbMargin::Cross => MarginMode::Cross,
+        },
+        opposite_signal: match m.opposite_signal {
+            DbOpposite::Reverse => OppositeSignal::Reverse,
+            DbOpposite::Close => OppositeSignal::Close,
+        },
+    }
+}
+
+fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id: Option<i64>) {
+    let symbols: Vec<&str> = cfg.symbols.iter().map(Symbol::as_str).collect();
+    active.account_id = Set(account_id);
+    active.name = Set(cfg.name.clone());
+    active.indicator_id = Set(cfg.indicator_id.clone());
+    active.symbols = Set(serde_json::to_string(&symbols).unwrap_or_else(|_| "[]".into()));
+    active.investment_pct = Set(DbDecimal(cfg.investment_pct));
+    active.long_tp_pct = Set(DbDecimal(cfg.long_tp_pct));
+    active.long_sl_pct = Set(DbDecimal(cfg.long_sl_pct));
+    active.short_tp_pct = Set(DbDecimal(cfg.short_tp_pct));
+    active.short_sl_pct = Set(DbDecimal(cfg.short_sl_pct));
+    active.leverage = Set(cfg.leverage as i32);
+    active.margin_mode = Set(match cfg.margin_mode {
+        MarginMode::Isolated => DbMargin::Isolated,
+        MarginMode::Cross => DbMargin::Cross,
+    });
+    active.opposite_signal = Set(match cfg.opposite_signal {
+        OppositeSignal::Reverse => DbOpposite::Reverse,
+        OppositeSignal::Close => DbOpposite::Close,
+    });
+    active.updated_at = Set(Utc::now());
+}
+
+impl Strategies {
+    pub fn new(store: Store, vault: Arc<Vault>) -> Self {
+        Self { store, vault }
+    }
+
+    async fn check_account(
+        &self,
+        user_id: i64,
+        account_id: Option<i64>,
+    ) -> Result<(), StrategiesError> {
+        if let Some(id) = account_id {
+            let found = api_keys::Entity::find_by_id(id)
+                .filter(api_keys::Column::UserId.eq(user_id))
+                .one(self.store.conn())
+                .await?;
+            if found.is_none() {
+                return Err(StrategiesError::NoSuchAccount);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a strategy and its webhook in one transaction.
+    pub async fn create(
+        &self,
+        user_id: i64,
+        cfg: &StrategyConfig,
+        account_id: Option<i64>,
+        active: bool,
+    ) -> Result<(strategies::Model, Webhook), StrategiesError> {
+        self.check_account(user_id, account_id).await?;
+        let txn = self.store.conn().begin().await?;
+        let now = Utc::now();
+        let mut row = strategies::ActiveModel {
+            user_id: Set(user_id),
+            is_active: Set(active),
+            created_at: Set(now),
+            ..Default::default()
+        };
+        apply(&mut row, cfg, account_id);
+        let model = row.insert(&txn).await?;
+        let hook = self.new_webhook(&txn, user_id, model.id).await?;
+        txn.commit().await?;
+        Ok((model, hook))
+    }
+
+    async fn new_webhook(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        user_id: i64,
+        strategy_id: i64,
+    ) -> Result<Webhook, StrategiesError> {
+        let token = Zeroizing::new(secrets::token(32));
+        let secret = Zeroizing::new(secrets::token(24));
+        // Sealing binds to the row id, so the row comes first with placeholders.
+        let row = webhook_tokens::ActiveModel {
+            user_id: Set(user_id),
+            strategy_id: Set(strategy_id),
+            token_hash: Set(secrets::digest(&token)),
+            token_enc: Set(Vec::new()),
+            secret_enc: Set(Vec::new()),
+            created_at: Set(Utc::now()),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        let id = row.id;
+        let mut active = row.into_active_model();
+        active.token_enc = Set(self.vault.seal(
+            &binding(user_id, id, "token_enc"),
+            token.as_bytes(),
+            secrets::nonce(),
+        ));
+        active.secret_enc = Set(self.vault.seal(
+            &binding(user_id, id, "secret_enc"),
+            secret.as_bytes(),
+            secrets::nonce(),
+        ));
+        active.update(db).await?;
+        Ok(Webhook { token, secret })
+    }
+
+    pub async fn list(&self, user_id: i64) -> Result<Vec<strategies::Model>, StrategiesError> {
+        Ok(strategies::Entity::find()
+            .filter(strategies::Column::UserId.eq(user_id))
+            .order_by_asc(strategies::Column::Id)
+            .all(self.store.conn())
+            .await?)
+    }
+
+    /// The user's strategy `id`; someone else's is "not found".
+    pub async fn get(&self, user_id: i64, id: i64) -> Result<strategies::Model, StrategiesError> {
+        strategies::Entity::find_by_id(id)
+            .filter(strategies::Column::UserId.eq(user_id))
+            .one(self.store.conn())
+            .await?
+            .ok_or(StrategiesError::NotFound)
+    }
+
+    pub async fn update(
+        &self,
+        model: strategies::Model,
+        cfg: &StrategyConfig,
+        account_id: Option<i64>,
+    ) -> Result<strategies::Model, StrategiesError> {
+        self.check_account(model.user_id, account_id).await?;
+        let mut active = model.into_active_model();
+        apply(&mut active, cfg, account_id);
+        Ok(active.update(self.store.conn()).await?)
+    }
+
+    pub async fn set_active(
+        &self,
+        model: strategies::Model,
+        on: bool,
+    ) -> Result<strategies::Model, StrategiesError> {
+        let mut active = model.into_active_model();
+        active.is_active = Set(on);
+        active.updated_at = Set(Utc::now());
+        Ok(active.update(self.store.conn()).await?)
+    }
+
+    pub async fn delete(&self, model: strategies::Model) -> Result<(), StrategiesError> {
+        strategies::Entity::delete_by_id(model.id)
+            .exec(self.store.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The current (unrevoked) webhook row of a strategy.
+    async fn webhook_row(
+        &self,
+        strategy_id: i64,
+    ) -> Result<webhook_tokens::Model, StrategiesError> {
+        webhook_tokens::Entity::find()
+            .filter(webhook_tokens::Column::StrategyId.eq(strategy_id))
+            .filter(webhook_tokens::Column::RevokedAt.is_null())
+            .order_by_desc(webhook_tokens::Column::Id)
+            .one(self.store.conn())
+            .await?
+            .ok_or(StrategiesError::NotFound)
+    }
+
+    fn open(
+        &self,
+        row: &webhook_tokens::Model,
+        column: &'static str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<String>, StrategiesError> {
+        let plain = self
+            .vault
+            .open(&binding(row.user_id, row.id, column), sealed)
+            .map_err(|e| StrategiesError::Vault(e.to_string()))?;
+        String::from_utf8(plain.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| StrategiesError::Vault("not UTF-8".into()))
+    }
+
+    /// The strategy's webhook in the clear.
+    pub async fn webhook(&self, strategy_id: i64) -> Result<Webhook, StrategiesError> {
+        let row = self.webhook_row(strategy_id).await?;
+        Ok(Webhook {
+            token: self.open(&row, "token_enc", &row.token_enc)?,
+            secret: self.open(&row, "secret_enc", &row.secret_enc)?,
+        })
+    }
+
+    /// A new secret (and with `new_url`, a new path token too); the old
+    /// ones stop working at once.
+    pub async fn rotate(
+        &self,
+        model: &strategies::Model,
+        new_url: bool,
+    ) -> Result<Webhook, StrategiesError> {
+        let old = self.webhook_row(model.id).await?;
+        let txn = self.store.conn().begin().await?;
+        let hook = if new_url {
+            let mut revoked = old.clone().into_active_model();
+            revoked.revoked_at = Set(Some(Utc::now()));
+            revoked.update(&txn).await?;
+            self.new_webhook(&txn, model.user_id, model.id).await?
+        } else {
+            let secret = Zeroizing::new(secrets::token(24));
+            let token = self.open(&old, "token_enc", &old.token_enc)?;
+            let mut active = old.clone().into_active_model();
+            active.secret_enc = Set(self.vault.seal(
+                &binding(old.user_id, old.id, "secret_enc"),
+                secret.as_bytes(),
+                secrets::nonce(),
+            ));
+            active.update(&txn).await?;
+            Webhook { token, secret }
+        };
+        txn.commit().await?;
+        Ok(hook)
+    }
+
+    /// The webhook route of one strategy, as the registry holds it.
+    pub async fn route(
+        &self,
+        strategy_id: i64,
+    ) -> Result<Option<(TokenHash, StrategyRoute)>, StrategiesError> {
+        let Some(model) = strategies::Entity::find_by_id(strategy_id)
+            .one(self.store.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let row = self.webhook_row(strategy_id).await?;
+        self.to_route(&model, &row).map(Some)
+    }
+
+    fn to_route(
+        &self,
+        model: &strategies::Model,
+        row: &webhook_tokens::Model,
+    ) -> Result<(TokenHash, StrategyRoute), StrategiesError> {
+        let hash = hash_bytes(&row.token_hash)
+            .ok_or_else(|| StrategiesError::Vault("malformed token hash".into()))?;
+        let secret = self.open(row, "secret_enc", &row.secret_enc)?;
+        Ok((
+            hash,
+            StrategyRoute {
+                strategy_id: model.id,
+                user_id: model.user_id,
+                secret: Zeroizing::new(secret.as_bytes().to_vec()),
+                config: config_of(model),
+                account_id: model.account_id,
+                active: model.is_active,
+            },
+        ))
+    }
+
+    /// Every strategy's route, for start-up.
+    pub async fn all_routes(&self) -> Result<Vec<(TokenHash, StrategyRoute)>, StrategiesError> {
+        let models = strategies::Entity::find().all(self.store.conn()).await?;
+        let hooks = webhook_tokens::Entity::find()
+            .filter(webhook_tokens::Column::RevokedAt.is_null())
+            .all(self.store.conn())
+            .await?;
+        let mut by_strategy = std::collections::HashMap::new();
+        for h in hooks {
+            let newer = by_strategy
+                .get(&h.strategy_id)
+                .is_none_or(|old: &webhook_tokens::Model| old.id < h.id);
+            if newer {
+                by_strategy.insert(h.strategy_id, h);
+            }
+        }
+        let mut out = Vec::new();
+        for m in models {
+            let Some(row) = by_strategy.get(&m.id) else {
+                continue;
+            };
+            match self.to_route(&m, row) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::error!(strategy_id = m.id, error = %e, "cannot open a webhook secret; strategy not routed")
+                }
+            }
+        }
+        Ok(out)
+    }
+}
