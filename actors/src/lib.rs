@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod exchange;
 pub mod execution;
+pub mod history;
 pub mod identity;
 pub mod kv;
 pub mod store;

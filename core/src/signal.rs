@@ -203,6 +203,11 @@ fn json_part(body: &[u8]) -> &[u8] {
     &body[start..end.max(start)]
 }
 
+/// The replay key of an alert without an `id`: the hash of its JSON.
+pub fn body_key(body: &[u8]) -> String {
+    format!("body:{}", sha256_hex(json_part(body)))
+}
+
 impl Alert {
     /// Parses an alert body. Unknown fields are ignored, so messages written
     /// for other bots (3Commas-style extras) still work.
@@ -276,7 +281,7 @@ impl Alert {
                 format!("id:{id}")
             }
             Some(id) => format!("idh:{}", sha256_hex(id.as_bytes())),
-            None => format!("body:{}", sha256_hex(json)),
+            None => body_key(json),
         };
         let leverage = match raw.leverage {
             None => None,
@@ -318,6 +323,11 @@ impl Alert {
             },
             secret: raw.secret.map(Cow::into_owned),
         })
+    }
+
+    /// The secret the body carries (routing of the token-less webhook path).
+    pub fn secret(&self) -> Option<&str> {
+        self.secret.as_deref()
     }
 
     /// Whether the alert carries a secret in its body.

@@ -1,7 +1,9 @@
 //! The OpenAPI document of the API, generated from the handlers' annotations
 //! so it cannot drift from the code.
 
-use crate::routes::{accounts, admin, audit, auth, health, users, views};
+use crate::routes::{
+    accounts, admin, audit, auth, health, risk, strategies, trading, users, views, webhook,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -58,10 +60,39 @@ impl Modify for BearerAuth {
         accounts::update,
         accounts::delete,
         accounts::test,
+        strategies::create,
+        strategies::list,
+        strategies::get,
+        strategies::update,
+        strategies::delete,
+        strategies::activate,
+        strategies::deactivate,
+        strategies::rotate_secret,
+        webhook::tradingview,
+        trading::positions,
+        trading::position,
+        trading::orders,
+        trading::signals,
+        risk::get,
+        risk::update,
+        risk::kill_switch,
+        risk::global_get,
+        risk::global_set,
+        risk::user_set,
     ),
     components(schemas(
         crate::problem::Problem,
         crate::problem::FieldError,
+        strategies::StrategyView,
+        strategies::RotateBody,
+        webhook::WebhookAnswer,
+        trading::PositionView,
+        trading::OrderView,
+        trading::SignalView,
+        risk::RiskView,
+        risk::LimitsBody,
+        risk::SwitchBody,
+        risk::GlobalSwitchView,
         health::Health,
         health::ComponentHealth,
         views::UserView,

@@ -47,6 +47,11 @@ pub struct Problem {
     /// The invalid fields, for `validation_failed`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Extension members of particular problems (e.g. the `signal_id` of a
+    /// refused webhook).
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -58,6 +63,7 @@ impl Problem {
             code: code.into(),
             detail,
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
         }
     }
 
@@ -132,6 +138,14 @@ pub enum ApiError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Any other status with its own code and extension members.
+    #[error("{code}: {detail}")]
+    Other {
+        status: u16,
+        code: String,
+        detail: String,
+        extensions: serde_json::Map<String, serde_json::Value>,
+    },
     /// A failure of ours. The message is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -217,6 +231,20 @@ impl ApiError {
                 "service_unavailable",
                 Some(why.clone()),
             ),
+            ApiError::Other {
+                status,
+                code,
+                detail,
+                extensions,
+            } => {
+                let mut p = Problem::new(
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                    code.clone(),
+                    Some(detail.clone()),
+                );
+                p.extensions = extensions.clone();
+                p
+            }
             ApiError::Internal(_) => Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }

@@ -18,10 +18,12 @@ use std::time::Instant;
 use tradingbot_actors::accounts::Accounts;
 use tradingbot_actors::exchange::paper::PriceFeed;
 use tradingbot_actors::exchange::paper::feed::FeedSource;
+use tradingbot_actors::execution::Execution;
 use tradingbot_actors::identity::{Identity, Mailer};
 use tradingbot_actors::kv::Redis;
-use tradingbot_actors::kv::{RateLimiter, Revocations};
+use tradingbot_actors::kv::{RateLimiter, Revocations, WebhookGate};
 use tradingbot_actors::store::{Store, StoreOptions};
+use tradingbot_actors::strategies::Strategies;
 use tradingbot_core::exchange::paper::PaperConfig;
 use tradingbot_core::vault::Vault;
 
@@ -89,6 +91,7 @@ impl Server {
         let services =
             Services::build(config, &secrets, store.clone(), redis.clone(), frontend_url).await?;
 
+        let history = tradingbot_actors::history::History::new(store.clone());
         let state = web::Data::new(AppState {
             store,
             redis,
@@ -96,6 +99,11 @@ impl Server {
             secrets: Arc::new(secrets),
             identity: services.identity,
             accounts: services.accounts,
+            strategies: services.strategies,
+            history,
+            execution: services.execution,
+            gate: services.gate,
+            webhook_allowed_ips: config.webhook_allowed_ips.clone().into(),
             jwt: services.jwt,
             revocations: services.revocations,
             limiter: services.limiter,
@@ -130,10 +138,13 @@ impl Server {
         self.server.handle()
     }
 
-    /// Serves until stopped, then releases the database.
+    /// Serves until stopped, then writes what the trading core still holds
+    /// and releases the database.
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, public_url = %self.public_url, "listening");
         self.server.await?;
+        self.state.execution.drain().await;
+        tracing::info!("trading events written");
         let store = self.state.store.clone();
         drop(self.state);
         store.close().await?;
@@ -166,6 +177,9 @@ async fn connect_redis(config: &Config) -> anyhow::Result<Option<Redis>> {
 pub struct Services {
     pub identity: Arc<Identity>,
     pub accounts: Arc<Accounts>,
+    pub strategies: Arc<Strategies>,
+    pub execution: Arc<Execution>,
+    pub gate: Arc<WebhookGate>,
     pub jwt: Arc<JwtKeys>,
     pub revocations: Arc<Revocations>,
     pub limiter: Arc<RateLimiter>,
@@ -219,6 +233,17 @@ impl Services {
             paper,
             config.paper.balance,
         ));
+        let strategies = Arc::new(Strategies::new(store.clone(), vault.clone()));
+        let execution = Execution::start(
+            store.clone(),
+            accounts.clone(),
+            strategies.clone(),
+            config.endpoints.clone(),
+            config.execution_shards,
+        )
+        .await
+        .context("starting the execution core")?;
+        let gate = Arc::new(WebhookGate::new(redis.as_ref()));
         let identity = Identity::new(
             store,
             vault,
@@ -231,6 +256,9 @@ impl Services {
         Ok(Self {
             identity: Arc::new(identity),
             accounts,
+            strategies,
+            execution,
+            gate,
             jwt: Arc::new(JwtKeys::new(secrets.jwt_secret.expose_secret())),
             revocations,
             limiter,

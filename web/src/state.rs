@@ -1,5 +1,5 @@
 //! What every handler can reach: the store, the optional Redis, identity
-//! services, token keys, request budgets, the metrics handle, the secrets,
+//! services, the execution core, token keys, request budgets, the metrics handle, the secrets,
 //! and when the process started.
 
 use crate::auth::JwtKeys;
@@ -10,9 +10,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::Instant;
 use tradingbot_actors::accounts::Accounts;
+use tradingbot_actors::execution::Execution;
 use tradingbot_actors::identity::Identity;
+use tradingbot_actors::kv::WebhookGate;
 use tradingbot_actors::kv::{RateLimiter, Redis, Revocations};
 use tradingbot_actors::store::Store;
+use tradingbot_actors::strategies::Strategies;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +25,13 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     pub identity: Arc<Identity>,
     pub accounts: Arc<Accounts>,
+    pub strategies: Arc<Strategies>,
+    pub history: tradingbot_actors::history::History,
+    pub execution: Arc<Execution>,
+    /// Replay cache and per-strategy budget of webhooks.
+    pub gate: Arc<WebhookGate>,
+    /// Senders allowed to post webhooks; empty: anyone.
+    pub webhook_allowed_ips: Arc<[IpNet]>,
     pub jwt: Arc<JwtKeys>,
     pub revocations: Arc<Revocations>,
     pub limiter: Arc<RateLimiter>,

@@ -106,7 +106,7 @@ impl Actor for ExchangeActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(4096);
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         self.stream = Some(updates::start(
             &self.conn,

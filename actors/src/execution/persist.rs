@@ -96,8 +96,9 @@ impl Actor for PersistActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Events are never refused for lack of mailbox room.
-        ctx.set_mailbox_capacity(usize::MAX);
+        // Events arrive by `do_send`, which no capacity refuses; `Drain`
+        // waits behind them.
+        ctx.set_mailbox_capacity(4096);
     }
 }
 

@@ -49,10 +49,17 @@ pub fn token_hash(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
+fn secret_hash_of(route: &StrategyRoute) -> TokenHash {
+    Sha256::digest(&route.secret[..]).into()
+}
+
 #[derive(Default)]
 pub struct Registry {
     routes: RwLock<HashMap<TokenHash, Arc<StrategyRoute>>>,
     by_strategy: RwLock<HashMap<i64, TokenHash>>,
+    /// SHA-256 of each secret → token hash: alerts posted to the seed's
+    /// token-less `/webhook/tradingview` are routed by the secret they carry.
+    by_secret: RwLock<HashMap<TokenHash, TokenHash>>,
     users: RwLock<HashMap<i64, Destination>>,
 }
 
@@ -81,6 +88,17 @@ impl Registry {
         Some((route, dest))
     }
 
+    /// The strategy whose secret is `secret` (for the token-less path).
+    pub fn route_by_secret(
+        &self,
+        secret: &str,
+    ) -> Option<(Arc<StrategyRoute>, Option<Destination>)> {
+        let token = *read(&self.by_secret).get(&token_hash(secret))?;
+        let route = read(&self.routes).get(&token).cloned()?;
+        let dest = read(&self.users).get(&route.user_id).cloned();
+        Some((route, dest))
+    }
+
     pub fn destination(&self, user_id: i64) -> Option<Destination> {
         read(&self.users).get(&user_id).cloned()
     }
@@ -96,20 +114,25 @@ impl Registry {
 
     /// Adds or replaces a strategy's route (a rotated token replaces the old one).
     pub fn put(&self, hash: TokenHash, route: Arc<StrategyRoute>) {
+        let secret_hash = secret_hash_of(&route);
         let mut routes = write(&self.routes);
         let mut by_strategy = write(&self.by_strategy);
+        let mut by_secret = write(&self.by_secret);
         if let Some(old) = by_strategy.insert(route.strategy_id, hash)
-            && old != hash
+            && let Some(old_route) = routes.remove(&old)
         {
-            routes.remove(&old);
+            by_secret.remove(&secret_hash_of(&old_route));
         }
+        by_secret.insert(secret_hash, hash);
         routes.insert(hash, route);
     }
 
     pub fn remove_strategy(&self, strategy_id: i64) {
         let mut routes = write(&self.routes);
-        if let Some(hash) = write(&self.by_strategy).remove(&strategy_id) {
-            routes.remove(&hash);
+        if let Some(hash) = write(&self.by_strategy).remove(&strategy_id)
+            && let Some(old) = routes.remove(&hash)
+        {
+            write(&self.by_secret).remove(&secret_hash_of(&old));
         }
     }
 

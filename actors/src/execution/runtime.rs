@@ -420,7 +420,35 @@ impl Execution {
             .map_err(|_| ExecutionError::Unavailable)
     }
 
+    /// Stores a user's new limits and applies them to the next entry.
     pub async fn set_limits(&self, user_id: i64, limits: RiskLimits) -> Result<(), ExecutionError> {
+        use crate::store::entities::risk_settings::{ActiveModel, Column as C, Entity};
+        Entity::insert(ActiveModel {
+            user_id: Set(user_id),
+            max_leverage: Set(limits.max_leverage as i32),
+            max_open_positions: Set(limits.max_open_positions as i32),
+            max_position_notional: Set(limits.max_position_notional.map(crate::store::DbDecimal)),
+            daily_loss_limit_pct: Set(limits.daily_loss_limit_pct.map(crate::store::DbDecimal)),
+            kill_switch: Set(false),
+            admin_kill_switch: Set(false),
+            day: Set(0),
+            day_start_equity: Set(crate::store::DbDecimal(rust_decimal::Decimal::ZERO)),
+            halted_day: Set(None),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(C::UserId)
+                .update_columns([
+                    C::MaxLeverage,
+                    C::MaxOpenPositions,
+                    C::MaxPositionNotional,
+                    C::DailyLossLimitPct,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(self.store.conn())
+        .await?;
         self.risk_of(user_id)
             .send(SetLimits { user_id, limits })
             .await

@@ -1687,7 +1687,7 @@ impl Actor for UserActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(4096);
         if let Some(r) = self.restored.take() {
             self.restore(r);
         }

@@ -179,6 +179,20 @@ pub const RATE_LIMIT_WEBHOOK: Key = Key {
     meaning: "Webhook deliveries per minute per strategy token.",
     secret: false,
 };
+pub const WEBHOOK_ALLOWED_IPS: Key = Key {
+    env: "TRADINGBOT_WEBHOOK_ALLOWED_IPS",
+    toml: "webhook_allowed_ips",
+    default: "(any)",
+    meaning: "Comma-separated addresses or CIDR ranges allowed to post webhooks; `tradingview` stands for TradingView's published senders (52.89.214.238, 34.212.75.30, 54.218.53.128, 52.32.178.7). Unset: any sender (the secret still decides).",
+    secret: false,
+};
+pub const EXECUTION_SHARDS: Key = Key {
+    env: "TRADINGBOT_EXECUTION_SHARDS",
+    toml: "execution_shards",
+    default: "number of CPU cores",
+    meaning: "Threads (actix arbiters) the trading actors are spread over; each user's actors live on one.",
+    secret: false,
+};
 
 pub const BINANCE_LIVE_REST_URL: Key = Key {
     env: "TRADINGBOT_BINANCE_LIVE_REST_URL",
@@ -318,6 +332,8 @@ pub const ALL: &[Key] = &[
     RATE_LIMIT_IP,
     RATE_LIMIT_USER,
     RATE_LIMIT_WEBHOOK,
+    WEBHOOK_ALLOWED_IPS,
+    EXECUTION_SHARDS,
     BINANCE_LIVE_REST_URL,
     BINANCE_LIVE_WS_API_URL,
     BINANCE_LIVE_STREAM_URL,

@@ -118,9 +118,20 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub limits: RateLimits,
+    /// Empty: any sender.
+    pub webhook_allowed_ips: Vec<ipnet::IpNet>,
+    pub execution_shards: usize,
     pub endpoints: tradingbot_actors::exchange::Endpoints,
     pub paper: PaperSettings,
 }
+
+/// The addresses TradingView sends webhooks from, as it publishes them.
+pub const TRADINGVIEW_SENDERS: [&str; 4] = [
+    "52.89.214.238",
+    "34.212.75.30",
+    "54.218.53.128",
+    "52.32.178.7",
+];
 
 /// The paper exchange's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +174,8 @@ impl fmt::Debug for Config {
             .field("smtp_from", &self.smtp_from)
             .field("cors_origins", &self.cors_origins)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("webhook_allowed_ips", &self.webhook_allowed_ips)
+            .field("execution_shards", &self.execution_shards)
             .field("limits", &self.limits)
             .field("endpoints", &self.endpoints)
             .field("paper", &self.paper)
@@ -659,6 +672,36 @@ impl Config {
                 out
             }
         };
+        let webhook_allowed_ips = match sources.get(&keys::WEBHOOK_ALLOWED_IPS) {
+            None => Vec::new(),
+            Some((raw, origin)) => {
+                let mut out = Vec::new();
+                for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    if p.eq_ignore_ascii_case("tradingview") {
+                        for ip in TRADINGVIEW_SENDERS {
+                            out.push(ipnet::IpNet::from(
+                                ip.parse::<std::net::IpAddr>().expect("a valid address"),
+                            ));
+                        }
+                        continue;
+                    }
+                    let net = p
+                        .parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            invalid(
+                                &keys::WEBHOOK_ALLOWED_IPS,
+                                origin.clone(),
+                                &raw,
+                                format!("`{p}` is not an IP address, CIDR range or `tradingview`"),
+                            )
+                        })?;
+                    out.push(net);
+                }
+                out
+            }
+        };
+        let execution_shards = parse_number(sources, &keys::EXECUTION_SHARDS, cores, 1..=256)?;
         let limits = RateLimits {
             per_ip: parse_number(sources, &keys::RATE_LIMIT_IP, 60u32, 1..=1_000_000)?,
             per_user: parse_number(sources, &keys::RATE_LIMIT_USER, 100u32, 1..=1_000_000)?,
@@ -783,6 +826,8 @@ impl Config {
             smtp_from,
             cors_origins,
             trusted_proxies,
+            webhook_allowed_ips,
+            execution_shards,
             limits,
             env,
             bind,

@@ -51,11 +51,14 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Reads the body, refusing it as soon as it is known to exceed `limit`.
-pub async fn read_body(
+pub async fn read_body<S>(
     req: &HttpRequest,
-    payload: &mut Payload,
+    payload: &mut S,
     limit: usize,
-) -> Result<web::BytesMut, ApiError> {
+) -> Result<web::BytesMut, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)

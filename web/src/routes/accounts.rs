@@ -431,6 +431,13 @@ pub async fn update(
         json!({ "account": row.id, "credentials_replaced": rotating }),
     )
     .await;
+    if rotating {
+        // The trading session switches to the new credentials.
+        state
+            .execution
+            .account_changed(user.id, row.id, false)
+            .await;
+    }
     Ok(HttpResponse::Ok().json(view(&row, report.as_ref())))
 }
 
@@ -450,6 +457,10 @@ pub async fn delete(
     let row = state.accounts.get(user.id, id.into_inner()).await?;
     let account = row.id;
     state.accounts.delete(row).await?;
+    state
+        .execution
+        .account_changed(user.id, account, true)
+        .await;
     audit::record(
         &state.store,
         Some(user.id),

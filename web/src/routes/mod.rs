@@ -9,8 +9,12 @@ pub mod docs;
 pub mod health;
 mod identity_errors;
 pub mod metrics;
+pub mod risk;
+pub mod strategies;
+pub mod trading;
 pub mod users;
 pub mod views;
+pub mod webhook;
 
 use crate::problem::ApiError;
 use actix_web::web;
@@ -72,7 +76,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(web::resource("/{id}/test").route(web::post().to(accounts::test))),
             )
             .service(
+                web::scope("/strategies")
+                    .service(
+                        web::resource("")
+                            .route(web::get().to(strategies::list))
+                            .route(web::post().to(strategies::create)),
+                    )
+                    .service(
+                        web::resource("/{id}")
+                            .route(web::get().to(strategies::get))
+                            .route(web::put().to(strategies::update))
+                            .route(web::delete().to(strategies::delete)),
+                    )
+                    .service(
+                        web::resource("/{id}/activate").route(web::post().to(strategies::activate)),
+                    )
+                    .service(
+                        web::resource("/{id}/deactivate")
+                            .route(web::post().to(strategies::deactivate)),
+                    )
+                    .service(
+                        web::resource("/{id}/rotate-secret")
+                            .route(web::post().to(strategies::rotate_secret)),
+                    ),
+            )
+            .service(
+                web::scope("/webhook")
+                    .service(
+                        web::resource("/tradingview")
+                            .route(web::post().to(webhook::tradingview_by_secret)),
+                    )
+                    .service(
+                        web::resource("/tradingview/{token}")
+                            .route(web::post().to(webhook::tradingview)),
+                    ),
+            )
+            .service(web::resource("/positions").route(web::get().to(trading::positions)))
+            .service(web::resource("/positions/{id}").route(web::get().to(trading::position)))
+            .service(web::resource("/orders").route(web::get().to(trading::orders)))
+            .service(web::resource("/signals").route(web::get().to(trading::signals)))
+            .service(
+                web::resource("/risk")
+                    .route(web::get().to(risk::get))
+                    .route(web::put().to(risk::update)),
+            )
+            .service(web::resource("/risk/kill-switch").route(web::post().to(risk::kill_switch)))
+            .service(
                 web::scope("/admin")
+                    .service(
+                        web::resource("/kill-switch")
+                            .route(web::get().to(risk::global_get))
+                            .route(web::post().to(risk::global_set)),
+                    )
+                    .service(
+                        web::resource("/users/{id}/kill-switch")
+                            .route(web::post().to(risk::user_set)),
+                    )
                     .service(web::resource("/users").route(web::get().to(admin::list_users)))
                     .service(
                         web::resource("/users/{id}/deactivate")

@@ -1,0 +1,513 @@
+//! `/api/v1/strategies`: the seed's strategy settings (investment %, TP/SL
+//! for longs and shorts, leverage) plus each strategy's webhook — its URL,
+//! its secret and the alert message to paste into TradingView.
+
+use super::auth::context;
+use crate::auth::{AuthUser, ClientIp};
+use crate::extract::json::{parse, read_body};
+use crate::problem::{ApiError, FieldError};
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+use tradingbot_actors::identity::audit;
+use tradingbot_actors::store::entities::strategies;
+use tradingbot_actors::strategies::{StrategiesError, Webhook, config_of};
+use tradingbot_core::exchange::{ExchangeError, MarginMode};
+use tradingbot_core::strategy::{StrategyConfig, StrategyDraft, alert_message};
+use utoipa::ToSchema;
+
+impl From<StrategiesError> for ApiError {
+    fn from(e: StrategiesError) -> Self {
+        match e {
+            StrategiesError::NotFound => ApiError::NotFound,
+            StrategiesError::NoSuchAccount => {
+                ApiError::invalid("account_id", "no such exchange account of yours")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A strategy as the API shows it to its owner.
+#[derive(Serialize, ToSchema)]
+pub struct StrategyView {
+    pub id: i64,
+    pub name: String,
+    pub indicator_id: String,
+    pub symbols: Vec<String>,
+    /// The first of `symbols`, for clients that show one.
+    pub symbol: Option<String>,
+    /// The exchange account (`/accounts/{id}`) it trades on.
+    pub account_id: Option<i64>,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub investment_pct: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub long_tp_pct: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub long_sl_pct: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub short_tp_pct: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub short_sl_pct: Decimal,
+    pub leverage: u32,
+    /// `isolated` or `cross`.
+    pub margin_mode: String,
+    /// `reverse` or `close`: what an opposite signal does to an open position.
+    pub opposite_signal: String,
+    pub is_active: bool,
+    /// POST TradingView alerts here.
+    pub webhook_url: String,
+    /// Carried in the alert's body (`secret`), or the key of the
+    /// `X-Webhook-Signature` HMAC for programmatic senders.
+    pub webhook_secret: String,
+    /// The alert message to paste into TradingView, placeholders included.
+    pub alert_message: String,
+    /// Things worth knowing (e.g. the venue could not be asked about leverage).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn view(
+    state: &AppState,
+    m: &strategies::Model,
+    hook: &Webhook,
+    warnings: Vec<String>,
+) -> StrategyView {
+    let cfg = config_of(m);
+    let symbols: Vec<String> = cfg.symbols.iter().map(|s| s.as_str().to_owned()).collect();
+    StrategyView {
+        id: m.id,
+        name: m.name.clone(),
+        indicator_id: m.indicator_id.clone(),
+        symbol: symbols.first().cloned(),
+        symbols,
+        account_id: m.account_id,
+        investment_pct: cfg.investment_pct,
+        long_tp_pct: cfg.long_tp_pct,
+        long_sl_pct: cfg.long_sl_pct,
+        short_tp_pct: cfg.short_tp_pct,
+        short_sl_pct: cfg.short_sl_pct,
+        leverage: cfg.leverage,
+        margin_mode: match cfg.margin_mode {
+            MarginMode::Isolated => "isolated",
+            MarginMode::Cross => "cross",
+        }
+        .into(),
+        opposite_signal: cfg.opposite_signal.as_str().into(),
+        is_active: m.is_active,
+        webhook_url: format!(
+            "{}/api/v1/webhook/tradingview/{}",
+            state.public_url.trim_end_matches('/'),
+            hook.token.as_str()
+        ),
+        webhook_secret: hook.secret.to_string(),
+        alert_message: alert_message(&hook.secret),
+        warnings,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+/// The body of create and update: the seed's fields, plus the account and
+/// whether it is active.
+pub struct StrategyBody {
+    draft: StrategyDraft,
+    account_id: Option<serde_json::Value>,
+    is_active: Option<bool>,
+}
+
+/// `account_id`: a number, or `null` to detach.
+fn account_field(v: &Option<serde_json::Value>) -> Result<Option<Option<i64>>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(id) if id > 0 => Ok(Some(Some(id))),
+            _ => Err(ApiError::invalid("account_id", "an account id")),
+        },
+        Some(_) => Err(ApiError::invalid("account_id", "an account id or null")),
+    }
+}
+
+async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyBody, ApiError> {
+    let bytes = read_body(req, payload, 16 * 1024).await?;
+    // `flatten` and `deny_unknown_fields` do not mix in serde: check the
+    // names by hand so a misspelt field is an error, not silently ignored.
+    let value: serde_json::Value = parse(&bytes)?;
+    let Some(obj) = value.as_object() else {
+        return Err(ApiError::invalid("body", "a JSON object"));
+    };
+    const KNOWN: [&str; 14] = [
+        "name",
+        "indicator_id",
+        "symbols",
+        "symbol",
+        "investment_pct",
+        "long_tp_pct",
+        "long_sl_pct",
+        "short_tp_pct",
+        "short_sl_pct",
+        "leverage",
+        "margin_mode",
+        "opposite_signal",
+        "account_id",
+        "is_active",
+    ];
+    let unknown: Vec<FieldError> = obj
+        .keys()
+        .filter(|k| !KNOWN.contains(&k.as_str()))
+        .map(|k| FieldError::new(k.clone(), "unknown field"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
+    let mut rest = obj.clone();
+    let account_id = rest.remove("account_id");
+    let is_active = match rest.remove("is_active") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        Some(_) => return Err(ApiError::invalid("is_active", "true or false")),
+    };
+    let draft: StrategyDraft = serde_path_to_error::deserialize(serde_json::Value::Object(rest))
+        .map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::invalid(
+                if field == "." {
+                    "body".to_owned()
+                } else {
+                    field
+                },
+                e.inner().to_string(),
+            )
+        })?;
+    Ok(StrategyBody {
+        draft,
+        account_id,
+        is_active,
+    })
+}
+
+fn validation(errors: Vec<tradingbot_core::strategy::FieldError>) -> ApiError {
+    ApiError::Validation(
+        errors
+            .into_iter()
+            .map(|e| FieldError::new(e.field, e.message))
+            .collect(),
+    )
+}
+
+/// Checks the symbols and leverage against the account's venue; returns
+/// warnings when the venue cannot be asked.
+async fn check_venue(
+    state: &AppState,
+    user_id: i64,
+    account_id: Option<i64>,
+    cfg: &StrategyConfig,
+) -> Result<Vec<String>, ApiError> {
+    let Some(account_id) = account_id else {
+        return Ok(vec![
+            "no_account: set account_id to an exchange account before the strategy can trade"
+                .into(),
+        ]);
+    };
+    let account = state
+        .accounts
+        .get(user_id, account_id)
+        .await
+        .map_err(|_| ApiError::invalid("account_id", "no such exchange account of yours"))?;
+    let conn = state.accounts.connection(&account).await?;
+    let venue = conn.venue();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, symbol) in cfg.symbols.iter().enumerate() {
+        let venue_symbol = symbol.on(venue);
+        match tokio::time::timeout(Duration::from_secs(5), conn.max_leverage(&venue_symbol)).await {
+            Ok(Ok(max)) if cfg.leverage > max => errors.push(FieldError::new(
+                "leverage",
+                format!("{venue_symbol} allows at most {max}x on {venue}"),
+            )),
+            Ok(Ok(_)) => {}
+            Ok(Err(ExchangeError::UnknownSymbol { .. })) => errors.push(FieldError::new(
+                format!("symbols[{i}]"),
+                format!("{venue} does not list {venue_symbol}"),
+            )),
+            Ok(Err(e)) => warnings.push(format!(
+                "venue_unchecked: {venue} could not confirm {venue_symbol} and its leverage ({e})"
+            )),
+            Err(_) => warnings.push(format!(
+                "venue_unchecked: {venue} did not answer about {venue_symbol} in time"
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+async fn saved(state: &AppState, strategy_id: i64) {
+    if let Err(e) = state.execution.strategy_saved(strategy_id).await {
+        tracing::error!(strategy_id, error = %e, "the execution core did not take the strategy");
+    }
+}
+
+/// Create a strategy
+///
+/// Fields default as in the seed (10 %, TP 5 % / SL 2 % each way, 3x). The
+/// answer carries the webhook URL, its secret and the TradingView alert message.
+#[utoipa::path(post, path = "/api/v1/strategies", tag = "strategies",
+    security(("bearer" = [])), request_body = Object,
+    responses((status = 201, body = StrategyView), (status = 422, description = "`validation_failed`, fields named")))]
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read(&req, &mut payload).await?;
+    let cfg = StrategyConfig::from_draft(&body.draft, None).map_err(validation)?;
+    let account_id = account_field(&body.account_id)?.flatten();
+    let warnings = check_venue(&state, user.id, account_id, &cfg).await?;
+    let (model, hook) = state
+        .strategies
+        .create(user.id, &cfg, account_id, body.is_active.unwrap_or(true))
+        .await?;
+    audit::record(
+        &state.store,
+        Some(user.id),
+        "strategy_created",
+        &context(&req, ip),
+        json!({ "strategy": model.id, "account": account_id }),
+    )
+    .await;
+    saved(&state, model.id).await;
+    Ok(HttpResponse::Created().json(view(&state, &model, &hook, warnings)))
+}
+
+/// List strategies
+#[utoipa::path(get, path = "/api/v1/strategies", tag = "strategies",
+    security(("bearer" = [])), responses((status = 200, body = [StrategyView])))]
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for m in state.strategies.list(user.id).await? {
+        let hook = state.strategies.webhook(m.id).await?;
+        out.push(view(&state, &m, &hook, Vec::new()));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Read a strategy
+#[utoipa::path(get, path = "/api/v1/strategies/{id}", tag = "strategies",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = StrategyView), (status = 404)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.strategies.get(user.id, id.into_inner()).await?;
+    let hook = state.strategies.webhook(m.id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &m, &hook, Vec::new())))
+}
+
+/// Update a strategy
+///
+/// Changes only the fields given; takes effect for the next signal.
+#[utoipa::path(put, path = "/api/v1/strategies/{id}", tag = "strategies",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = Object,
+    responses((status = 200, body = StrategyView), (status = 404), (status = 422)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    id: web::Path<i64>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.strategies.get(user.id, id.into_inner()).await?;
+    let body = read(&req, &mut payload).await?;
+    let base = config_of(&m);
+    let cfg = StrategyConfig::from_draft(&body.draft, Some(&base)).map_err(validation)?;
+    let account_id = account_field(&body.account_id)?.unwrap_or(m.account_id);
+    let warnings = check_venue(&state, user.id, account_id, &cfg).await?;
+    let active = body.is_active;
+    let mut m = state.strategies.update(m, &cfg, account_id).await?;
+    if let Some(on) = active
+        && on != m.is_active
+    {
+        m = state.strategies.set_active(m, on).await?;
+    }
+    audit::record(
+        &state.store,
+        Some(user.id),
+        "strategy_updated",
+        &context(&req, ip),
+        json!({ "strategy": m.id }),
+    )
+    .await;
+    saved(&state, m.id).await;
+    let hook = state.strategies.webhook(m.id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &m, &hook, warnings)))
+}
+
+/// Delete a strategy
+///
+/// Refused while it has an open position: close or deactivate first.
+#[utoipa::path(delete, path = "/api/v1/strategies/{id}", tag = "strategies",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 404), (status = 409, description = "`strategy_has_open_position`")))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.strategies.get(user.id, id.into_inner()).await?;
+    let open = state
+        .history
+        .open_positions_of_strategy(m.id)
+        .await
+        .map_err(ApiError::internal)?;
+    if open > 0 {
+        return Err(ApiError::conflict(
+            "strategy_has_open_position",
+            "The strategy has an open position; close it (or deactivate the strategy) first.",
+        ));
+    }
+    let id = m.id;
+    state.strategies.delete(m).await?;
+    state.execution.strategy_removed(user.id, id);
+    audit::record(
+        &state.store,
+        Some(user.id),
+        "strategy_deleted",
+        &context(&req, ip),
+        json!({ "strategy": id }),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn set_active(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    id: i64,
+    on: bool,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.strategies.get(user.id, id).await?;
+    let mut warnings = Vec::new();
+    if on {
+        if m.account_id.is_none() {
+            return Err(ApiError::conflict(
+                "no_account",
+                "Attach an exchange account (account_id) before activating the strategy.",
+            ));
+        }
+        warnings = check_venue(&state, user.id, m.account_id, &config_of(&m)).await?;
+    }
+    let m = state.strategies.set_active(m, on).await?;
+    audit::record(
+        &state.store,
+        Some(user.id),
+        if on {
+            "strategy_activated"
+        } else {
+            "strategy_deactivated"
+        },
+        &context(&req, ip),
+        json!({ "strategy": m.id }),
+    )
+    .await;
+    saved(&state, m.id).await;
+    let hook = state.strategies.webhook(m.id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &m, &hook, warnings)))
+}
+
+/// Activate a strategy
+#[utoipa::path(post, path = "/api/v1/strategies/{id}/activate", tag = "strategies",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = StrategyView), (status = 404), (status = 409, description = "`no_account`")))]
+pub async fn activate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    set_active(state, req, ip, user, id.into_inner(), true).await
+}
+
+/// Deactivate a strategy
+///
+/// Its alerts are refused from now on; an open position stays protected.
+#[utoipa::path(post, path = "/api/v1/strategies/{id}/deactivate", tag = "strategies",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = StrategyView), (status = 404)))]
+pub async fn deactivate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    set_active(state, req, ip, user, id.into_inner(), false).await
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// Also replace the webhook URL (the path token).
+    #[serde(default)]
+    pub rotate_url: bool,
+}
+
+/// Rotate the webhook secret
+///
+/// The old secret (and with `rotate_url`, the old URL) stops working at once;
+/// update the alert in TradingView with the new message.
+#[utoipa::path(post, path = "/api/v1/strategies/{id}/rotate-secret", tag = "strategies",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = RotateBody,
+    responses((status = 200, body = StrategyView), (status = 404)))]
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    user: AuthUser,
+    id: web::Path<i64>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.strategies.get(user.id, id.into_inner()).await?;
+    let bytes = read_body(&req, &mut payload, 1024).await?;
+    let body: RotateBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        parse(&bytes)?
+    };
+    let hook = state.strategies.rotate(&m, body.rotate_url).await?;
+    saved(&state, m.id).await;
+    audit::record(
+        &state.store,
+        Some(user.id),
+        "strategy_webhook_rotated",
+        &context(&req, ip),
+        json!({ "strategy": m.id, "url": body.rotate_url }),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(view(&state, &m, &hook, Vec::new())))
+}

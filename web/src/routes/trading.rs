@@ -1,0 +1,348 @@
+//! What the user's alerts did: `/api/v1/positions`, `/api/v1/orders` and
+//! `/api/v1/signals`, read from the store the execution core writes behind.
+
+use super::admin::PageQuery;
+use super::views::Page;
+use crate::auth::AuthUser;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tradingbot_actors::store::entities::{orders, positions};
+use tradingbot_actors::store::enums::{
+    MarginMode, OrderLeg, OrderSide, OrderStatus, OrderType, PositionSide, PositionStatus,
+    SignalOutcome,
+};
+use utoipa::{IntoParams, ToSchema};
+
+mod float_opt {
+    use rust_decimal::Decimal;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        rust_decimal::serde::float_option::serialize(v, s)
+    }
+}
+
+/// A position, with the seed's field names.
+#[derive(Serialize, ToSchema)]
+pub struct PositionView {
+    pub id: i64,
+    pub strategy_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub exchange: String,
+    pub symbol: String,
+    /// `LONG` or `SHORT`.
+    #[schema(value_type = String)]
+    pub side: PositionSide,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub entry_price: Decimal,
+    /// In the base asset (BTC for BTCUSDT).
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub quantity: Decimal,
+    pub leverage: i32,
+    #[schema(value_type = String)]
+    pub margin_mode: MarginMode,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub stop_loss: Option<Decimal>,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub take_profit: Option<Decimal>,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub liquidation_price: Option<Decimal>,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub unrealized_pnl: Decimal,
+    /// Net of fees.
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub realized_pnl: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub fees: Decimal,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub exit_price: Option<Decimal>,
+    /// `signal`, `stop_loss`, `take_profit`, `reversal`, `liquidation`, …
+    pub close_reason: Option<String>,
+    /// `OPEN` or `CLOSED`.
+    #[schema(value_type = String)]
+    pub status: PositionStatus,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<positions::Model> for PositionView {
+    fn from(p: positions::Model) -> Self {
+        Self {
+            id: p.id,
+            strategy_id: p.strategy_id,
+            account_id: p.account_id,
+            exchange: p.exchange,
+            symbol: p.symbol,
+            side: p.side,
+            entry_price: p.entry_price.get(),
+            quantity: p.quantity.get(),
+            leverage: p.leverage,
+            margin_mode: p.margin_mode,
+            stop_loss: p.stop_loss.map(|d| d.get()),
+            take_profit: p.take_profit.map(|d| d.get()),
+            liquidation_price: p.liquidation_price.map(|d| d.get()),
+            unrealized_pnl: p.unrealized_pnl.get(),
+            realized_pnl: p.realized_pnl.get(),
+            fees: p.fees.get(),
+            exit_price: p.exit_price.map(|d| d.get()),
+            close_reason: p.close_reason,
+            status: p.status,
+            opened_at: p.opened_at,
+            closed_at: p.closed_at,
+        }
+    }
+}
+
+/// Open positions
+#[utoipa::path(get, path = "/api/v1/positions", tag = "trading",
+    security(("bearer" = [])), responses((status = 200, body = [PositionView])))]
+pub async fn positions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let rows = state
+        .history
+        .open_positions(user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(PositionView::from).collect::<Vec<_>>()))
+}
+
+/// Read a position
+#[utoipa::path(get, path = "/api/v1/positions/{id}", tag = "trading",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = PositionView), (status = 404)))]
+pub async fn position(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .history
+        .position(user.id, id.into_inner())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(PositionView::from(row)))
+}
+
+/// An order a signal produced.
+#[derive(Serialize, ToSchema)]
+pub struct OrderView {
+    pub id: i64,
+    pub position_id: Option<i64>,
+    pub strategy_id: Option<i64>,
+    pub signal_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub exchange: String,
+    /// The exchange's id, once it acknowledged the order.
+    pub order_id: Option<String>,
+    /// Ours, derived from (strategy, signal, leg): the same alert can never
+    /// produce a second order.
+    pub client_order_id: String,
+    /// `entry`, `stop_loss`, `take_profit` or `close`.
+    #[schema(value_type = String)]
+    pub leg: OrderLeg,
+    pub symbol: String,
+    #[schema(value_type = String)]
+    pub side: OrderSide,
+    /// `MARKET`, `STOP_MARKET`, `TAKE_PROFIT_MARKET`, …
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub order_type: OrderType,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub price: Option<Decimal>,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub trigger_price: Option<Decimal>,
+    /// Base asset; 0 for orders that close the whole position.
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub filled_qty: Decimal,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub avg_fill_price: Option<Decimal>,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub fee: Decimal,
+    pub reduce_only: bool,
+    /// `PENDING`, `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`, `REJECTED`, `EXPIRED`, `UNKNOWN`.
+    #[schema(value_type = String)]
+    pub status: OrderStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub filled_at: Option<DateTime<Utc>>,
+}
+
+impl From<orders::Model> for OrderView {
+    fn from(o: orders::Model) -> Self {
+        Self {
+            id: o.id,
+            position_id: o.position_id,
+            strategy_id: o.strategy_id,
+            signal_id: o.signal_id,
+            account_id: o.account_id,
+            exchange: o.exchange,
+            order_id: o.order_id,
+            client_order_id: o.client_order_id,
+            leg: o.leg,
+            symbol: o.symbol,
+            side: o.side,
+            order_type: o.order_type,
+            price: o.price.map(|d| d.get()),
+            trigger_price: o.trigger_price.map(|d| d.get()),
+            quantity: o.quantity.get(),
+            filled_qty: o.filled_qty.get(),
+            avg_fill_price: o.avg_fill_price.map(|d| d.get()),
+            fee: o.fee.get(),
+            reduce_only: o.reduce_only,
+            status: o.status,
+            error_code: o.error_code,
+            error_message: o.error_message,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            filled_at: o.filled_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct OrderFilter {
+    pub strategy_id: Option<i64>,
+    pub position_id: Option<i64>,
+    pub signal_id: Option<i64>,
+    pub symbol: Option<String>,
+}
+
+/// Orders, newest first
+#[utoipa::path(get, path = "/api/v1/orders", tag = "trading",
+    security(("bearer" = [])), params(PageQuery, OrderFilter),
+    responses((status = 200, body = Page<OrderView>)))]
+pub async fn orders(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    page: web::Query<PageQuery>,
+    filter: web::Query<OrderFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = page.resolve()?;
+    let f = tradingbot_actors::history::OrderFilter {
+        strategy_id: filter.strategy_id,
+        position_id: filter.position_id,
+        signal_id: filter.signal_id,
+        symbol: filter
+            .symbol
+            .as_ref()
+            .map(|s| s.trim().to_ascii_uppercase()),
+    };
+    let (items, total) = state
+        .history
+        .orders(user.id, &f, page - 1, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: items.into_iter().map(OrderView::from).collect(),
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// A received webhook and what became of it.
+#[derive(Serialize, ToSchema)]
+pub struct SignalView {
+    pub id: i64,
+    pub strategy_id: Option<i64>,
+    pub action: Option<String>,
+    pub symbol: Option<String>,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub price: Option<Decimal>,
+    /// `accepted`, `rejected` or `duplicate`.
+    #[schema(value_type = String)]
+    pub outcome: SignalOutcome,
+    /// What was done (`open_long`, …) or why it was refused (`code: detail`).
+    pub reason: Option<String>,
+    /// Our time from the first byte to the answer, in microseconds.
+    pub latency_us: i64,
+    pub source_ip: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SignalFilter {
+    pub strategy_id: Option<i64>,
+    pub outcome: Option<String>,
+}
+
+/// Received signals, newest first
+#[utoipa::path(get, path = "/api/v1/signals", tag = "trading",
+    security(("bearer" = [])), params(PageQuery, SignalFilter),
+    responses((status = 200, body = Page<SignalView>)))]
+pub async fn signals(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    page: web::Query<PageQuery>,
+    filter: web::Query<SignalFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = page.resolve()?;
+    let outcome = match filter.outcome.as_deref() {
+        None => None,
+        Some("accepted") => Some(SignalOutcome::Accepted),
+        Some("rejected") => Some(SignalOutcome::Rejected),
+        Some("duplicate") => Some(SignalOutcome::Duplicate),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "outcome",
+                "accepted, rejected or duplicate",
+            ));
+        }
+    };
+    let f = tradingbot_actors::history::SignalFilter {
+        strategy_id: filter.strategy_id,
+        outcome,
+    };
+    let (items, total) = state
+        .history
+        .signals(user.id, &f, page - 1, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: items
+            .into_iter()
+            .map(|s| SignalView {
+                id: s.id,
+                strategy_id: s.strategy_id,
+                action: s.action,
+                symbol: s.symbol,
+                price: s.price.map(|d| d.get()),
+                outcome: s.outcome,
+                reason: s.reason,
+                latency_us: s.latency_us,
+                source_ip: s.source_ip,
+                received_at: s.received_at,
+            })
+            .collect(),
+        total,
+        page,
+        per_page,
+    }))
+}
