@@ -381,10 +381,30 @@ impl UserActor {
         rec.updated_at = now;
         let rec = rec.clone();
         self.publish(Event::Order(rec.clone()));
-        if rec.status.is_final_db() {
+        if rec.status.is_final_db() && !self.references(id) {
             self.orders.remove(id.as_str());
         }
         Some(rec)
+    }
+
+    /// Whether a live position still needs the record of order `id`.
+    fn references(&self, id: &ClientOrderId) -> bool {
+        self.live
+            .values()
+            .any(|l| &l.entry_id == id || l.sl.as_ref() == Some(id) || l.tp.as_ref() == Some(id))
+    }
+
+    /// Drops finished orders nothing refers to any more.
+    fn prune_orders(&mut self) {
+        let done: Vec<String> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.status.is_final_db() && !self.references(&o.client_order_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in done {
+            self.orders.remove(&k);
+        }
     }
 
     fn equity(&self) -> Decimal {
@@ -852,7 +872,11 @@ impl UserActor {
         let leftovers: Vec<ClientOrderId> = [l.sl.clone(), l.tp.clone()]
             .into_iter()
             .flatten()
-            .filter(|id| self.orders.contains_key(id.as_str()))
+            .filter(|id| {
+                self.orders
+                    .get(id.as_str())
+                    .is_some_and(|o| !o.status.is_final_db())
+            })
             .collect();
         if !leftovers.is_empty() {
             self.send_exchange(
@@ -863,6 +887,7 @@ impl UserActor {
                 },
             );
         }
+        self.prune_orders();
         if let Some(p) = l.then.take() {
             self.reenter(key, p);
         }
