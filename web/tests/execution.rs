@@ -361,18 +361,16 @@ async fn binance_alerts_open_protect_close_and_reverse_positions() {
     .await;
 
     // Every client order id is unique, venue-side too.
-    let v = venue.venue();
-    let mut ids: Vec<&str> = v.accounts[BINANCE_KEY]
+    let mut ids: Vec<String> = venue.venue().accounts[BINANCE_KEY]
         .orders
         .iter()
-        .map(|o| o.client_id.as_str())
+        .map(|o| o.client_id.clone())
         .filter(|c| c.starts_with("tb"))
         .collect();
     let n = ids.len();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), n, "a client order id was used twice");
-    drop(v);
 
     // The signals log shows what each alert did.
     let signals = json(api.get("/signals?per_page=50", &u.access).await).await;
@@ -388,4 +386,89 @@ async fn binance_alerts_open_protect_close_and_reverse_positions() {
             && outcomes.contains(&"accepted")
     );
     let _ = Method::GET;
+}
+
+#[tokio::test]
+async fn okx_alerts_trade_contracts_and_take_profit() {
+    let binance = LocalBinance::start();
+    let okx = LocalOkx::start();
+    okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &venue_env(&binance, Some(&okx)));
+    let api = Api::new(&bot);
+    let u = api.user("okx@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
+                    "passphrase": OKX_PASS, "testnet": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let account = json(res).await["id"].as_i64().unwrap();
+    let s = strategy(
+        &api,
+        &u,
+        json!({ "name": "OKX swing", "symbol": "BTC-USDT-SWAP", "account_id": account,
+                "investment_pct": 20, "leverage": 5, "margin_mode": "cross" }),
+    )
+    .await;
+    assert_eq!(s["symbols"], json!(["BTCUSDT"]));
+
+    // $7,000 × 20 % × 5 at 43,000 = 0.16279 BTC → 16.27 contracts of 0.01 BTC.
+    let (status, body) = post_alert(&api, &s, alert(&s, "buy", "long", "L1")).await;
+    assert_eq!(status, 202, "{body}");
+    let pos = eventually("a protected OKX position", || async {
+        positions(&api, &u)
+            .await
+            .into_iter()
+            .find(|p| !p["stop_loss"].is_null() && !p["take_profit"].is_null())
+    })
+    .await;
+    assert_eq!(num(&pos["quantity"]), dec!(0.1627));
+    assert_eq!(pos["margin_mode"], "cross");
+    assert_eq!(num(&pos["stop_loss"]), dec!(42140));
+    assert_eq!(num(&pos["take_profit"]), dec!(45150));
+    {
+        let v = okx.venue();
+        let a = &v.accounts[OKX_KEY];
+        assert_eq!(a.positions["BTC-USDT-SWAP"].pos, dec!(16.27));
+        let entry = a
+            .orders
+            .iter()
+            .find(|o| o.cl_ord_id.ends_with('e'))
+            .unwrap();
+        assert_eq!(
+            (entry.side.as_str(), entry.sz, entry.td_mode.as_str()),
+            ("buy", dec!(16.27), "cross")
+        );
+        assert_eq!(
+            a.leverage[&("BTC-USDT-SWAP".to_owned(), "cross".to_owned())],
+            5
+        );
+        let live: Vec<_> = a.algos.iter().filter(|x| x.state == "live").collect();
+        assert_eq!(live.len(), 2, "a stop and a target rest on OKX");
+    }
+
+    okx.set_mark("BTC-USDT-SWAP", dec!(45200));
+    let closed = eventually("the take-profit to close it", || async {
+        let p = json(
+            api.get(&format!("/positions/{}", pos["id"]), &u.access)
+                .await,
+        )
+        .await;
+        (p["status"] == "CLOSED").then_some(p)
+    })
+    .await;
+    assert_eq!(closed["close_reason"], "take_profit");
+    assert_eq!(num(&closed["exit_price"]), dec!(45200));
+    // (45,200 − 43,000) × 0.1627 = 357.94, less fees.
+    let pnl = num(&closed["realized_pnl"]);
+    assert!(pnl > dec!(357.94) - dec!(10) && pnl < dec!(357.94), "{pnl}");
+    eventually("the stop cancelled", || async {
+        let v = okx.venue();
+        (!v.accounts[OKX_KEY].algos.iter().any(|a| a.state == "live")).then_some(())
+    })
+    .await;
 }

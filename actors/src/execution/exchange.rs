@@ -215,6 +215,44 @@ impl Handler<Watch> for ExchangeActor {
     }
 }
 
+/// Loads what sizing needs for `symbol` (rules, price, balance) now;
+/// answers when done, or after a few seconds at most.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Warm {
+    pub symbol: String,
+}
+
+impl Handler<Warm> for ExchangeActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Warm, _: &mut Self::Context) -> Self::Result {
+        self.depth.handled();
+        self.watched.insert(msg.symbol.clone());
+        let (conn, view) = (self.conn.clone(), self.view.clone());
+        Box::pin(async move {
+            let load = async {
+                if view.rules(&msg.symbol).is_none()
+                    && let Ok(r) = conn.rules(&msg.symbol).await
+                {
+                    view.set_rules(r);
+                }
+                if view.mark(&msg.symbol).is_none()
+                    && let Ok(p) = conn.mark_price(&msg.symbol).await
+                {
+                    view.set_mark(&msg.symbol, p);
+                }
+                if view.balance().is_none()
+                    && let Ok(b) = conn.balances().await
+                {
+                    view.set_balances(&b);
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(3), load).await;
+        })
+    }
+}
+
 /// Where the protection of a new position goes, once its entry fills.
 #[derive(Debug, Clone)]
 pub struct ProtectSpec {

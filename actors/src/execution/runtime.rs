@@ -335,6 +335,7 @@ impl Execution {
             received,
             received_at,
             source_ip,
+            warmed: false,
         })
         .await
         .map_err(|_| ExecutionError::Unavailable)

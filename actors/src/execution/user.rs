@@ -61,6 +61,10 @@ struct Live {
     /// The position's risk slot went to the entry that reverses it.
     slot_handed_over: bool,
     close_reason: &'static str,
+    /// The close order sent and not yet answered.
+    closing_id: Option<ClientOrderId>,
+    /// Protective orders are being placed (reconciliation leaves them be).
+    protecting: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +146,8 @@ pub struct SignalReceived {
     pub received: Instant,
     pub received_at: DateTime<Utc>,
     pub source_ip: Option<String>,
+    /// The account's market data was loaded for this signal already.
+    pub warmed: bool,
 }
 
 /// Open positions and their orders, and every unfinished order, as
@@ -161,6 +167,9 @@ pub struct UserActor {
     accounts: HashMap<i64, AccountLink>,
     live: HashMap<(i64, String), Live>,
     orders: HashMap<String, OrderRecord>,
+    /// Orders sent whose answer has not come back: reconciliation must not
+    /// conclude anything about them yet.
+    inflight: std::collections::HashSet<String>,
     restored: Option<Restored>,
     depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
@@ -246,6 +255,7 @@ impl UserActor {
             accounts: HashMap::new(),
             live: HashMap::new(),
             orders: HashMap::new(),
+            inflight: Default::default(),
             restored: Some(restored),
             depth,
             exchange_depth,
@@ -754,7 +764,10 @@ impl UserActor {
             then: None,
             slot_handed_over: false,
             close_reason: "signal",
+            closing_id: None,
+            protecting: true,
         };
+        self.inflight.insert(live.entry_id.as_str().to_owned());
         self.live.insert((account_id, venue_symbol), live);
         self.send_exchange(
             account_id,
@@ -789,9 +802,13 @@ impl UserActor {
         };
         l.phase = Phase::Closing;
         l.close_reason = reason;
+        let close_id = ClientOrderId::derive(l.strategy_id, signal_id, Leg::Close);
+        l.closing_id = Some(close_id.clone());
         let side = side_core(l.rec.side);
+        self.inflight.insert(close_id.as_str().to_owned());
+        let l = &self.live[key];
         let order = OrderRequest {
-            client_id: ClientOrderId::derive(l.strategy_id, signal_id, Leg::Close),
+            client_id: close_id,
             symbol: l.venue_symbol.clone(),
             side: side.exit_side(),
             kind: OrderKind::Market,
@@ -949,6 +966,7 @@ impl UserActor {
             return;
         };
         let entry_id = self.live[&key].entry_id.clone();
+        self.inflight.remove(entry_id.as_str());
         let filled = result
             .as_ref()
             .ok()
@@ -1009,6 +1027,9 @@ impl UserActor {
             None => return,
         };
         let key = key.expect("some");
+        if let Some(l) = self.live.get_mut(&key) {
+            l.protecting = false;
+        }
         let mut stop_missing = true;
         for p in &placed {
             let id = p.request.client_id.clone();
@@ -1076,6 +1097,9 @@ impl UserActor {
         let Some(key) = self.key_of(position_id) else {
             return;
         };
+        if let Some(id) = self.live.get_mut(&key).and_then(|l| l.closing_id.take()) {
+            self.inflight.remove(id.as_str());
+        }
         for (id, r) in &canceled {
             if let Ok(r) = r {
                 self.apply_report(id, Ok(r), None, Some(position_id));
@@ -1223,6 +1247,7 @@ impl UserActor {
                 queries.push((o.symbol.clone(), o.client_order_id.clone(), conditional));
             }
         }
+        queries.retain(|(_, id, _)| !self.inflight.contains(id.as_str()));
         self.send_exchange(account_id, ex::Reconcile { orders: queries });
     }
 
@@ -1242,6 +1267,7 @@ impl UserActor {
             .orders
             .values()
             .filter(|o| o.account_id == account_id)
+            .filter(|o| !self.inflight.contains(o.client_order_id.as_str()))
             .map(|o| o.client_order_id.clone())
             .collect();
         for id in tracked {
@@ -1277,6 +1303,15 @@ impl UserActor {
             .collect();
         for key in keys {
             let l = self.live[&key].clone();
+            let busy = self.inflight.contains(l.entry_id.as_str())
+                || l.closing_id
+                    .as_ref()
+                    .is_some_and(|c| self.inflight.contains(c.as_str()))
+                || l.protecting;
+            if busy {
+                // An answer is on its way; it will say more than this snapshot.
+                continue;
+            }
             let on_venue = venue.get(key.1.as_str()).copied();
             match (l.phase, on_venue) {
                 (Phase::Entering, Some(vp)) => {
@@ -1499,6 +1534,8 @@ impl UserActor {
                 then: None,
                 slot_handed_over: false,
                 close_reason: "signal",
+                closing_id: None,
+                protecting: false,
             },
         );
         self.risk.do_send(TakeSlot {
@@ -1554,8 +1591,12 @@ impl UserActor {
             DbMargin::Isolated => MarginMode::Isolated,
             DbMargin::Cross => MarginMode::Cross,
         };
+        let position_id = l.rec.id;
+        if let Some(l) = self.live.get_mut(key) {
+            l.protecting = true;
+        }
         let msg = ex::Protect {
-            position_id: l.rec.id,
+            position_id,
             orders,
             margin,
             reference: entry,
@@ -1683,6 +1724,8 @@ impl UserActor {
                     then: None,
                     slot_handed_over: false,
                     close_reason: "signal",
+                    closing_id: None,
+                    protecting: false,
                 },
             );
         }
@@ -1722,13 +1765,53 @@ impl Actor for UserActor {
 impl Handler<SignalReceived> for UserActor {
     type Result = AtomicResponse<Self, Outcome>;
 
-    fn handle(&mut self, msg: SignalReceived, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: SignalReceived, _: &mut Self::Context) -> Self::Result {
         self.depth.handled();
+        if !msg.warmed
+            && let Some((exchange, symbol)) = self.cold(&msg)
+        {
+            // The first signal after a start or a new strategy may find the
+            // account's rules, price or balance not loaded yet: load them
+            // (bounded) rather than refuse the alert.
+            msg.warmed = true;
+            self.exchange_depth.sent();
+            let warm = exchange.send(ex::Warm { symbol });
+            return AtomicResponse::new(Box::pin(
+                warm.into_actor(self)
+                    .then(move |_, act, _| act.process(msg)),
+            ));
+        }
+        AtomicResponse::new(self.process(msg))
+    }
+}
+
+impl UserActor {
+    /// The account and symbol a signal needs but whose market data is not
+    /// in memory yet.
+    fn cold(&self, msg: &SignalReceived) -> Option<(Addr<ExchangeActor>, String)> {
+        let route = self
+            .strategies
+            .get(&msg.route.strategy_id)
+            .unwrap_or(&msg.route);
+        let link = self.accounts.get(&route.account_id?)?;
+        let symbol = match &msg.alert.symbol {
+            Some(s) => s.clone(),
+            None if route.config.symbols.len() == 1 => route.config.symbols[0].clone(),
+            None => return None,
+        };
+        let vs = symbol.on(link.view.venue);
+        let ready = link.view.rules(&vs).is_some()
+            && link.view.mark(&vs).is_some()
+            && link.view.balance().is_some();
+        (!ready).then(|| (link.exchange.clone(), vs))
+    }
+
+    fn process(&mut self, msg: SignalReceived) -> ResponseActFuture<Self, Outcome> {
         let plan = match self.plan(&msg) {
             Ok(p) => p,
             Err(outcome) => {
                 self.record_signal(&msg, &outcome);
-                return AtomicResponse::new(Box::pin(actix::fut::ready(outcome)));
+                return Box::pin(actix::fut::ready(outcome));
             }
         };
         let sid = msg.signal_id;
@@ -1745,7 +1828,7 @@ impl Handler<SignalReceived> for UserActor {
             };
             self.record_signal(&msg, &outcome);
             self.launch_close(key, *signal_id, Some(*origin), reason);
-            return AtomicResponse::new(Box::pin(actix::fut::ready(outcome)));
+            return Box::pin(actix::fut::ready(outcome));
         }
         let (notional, leverage, replacing) = match &plan {
             Plan::Enter { size, pending, .. } => (size.notional, pending.leverage, false),
@@ -1762,26 +1845,36 @@ impl Handler<SignalReceived> for UserActor {
             now_ms: Utc::now().timestamp_millis(),
             replacing,
         };
-        AtomicResponse::new(Box::pin(self.risk.send(check).into_actor(self).map(
-            move |answer, act, _| {
-                let outcome = match answer {
-                    Ok(Ok(())) => match plan {
-                        Plan::Enter {
-                            pending,
-                            size,
-                            price,
-                            account_id,
-                            venue_symbol,
-                            symbol,
-                        } => {
-                            let intent = format!(
-                                "open_{}",
-                                if pending.side == PositionSide::Long {
-                                    "long"
-                                } else {
-                                    "short"
-                                }
-                            );
+        Box::pin(
+            self.risk
+                .send(check)
+                .into_actor(self)
+                .map(move |answer, act, _| {
+                    let side_name = |side: PositionSide| {
+                        if side == PositionSide::Long {
+                            "long"
+                        } else {
+                            "short"
+                        }
+                    };
+                    // The signal is recorded before its orders: they refer to it.
+                    match (answer, plan) {
+                        (
+                            Ok(Ok(())),
+                            Plan::Enter {
+                                pending,
+                                size,
+                                price,
+                                account_id,
+                                venue_symbol,
+                                symbol,
+                            },
+                        ) => {
+                            let outcome = Outcome::Accepted {
+                                signal_id: sid,
+                                intent: format!("open_{}", side_name(pending.side)),
+                            };
+                            act.record_signal(&msg, &outcome);
                             act.launch_entry(
                                 pending,
                                 size,
@@ -1790,72 +1883,71 @@ impl Handler<SignalReceived> for UserActor {
                                 venue_symbol,
                                 symbol,
                             );
-                            Outcome::Accepted {
-                                signal_id: sid,
-                                intent,
-                            }
+                            outcome
                         }
-                        Plan::Reverse {
-                            key,
-                            signal_id,
-                            pending,
-                            ..
-                        } => {
-                            let intent = format!(
-                                "reverse_to_{}",
-                                if pending.side == PositionSide::Long {
-                                    "long"
-                                } else {
-                                    "short"
-                                }
-                            );
+                        (
+                            Ok(Ok(())),
+                            Plan::Reverse {
+                                key,
+                                signal_id,
+                                pending,
+                                ..
+                            },
+                        ) => {
+                            let outcome = Outcome::Accepted {
+                                signal_id: sid,
+                                intent: format!("reverse_to_{}", side_name(pending.side)),
+                            };
+                            act.record_signal(&msg, &outcome);
                             if let Some(l) = act.live.get_mut(&key) {
                                 l.then = Some(pending);
                                 l.slot_handed_over = true;
                             }
                             act.launch_close(&key, signal_id, Some(msg.received), "reversal");
-                            Outcome::Accepted {
-                                signal_id: sid,
-                                intent,
+                            outcome
+                        }
+                        (Ok(Err(rejection)), plan) => {
+                            act.publish(Event::RiskAlert(RiskAlert {
+                                user_id: act.user_id,
+                                kind: "entry_refused".into(),
+                                rule: Some(rejection.rule),
+                                message: rejection.message.clone(),
+                                position_id: None,
+                            }));
+                            if let Plan::Reverse { key, signal_id, .. } = plan {
+                                // The close still happens; only the new entry is refused.
+                                let outcome = Outcome::Rejected {
+                                    signal_id: sid,
+                                    status: 422,
+                                    code: rejection.rule.as_str().to_owned(),
+                                    message: format!(
+                                        "position closed; the reversing entry was refused: {}",
+                                        rejection.message
+                                    ),
+                                };
+                                act.record_signal(&msg, &outcome);
+                                act.launch_close(&key, signal_id, Some(msg.received), "signal");
+                                outcome
+                            } else {
+                                let outcome =
+                                    reject(sid, 422, rejection.rule.as_str(), rejection.message);
+                                act.record_signal(&msg, &outcome);
+                                outcome
                             }
                         }
-                        Plan::Close { .. } => unreachable!("handled above"),
-                    },
-                    Ok(Err(rejection)) => {
-                        act.publish(Event::RiskAlert(RiskAlert {
-                            user_id: act.user_id,
-                            kind: "entry_refused".into(),
-                            rule: Some(rejection.rule),
-                            message: rejection.message.clone(),
-                            position_id: None,
-                        }));
-                        if let Plan::Reverse { key, signal_id, .. } = plan {
-                            // The close still happens; only the new entry is refused.
-                            act.launch_close(&key, signal_id, Some(msg.received), "signal");
-                            Outcome::Rejected {
-                                signal_id: sid,
-                                status: 422,
-                                code: rejection.rule.as_str().to_owned(),
-                                message: format!(
-                                    "position closed; the reversing entry was refused: {}",
-                                    rejection.message
-                                ),
-                            }
-                        } else {
-                            reject(sid, 422, rejection.rule.as_str(), rejection.message)
+                        (Err(_), _) | (Ok(Ok(())), Plan::Close { .. }) => {
+                            let outcome = reject(
+                                sid,
+                                503,
+                                "risk_unavailable",
+                                "the risk service is restarting; retry",
+                            );
+                            act.record_signal(&msg, &outcome);
+                            outcome
                         }
                     }
-                    Err(_) => reject(
-                        sid,
-                        503,
-                        "risk_unavailable",
-                        "the risk service is restarting; retry",
-                    ),
-                };
-                act.record_signal(&msg, &outcome);
-                outcome
-            },
-        )))
+                }),
+        )
     }
 }
 
