@@ -136,10 +136,38 @@ async fn strategy(api: &Api<'_>, s: &Session, body: Value) -> Value {
 
 #[tokio::test]
 async fn binance_alerts_open_protect_close_and_reverse_positions() {
+    binance_flow(&[]).await;
+}
+
+/// The same flow with PostgreSQL for the records and Redis for the replay
+/// cache and budgets (two instances could share them).
+#[tokio::test]
+async fn binance_alerts_on_postgres_and_redis() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip("binance_alerts_on_postgres_and_redis", "TEST_DATABASE_URL");
+    };
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
+        return announce_skip("binance_alerts_on_postgres_and_redis", "TEST_REDIS_URL");
+    };
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    binance_flow(&[
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+    ])
+    .await;
+    db.cleanup().await;
+    announce("postgres+redis: alerts traded, protected, stopped out and reversed");
+}
+
+async fn binance_flow(extra: &[(&str, &str)]) {
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &venue_env(&venue, None));
+    let mut env = venue_env(&venue, None);
+    env.extend_from_slice(extra);
+    let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let u = api.user("trader@example.com").await;
     let account = binance_account(&api, &u).await;
@@ -469,6 +497,573 @@ async fn okx_alerts_trade_contracts_and_take_profit() {
     eventually("the stop cancelled", || async {
         let v = okx.venue();
         (!v.accounts[OKX_KEY].algos.iter().any(|a| a.state == "live")).then_some(())
+    })
+    .await;
+}
+
+/// The first administrator, made with the CLI in `dir` before the server starts.
+fn create_admin(dir: &std::path::Path) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .args(["create-admin", "--email", "ops@example.com"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"operator passphrase 2026\n")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+}
+
+async fn refused(api: &Api<'_>, s: &Value, body: String) -> (u16, String) {
+    let (status, v) = post_alert(api, s, body).await;
+    (status, v["code"].as_str().unwrap_or_default().to_owned())
+}
+
+/// `body` with `key` set, as a new alert (its own id).
+fn with(body: &str, key: &str, value: Value) -> String {
+    let mut v: Value = serde_json::from_str(body).unwrap();
+    v[key] = value;
+    v["id"] = json!(uuid::Uuid::new_v4().to_string());
+    v.to_string()
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_reason_and_no_order_leaks() {
+    let venue = LocalBinance::start();
+    venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    let (_tmp, dir) = workdir();
+    create_admin(&dir);
+    let bot = Spawned::start(&dir, &venue_env(&venue, None));
+    let api = Api::new(&bot);
+    let u = api.user("careful@example.com").await;
+    let account = binance_account(&api, &u).await;
+    let a = strategy(
+        &api,
+        &u,
+        json!({ "name": "A", "symbols": ["BTCUSDT"], "account_id": account, "leverage": 3 }),
+    )
+    .await;
+    let orders_now = || venue.venue().accounts[BINANCE_KEY].orders.len();
+
+    // Routing and authentication.
+    let res = api
+        .http
+        .post(api.url("/webhook/tradingview/not-a-token"))
+        .body(alert(&a, "buy", "long", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(json(res).await["code"], "webhook_unknown");
+    let good = alert(&a, "buy", "long", "auth");
+    assert_eq!(
+        refused(&api, &a, with(&good, "secret", json!("guess"))).await,
+        (401, "webhook_auth_failed".into())
+    );
+    let stale = (chrono::Utc::now() - chrono::Duration::minutes(10))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    assert_eq!(
+        refused(&api, &a, with(&good, "timestamp", json!(stale))).await,
+        (422, "webhook_stale".into())
+    );
+    assert_eq!(
+        refused(&api, &a, "long BTCUSDT now".into()).await,
+        (400, "webhook_malformed".into())
+    );
+    assert_eq!(
+        refused(&api, &a, with(&good, "action", json!("hodl"))).await,
+        (422, "webhook_invalid".into())
+    );
+    let (status, _) = refused(&api, &a, with(&good, "padding", json!("x".repeat(5000)))).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        refused(&api, &a, with(&good, "symbol", json!("ETHUSDT"))).await,
+        (422, "symbol_not_in_strategy".into())
+    );
+    assert_eq!(
+        refused(&api, &a, with(&good, "size_pct", json!(50))).await,
+        (422, "override_out_of_bounds".into())
+    );
+    assert_eq!(
+        refused(&api, &a, with(&good, "leverage", json!(10))).await,
+        (422, "override_out_of_bounds".into())
+    );
+    assert_eq!(orders_now(), 0, "no refused alert reached the exchange");
+
+    // Too small for the venue: $10,000 × 1 % × 1x = 0.002 BTC = $86 < $100.
+    let small = strategy(
+        &api,
+        &u,
+        json!({ "name": "small", "symbol": "BTCUSDT", "account_id": account, "investment_pct": 1, "leverage": 1 }),
+    )
+    .await;
+    assert_eq!(
+        refused(&api, &small, alert(&small, "buy", "long", "s1")).await,
+        (422, "below_min_notional".into())
+    );
+
+    // Risk rules, each refusing its case.
+    let put_risk = |body: Value| {
+        let api = &api;
+        let token = u.access.clone();
+        async move {
+            let res = api
+                .call(Method::PUT, "/risk", Some(&token), Some(body))
+                .await;
+            assert_eq!(res.status(), 200);
+            json(res).await
+        }
+    };
+    put_risk(json!({ "max_leverage": 2 })).await;
+    assert_eq!(
+        refused(&api, &a, alert(&a, "buy", "long", "r1")).await,
+        (422, "max_leverage".into())
+    );
+    put_risk(json!({ "max_leverage": 125, "max_position_notional": 1000 })).await;
+    assert_eq!(
+        refused(&api, &a, alert(&a, "buy", "long", "r2")).await,
+        (422, "max_position_notional".into())
+    );
+    let r = put_risk(json!({ "max_position_notional": null, "max_open_positions": 1 })).await;
+    assert!(r["max_position_notional"].is_null());
+    assert_eq!(orders_now(), 0);
+
+    // A programmatic sender signs instead of carrying the secret.
+    let body = json!({ "action": "long", "symbol": "BTCUSDT", "id": "signed-1" }).to_string();
+    let ts = chrono::Utc::now().timestamp_millis().to_string();
+    let sig = tradingbot_core::signal::signature(
+        a["webhook_secret"].as_str().unwrap().as_bytes(),
+        &ts,
+        body.as_bytes(),
+    );
+    let res = api
+        .http
+        .post(a["webhook_url"].as_str().unwrap())
+        .header("x-webhook-timestamp", &ts)
+        .header("x-webhook-signature", &sig)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+    let bad = tradingbot_core::signal::signature(b"wrong", &ts, body.as_bytes());
+    let res = api
+        .http
+        .post(a["webhook_url"].as_str().unwrap())
+        .header("x-webhook-timestamp", &ts)
+        .header("x-webhook-signature", &bad)
+        .body(body.replace("signed-1", "signed-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    eventually("the signed entry", || async {
+        positions(&api, &u)
+            .await
+            .first()
+            .filter(|p| !p["stop_loss"].is_null())
+            .cloned()
+    })
+    .await;
+
+    // One position allowed: a second strategy's entry is refused.
+    let b = strategy(
+        &api,
+        &u,
+        json!({ "name": "B", "symbol": "ETHUSDT", "account_id": account }),
+    )
+    .await;
+    let eth = alert(&b, "buy", "long", "e1").replace("BTCUSDT.P", "ETHUSDT");
+    assert_eq!(
+        refused(&api, &b, eth.clone()).await,
+        (422, "max_open_positions".into())
+    );
+
+    // The user's kill switch stops entries, never exits.
+    put_risk(json!({ "max_open_positions": 10 })).await;
+    let res = api
+        .post(
+            "/risk/kill-switch",
+            Some(&u.access),
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(json(res).await["kill_switch"], true);
+    assert_eq!(
+        refused(&api, &b, eth.replace("e1", "e2")).await,
+        (422, "user_kill_switch".into())
+    );
+    // The token-less path of the seed routes by the secret in the body.
+    let close = alert(&a, "close", "flat", "c1");
+    let res = api
+        .http
+        .post(api.url("/webhook/tradingview"))
+        .header("content-type", "text/plain")
+        .body(close)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    assert_eq!(json(res).await["intent"], "close");
+    eventually("closed under the kill switch", || async {
+        positions(&api, &u).await.is_empty().then_some(())
+    })
+    .await;
+    api.post(
+        "/risk/kill-switch",
+        Some(&u.access),
+        json!({ "enabled": false }),
+    )
+    .await;
+
+    // The operator's switch halts everyone.
+    let res = api
+        .login("ops@example.com", "operator passphrase 2026")
+        .await;
+    let admin = json(res).await["access_token"].as_str().unwrap().to_owned();
+    let res = api
+        .post(
+            "/admin/kill-switch",
+            Some(&u.access),
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 403, "members cannot");
+    let res = api
+        .post(
+            "/admin/kill-switch",
+            Some(&admin),
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(json(res).await["enabled"], true);
+    assert_eq!(
+        refused(&api, &b, eth.replace("e1", "e3")).await,
+        (422, "global_kill_switch".into())
+    );
+    api.post(
+        "/admin/kill-switch",
+        Some(&admin),
+        json!({ "enabled": false }),
+    )
+    .await;
+
+    // The exchange refuses (the margin is gone behind our back): the alert
+    // was accepted, the order is recorded rejected with the venue's code,
+    // and no position appears.
+    venue.venue().accounts.get_mut(BINANCE_KEY).unwrap().wallet = dec!(50);
+    let (status, body) = post_alert(&api, &a, alert(&a, "buy", "long", "m1")).await;
+    assert_eq!(status, 202, "{body}");
+    let rejected = eventually("the venue's refusal", || async {
+        orders(&api, &u)
+            .await
+            .into_iter()
+            .find(|o| o["signal_id"] == body["signal_id"] && o["status"] == "REJECTED")
+    })
+    .await;
+    assert_eq!(rejected["error_code"], "-2019");
+    assert!(positions(&api, &u).await.is_empty());
+    venue.venue().accounts.get_mut(BINANCE_KEY).unwrap().wallet = dec!(10000);
+
+    // The daily loss limit: down 1 % today, entries stop until 00:00 UTC.
+    put_risk(json!({ "daily_loss_limit_pct": 1 })).await;
+    let (status, body) = post_alert(&api, &a, alert(&a, "buy", "long", "d1")).await;
+    assert_eq!(status, 202, "{body}");
+    eventually("a position", || async {
+        positions(&api, &u)
+            .await
+            .first()
+            .filter(|p| !p["stop_loss"].is_null())
+            .cloned()
+    })
+    .await;
+    venue.set_mark("BTCUSDT", dec!(40000)); // through the stop: −$207 on 0.069 BTC
+    eventually("stopped out", || async {
+        positions(&api, &u).await.is_empty().then_some(())
+    })
+    .await;
+    venue.set_mark("BTCUSDT", dec!(43000));
+    let code = eventually("the daily limit", || async {
+        let (status, code) = refused(
+            &api,
+            &b,
+            eth.replace("e1", &format!("e{}", chrono::Utc::now().timestamp_micros())),
+        )
+        .await;
+        (status == 422).then_some(code)
+    })
+    .await;
+    assert_eq!(code, "daily_loss_limit");
+    let r = json(api.get("/risk", &u.access).await).await;
+    assert_eq!(r["halted_today"], true);
+}
+
+#[tokio::test]
+async fn the_embedded_default_trades_on_paper_and_keeps_positions_across_a_restart() {
+    let (_tmp, dir) = workdir();
+    let env = [
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+    ];
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("paper@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "paper" }),
+        )
+        .await;
+    let account = json(res).await["id"].as_i64().unwrap();
+    let s = strategy(
+        &api,
+        &u,
+        json!({ "name": "paper EMA", "indicator_id": "ema_crossover", "symbol": "BTCUSDT",
+                "account_id": account, "investment_pct": 25, "leverage": 2 }),
+    )
+    .await;
+    let (status, body) = post_alert(&api, &s, alert(&s, "buy", "long", "p1")).await;
+    assert_eq!(status, 202, "{body}");
+    let pos = eventually("a protected paper position", || async {
+        positions(&api, &u)
+            .await
+            .into_iter()
+            .find(|p| !p["stop_loss"].is_null() && !p["take_profit"].is_null())
+    })
+    .await;
+    let entry = num(&pos["entry_price"]);
+    let qty = num(&pos["quantity"]);
+    // $10,000 × 25 % × 2 = $5,000 of BTC at the replayed price, on the 0.001 step.
+    assert!(
+        (qty * entry - dec!(5000)).abs() <= dec!(0.001) * entry + dec!(5000) * dec!(0.001),
+        "{qty} at {entry}"
+    );
+    assert!(num(&pos["stop_loss"]) < entry && num(&pos["take_profit"]) > entry);
+    let legs: Vec<String> = orders(&api, &u)
+        .await
+        .iter()
+        .map(|o| {
+            format!(
+                "{}:{}",
+                o["leg"].as_str().unwrap(),
+                o["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for leg in ["entry:FILLED", "stop_loss:NEW", "take_profit:NEW"] {
+        assert!(legs.contains(&leg.to_owned()), "{legs:?}");
+    }
+
+    // A graceful restart: the position, its protection and the paper books survive.
+    let (status, _) = bot.signal_and_wait("TERM");
+    assert!(status.success());
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let res = api.login("paper@example.com", common::api::PASSWORD).await;
+    let token = json(res).await["access_token"].as_str().unwrap().to_owned();
+    let u = Session { access: token, ..u };
+    // The public URL follows the new port; the webhook token is the same.
+    let s = json(
+        api.get(&format!("/strategies/{}", s["id"]), &u.access)
+            .await,
+    )
+    .await;
+    let after = positions(&api, &u).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["id"], pos["id"]);
+    assert_eq!(after[0]["stop_loss"], pos["stop_loss"]);
+
+    // And the strategy still answers: close it.
+    let (status, body) = post_alert(&api, &s, alert(&s, "sell", "flat", "p2")).await;
+    assert_eq!(
+        (status, body["intent"].as_str()),
+        (202, Some("close")),
+        "{body}"
+    );
+    let closed = eventually("closed", || async {
+        let p = json(
+            api.get(&format!("/positions/{}", pos["id"]), &u.access)
+                .await,
+        )
+        .await;
+        (p["status"] == "CLOSED").then_some(p)
+    })
+    .await;
+    assert_eq!(closed["close_reason"], "signal");
+    assert!(!closed["exit_price"].is_null());
+    let statuses: Vec<String> = orders(&api, &u)
+        .await
+        .iter()
+        .filter(|o| o["leg"] == "stop_loss" || o["leg"] == "take_profit")
+        .map(|o| o["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(statuses.iter().all(|s| s == "CANCELED"), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn killed_mid_flow_the_bot_converges_to_the_exchange_without_duplicates() {
+    use tradingbot_testkit::binance::Failure;
+    let venue = LocalBinance::start();
+    venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    let (_tmp, dir) = workdir();
+    // REST only (no websocket API), so the venue can hold the stop's answer.
+    let env = [
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_REST_URL",
+            venue.rest_url.as_str(),
+        ),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
+            "ws://127.0.0.1:9/ws-fapi/v1",
+        ),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
+            venue.stream_url.as_str(),
+        ),
+    ];
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("crash@example.com").await;
+    let account = binance_account(&api, &u).await;
+    let s = strategy(
+        &api,
+        &u,
+        json!({ "name": "crash", "symbols": ["BTCUSDT"], "account_id": account }),
+    )
+    .await;
+
+    // The entry fills; the stop-loss request hangs, and the bot dies.
+    venue.fail_next(
+        "/fapi/v1/algoOrder",
+        Failure::Unknown {
+            execute: false,
+            delay_ms: 3000,
+        },
+    );
+    let (status, _) = post_alert(&api, &s, alert(&s, "buy", "long", "k1")).await;
+    assert_eq!(status, 202);
+    eventually("the entry recorded", || async {
+        positions(&api, &u).await.first().cloned()
+    })
+    .await;
+    assert_eq!(
+        venue.venue().accounts[BINANCE_KEY].positions["BTCUSDT"].amt,
+        dec!(0.069)
+    );
+    let (status, _) = bot.signal_and_wait("KILL");
+    assert!(!status.success());
+    assert!(
+        !venue.venue().accounts[BINANCE_KEY]
+            .algos
+            .iter()
+            .any(|a| a.status == "NEW"),
+        "the position is unprotected while the bot is down"
+    );
+
+    // Restarted, it finds the position and protects it — once.
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let login = |api: &Api<'_>| {
+        let api_url = api.url("/auth/login");
+        let http = api.http.clone();
+        async move {
+            let res = http
+                .post(api_url)
+                .json(&json!({ "email": "crash@example.com", "password": common::api::PASSWORD }))
+                .send()
+                .await
+                .unwrap();
+            json(res).await["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let u = Session {
+        access: login(&api).await,
+        ..u
+    };
+    let protected = eventually("the restarted bot to protect the position", || async {
+        let v = venue.venue();
+        let live: Vec<String> = v.accounts[BINANCE_KEY]
+            .algos
+            .iter()
+            .filter(|a| a.status == "NEW")
+            .map(|a| a.kind.clone())
+            .collect();
+        (live.len() == 2).then_some(live)
+    })
+    .await;
+    assert!(
+        protected.contains(&"STOP_MARKET".to_owned())
+            && protected.contains(&"TAKE_PROFIT_MARKET".to_owned())
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    {
+        let v = venue.venue();
+        let a = &v.accounts[BINANCE_KEY];
+        assert_eq!(
+            a.algos.iter().filter(|x| x.status == "NEW").count(),
+            2,
+            "no duplicate protection"
+        );
+        assert_eq!(
+            a.orders
+                .iter()
+                .filter(|o| o.client_id.ends_with('e'))
+                .count(),
+            1,
+            "one entry"
+        );
+    }
+    let p = eventually("the position shown protected", || async {
+        positions(&api, &u)
+            .await
+            .into_iter()
+            .find(|p| !p["stop_loss"].is_null())
+    })
+    .await;
+    assert_eq!(num(&p["stop_loss"]), dec!(42140));
+
+    // Down again; meanwhile the stop fills on the exchange.
+    let (status, _) = bot.signal_and_wait("KILL");
+    assert!(!status.success());
+    venue.set_mark("BTCUSDT", dec!(42000));
+    assert!(
+        venue.venue().accounts[BINANCE_KEY].positions["BTCUSDT"]
+            .amt
+            .is_zero()
+    );
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = Session {
+        access: login(&api).await,
+        ..u
+    };
+    let closed = eventually("the stop recorded after the restart", || async {
+        let p = json(api.get(&format!("/positions/{}", p["id"]), &u.access).await).await;
+        (p["status"] == "CLOSED").then_some(p)
+    })
+    .await;
+    assert_eq!(closed["close_reason"], "stop_loss");
+    assert_eq!(num(&closed["exit_price"]), dec!(42000));
+    eventually("the orphaned take-profit cancelled", || async {
+        let v = venue.venue();
+        (!v.accounts[BINANCE_KEY]
+            .algos
+            .iter()
+            .any(|a| a.status == "NEW"))
+        .then_some(())
     })
     .await;
 }

@@ -59,7 +59,62 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
         .await
         .unwrap();
     let account = account["id"].as_i64().unwrap().to_string();
+    let strategy: Value = api
+        .post(
+            "/strategies",
+            Some(&a.access),
+            json!({ "name": "A's strategy", "symbol": "BTCUSDT", "account_id": account.parse::<i64>().unwrap() }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    // A trades once, so A has a position.
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let alert = json!({ "secret": strategy["webhook_secret"], "action": "long", "symbol": "BTCUSDT",
+                        "timestamp": now, "id": "a-1" });
+    let res = api
+        .http
+        .post(strategy["webhook_url"].as_str().unwrap())
+        .body(alert.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let position = loop {
+        let p: Value = api.get("/positions", &a.access).await.json().await.unwrap();
+        if let Some(id) = p[0]["id"].as_i64() {
+            break id.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let strategy = strategy["id"].as_i64().unwrap().to_string();
     vec![
+        (
+            strategy,
+            vec![
+                route(Method::GET, "/strategies/{id}", None, "999999"),
+                route(
+                    Method::PUT,
+                    "/strategies/{id}",
+                    Some(json!({ "name": "stolen" })),
+                    "999999",
+                ),
+                route(Method::POST, "/strategies/{id}/deactivate", None, "999999"),
+                route(Method::POST, "/strategies/{id}/activate", None, "999999"),
+                route(
+                    Method::POST,
+                    "/strategies/{id}/rotate-secret",
+                    None,
+                    "999999",
+                ),
+                route(Method::DELETE, "/strategies/{id}", None, "999999"),
+            ],
+        ),
+        (
+            position,
+            vec![route(Method::GET, "/positions/{id}", None, "999999")],
+        ),
         (
             session,
             vec![route(
@@ -115,8 +170,40 @@ async fn another_users_objects_answer_404() {
             assert_eq!(res.status(), 404, "{} {missing}", r.method);
         }
     }
+    // B's lists hold nothing of A's, and A's account cannot carry B's strategy.
+    for list in ["/positions", "/strategies"] {
+        let v: Value = api.get(list, &b.access).await.json().await.unwrap();
+        assert_eq!(v, json!([]), "{list}");
+    }
+    for list in ["/orders", "/signals"] {
+        let v: Value = api.get(list, &b.access).await.json().await.unwrap();
+        assert_eq!(v["total"], 0, "{list}");
+    }
+    let (account, _) = &objects[3];
+    let res = api
+        .post(
+            "/strategies",
+            Some(&b.access),
+            json!({ "name": "B on A's account", "symbol": "BTCUSDT", "account_id": account.parse::<i64>().unwrap() }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "account_id");
+
     // A's objects are intact and A's to use.
-    let (account, _) = &objects[1];
+    let (strategy, _) = &objects[0];
+    let mine: Value = api
+        .get(&format!("/strategies/{strategy}"), &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (mine["name"].as_str(), mine["is_active"].as_bool()),
+        (Some("A's strategy"), Some(true))
+    );
+    let (account, _) = &objects[3];
     let mine: Value = api
         .get(&format!("/accounts/{account}"), &a.access)
         .await
@@ -131,7 +218,7 @@ async fn another_users_objects_answer_404() {
             .status(),
         200
     );
-    let (session, _) = &objects[0];
+    let (session, _) = &objects[2];
     let res = api
         .call(
             Method::DELETE,

@@ -1226,7 +1226,8 @@ impl UserActor {
     fn reconcile(&self, account_id: i64) {
         let mut queries = Vec::new();
         for ((acct, symbol), l) in &self.live {
-            if *acct != account_id {
+            if *acct != account_id || l.protecting {
+                // Protection being placed answers for itself.
                 continue;
             }
             queries.push((symbol.clone(), l.entry_id.clone(), false));
