@@ -1,0 +1,476 @@
+//! One actor per user: that user's strategies, positions and orders.
+//!
+//! It turns a signal into an intent (enter, close, reverse), sizes it from
+//! the account's balance and the venue's rules, asks the risk actor, and
+//! hands the order to the account's exchange actor — all from memory,
+//! answering the webhook before the exchange does. It is the only writer of
+//! its user's position and order records: every change goes out as an
+//! event, and the database follows behind.
+
+mod lifecycle;
+mod orders;
+mod reconcile;
+mod signals;
+
+use super::FromExchange;
+use super::bus::EventBus;
+use super::events::{Event, OrderRecord, PositionRecord, RiskAlert, SignalRecord};
+use super::exchange::{self as ex, ExchangeActor, Placed, ProtectSpec};
+use super::ids::IdGen;
+use super::mailbox::Depth;
+use super::registry::StrategyRoute;
+use super::risk::{CheckEntry, ReleaseSlot, RiskActor, TakeSlot};
+use super::view::AccountView;
+use crate::exchange::updates::{OrderUpdate, VenueUpdate};
+use crate::store::enums::{
+    MarginMode as DbMargin, OrderLeg, OrderSide, OrderStatus, OrderType, PositionSide as DbSide,
+    PositionStatus, SignalOutcome,
+};
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tradingbot_core::exchange::{
+    ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
+    PositionReport, PositionSide, Side, Venue,
+};
+use tradingbot_core::signal::{Action, Alert};
+use tradingbot_core::sizing::{self, EntrySize};
+use tradingbot_core::strategy::OppositeSignal;
+use tradingbot_core::symbol::Symbol;
+
+/// An exchange account the user trades on.
+pub struct AccountLink {
+    pub view: Arc<AccountView>,
+    pub exchange: Addr<ExchangeActor>,
+}
+
+/// A position being opened, open, or being closed.
+#[derive(Debug, Clone)]
+struct Live {
+    rec: PositionRecord,
+    venue_symbol: String,
+    strategy_id: i64,
+    /// The signal that opened it: protective client ids derive from it.
+    entry_signal: i64,
+    entry_id: ClientOrderId,
+    phase: Phase,
+    sl: Option<ClientOrderId>,
+    tp: Option<ClientOrderId>,
+    tp_pct: Decimal,
+    sl_pct: Decimal,
+    /// A reversal waiting for this position's close.
+    then: Option<PendingEntry>,
+    /// The position's risk slot went to the entry that reverses it.
+    slot_handed_over: bool,
+    close_reason: &'static str,
+    /// The close order sent and not yet answered.
+    closing_id: Option<ClientOrderId>,
+    /// Protective orders are being placed (reconciliation leaves them be).
+    protecting: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Entering,
+    Open,
+    Closing,
+}
+
+#[derive(Debug, Clone)]
+struct PendingEntry {
+    strategy_id: i64,
+    signal_id: i64,
+    side: PositionSide,
+    leverage: u32,
+    investment_pct: Decimal,
+    tp_pct: Decimal,
+    sl_pct: Decimal,
+    origin: Option<Instant>,
+}
+
+/// An accepted signal's plan.
+#[derive(Debug, Clone)]
+enum Plan {
+    Enter {
+        pending: PendingEntry,
+        size: EntrySize,
+        price: Decimal,
+        account_id: i64,
+        venue_symbol: String,
+        symbol: Symbol,
+    },
+    Close {
+        key: (i64, String),
+        signal_id: i64,
+        origin: Instant,
+        reason: &'static str,
+    },
+    Reverse {
+        key: (i64, String),
+        signal_id: i64,
+        pending: PendingEntry,
+        notional: Decimal,
+    },
+}
+
+/// What became of a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted {
+        signal_id: i64,
+        /// `open_long`, `close`, `reverse_to_short`, …
+        intent: String,
+    },
+    Rejected {
+        signal_id: i64,
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+fn reject(signal_id: i64, status: u16, code: &str, message: impl Into<String>) -> Outcome {
+    Outcome::Rejected {
+        signal_id,
+        status,
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// An authenticated, fresh, first-seen alert for one of the user's strategies.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct SignalReceived {
+    pub route: Arc<StrategyRoute>,
+    pub signal_id: i64,
+    pub alert: Alert,
+    pub received: Instant,
+    pub received_at: DateTime<Utc>,
+    pub source_ip: Option<String>,
+    /// The account's market data was loaded for this signal already.
+    pub warmed: bool,
+}
+
+/// Open positions and their orders, and every unfinished order, as
+/// stored, for a (re)start.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    pub positions: Vec<crate::store::entities::positions::Model>,
+    pub orders: Vec<crate::store::entities::orders::Model>,
+}
+
+pub struct UserActor {
+    user_id: i64,
+    ids: Arc<IdGen>,
+    bus: Arc<EventBus>,
+    risk: Addr<RiskActor>,
+    strategies: HashMap<i64, Arc<StrategyRoute>>,
+    accounts: HashMap<i64, AccountLink>,
+    live: HashMap<(i64, String), Live>,
+    orders: HashMap<String, OrderRecord>,
+    /// Orders sent whose answer has not come back: reconciliation must not
+    /// conclude anything about them yet.
+    inflight: std::collections::HashSet<String>,
+    restored: Option<Restored>,
+    depth: Arc<Depth>,
+    exchange_depth: Arc<Depth>,
+}
+
+fn side_db(s: PositionSide) -> DbSide {
+    match s {
+        PositionSide::Long => DbSide::Long,
+        PositionSide::Short => DbSide::Short,
+    }
+}
+
+fn side_core(s: DbSide) -> PositionSide {
+    match s {
+        DbSide::Long => PositionSide::Long,
+        DbSide::Short => PositionSide::Short,
+    }
+}
+
+fn order_side(s: Side) -> OrderSide {
+    match s {
+        Side::Buy => OrderSide::Buy,
+        Side::Sell => OrderSide::Sell,
+    }
+}
+
+fn margin_db(m: MarginMode) -> DbMargin {
+    match m {
+        MarginMode::Isolated => DbMargin::Isolated,
+        MarginMode::Cross => DbMargin::Cross,
+    }
+}
+
+fn leg_db(l: Leg) -> OrderLeg {
+    match l {
+        Leg::Entry => OrderLeg::Entry,
+        Leg::StopLoss => OrderLeg::StopLoss,
+        Leg::TakeProfit => OrderLeg::TakeProfit,
+        Leg::Close => OrderLeg::Close,
+    }
+}
+
+fn kind_db(k: &OrderKind) -> (OrderType, Option<Decimal>, Option<Decimal>) {
+    match k {
+        OrderKind::Market => (OrderType::Market, None, None),
+        OrderKind::Limit { price, .. } => (OrderType::Limit, Some(*price), None),
+        OrderKind::StopMarket { trigger, .. } => (OrderType::StopMarket, None, Some(*trigger)),
+        OrderKind::TakeProfitMarket { trigger, .. } => {
+            (OrderType::TakeProfitMarket, None, Some(*trigger))
+        }
+        OrderKind::TrailingStopMarket { activation, .. } => {
+            (OrderType::TrailingStopMarket, None, *activation)
+        }
+    }
+}
+
+fn action_side(a: Action) -> Option<PositionSide> {
+    match a {
+        Action::Long => Some(PositionSide::Long),
+        Action::Short => Some(PositionSide::Short),
+        _ => None,
+    }
+}
+
+impl UserActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        user_id: i64,
+        ids: Arc<IdGen>,
+        bus: Arc<EventBus>,
+        risk: Addr<RiskActor>,
+        strategies: Vec<Arc<StrategyRoute>>,
+        restored: Restored,
+        depth: Arc<Depth>,
+        exchange_depth: Arc<Depth>,
+    ) -> Self {
+        Self {
+            user_id,
+            ids,
+            bus,
+            risk,
+            strategies: strategies.into_iter().map(|s| (s.strategy_id, s)).collect(),
+            accounts: HashMap::new(),
+            live: HashMap::new(),
+            orders: HashMap::new(),
+            inflight: Default::default(),
+            restored: Some(restored),
+            depth,
+            exchange_depth,
+        }
+    }
+
+    fn send_exchange<M>(&self, account_id: i64, msg: M)
+    where
+        M: Message<Result = ()> + Send + 'static,
+        ExchangeActor: Handler<M>,
+    {
+        if let Some(a) = self.accounts.get(&account_id) {
+            self.exchange_depth.sent();
+            a.exchange.do_send(msg);
+        }
+    }
+
+    fn publish(&self, e: Event) {
+        self.bus.publish(e);
+    }
+
+    fn alert(&self, kind: &str, message: String, position_id: Option<i64>) {
+        tracing::warn!(user_id = self.user_id, kind, %message, "trading alert");
+        self.publish(Event::RiskAlert(RiskAlert {
+            user_id: self.user_id,
+            kind: kind.to_owned(),
+            rule: None,
+            message,
+            position_id,
+        }));
+    }
+
+    fn venue_name(&self, account_id: i64) -> String {
+        self.accounts
+            .get(&account_id)
+            .map_or("unknown", |a| a.view.venue.as_str())
+            .to_owned()
+    }
+
+    fn equity(&self) -> Decimal {
+        self.accounts
+            .values()
+            .filter_map(|a| a.view.balance())
+            .map(|b| b.equity())
+            .sum()
+    }
+}
+
+impl Actor for UserActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        if let Some(r) = self.restored.take() {
+            self.restore(r);
+        }
+    }
+}
+
+impl Handler<SignalReceived> for UserActor {
+    type Result = AtomicResponse<Self, Outcome>;
+
+    fn handle(&mut self, mut msg: SignalReceived, _: &mut Self::Context) -> Self::Result {
+        self.depth.handled();
+        if !msg.warmed
+            && let Some((exchange, symbol)) = self.cold(&msg)
+        {
+            // The first signal after a start or a new strategy may find the
+            // account's rules, price or balance not loaded yet: load them
+            // (bounded) rather than refuse the alert.
+            msg.warmed = true;
+            self.exchange_depth.sent();
+            let warm = exchange.send(ex::Warm { symbol });
+            return AtomicResponse::new(Box::pin(
+                warm.into_actor(self)
+                    .then(move |_, act, _| act.process(msg)),
+            ));
+        }
+        AtomicResponse::new(self.process(msg))
+    }
+}
+
+impl Handler<FromExchange> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromExchange, _: &mut Self::Context) {
+        match msg {
+            FromExchange::EntryDone {
+                position_id,
+                result,
+            } => self.on_entry_done(position_id, result),
+            FromExchange::ProtectionDone {
+                position_id,
+                placed,
+            } => self.on_protection_done(position_id, placed),
+            FromExchange::CloseDone {
+                position_id,
+                result,
+                canceled,
+            } => self.on_close_done(position_id, result, canceled),
+            FromExchange::Venue { account_id, update } => self.on_venue(account_id, update),
+            FromExchange::Reconciled {
+                account_id,
+                positions,
+                orders,
+            } => match positions {
+                Ok(p) => self.on_reconciled(account_id, p, orders),
+                Err(e) => {
+                    tracing::warn!(user_id = self.user_id, account_id, error = %e, "reconciliation could not read positions")
+                }
+            },
+        }
+    }
+}
+
+/// A strategy was created, changed or (with `None`) removed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StrategyChanged {
+    pub strategy_id: i64,
+    pub route: Option<Arc<StrategyRoute>>,
+}
+
+impl Handler<StrategyChanged> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StrategyChanged, _: &mut Self::Context) {
+        self.depth.handled();
+        match msg.route {
+            Some(r) => {
+                if let Some(a) = r.account_id.and_then(|id| self.accounts.get(&id)) {
+                    let venue = a.view.venue;
+                    let symbols = r
+                        .config
+                        .symbols
+                        .iter()
+                        .map(|s| (s.on(venue), r.config.leverage, r.config.margin_mode))
+                        .collect();
+                    self.exchange_depth.sent();
+                    a.exchange.do_send(ex::Watch { symbols });
+                }
+                self.strategies.insert(msg.strategy_id, r);
+            }
+            None => {
+                self.strategies.remove(&msg.strategy_id);
+            }
+        }
+    }
+}
+
+/// An exchange account of the user is connected (or reconnected with new
+/// credentials): start trading through it and reconcile.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AccountAttached {
+    pub link: AccountLink,
+}
+
+impl Handler<AccountAttached> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AccountAttached, _: &mut Self::Context) {
+        self.depth.handled();
+        let account_id = msg.link.view.account_id;
+        let venue = msg.link.view.venue;
+        let symbols: Vec<(String, u32, MarginMode)> = self
+            .strategies
+            .values()
+            .filter(|s| s.account_id == Some(account_id))
+            .flat_map(|s| {
+                s.config
+                    .symbols
+                    .iter()
+                    .map(|sym| (sym.on(venue), s.config.leverage, s.config.margin_mode))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.exchange_depth.sent();
+        msg.link.exchange.do_send(ex::Watch { symbols });
+        self.accounts.insert(account_id, msg.link);
+        self.reconcile(account_id);
+    }
+}
+
+/// An exchange account was deleted: its actor stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AccountDetached {
+    pub account_id: i64,
+}
+
+impl Handler<AccountDetached> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AccountDetached, _: &mut Self::Context) {
+        self.depth.handled();
+        self.accounts.remove(&msg.account_id);
+    }
+}
+
+/// Waits until every message sent before it has been handled (tests, shutdown).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct OpenPositions;
+
+impl Handler<OpenPositions> for UserActor {
+    type Result = usize;
+
+    fn handle(&mut self, _: OpenPositions, _: &mut Self::Context) -> usize {
+        self.depth.handled();
+        self.live.len()
+    }
+}

@@ -1,0 +1,128 @@
+//! The user's order records: created before an order is sent, brought up
+//! to date by every answer and stream update, dropped once nothing needs them.
+
+use super::*;
+
+impl UserActor {
+    /// Records an order we are about to send.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_new_order(
+        &mut self,
+        account_id: i64,
+        strategy_id: i64,
+        signal_id: Option<i64>,
+        position_id: Option<i64>,
+        req: &OrderRequest,
+        quantity: Decimal,
+        status: OrderStatus,
+    ) {
+        let now = Utc::now();
+        let (order_type, price, trigger) = kind_db(&req.kind);
+        let rec = OrderRecord {
+            id: self.ids.next(),
+            user_id: self.user_id,
+            position_id,
+            strategy_id: Some(strategy_id),
+            signal_id,
+            account_id,
+            exchange: self.venue_name(account_id),
+            venue_order_id: None,
+            client_order_id: req.client_id.clone(),
+            leg: leg_db(req.client_id.leg().unwrap_or(Leg::Entry)),
+            symbol: req.symbol.clone(),
+            side: order_side(req.side),
+            order_type,
+            price,
+            trigger_price: trigger,
+            quantity,
+            filled_qty: Decimal::ZERO,
+            avg_fill_price: None,
+            fee: Decimal::ZERO,
+            fee_asset: None,
+            reduce_only: req.reduce_only,
+            status,
+            error_code: None,
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+            filled_at: None,
+        };
+        self.publish(Event::Order(rec.clone()));
+        self.orders.insert(req.client_id.as_str().to_owned(), rec);
+    }
+
+    /// Applies what the venue says about one of our orders; publishes the change.
+    pub(super) fn apply_report(
+        &mut self,
+        id: &ClientOrderId,
+        report: Result<&OrderReport, &ExchangeError>,
+        fee: Option<Decimal>,
+        position_id: Option<i64>,
+    ) -> Option<OrderRecord> {
+        let rec = self.orders.get_mut(id.as_str())?;
+        let now = Utc::now();
+        match report {
+            Ok(r) => {
+                let status = OrderStatus::from_report(r.status);
+                if !r.venue_order_id.is_empty() {
+                    rec.venue_order_id = Some(r.venue_order_id.clone());
+                }
+                rec.status = status;
+                if r.filled > Decimal::ZERO {
+                    rec.filled_qty = r.filled;
+                }
+                if r.avg_price.is_some() {
+                    rec.avg_fill_price = r.avg_price;
+                }
+                if let Some(f) = fee.or(r.fee) {
+                    rec.fee = f.abs();
+                }
+                if r.fee_asset.is_some() {
+                    rec.fee_asset = r.fee_asset.clone();
+                }
+                if status == OrderStatus::Filled && rec.filled_at.is_none() {
+                    rec.filled_at = Some(now);
+                }
+            }
+            Err(e) => {
+                rec.status = if e.outcome_unknown() {
+                    OrderStatus::Unknown
+                } else {
+                    OrderStatus::Rejected
+                };
+                rec.error_code = Some(e.code().unwrap_or(e.kind()).to_owned());
+                rec.error_message = Some(e.to_string());
+            }
+        }
+        if position_id.is_some() {
+            rec.position_id = position_id;
+        }
+        rec.updated_at = now;
+        let rec = rec.clone();
+        self.publish(Event::Order(rec.clone()));
+        if rec.status.is_final_db() && !self.references(id) {
+            self.orders.remove(id.as_str());
+        }
+        Some(rec)
+    }
+
+    /// Whether a live position still needs the record of order `id`.
+    pub(super) fn references(&self, id: &ClientOrderId) -> bool {
+        self.live
+            .values()
+            .any(|l| &l.entry_id == id || l.sl.as_ref() == Some(id) || l.tp.as_ref() == Some(id))
+    }
+
+    /// Drops finished orders nothing refers to any more.
+    pub(super) fn prune_orders(&mut self) {
+        let done: Vec<String> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.status.is_final_db() && !self.references(&o.client_order_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in done {
+            self.orders.remove(&k);
+        }
+    }
+}

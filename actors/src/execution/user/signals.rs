@@ -1,0 +1,647 @@
+//! From a signal to an intent: what it asks for, whether it may, how big,
+//! and the orders that carry it out.
+
+use super::*;
+
+impl UserActor {
+    /// Decides what a signal means; `Err` is the rejection.
+    pub(super) fn plan(&self, msg: &SignalReceived) -> Result<Plan, Outcome> {
+        let sid = msg.signal_id;
+        let route = self
+            .strategies
+            .get(&msg.route.strategy_id)
+            .cloned()
+            .unwrap_or_else(|| msg.route.clone());
+        if !route.active {
+            return Err(reject(
+                sid,
+                409,
+                "strategy_inactive",
+                "the strategy is not active; activate it to trade",
+            ));
+        }
+        let cfg = &route.config;
+        let account_id = route.account_id.ok_or_else(|| {
+            reject(
+                sid,
+                409,
+                "no_account",
+                "the strategy has no exchange account; set account_id",
+            )
+        })?;
+        let link = self.accounts.get(&account_id).ok_or_else(|| {
+            reject(
+                sid,
+                503,
+                "account_unavailable",
+                "the strategy's exchange account is not connected",
+            )
+        })?;
+        let symbol = match &msg.alert.symbol {
+            Some(s) if cfg.trades(s) => s.clone(),
+            Some(s) => {
+                return Err(reject(
+                    sid,
+                    422,
+                    "symbol_not_in_strategy",
+                    format!(
+                        "{s} is not one of the strategy's symbols ({})",
+                        cfg.symbols
+                            .iter()
+                            .map(Symbol::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            None if cfg.symbols.len() == 1 => cfg.symbols[0].clone(),
+            None => {
+                return Err(reject(
+                    sid,
+                    422,
+                    "symbol_required",
+                    "the strategy trades several symbols; the alert must say which (`symbol`)",
+                ));
+            }
+        };
+        let venue_symbol = symbol.on(link.view.venue);
+        let key = (account_id, venue_symbol.clone());
+        let slot = self.live.get(&key);
+        if let Some(l) = slot
+            && l.strategy_id != route.strategy_id
+        {
+            return Err(reject(
+                sid,
+                409,
+                "symbol_busy",
+                format!(
+                    "strategy {} holds the {symbol} position on this account",
+                    l.strategy_id
+                ),
+            ));
+        }
+        if let Some(l) = slot
+            && l.phase != Phase::Open
+        {
+            return Err(reject(
+                sid,
+                409,
+                "order_in_flight",
+                "the previous order for this position is still in flight",
+            ));
+        }
+        let held = slot.map(|l| side_core(l.rec.side));
+        let origin = msg.received;
+        let close = |reason| Plan::Close {
+            key: key.clone(),
+            signal_id: sid,
+            origin,
+            reason,
+        };
+        let want = match (msg.alert.action, held) {
+            (Action::Close, Some(_)) => return Ok(close("signal")),
+            (Action::CloseLong, Some(PositionSide::Long)) => return Ok(close("signal")),
+            (Action::CloseShort, Some(PositionSide::Short)) => return Ok(close("signal")),
+            (Action::Close | Action::CloseLong | Action::CloseShort, _) => {
+                return Err(reject(
+                    sid,
+                    409,
+                    "no_open_position",
+                    format!("no matching open position on {symbol} to close"),
+                ));
+            }
+            (a, Some(h)) if action_side(a) == Some(h) => {
+                return Err(reject(
+                    sid,
+                    409,
+                    "already_in_position",
+                    format!(
+                        "already {} on {symbol}",
+                        if h == PositionSide::Long {
+                            "long"
+                        } else {
+                            "short"
+                        }
+                    ),
+                ));
+            }
+            (a, Some(_)) if cfg.opposite_signal == OppositeSignal::Close => {
+                let _ = a;
+                return Ok(close("opposite_signal"));
+            }
+            (a, _) => action_side(a).expect("long or short"),
+        };
+
+        // Sizing, from memory.
+        let o = &msg.alert.overrides;
+        let (tp_default, sl_default) = match want {
+            PositionSide::Long => (cfg.long_tp_pct, cfg.long_sl_pct),
+            PositionSide::Short => (cfg.short_tp_pct, cfg.short_sl_pct),
+        };
+        let bound = |field: &str, v: Decimal, max: Decimal| {
+            if v > max {
+                Err(reject(
+                    sid,
+                    422,
+                    "override_out_of_bounds",
+                    format!("{field} {v} is above the strategy's {max}"),
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        let investment_pct = bound(
+            "size_pct",
+            o.size_pct.unwrap_or(cfg.investment_pct),
+            cfg.investment_pct,
+        )?;
+        let sl_pct = bound("sl_pct", o.sl_pct.unwrap_or(sl_default), sl_default)?;
+        let tp_pct = o.tp_pct.unwrap_or(tp_default);
+        let leverage = match o.leverage {
+            Some(l) if l > cfg.leverage => {
+                return Err(reject(
+                    sid,
+                    422,
+                    "override_out_of_bounds",
+                    format!("leverage {l}x is above the strategy's {}x", cfg.leverage),
+                ));
+            }
+            Some(l) => l,
+            None => cfg.leverage,
+        };
+        let rules = link.view.rules(&venue_symbol).ok_or_else(|| {
+            reject(
+                sid,
+                503,
+                "market_data_unavailable",
+                format!("instrument rules for {venue_symbol} are not loaded yet; retry shortly"),
+            )
+        })?;
+        if let Some(max) = rules.max_leverage
+            && leverage > max
+        {
+            return Err(reject(
+                sid,
+                422,
+                "leverage_above_venue_max",
+                format!("{venue_symbol} allows at most {max}x"),
+            ));
+        }
+        let price = link
+            .view
+            .mark(&venue_symbol)
+            .or(msg.alert.price)
+            .ok_or_else(|| {
+                reject(
+                    sid,
+                    503,
+                    "market_data_unavailable",
+                    format!("no recent price for {venue_symbol}"),
+                )
+            })?;
+        let balance = link.view.balance().ok_or_else(|| {
+            reject(
+                sid,
+                503,
+                "balance_unavailable",
+                "the account's balance is not known yet; retry shortly",
+            )
+        })?;
+        // A reversal's close frees the margin of the position it closes.
+        let freed = slot.map_or(Decimal::ZERO, |l| {
+            l.rec.entry_price * l.rec.quantity / Decimal::from(l.rec.leverage.max(1))
+        });
+        let size = sizing::entry_size(
+            balance.available + freed,
+            investment_pct,
+            leverage,
+            price,
+            &rules,
+        )
+        .map_err(|e| reject(sid, 422, e.code(), e.to_string()))?;
+        let pending = PendingEntry {
+            strategy_id: route.strategy_id,
+            signal_id: sid,
+            side: want,
+            leverage,
+            investment_pct,
+            tp_pct,
+            sl_pct,
+            origin: Some(origin),
+        };
+        if held.is_some() {
+            Ok(Plan::Reverse {
+                key,
+                signal_id: sid,
+                pending,
+                notional: size.notional,
+            })
+        } else {
+            Ok(Plan::Enter {
+                pending,
+                size,
+                price,
+                account_id,
+                venue_symbol,
+                symbol,
+            })
+        }
+    }
+
+    pub(super) fn record_signal(&self, msg: &SignalReceived, outcome: &Outcome) {
+        let (o, reason) = match outcome {
+            Outcome::Accepted { intent, .. } => (SignalOutcome::Accepted, Some(intent.clone())),
+            Outcome::Rejected { code, message, .. } => {
+                (SignalOutcome::Rejected, Some(format!("{code}: {message}")))
+            }
+        };
+        self.publish(Event::Signal(SignalRecord {
+            id: msg.signal_id,
+            user_id: Some(self.user_id),
+            strategy_id: Some(msg.route.strategy_id),
+            signal_key: msg.alert.dedupe_key.clone(),
+            action: Some(msg.alert.action.as_str().to_owned()),
+            symbol: msg.alert.symbol.as_ref().map(|s| s.as_str().to_owned()),
+            price: msg.alert.price,
+            outcome: o,
+            reason,
+            latency_us: msg.received.elapsed().as_micros() as i64,
+            source_ip: msg.source_ip.clone(),
+            received_at: msg.received_at,
+        }));
+    }
+
+    /// Sends an entry that risk approved.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn launch_entry(
+        &mut self,
+        p: PendingEntry,
+        size: EntrySize,
+        price: Decimal,
+        account_id: i64,
+        venue_symbol: String,
+        symbol: Symbol,
+    ) {
+        let Some(route) = self.strategies.get(&p.strategy_id).cloned() else {
+            return;
+        };
+        let margin = route.config.margin_mode;
+        let position_id = self.ids.next();
+        let entry_id = ClientOrderId::derive(p.strategy_id, p.signal_id, Leg::Entry);
+        let entry = OrderRequest {
+            client_id: entry_id.clone(),
+            symbol: venue_symbol.clone(),
+            side: p.side.entry_side(),
+            kind: OrderKind::Market,
+            size: OrderSize::Base(size.base_qty),
+            reduce_only: false,
+            attach: None,
+        };
+        self.record_new_order(
+            account_id,
+            p.strategy_id,
+            Some(p.signal_id),
+            None,
+            &entry,
+            size.base_qty,
+            OrderStatus::Pending,
+        );
+        let now = Utc::now();
+        let live = Live {
+            rec: PositionRecord {
+                id: position_id,
+                user_id: self.user_id,
+                strategy_id: Some(p.strategy_id),
+                account_id,
+                exchange: self.venue_name(account_id),
+                symbol: symbol.as_str().to_owned(),
+                side: side_db(p.side),
+                entry_price: price,
+                quantity: size.base_qty,
+                leverage: p.leverage,
+                margin_mode: margin_db(margin),
+                stop_loss: None,
+                take_profit: None,
+                liquidation_price: None,
+                realized_pnl: Decimal::ZERO,
+                fees: Decimal::ZERO,
+                exit_price: None,
+                close_reason: None,
+                status: PositionStatus::Open,
+                opened_at: now,
+                closed_at: None,
+            },
+            venue_symbol: venue_symbol.clone(),
+            strategy_id: p.strategy_id,
+            entry_signal: p.signal_id,
+            entry_id,
+            phase: Phase::Entering,
+            sl: None,
+            tp: None,
+            tp_pct: p.tp_pct,
+            sl_pct: p.sl_pct,
+            then: None,
+            slot_handed_over: false,
+            close_reason: "signal",
+            closing_id: None,
+            protecting: true,
+        };
+        self.inflight.insert(live.entry_id.as_str().to_owned());
+        self.live.insert((account_id, venue_symbol), live);
+        self.send_exchange(
+            account_id,
+            ex::Open {
+                position_id,
+                entry,
+                leverage: p.leverage,
+                margin,
+                reference_price: price,
+                protect: ProtectSpec {
+                    side: p.side,
+                    tp_pct: p.tp_pct,
+                    sl_pct: p.sl_pct,
+                    sl_id: ClientOrderId::derive(p.strategy_id, p.signal_id, Leg::StopLoss),
+                    tp_id: ClientOrderId::derive(p.strategy_id, p.signal_id, Leg::TakeProfit),
+                },
+                origin: p.origin,
+            },
+        );
+    }
+
+    /// Sends the close of the position at `key`.
+    pub(super) fn launch_close(
+        &mut self,
+        key: &(i64, String),
+        signal_id: i64,
+        origin: Option<Instant>,
+        reason: &'static str,
+    ) {
+        let Some(l) = self.live.get_mut(key) else {
+            return;
+        };
+        l.phase = Phase::Closing;
+        l.close_reason = reason;
+        let close_id = ClientOrderId::derive(l.strategy_id, signal_id, Leg::Close);
+        l.closing_id = Some(close_id.clone());
+        let side = side_core(l.rec.side);
+        self.inflight.insert(close_id.as_str().to_owned());
+        let l = &self.live[key];
+        let order = OrderRequest {
+            client_id: close_id,
+            symbol: l.venue_symbol.clone(),
+            side: side.exit_side(),
+            kind: OrderKind::Market,
+            size: OrderSize::Base(l.rec.quantity),
+            reduce_only: true,
+            attach: None,
+        };
+        let cancel: Vec<ClientOrderId> = l.sl.iter().chain(l.tp.iter()).cloned().collect();
+        let (position_id, strategy_id, qty, entry_price) =
+            (l.rec.id, l.strategy_id, l.rec.quantity, l.rec.entry_price);
+        let margin = match l.rec.margin_mode {
+            DbMargin::Isolated => MarginMode::Isolated,
+            DbMargin::Cross => MarginMode::Cross,
+        };
+        let account_id = key.0;
+        let reference = self
+            .accounts
+            .get(&account_id)
+            .and_then(|a| a.view.mark(&key.1))
+            .unwrap_or(entry_price);
+        self.record_new_order(
+            account_id,
+            strategy_id,
+            Some(signal_id),
+            Some(position_id),
+            &order,
+            qty,
+            OrderStatus::Pending,
+        );
+        self.send_exchange(
+            account_id,
+            ex::Close {
+                position_id,
+                order,
+                margin,
+                reference_price: reference,
+                cancel,
+                origin,
+            },
+        );
+    }
+
+    /// The entry of a reversal, sized now that the close has settled.
+    pub(super) fn reenter(&mut self, key: &(i64, String), p: PendingEntry) {
+        let account_id = key.0;
+        let Some(link) = self.accounts.get(&account_id) else {
+            return;
+        };
+        let Some(route) = self.strategies.get(&p.strategy_id).cloned() else {
+            return;
+        };
+        let symbol = route
+            .config
+            .symbols
+            .iter()
+            .find(|s| s.on(link.view.venue) == key.1)
+            .cloned();
+        let sized = (|| {
+            let rules = link.view.rules(&key.1)?;
+            let price = link.view.mark(&key.1)?;
+            let balance = link.view.balance()?;
+            Some(
+                sizing::entry_size(
+                    balance.available,
+                    p.investment_pct,
+                    p.leverage,
+                    price,
+                    &rules,
+                )
+                .map(|s| (s, price)),
+            )
+        })();
+        match (sized, symbol) {
+            (Some(Ok((size, price))), Some(symbol)) => {
+                self.launch_entry(p, size, price, account_id, key.1.clone(), symbol);
+            }
+            (sized, _) => {
+                let why = match sized {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "market data unavailable".into(),
+                };
+                self.risk.do_send(ReleaseSlot {
+                    user_id: self.user_id,
+                });
+                self.alert(
+                    "reversal_entry_failed",
+                    format!("closed, but the reversing entry was not sent: {why}"),
+                    None,
+                );
+            }
+        }
+    }
+
+    /// The account and symbol a signal needs but whose market data is not
+    /// in memory yet.
+    pub(super) fn cold(&self, msg: &SignalReceived) -> Option<(Addr<ExchangeActor>, String)> {
+        let route = self
+            .strategies
+            .get(&msg.route.strategy_id)
+            .unwrap_or(&msg.route);
+        let link = self.accounts.get(&route.account_id?)?;
+        let symbol = match &msg.alert.symbol {
+            Some(s) => s.clone(),
+            None if route.config.symbols.len() == 1 => route.config.symbols[0].clone(),
+            None => return None,
+        };
+        let vs = symbol.on(link.view.venue);
+        let ready = link.view.rules(&vs).is_some()
+            && link.view.mark(&vs).is_some()
+            && link.view.balance().is_some();
+        (!ready).then(|| (link.exchange.clone(), vs))
+    }
+
+    pub(super) fn process(&mut self, msg: SignalReceived) -> ResponseActFuture<Self, Outcome> {
+        let plan = match self.plan(&msg) {
+            Ok(p) => p,
+            Err(outcome) => {
+                self.record_signal(&msg, &outcome);
+                return Box::pin(actix::fut::ready(outcome));
+            }
+        };
+        let sid = msg.signal_id;
+        if let Plan::Close {
+            key,
+            signal_id,
+            origin,
+            reason,
+        } = &plan
+        {
+            let outcome = Outcome::Accepted {
+                signal_id: sid,
+                intent: "close".into(),
+            };
+            self.record_signal(&msg, &outcome);
+            self.launch_close(key, *signal_id, Some(*origin), reason);
+            return Box::pin(actix::fut::ready(outcome));
+        }
+        let (notional, leverage, replacing) = match &plan {
+            Plan::Enter { size, pending, .. } => (size.notional, pending.leverage, false),
+            Plan::Reverse {
+                notional, pending, ..
+            } => (*notional, pending.leverage, true),
+            Plan::Close { .. } => unreachable!("handled above"),
+        };
+        let check = CheckEntry {
+            user_id: self.user_id,
+            leverage,
+            notional,
+            equity: self.equity(),
+            now_ms: Utc::now().timestamp_millis(),
+            replacing,
+        };
+        Box::pin(
+            self.risk
+                .send(check)
+                .into_actor(self)
+                .map(move |answer, act, _| {
+                    let side_name = |side: PositionSide| {
+                        if side == PositionSide::Long {
+                            "long"
+                        } else {
+                            "short"
+                        }
+                    };
+                    // The signal is recorded before its orders: they refer to it.
+                    match (answer, plan) {
+                        (
+                            Ok(Ok(())),
+                            Plan::Enter {
+                                pending,
+                                size,
+                                price,
+                                account_id,
+                                venue_symbol,
+                                symbol,
+                            },
+                        ) => {
+                            let outcome = Outcome::Accepted {
+                                signal_id: sid,
+                                intent: format!("open_{}", side_name(pending.side)),
+                            };
+                            act.record_signal(&msg, &outcome);
+                            act.launch_entry(
+                                pending,
+                                size,
+                                price,
+                                account_id,
+                                venue_symbol,
+                                symbol,
+                            );
+                            outcome
+                        }
+                        (
+                            Ok(Ok(())),
+                            Plan::Reverse {
+                                key,
+                                signal_id,
+                                pending,
+                                ..
+                            },
+                        ) => {
+                            let outcome = Outcome::Accepted {
+                                signal_id: sid,
+                                intent: format!("reverse_to_{}", side_name(pending.side)),
+                            };
+                            act.record_signal(&msg, &outcome);
+                            if let Some(l) = act.live.get_mut(&key) {
+                                l.then = Some(pending);
+                                l.slot_handed_over = true;
+                            }
+                            act.launch_close(&key, signal_id, Some(msg.received), "reversal");
+                            outcome
+                        }
+                        (Ok(Err(rejection)), plan) => {
+                            act.publish(Event::RiskAlert(RiskAlert {
+                                user_id: act.user_id,
+                                kind: "entry_refused".into(),
+                                rule: Some(rejection.rule),
+                                message: rejection.message.clone(),
+                                position_id: None,
+                            }));
+                            if let Plan::Reverse { key, signal_id, .. } = plan {
+                                // The close still happens; only the new entry is refused.
+                                let outcome = Outcome::Rejected {
+                                    signal_id: sid,
+                                    status: 422,
+                                    code: rejection.rule.as_str().to_owned(),
+                                    message: format!(
+                                        "position closed; the reversing entry was refused: {}",
+                                        rejection.message
+                                    ),
+                                };
+                                act.record_signal(&msg, &outcome);
+                                act.launch_close(&key, signal_id, Some(msg.received), "signal");
+                                outcome
+                            } else {
+                                let outcome =
+                                    reject(sid, 422, rejection.rule.as_str(), rejection.message);
+                                act.record_signal(&msg, &outcome);
+                                outcome
+                            }
+                        }
+                        (Err(_), _) | (Ok(Ok(())), Plan::Close { .. }) => {
+                            let outcome = reject(
+                                sid,
+                                503,
+                                "risk_unavailable",
+                                "the risk service is restarting; retry",
+                            );
+                            act.record_signal(&msg, &outcome);
+                            outcome
+                        }
+                    }
+                }),
+        )
+    }
+}
