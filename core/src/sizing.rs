@@ -74,7 +74,16 @@ pub fn entry_size(
     let margin_budget = available * investment_pct / Decimal::ONE_HUNDRED;
     let notional_budget = margin_budget * Decimal::from(leverage);
     let base_budget = notional_budget / price;
-    let venue_qty = rules.venue_qty(base_budget, true);
+    let mut venue_qty = rules.venue_qty(base_budget, true);
+    // Never more than one order may carry: the budget is a ceiling, not a target.
+    let max = if rules.market_max_qty > Decimal::ZERO {
+        rules.market_max_qty
+    } else {
+        rules.max_qty
+    };
+    if max > Decimal::ZERO && venue_qty > max {
+        venue_qty = rules.venue_qty(rules.base_qty(max), true);
+    }
     let min = if rules.market_min_qty > Decimal::ZERO {
         rules.market_min_qty
     } else {
@@ -241,6 +250,14 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_beyond_the_venues_largest_order_is_capped() {
+        // $100M × 100 % × 125x would be 290,000 BTC; BTCUSDT market orders stop at 120.
+        let s = entry_size(dec!(100000000), dec!(100), 125, dec!(43000), &btc()).unwrap();
+        assert_eq!(s.venue_qty, dec!(120));
+        assert_eq!(s.notional, dec!(5160000));
+    }
+
+    #[test]
     fn protection_rounds_towards_the_entry() {
         // Long at 43,210.7: SL 2 % = 42,346.486 → up to 42,346.5; TP 5 % = 45,371.235 → down to 45,371.2.
         let p = protection(PositionSide::Long, dec!(43210.7), dec!(5), dec!(2), &btc());
@@ -287,8 +304,10 @@ mod tests {
             if let Ok(s) = entry_size(Decimal::from(avail), Decimal::from(inv), lev, price, &rules) {
                 prop_assert!(s.notional <= budget);
                 prop_assert!((s.venue_qty % rules.market_step_size).is_zero());
-                // Rounded down by less than one step.
-                prop_assert!(budget - s.notional < rules.market_step_size * price);
+                // Rounded down by less than one step (unless capped at the largest order).
+                if s.venue_qty < rules.market_max_qty {
+                    prop_assert!(budget - s.notional < rules.market_step_size * price);
+                }
             }
         }
 

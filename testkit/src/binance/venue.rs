@@ -129,6 +129,9 @@ pub struct Venue {
     /// Added to the server's clock (to exercise `-1021` and clock sync).
     pub clock_skew_ms: i64,
     pub weight_limit: u32,
+    /// Advertised order limits (per 10 s, per minute), for load tests.
+    pub order_limit_10s: u32,
+    pub order_limit_1m: u32,
     /// Bumped to drop every websocket API connection.
     pub ws_api_generation: u64,
     /// The websocket API carries requests out but sends no answers.
@@ -182,6 +185,8 @@ impl Venue {
             requests: Vec::new(),
             clock_skew_ms: 0,
             weight_limit: 2400,
+            order_limit_10s: 300,
+            order_limit_1m: 1200,
             ws_api_generation: 0,
             ws_api_silent: false,
             weight_minute: 0,
@@ -971,8 +976,8 @@ impl Venue {
         json!({"timezone": "UTC", "serverTime": self.now(), "futuresType": "U_MARGINED",
             "rateLimits": [
                 {"interval": "MINUTE", "intervalNum": 1, "limit": self.weight_limit, "rateLimitType": "REQUEST_WEIGHT"},
-                {"interval": "MINUTE", "intervalNum": 1, "limit": 1200, "rateLimitType": "ORDERS"},
-                {"interval": "SECOND", "intervalNum": 10, "limit": 300, "rateLimitType": "ORDERS"}],
+                {"interval": "MINUTE", "intervalNum": 1, "limit": self.order_limit_1m, "rateLimitType": "ORDERS"},
+                {"interval": "SECOND", "intervalNum": 10, "limit": self.order_limit_10s, "rateLimitType": "ORDERS"}],
             "exchangeFilters": [], "assets": [], "symbols": symbols})
     }
 
