@@ -90,6 +90,10 @@ impl ExchangeActor {
                             Err(e) => tracing::warn!(account = view.account_id, symbol = %s, error = %e, "rules unavailable"),
                         }
                     }
+                    // Another account on the venue may have just read it.
+                    if view.mark_age(&s).is_some_and(|age| age < MARK_REFRESH) {
+                        continue;
+                    }
                     match conn.mark_price(&s).await {
                         Ok(p) => view.set_mark(&s, p),
                         Err(e) => tracing::debug!(symbol = %s, error = %e, "mark refresh failed"),

@@ -20,7 +20,7 @@ use super::user::{
     AccountAttached, AccountDetached, AccountLink, OpenPositions, Outcome, Restored,
     SignalReceived, StrategyChanged, UserActor,
 };
-use super::view::AccountView;
+use super::view::{AccountView, MarkTable};
 use crate::accounts::Accounts;
 use crate::exchange::Endpoints;
 use crate::store::Store;
@@ -68,6 +68,8 @@ pub struct Execution {
     persist: Addr<PersistActor>,
     global_kill: Arc<AtomicBool>,
     attached: Mutex<HashMap<i64, Addr<ExchangeActor>>>,
+    /// Prices per venue and network, shared by the accounts on it.
+    marks: Mutex<HashMap<(Venue, bool), Arc<MarkTable>>>,
     user_depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
     persist_depth: Arc<Depth>,
@@ -146,6 +148,7 @@ impl Execution {
             persist,
             global_kill,
             attached: Mutex::new(HashMap::new()),
+            marks: Mutex::new(HashMap::new()),
             user_depth: Arc::new(Depth::new("user")),
             exchange_depth: Arc::new(Depth::new("exchange")),
             persist_depth,
@@ -275,7 +278,20 @@ impl Execution {
             Exchange::Okx => Venue::Okx,
             Exchange::Paper => Venue::Paper,
         };
-        let view = Arc::new(AccountView::new(account_id, user_id, venue, model.testnet));
+        let marks = self
+            .marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((venue, model.testnet))
+            .or_default()
+            .clone();
+        let view = Arc::new(AccountView::new(
+            account_id,
+            user_id,
+            venue,
+            model.testnet,
+            marks,
+        ));
         let user = self.user(user_id);
         let shard = &self.shards[shard_of(user_id, self.shards.len())];
         let (endpoints, depth, owner, v) = (

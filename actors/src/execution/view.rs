@@ -15,6 +15,27 @@ use tradingbot_core::exchange::{Balance, InstrumentRules, Venue};
 /// How old a price may be and still size an order.
 pub const MAX_MARK_AGE: Duration = Duration::from_secs(30);
 
+/// Recent prices of one venue (and network), shared by every account on it:
+/// prices are public, so one refresh serves all.
+#[derive(Debug, Default)]
+pub struct MarkTable {
+    marks: RwLock<HashMap<String, (Decimal, Instant)>>,
+}
+
+impl MarkTable {
+    pub fn get(&self, symbol: &str) -> Option<(Decimal, Duration)> {
+        read(&self.marks)
+            .get(symbol)
+            .map(|(p, at)| (*p, at.elapsed()))
+    }
+
+    pub fn set(&self, symbol: &str, price: Decimal) {
+        if price > Decimal::ZERO {
+            write(&self.marks).insert(symbol.to_owned(), (price, Instant::now()));
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct AccountView {
     pub account_id: i64,
@@ -22,7 +43,7 @@ pub struct AccountView {
     pub venue: Venue,
     pub testnet: bool,
     rules: RwLock<HashMap<String, Arc<InstrumentRules>>>,
-    marks: RwLock<HashMap<String, (Decimal, Instant)>>,
+    marks: Arc<MarkTable>,
     balance: RwLock<Option<(Balance, Instant)>>,
 }
 
@@ -35,14 +56,20 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl AccountView {
-    pub fn new(account_id: i64, user_id: i64, venue: Venue, testnet: bool) -> Self {
+    pub fn new(
+        account_id: i64,
+        user_id: i64,
+        venue: Venue,
+        testnet: bool,
+        marks: Arc<MarkTable>,
+    ) -> Self {
         Self {
             account_id,
             user_id,
             venue,
             testnet,
             rules: RwLock::default(),
-            marks: RwLock::default(),
+            marks,
             balance: RwLock::default(),
         }
     }
@@ -57,16 +84,20 @@ impl AccountView {
 
     /// A price no older than [`MAX_MARK_AGE`].
     pub fn mark(&self, symbol: &str) -> Option<Decimal> {
-        read(&self.marks)
+        self.marks
             .get(symbol)
-            .filter(|(_, at)| at.elapsed() <= MAX_MARK_AGE)
-            .map(|(p, _)| *p)
+            .filter(|(_, age)| *age <= MAX_MARK_AGE)
+            .map(|(p, _)| p)
+    }
+
+    /// How old the symbol's price is (any account of the venue may have
+    /// refreshed it).
+    pub fn mark_age(&self, symbol: &str) -> Option<Duration> {
+        self.marks.get(symbol).map(|(_, age)| age)
     }
 
     pub fn set_mark(&self, symbol: &str, price: Decimal) {
-        if price > Decimal::ZERO {
-            write(&self.marks).insert(symbol.to_owned(), (price, Instant::now()));
-        }
+        self.marks.set(symbol, price);
     }
 
     /// The margin balance in the quote asset trades settle in.
