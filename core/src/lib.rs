@@ -15,6 +15,8 @@ pub mod identity;
 pub mod ids;
 pub mod lenient;
 pub mod market;
+pub mod performance;
+pub mod position;
 pub mod risk;
 pub mod signal;
 pub mod sizing;

@@ -631,18 +631,25 @@ fn upl(p: &PaperPosition, mark: Decimal) -> Decimal {
     }
 }
 
-/// Isolated: where margin plus unrealized PnL meets the maintenance margin —
-/// long `entry (1 − 1/L) / (1 − mmr)`, short `entry (1 + 1/L) / (1 + mmr)`.
-/// Cross positions use the same per-position estimate (the wallet backs
-/// them further; the paper engine liquidates them at the same price).
+/// Isolated: where margin plus unrealized PnL meets the maintenance margin
+/// ([`crate::position::liquidation_price`]). Cross positions use the same
+/// per-position estimate (the wallet backs them further; the paper engine
+/// liquidates them at the same price).
 pub fn liquidation_price(p: &PaperPosition, cfg: &PaperConfig) -> Option<Decimal> {
-    let lev = Decimal::from(p.leverage.max(1));
-    let one = Decimal::ONE;
-    let price = match p.side {
-        PositionSide::Long => p.entry * (one - one / lev) / (one - cfg.maintenance_rate),
-        PositionSide::Short => p.entry * (one + one / lev) / (one + cfg.maintenance_rate),
+    let holding = crate::position::Holding {
+        side: p.side,
+        entry_price: p.entry,
+        quantity: p.qty,
+        leverage: p.leverage,
+        stop_loss: None,
+        take_profit: None,
     };
-    (price > Decimal::ZERO).then(|| price.round_dp(2))
+    let maintenance = crate::position::Maintenance {
+        rate: cfg.maintenance_rate,
+        amount: Decimal::ZERO,
+    };
+    crate::position::liquidation_price(&holding, maintenance, crate::position::Collateral::Isolated)
+        .map(|price| price.round_dp(2))
 }
 
 fn triggered(kind: &OrderKind, side: Side, mark: Decimal) -> bool {
