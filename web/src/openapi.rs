@@ -2,7 +2,8 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, audit, auth, health, risk, strategies, trading, users, views, webhook,
+    accounts, admin, audit, auth, health, performance, positions, risk, strategies, trading, users,
+    views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -71,6 +72,13 @@ impl Modify for BearerAuth {
         webhook::tradingview,
         trading::positions,
         trading::position,
+        positions::close,
+        crate::ws::connect,
+        positions::history,
+        performance::summary,
+        performance::daily,
+        performance::weekly,
+        performance::monthly,
         trading::orders,
         trading::signals,
         risk::get,
@@ -87,6 +95,8 @@ impl Modify for BearerAuth {
         strategies::RotateBody,
         webhook::WebhookAnswer,
         trading::PositionView,
+        positions::CloseView,
+        performance::SeriesView,
         trading::OrderView,
         trading::SignalView,
         risk::RiskView,
@@ -126,6 +136,8 @@ impl Modify for BearerAuth {
         (name = "users", description = "Your account and its security events"),
         (name = "admin", description = "Administration (admin role)"),
         (name = "accounts", description = "Exchange accounts (Binance, OKX, paper)"),
+        (name = "trading", description = "Positions, orders and signals"),
+        (name = "performance", description = "Statistics of closed positions"),
     )
 )]
 pub struct ApiDoc;

@@ -92,6 +92,7 @@ impl Server {
             Services::build(config, &secrets, store.clone(), redis.clone(), frontend_url).await?;
 
         let history = tradingbot_actors::history::History::new(store.clone());
+        let ws = crate::ws::hub::WsHub::start(services.execution.bus(), redis.clone());
         let state = web::Data::new(AppState {
             store,
             redis,
@@ -102,6 +103,7 @@ impl Server {
             strategies: services.strategies,
             history,
             execution: services.execution,
+            ws,
             gate: services.gate,
             webhook_allowed_ips: config.webhook_allowed_ips.clone().into(),
             jwt: services.jwt,
@@ -240,6 +242,7 @@ impl Services {
             strategies.clone(),
             config.endpoints.clone(),
             config.execution_shards,
+            config.monitor,
         )
         .await
         .context("starting the execution core")?;

@@ -113,7 +113,10 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
         ),
         (
             position,
-            vec![route(Method::GET, "/positions/{id}", None, "999999")],
+            vec![
+                route(Method::GET, "/positions/{id}", None, "999999"),
+                route(Method::POST, "/positions/{id}/close", None, "999999"),
+            ],
         ),
         (
             session,
@@ -175,10 +178,17 @@ async fn another_users_objects_answer_404() {
         let v: Value = api.get(list, &b.access).await.json().await.unwrap();
         assert_eq!(v, json!([]), "{list}");
     }
-    for list in ["/orders", "/signals"] {
+    for list in ["/orders", "/signals", "/positions/history"] {
         let v: Value = api.get(list, &b.access).await.json().await.unwrap();
         assert_eq!(v["total"], 0, "{list}");
     }
+    let v: Value = api
+        .get("/performance/summary", &b.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["total_trades"], 0);
     let (account, _) = &objects[3];
     let res = api
         .post(

@@ -68,6 +68,14 @@ impl EventBus {
     }
 }
 
+impl EventBus {
+    /// For what only the present needs (valuations, prices): live listeners
+    /// hear it, the database writer does not.
+    pub fn publish_live(&self, event: Event) {
+        let _ = self.live.send(Arc::new(event));
+    }
+}
+
 fn count(event: &Event) {
     match event {
         Event::Signal(s) => {
@@ -84,6 +92,10 @@ fn count(event: &Event) {
                 metrics::counter!("risk_alerts_total", "kind" => a.kind.clone()).increment(1);
             }
         }
-        Event::Position(_) | Event::RiskState { .. } => {}
+        Event::PnlStep(_) => metrics::counter!("pnl_step_alerts_total").increment(1),
+        Event::Position(_)
+        | Event::RiskState { .. }
+        | Event::PositionValue(_)
+        | Event::Price(_) => {}
     }
 }

@@ -104,6 +104,59 @@ pub struct RiskAlert {
     pub position_id: Option<i64>,
 }
 
+/// An open position valued at the latest mark, as the monitor sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionValue {
+    pub user_id: i64,
+    pub position_id: i64,
+    pub account_id: i64,
+    pub strategy_id: Option<i64>,
+    pub exchange: String,
+    /// Canonical (`BTCUSDT`).
+    pub symbol: String,
+    pub side: PositionSide,
+    pub entry_price: Decimal,
+    pub quantity: Decimal,
+    pub leverage: u32,
+    pub current_price: Decimal,
+    pub unrealized_pnl: Decimal,
+    /// Return on margin, percent: the seed's `pnl_percentage`.
+    pub pnl_percentage: Decimal,
+    /// Return on notional (the price move), percent.
+    pub roi_pct: Decimal,
+    pub liquidation_price: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+    pub distance_to_sl_pct: Option<Decimal>,
+    pub distance_to_tp_pct: Option<Decimal>,
+    pub at: DateTime<Utc>,
+}
+
+/// A position's PnL reached another ±step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PnlStep {
+    pub user_id: i64,
+    pub position_id: i64,
+    pub symbol: String,
+    pub side: PositionSide,
+    /// …, −2, −1, 1, 2, … steps of `step_pct`.
+    pub step: i64,
+    pub step_pct: Decimal,
+    pub pnl_percentage: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub current_price: Decimal,
+}
+
+/// A venue's mark price for a symbol (public: every user may see it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceTick {
+    pub exchange: String,
+    /// Canonical (`BTCUSDT`).
+    pub symbol: String,
+    pub price: Decimal,
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Event {
@@ -118,6 +171,12 @@ pub enum Event {
         ledger: RiskLedger,
     },
     RiskAlert(RiskAlert),
+    /// Live only (never persisted): the monitor's valuation.
+    PositionValue(PositionValue),
+    /// Live only.
+    PnlStep(PnlStep),
+    /// Live only; no owner.
+    Price(PriceTick),
 }
 
 impl Event {
@@ -129,6 +188,9 @@ impl Event {
             Event::Position(p) => Some(p.user_id),
             Event::RiskState { user_id, .. } => Some(*user_id),
             Event::RiskAlert(a) => Some(a.user_id),
+            Event::PositionValue(v) => Some(v.user_id),
+            Event::PnlStep(s) => Some(s.user_id),
+            Event::Price(_) => None,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod events;
 pub mod exchange;
 pub mod ids;
 pub mod mailbox;
+pub mod monitor;
 pub mod persist;
 pub mod registry;
 pub mod risk;
@@ -26,7 +27,7 @@ pub mod runtime;
 pub mod user;
 pub mod view;
 
-pub use runtime::Execution;
+pub use runtime::{CloseError, Execution};
 
 use crate::exchange::updates::VenueUpdate;
 use actix::prelude::*;

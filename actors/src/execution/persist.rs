@@ -201,6 +201,8 @@ async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm:
                 .exec(&txn)
                 .await?;
             }
+            // Live-only events never reach this writer; nothing to keep.
+            Event::PositionValue(_) | Event::PnlStep(_) | Event::Price(_) => {}
         }
     }
     txn.commit().await

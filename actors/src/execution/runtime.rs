@@ -8,17 +8,19 @@
 //! actors in step.
 
 use super::bus::EventBus;
+use super::events::PositionValue;
 use super::events::{Event, SignalRecord};
 use super::exchange::ExchangeActor;
 use super::ids::IdGen;
 use super::mailbox::Depth;
+use super::monitor::{MonitorSettings, PositionMonitor, Valuations, WatchAccount};
 use super::persist::{Drain, PersistActor};
 use super::registry::{Destination, Registry, StrategyRoute};
 use super::risk::{GetRisk, RiskActor, SetKillSwitch, SetLimits, UserRisk};
 use super::shard_of;
 use super::user::{
-    AccountAttached, AccountDetached, AccountLink, OpenPositions, Outcome, Restored,
-    SignalReceived, StrategyChanged, UserActor,
+    AccountAttached, AccountDetached, AccountLink, ClosePosition, CloseRefused, CloseSource,
+    CloseStarted, OpenPositions, Outcome, Restored, SignalReceived, StrategyChanged, UserActor,
 };
 use super::view::{AccountView, MarkTable};
 use crate::accounts::Accounts;
@@ -40,6 +42,14 @@ use tradingbot_core::risk::RiskLimits;
 use tradingbot_core::signal::Alert;
 
 const GLOBAL_KILL_KEY: &str = "global_kill_switch";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error(transparent)]
+    Refused(CloseRefused),
+    #[error("the trading core is not running")]
+    Unavailable,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutionError {
@@ -70,6 +80,8 @@ pub struct Execution {
     attached: Mutex<HashMap<i64, Addr<ExchangeActor>>>,
     /// Prices per venue and network, shared by the accounts on it.
     marks: Mutex<HashMap<(Venue, bool), Arc<MarkTable>>>,
+    monitor: Addr<PositionMonitor>,
+    valuations: Valuations,
     user_depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
     persist_depth: Arc<Depth>,
@@ -105,6 +117,7 @@ impl Execution {
         strategies: Arc<Strategies>,
         endpoints: Endpoints,
         shards: usize,
+        monitor: MonitorSettings,
     ) -> Result<Arc<Self>, ExecutionError> {
         let floor = max_id::<signals::Entity>(&store, signals::Column::Id)
             .await?
@@ -120,6 +133,13 @@ impl Execution {
             })
         };
         bus.subscribe_durable(persist.clone().recipient(), persist_depth.clone());
+        let valuations = Valuations::default();
+        let monitor_actor = {
+            let (store, bus, v) = (store.clone(), bus.clone(), valuations.clone());
+            PositionMonitor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+                PositionMonitor::new(store, bus, monitor, v)
+            })
+        };
         let global = system_settings::Entity::find_by_id(GLOBAL_KILL_KEY.to_owned())
             .one(store.conn())
             .await?
@@ -149,6 +169,8 @@ impl Execution {
             global_kill,
             attached: Mutex::new(HashMap::new()),
             marks: Mutex::new(HashMap::new()),
+            monitor: monitor_actor,
+            valuations,
             user_depth: Arc::new(Depth::new("user")),
             exchange_depth: Arc::new(Depth::new("exchange")),
             persist_depth,
@@ -310,10 +332,20 @@ impl Execution {
         attached.insert(account_id, exchange.clone());
         drop(attached);
         self.user_depth.sent();
+        self.monitor.do_send(WatchAccount(view.clone()));
         user.do_send(AccountAttached {
             link: AccountLink { view, exchange },
         });
         Ok(())
+    }
+
+    /// The monitor's latest valuation of an open position.
+    pub fn valuation(&self, position_id: i64) -> Option<PositionValue> {
+        self.valuations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&position_id)
+            .cloned()
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -515,6 +547,28 @@ impl Execution {
     }
 
     /// How many positions a user's actor holds (open or in flight).
+    /// Closes an open position of the user now (reduce-only market order,
+    /// protective orders cancelled).
+    pub async fn close_position(
+        &self,
+        user_id: i64,
+        position_id: i64,
+        source: CloseSource,
+        source_ip: Option<String>,
+    ) -> Result<CloseStarted, CloseError> {
+        let Some(Destination::Local(user)) = self.registry.destination(user_id) else {
+            return Err(CloseError::Refused(CloseRefused::NotFound));
+        };
+        user.send(ClosePosition {
+            position_id,
+            source,
+            source_ip,
+        })
+        .await
+        .map_err(|_| CloseError::Unavailable)?
+        .map_err(CloseError::Refused)
+    }
+
     pub async fn open_positions(&self, user_id: i64) -> usize {
         match self.registry.destination(user_id) {
             Some(Destination::Local(a)) => {

@@ -44,6 +44,9 @@ impl From<deadpool_redis::redis::RedisError> for KvError {
 pub struct Redis {
     pool: Pool,
     prefix: std::sync::Arc<str>,
+    /// For subscriptions, which need a connection of their own. May carry a
+    /// password: never shown.
+    url: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -79,9 +82,44 @@ impl Redis {
         let redis = Self {
             pool,
             prefix: prefix.into(),
+            url: url.into(),
         };
         redis.ping().await?;
         Ok(redis)
+    }
+
+    /// Publishes `payload` on `channel` (namespaced like keys).
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), KvError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = deadpool_redis::redis::cmd("PUBLISH")
+            .arg(self.key(channel))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Messages published on `channel`, from a connection of their own that
+    /// is re-established (with back-off) whenever it drops. Ends when the
+    /// receiver is dropped. Messages sent while disconnected are lost: what
+    /// uses this shows the present, the database keeps the past.
+    pub fn subscribe(&self, channel: &str) -> tokio::sync::mpsc::Receiver<String> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let (url, channel) = (self.url.clone(), self.key(channel));
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            while !tx.is_closed() {
+                match subscription(&url, &channel, &tx).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "redis subscription lost; reconnecting");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+        rx
     }
 
     pub fn pool(&self) -> &Pool {
@@ -120,4 +158,32 @@ impl Redis {
             .trim()
             .to_owned())
     }
+}
+
+/// One subscription connection's life: returns when it drops.
+async fn subscription(
+    url: &str,
+    channel: &str,
+    tx: &tokio::sync::mpsc::Sender<String>,
+) -> Result<(), KvError> {
+    use futures_util::StreamExt;
+    let client =
+        deadpool_redis::redis::Client::open(url).map_err(|e| KvError::Config(e.to_string()))?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    let mut messages = pubsub.on_message();
+    while let Some(m) = messages.next().await {
+        let Ok(payload) = m.get_payload::<String>() else {
+            continue;
+        };
+        match tx.try_send(payload) {
+            Ok(()) => {}
+            // The reader is behind: this message is dropped, not queued.
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("redis_fanout_dropped_total").increment(1);
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+        }
+    }
+    Err(KvError::Unavailable("subscription closed".into()))
 }

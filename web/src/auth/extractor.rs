@@ -51,7 +51,13 @@ async fn authenticate(req: HttpRequest) -> Result<AuthUser, ApiError> {
             "Send `Authorization: Bearer <access token>`.",
         )
     })?;
-    let claims = state.jwt.verify_access(&token).map_err(|e| match e {
+    verify_token(&state, &token).await
+}
+
+/// Proves an access token however it arrived (header, or the websocket's
+/// query / subprotocol), and spends one unit of the user's request budget.
+pub async fn verify_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    let claims = state.jwt.verify_access(token).map_err(|e| match e {
         TokenError::Expired => {
             ApiError::unauthorized("token_expired", "The access token has expired; refresh it.")
         }

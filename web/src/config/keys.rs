@@ -193,6 +193,20 @@ pub const EXECUTION_SHARDS: Key = Key {
     meaning: "Threads (actix arbiters) the trading actors are spread over; each user's actors live on one.",
     secret: false,
 };
+pub const POSITION_UPDATE_MS: Key = Key {
+    env: "TRADINGBOT_POSITION_UPDATE_MS",
+    toml: "position_update_ms",
+    default: "1000",
+    meaning: "At most one `position_update` per open position this often (milliseconds, 100–60000); prices are read four times a second.",
+    secret: false,
+};
+pub const PNL_ALERT_STEP_PCT: Key = Key {
+    env: "TRADINGBOT_PNL_ALERT_STEP_PCT",
+    toml: "pnl_alert_step_pct",
+    default: "1",
+    meaning: "A position's PnL (percent of its margin) between two alerts: with 1, an alert at ±1 %, ±2 %, … (0.1–100).",
+    secret: false,
+};
 
 pub const BINANCE_LIVE_REST_URL: Key = Key {
     env: "TRADINGBOT_BINANCE_LIVE_REST_URL",
@@ -334,6 +348,8 @@ pub const ALL: &[Key] = &[
     RATE_LIMIT_WEBHOOK,
     WEBHOOK_ALLOWED_IPS,
     EXECUTION_SHARDS,
+    POSITION_UPDATE_MS,
+    PNL_ALERT_STEP_PCT,
     BINANCE_LIVE_REST_URL,
     BINANCE_LIVE_WS_API_URL,
     BINANCE_LIVE_STREAM_URL,

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod secrets;
 
 use keys::Key;
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretSlice};
 use std::collections::HashMap;
 use std::fmt;
@@ -121,6 +122,8 @@ pub struct Config {
     /// Empty: any sender.
     pub webhook_allowed_ips: Vec<ipnet::IpNet>,
     pub execution_shards: usize,
+    /// Pace of the position monitor: `position_update` throttle, PnL alert step.
+    pub monitor: tradingbot_actors::execution::monitor::MonitorSettings,
     pub endpoints: tradingbot_actors::exchange::Endpoints,
     pub paper: PaperSettings,
 }
@@ -176,6 +179,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("webhook_allowed_ips", &self.webhook_allowed_ips)
             .field("execution_shards", &self.execution_shards)
+            .field("monitor", &self.monitor)
             .field("limits", &self.limits)
             .field("endpoints", &self.endpoints)
             .field("paper", &self.paper)
@@ -340,6 +344,26 @@ where
         ));
     }
     Ok(value)
+}
+
+fn parse_decimal(
+    sources: &Sources,
+    key: &Key,
+    default: Decimal,
+    range: std::ops::RangeInclusive<Decimal>,
+) -> Result<Decimal, ConfigError> {
+    let Some((raw, origin)) = sources.get(key) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<Decimal>() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(invalid(
+            key,
+            origin,
+            &raw,
+            format!("not a number between {} and {}", range.start(), range.end()),
+        )),
+    }
 }
 
 fn parse_secret(
@@ -702,6 +726,21 @@ impl Config {
             }
         };
         let execution_shards = parse_number(sources, &keys::EXECUTION_SHARDS, cores, 1..=256)?;
+        let monitor = tradingbot_actors::execution::monitor::MonitorSettings {
+            throttle: Duration::from_millis(parse_number(
+                sources,
+                &keys::POSITION_UPDATE_MS,
+                1000u64,
+                100..=60_000,
+            )?),
+            step_pct: parse_decimal(
+                sources,
+                &keys::PNL_ALERT_STEP_PCT,
+                Decimal::ONE,
+                Decimal::new(1, 1)..=Decimal::ONE_HUNDRED,
+            )?,
+            ..Default::default()
+        };
         let limits = RateLimits {
             per_ip: parse_number(sources, &keys::RATE_LIMIT_IP, 60u32, 1..=1_000_000)?,
             per_user: parse_number(sources, &keys::RATE_LIMIT_USER, 100u32, 1..=1_000_000)?,
@@ -828,6 +867,7 @@ impl Config {
             trusted_proxies,
             webhook_allowed_ips,
             execution_shards,
+            monitor,
             limits,
             env,
             bind,

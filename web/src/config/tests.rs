@@ -163,6 +163,16 @@ fn bad_values_name_their_key_and_reason() {
             "whole number",
         ),
         (
+            &[("TRADINGBOT_PNL_ALERT_STEP_PCT", "0.01")],
+            "TRADINGBOT_PNL_ALERT_STEP_PCT",
+            "not a number between 0.1 and 100",
+        ),
+        (
+            &[("TRADINGBOT_POSITION_UPDATE_MS", "5")],
+            "TRADINGBOT_POSITION_UPDATE_MS",
+            "between 100 and 60000",
+        ),
+        (
             &[("TRADINGBOT_PUBLIC_URL", "ftp://x")],
             "TRADINGBOT_PUBLIC_URL",
             "unsupported scheme",

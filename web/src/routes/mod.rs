@@ -9,6 +9,8 @@ pub mod docs;
 pub mod health;
 mod identity_errors;
 pub mod metrics;
+pub mod performance;
+pub mod positions;
 pub mod risk;
 pub mod strategies;
 pub mod trading;
@@ -112,8 +114,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     ),
             )
             .service(web::resource("/positions").route(web::get().to(trading::positions)))
+            // Before `/positions/{id}`, which would take `history` for an id.
+            .service(web::resource("/positions/history").route(web::get().to(positions::history)))
             .service(web::resource("/positions/{id}").route(web::get().to(trading::position)))
+            .service(web::resource("/positions/{id}/close").route(web::post().to(positions::close)))
+            .service(
+                web::scope("/performance")
+                    .service(web::resource("/summary").route(web::get().to(performance::summary)))
+                    .service(web::resource("/daily").route(web::get().to(performance::daily)))
+                    .service(web::resource("/weekly").route(web::get().to(performance::weekly)))
+                    .service(web::resource("/monthly").route(web::get().to(performance::monthly))),
+            )
             .service(web::resource("/orders").route(web::get().to(trading::orders)))
+            .service(web::resource("/ws").route(web::get().to(crate::ws::connect)))
             .service(web::resource("/signals").route(web::get().to(trading::signals)))
             .service(
                 web::resource("/risk")

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tradingbot_actors::execution::events::PositionValue;
 use tradingbot_actors::store::entities::{orders, positions};
 use tradingbot_actors::store::enums::{
     MarginMode, OrderLeg, OrderSide, OrderStatus, OrderType, PositionSide, PositionStatus,
@@ -17,7 +18,7 @@ use tradingbot_actors::store::enums::{
 };
 use utoipa::{IntoParams, ToSchema};
 
-mod float_opt {
+pub(crate) mod float_opt {
     use rust_decimal::Decimal;
     use serde::Serializer;
 
@@ -76,6 +77,46 @@ pub struct PositionView {
     pub status: PositionStatus,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Open positions: the latest mark the monitor valued it at.
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub current_price: Option<Decimal>,
+    /// Open positions: unrealized PnL over the margin, percent (ROE).
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub pnl_percentage: Option<Decimal>,
+    /// Open positions: unrealized PnL over the notional, percent (ROI).
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub roi_pct: Option<Decimal>,
+    /// Open positions: how far the price may still move against the
+    /// position before its stop-loss, percent of the price.
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub distance_to_sl_pct: Option<Decimal>,
+    /// Open positions: how far to the take-profit, percent of the price.
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub distance_to_tp_pct: Option<Decimal>,
+    /// When the valuation was made.
+    pub valued_at: Option<DateTime<Utc>>,
+}
+
+impl PositionView {
+    /// Adds the monitor's live valuation (open positions only).
+    pub fn valued(mut self, v: Option<PositionValue>) -> Self {
+        if let Some(v) = v.filter(|_| self.status == PositionStatus::Open) {
+            self.current_price = Some(v.current_price);
+            self.unrealized_pnl = v.unrealized_pnl;
+            self.pnl_percentage = Some(v.pnl_percentage);
+            self.roi_pct = Some(v.roi_pct);
+            self.liquidation_price = v.liquidation_price.or(self.liquidation_price);
+            self.distance_to_sl_pct = v.distance_to_sl_pct;
+            self.distance_to_tp_pct = v.distance_to_tp_pct;
+            self.valued_at = Some(v.at);
+        }
+        self
+    }
 }
 
 impl From<positions::Model> for PositionView {
@@ -102,6 +143,12 @@ impl From<positions::Model> for PositionView {
             status: p.status,
             opened_at: p.opened_at,
             closed_at: p.closed_at,
+            current_price: None,
+            pnl_percentage: None,
+            roi_pct: None,
+            distance_to_sl_pct: None,
+            distance_to_tp_pct: None,
+            valued_at: None,
         }
     }
 }
@@ -118,7 +165,14 @@ pub async fn positions(
         .open_positions(user.id)
         .await
         .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(PositionView::from).collect::<Vec<_>>()))
+    let views: Vec<PositionView> = rows
+        .into_iter()
+        .map(|p| {
+            let v = state.execution.valuation(p.id);
+            PositionView::from(p).valued(v)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
 }
 
 /// Read a position
@@ -136,7 +190,8 @@ pub async fn position(
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(PositionView::from(row)))
+    let v = state.execution.valuation(row.id);
+    Ok(HttpResponse::Ok().json(PositionView::from(row).valued(v)))
 }
 
 /// An order a signal produced.

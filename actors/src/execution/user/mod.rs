@@ -8,9 +8,12 @@
 //! event, and the database follows behind.
 
 mod lifecycle;
+mod manual;
 mod orders;
 mod reconcile;
 mod signals;
+
+pub use manual::{ClosePosition, CloseRefused, CloseSource, CloseStarted};
 
 use super::FromExchange;
 use super::bus::EventBus;
