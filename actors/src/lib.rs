@@ -15,5 +15,6 @@ pub mod execution;
 pub mod history;
 pub mod identity;
 pub mod kv;
+pub mod snapshots;
 pub mod store;
 pub mod strategies;

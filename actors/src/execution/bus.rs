@@ -96,6 +96,7 @@ fn count(event: &Event) {
         Event::Position(_)
         | Event::RiskState { .. }
         | Event::PositionValue(_)
-        | Event::Price(_) => {}
+        | Event::Price(_)
+        | Event::DayEnded { .. } => {}
     }
 }

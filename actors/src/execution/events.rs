@@ -177,6 +177,10 @@ pub enum Event {
     PnlStep(PnlStep),
     /// Live only; no owner.
     Price(PriceTick),
+    /// Live only: a UTC day ended and its performance rows are written.
+    DayEnded {
+        date: chrono::NaiveDate,
+    },
 }
 
 impl Event {
@@ -190,7 +194,7 @@ impl Event {
             Event::RiskAlert(a) => Some(a.user_id),
             Event::PositionValue(v) => Some(v.user_id),
             Event::PnlStep(s) => Some(s.user_id),
-            Event::Price(_) => None,
+            Event::Price(_) | Event::DayEnded { .. } => None,
         }
     }
 }

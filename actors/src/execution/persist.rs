@@ -202,7 +202,10 @@ async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm:
                 .await?;
             }
             // Live-only events never reach this writer; nothing to keep.
-            Event::PositionValue(_) | Event::PnlStep(_) | Event::Price(_) => {}
+            Event::PositionValue(_)
+            | Event::PnlStep(_)
+            | Event::Price(_)
+            | Event::DayEnded { .. } => {}
         }
     }
     txn.commit().await

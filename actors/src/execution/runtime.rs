@@ -133,6 +133,12 @@ impl Execution {
             })
         };
         bus.subscribe_durable(persist.clone().recipient(), persist_depth.clone());
+        {
+            let (store, bus) = (store.clone(), bus.clone());
+            crate::snapshots::DailyClock::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+                crate::snapshots::DailyClock::new(store, bus)
+            });
+        }
         let valuations = Valuations::default();
         let monitor_actor = {
             let (store, bus, v) = (store.clone(), bus.clone(), valuations.clone());

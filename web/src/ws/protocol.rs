@@ -226,7 +226,7 @@ pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<O
                 json!({ "exchange": p.exchange, "symbol": p.symbol, "price": num(p.price), "at": p.at }),
             ),
         ),
-        Event::Signal(_) | Event::RiskState { .. } => return None,
+        Event::Signal(_) | Event::RiskState { .. } | Event::DayEnded { .. } => return None,
     };
     Some(Outgoing {
         user_id,
