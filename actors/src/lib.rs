@@ -18,3 +18,4 @@ pub mod kv;
 pub mod snapshots;
 pub mod store;
 pub mod strategies;
+pub mod telegram;

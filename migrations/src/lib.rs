@@ -17,6 +17,7 @@ mod m20261124_000002_accounts;
 mod m20261124_000003_trading;
 mod m20261124_000004_paper;
 mod m20261124_000005_risk;
+mod m20261124_000006_telegram;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_trading::Migration),
             Box::new(m20261124_000004_paper::Migration),
             Box::new(m20261124_000005_risk::Migration),
+            Box::new(m20261124_000006_telegram::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@
 pub mod binance;
 pub mod okx;
 pub mod smtp;
+pub mod telegram;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

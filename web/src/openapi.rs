@@ -2,8 +2,8 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, audit, auth, health, performance, positions, risk, strategies, trading, users,
-    views, webhook,
+    accounts, admin, audit, auth, health, performance, positions, risk, strategies, telegram,
+    trading, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -73,6 +73,10 @@ impl Modify for BearerAuth {
         trading::positions,
         trading::position,
         positions::close,
+        telegram::register,
+        telegram::get,
+        telegram::delete,
+        telegram::test,
         crate::ws::connect,
         positions::history,
         performance::summary,
@@ -96,6 +100,8 @@ impl Modify for BearerAuth {
         webhook::WebhookAnswer,
         trading::PositionView,
         positions::CloseView,
+        telegram::RegisterRequest,
+        telegram::TelegramView,
         performance::SeriesView,
         trading::OrderView,
         trading::SignalView,
@@ -138,6 +144,7 @@ impl Modify for BearerAuth {
         (name = "accounts", description = "Exchange accounts (Binance, OKX, paper)"),
         (name = "trading", description = "Positions, orders and signals"),
         (name = "performance", description = "Statistics of closed positions"),
+        (name = "telegram", description = "Your Telegram notification bot"),
     )
 )]
 pub struct ApiDoc;

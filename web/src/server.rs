@@ -103,6 +103,7 @@ impl Server {
             strategies: services.strategies,
             history,
             execution: services.execution,
+            telegram: services.telegram,
             ws,
             gate: services.gate,
             webhook_allowed_ips: config.webhook_allowed_ips.clone().into(),
@@ -181,6 +182,7 @@ pub struct Services {
     pub accounts: Arc<Accounts>,
     pub strategies: Arc<Strategies>,
     pub execution: Arc<Execution>,
+    pub telegram: Arc<tradingbot_actors::telegram::Telegram>,
     pub gate: Arc<WebhookGate>,
     pub jwt: Arc<JwtKeys>,
     pub revocations: Arc<Revocations>,
@@ -246,6 +248,15 @@ impl Services {
         )
         .await
         .context("starting the execution core")?;
+        let telegram = tradingbot_actors::telegram::Telegram::start(
+            store.clone(),
+            vault.clone(),
+            config.telegram_api_url.clone(),
+            execution.clone(),
+            tradingbot_actors::history::History::new(store.clone()),
+        )
+        .await
+        .context("starting the Telegram bots")?;
         let gate = Arc::new(WebhookGate::new(redis.as_ref()));
         let identity = Identity::new(
             store,
@@ -261,6 +272,7 @@ impl Services {
             accounts,
             strategies,
             execution,
+            telegram,
             gate,
             jwt: Arc::new(JwtKeys::new(secrets.jwt_secret.expose_secret())),
             revocations,

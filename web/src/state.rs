@@ -28,6 +28,8 @@ pub struct AppState {
     pub strategies: Arc<Strategies>,
     pub history: tradingbot_actors::history::History,
     pub execution: Arc<Execution>,
+    /// The users' Telegram bots.
+    pub telegram: Arc<tradingbot_actors::telegram::Telegram>,
     /// Websocket sessions and the fan-out of events to them.
     pub ws: Arc<crate::ws::hub::WsHub>,
     /// Replay cache and per-strategy budget of webhooks.

@@ -302,7 +302,7 @@ impl Handler<Reload> for PositionMonitor {
     }
 }
 
-fn record_of(p: positions::Model) -> Option<PositionRecord> {
+pub fn record_of(p: positions::Model) -> Option<PositionRecord> {
     Some(PositionRecord {
         id: p.id,
         user_id: p.user_id,

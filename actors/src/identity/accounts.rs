@@ -416,6 +416,17 @@ impl Identity {
         Ok(row.map(|r| r.email))
     }
 
+    /// The language of the user's messages (`en` or `ko`; the caller
+    /// validated it, the database's CHECK holds it too).
+    pub async fn set_language(&self, user_id: i64, language: &str) -> Result<(), IdentityError> {
+        let user = self.user(user_id).await?;
+        let mut active = user.into_active_model();
+        active.language = Set(language.to_owned());
+        active.updated_at = Set(Utc::now());
+        active.update(self.store.conn()).await?;
+        Ok(())
+    }
+
     /// Refuses every access token of `user_id` issued until now; returns
     /// the moment (Unix µs) so a token issued for the caller can be dated
     /// strictly after it.

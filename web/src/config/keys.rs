@@ -292,6 +292,13 @@ pub const OKX_DEMO_WS_PRIVATE_URL: Key = Key {
     meaning: "OKX private websocket (demo).",
     secret: false,
 };
+pub const TELEGRAM_API_URL: Key = Key {
+    env: "TRADINGBOT_TELEGRAM_API_URL",
+    toml: "telegram_api_url",
+    default: "https://api.telegram.org",
+    meaning: "Telegram Bot API base URL.",
+    secret: false,
+};
 pub const PAPER_FEED: Key = Key {
     env: "TRADINGBOT_PAPER_FEED",
     toml: "paper_feed",
@@ -350,6 +357,7 @@ pub const ALL: &[Key] = &[
     EXECUTION_SHARDS,
     POSITION_UPDATE_MS,
     PNL_ALERT_STEP_PCT,
+    TELEGRAM_API_URL,
     BINANCE_LIVE_REST_URL,
     BINANCE_LIVE_WS_API_URL,
     BINANCE_LIVE_STREAM_URL,

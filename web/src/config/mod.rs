@@ -125,6 +125,8 @@ pub struct Config {
     /// Pace of the position monitor: `position_update` throttle, PnL alert step.
     pub monitor: tradingbot_actors::execution::monitor::MonitorSettings,
     pub endpoints: tradingbot_actors::exchange::Endpoints,
+    /// The Bot API base URL (a local server in tests).
+    pub telegram_api_url: String,
     pub paper: PaperSettings,
 }
 
@@ -180,6 +182,7 @@ impl fmt::Debug for Config {
             .field("webhook_allowed_ips", &self.webhook_allowed_ips)
             .field("execution_shards", &self.execution_shards)
             .field("monitor", &self.monitor)
+            .field("telegram_api_url", &self.telegram_api_url)
             .field("limits", &self.limits)
             .field("endpoints", &self.endpoints)
             .field("paper", &self.paper)
@@ -802,6 +805,7 @@ impl Config {
                 ws,
             )?,
         };
+        let telegram_api_url = url_key(&keys::TELEGRAM_API_URL, "https://api.telegram.org", http)?;
         let live_feed = match sources.get(&keys::PAPER_FEED) {
             None => false,
             Some((raw, origin)) => match raw.trim() {
@@ -867,6 +871,7 @@ impl Config {
             trusted_proxies,
             webhook_allowed_ips,
             execution_shards,
+            telegram_api_url,
             monitor,
             limits,
             env,

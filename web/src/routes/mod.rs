@@ -13,6 +13,7 @@ pub mod performance;
 pub mod positions;
 pub mod risk;
 pub mod strategies;
+pub mod telegram;
 pub mod trading;
 pub mod users;
 pub mod views;
@@ -127,6 +128,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/orders").route(web::get().to(trading::orders)))
             .service(web::resource("/ws").route(web::get().to(crate::ws::connect)))
+            .service(
+                web::scope("/telegram")
+                    .service(
+                        web::resource("")
+                            .route(web::get().to(telegram::get))
+                            .route(web::delete().to(telegram::delete)),
+                    )
+                    .service(web::resource("/register").route(web::post().to(telegram::register)))
+                    .service(web::resource("/test").route(web::post().to(telegram::test))),
+            )
             .service(web::resource("/signals").route(web::get().to(trading::signals)))
             .service(
                 web::resource("/risk")

@@ -23,23 +23,36 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateMeRequest {
-    /// Your current password: required for any change.
+    /// Your current password: required to change the email or password.
+    #[serde(default)]
     pub current_password: String,
     /// A new email address: it becomes yours once its confirmation link is
     /// followed.
     pub email: Option<String>,
     /// A new password: other sessions are signed out.
     pub new_password: Option<String>,
+    /// `en` or `ko`: the language of Telegram messages.
+    pub language: Option<String>,
 }
 
 impl Validate for UpdateMeRequest {
     fn validate(&self) -> Vec<FieldError> {
-        let mut errors = super::auth::required(&[("current_password", &self.current_password)]);
-        if self.email.is_none() && self.new_password.is_none() {
+        let sensitive = self.email.is_some() || self.new_password.is_some();
+        let mut errors = if sensitive {
+            super::auth::required(&[("current_password", &self.current_password)])
+        } else {
+            Vec::new()
+        };
+        if !sensitive && self.language.is_none() {
             errors.push(FieldError::new(
                 "body",
-                "give `email` and/or `new_password`",
+                "give `email`, `new_password` and/or `language`",
             ));
+        }
+        if let Some(l) = &self.language
+            && !matches!(l.as_str(), "en" | "ko")
+        {
+            errors.push(FieldError::new("language", "`en` or `ko`"));
         }
         errors
     }
@@ -54,7 +67,7 @@ pub struct UpdateMeResponse {
     pub tokens: Option<super::auth::TokenResponse>,
 }
 
-/// Change your email or password
+/// Change your email, password or language
 #[utoipa::path(put, path = "/api/v1/users/me", tag = "users",
     security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = UpdateMeResponse), (status = 401, description = "`invalid_credentials`")))]
@@ -100,6 +113,10 @@ pub async fn update_me(
             .identity
             .request_email_change(user.id, password, email, &ctx)
             .await?;
+    }
+    if let Some(language) = &body.language {
+        state.identity.set_language(user.id, language).await?;
+        state.telegram.set_language(user.id, language);
     }
     let account = state.identity.user(user.id).await?;
     let pending = state.identity.pending_email(&account).await?;

@@ -18,6 +18,8 @@ pub struct UserView {
     pub is_2fa_enabled: bool,
     pub email_verified: bool,
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// `en` or `ko`.
+    pub language: String,
     /// An email change waiting for its confirmation link to be followed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_email: Option<String>,
@@ -33,6 +35,7 @@ impl From<users::Model> for UserView {
             role: u.role,
             is_active: u.is_active,
             is_2fa_enabled: u.is_2fa_enabled,
+            language: u.language.clone(),
             email_verified: u.email_verified_at.is_some(),
             email_verified_at: u.email_verified_at,
             pending_email: None,

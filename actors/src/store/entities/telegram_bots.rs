@@ -13,6 +13,12 @@ pub struct Model {
     pub bot_username: Option<String>,
     pub chat_id: Option<i64>,
     pub is_active: bool,
+    /// The next `getUpdates` offset: updates before it were handled.
+    pub update_offset: Option<i64>,
+    /// The `/start` code of the deep link that binds the chat.
+    pub link_code: Option<String>,
+    /// Why the last message could not be delivered (cleared on success).
+    pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -23,6 +23,8 @@ pub struct Model {
     pub failed_login_count: i32,
     pub failed_login_window_start: Option<DateTimeUtc>,
     pub locked_until: Option<DateTimeUtc>,
+    /// `en` or `ko`: the language of Telegram messages and mails.
+    pub language: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
