@@ -41,6 +41,10 @@ fn venue_env<'a>(b: &'a LocalBinance, o: Option<&'a LocalOkx>) -> Vec<(&'a str, 
             "TRADINGBOT_OKX_DEMO_WS_PRIVATE_URL",
             o.ws_private_url.as_str(),
         ));
+        env.push((
+            "TRADINGBOT_OKX_DEMO_WS_PUBLIC_URL",
+            o.ws_public_url.as_str(),
+        ));
     }
     env
 }

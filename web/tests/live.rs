@@ -259,6 +259,18 @@ async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_per
     assert_eq!(step["data"]["step"], 3);
     assert_eq!(step["data"]["position_id"], position_id);
 
+    // Marks come from the public stream: REST polling for them went quiet.
+    let polls = || {
+        venue
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/fapi/v1/premiumIndex")
+            .count()
+    };
+    let before = polls();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(polls(), before, "the mark stream keeps prices fresh");
+
     // REST shows the same live numbers.
     let p = json_of(
         api.get(&format!("/positions/{position_id}"), &a.access)

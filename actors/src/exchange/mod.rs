@@ -11,6 +11,7 @@ pub mod connection;
 pub mod endpoints;
 pub mod handoff;
 pub mod http;
+pub mod marks;
 pub mod okx;
 pub mod paper;
 pub mod updates;

@@ -90,7 +90,8 @@ impl ExchangeActor {
                             Err(e) => tracing::warn!(account = view.account_id, symbol = %s, error = %e, "rules unavailable"),
                         }
                     }
-                    // Another account on the venue may have just read it.
+                    view.want_mark(&s);
+                    // The venue's stream, or another account, may have just read it.
                     if view.mark_age(&s).is_some_and(|age| age < MARK_REFRESH) {
                         continue;
                     }

@@ -311,7 +311,19 @@ impl Execution {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry((venue, model.testnet))
-            .or_default()
+            .or_insert_with(|| {
+                let table = Arc::new(MarkTable::default());
+                let e = &self.endpoints;
+                let url = match (venue, model.testnet) {
+                    (Venue::Binance, false) => e.binance_live_stream.clone(),
+                    (Venue::Binance, true) => e.binance_testnet_stream.clone(),
+                    (Venue::Okx, false) => e.okx_live_ws_public.clone(),
+                    (Venue::Okx, true) => e.okx_demo_ws_public.clone(),
+                    (Venue::Paper, _) => String::new(),
+                };
+                crate::exchange::marks::spawn(venue, url, &table);
+                table
+            })
             .clone();
         let view = Arc::new(AccountView::new(
             account_id,

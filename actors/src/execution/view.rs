@@ -20,9 +20,31 @@ pub const MAX_MARK_AGE: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct MarkTable {
     marks: RwLock<HashMap<String, (Decimal, Instant)>>,
+    /// Symbols (venue spelling) someone trades: the venue's stream follows them.
+    wanted: RwLock<std::collections::BTreeSet<String>>,
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl MarkTable {
+    /// Asks the venue's stream to follow `symbol` (idempotent).
+    pub fn want(&self, symbol: &str) {
+        if read(&self.wanted).contains(symbol) {
+            return;
+        }
+        if write(&self.wanted).insert(symbol.to_owned()) {
+            self.changed.notify_waiters();
+        }
+    }
+
+    pub fn wanted(&self) -> Vec<String> {
+        read(&self.wanted).iter().cloned().collect()
+    }
+
+    /// Wakes whoever follows the wanted set when it grows.
+    pub fn changed(&self) -> Arc<tokio::sync::Notify> {
+        self.changed.clone()
+    }
+
     pub fn get(&self, symbol: &str) -> Option<(Decimal, Duration)> {
         read(&self.marks)
             .get(symbol)
@@ -88,6 +110,11 @@ impl AccountView {
             .get(symbol)
             .filter(|(_, age)| *age <= MAX_MARK_AGE)
             .map(|(p, _)| p)
+    }
+
+    /// Asks the venue's price stream to follow `symbol`.
+    pub fn want_mark(&self, symbol: &str) {
+        self.marks.want(symbol);
     }
 
     /// How old the symbol's price is (any account of the venue may have

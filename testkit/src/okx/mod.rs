@@ -5,6 +5,7 @@
 //! per-endpoint rate limits.
 
 mod http;
+mod public;
 pub mod venue;
 mod ws;
 
@@ -18,6 +19,8 @@ pub struct LocalOkx {
     pub rest_url: String,
     /// The private websocket.
     pub ws_private_url: String,
+    /// The public websocket (mark prices).
+    pub ws_public_url: String,
     venue: Arc<Mutex<Venue>>,
     server: actix_web::dev::ServerHandle,
 }
@@ -27,9 +30,11 @@ impl LocalOkx {
         let venue = Arc::new(Mutex::new(Venue::new()));
         let (rest_url, server) = http::start(venue.clone());
         let ws_private_url = ws::start(venue.clone());
+        let ws_public_url = public::start(venue.clone());
         Self {
             rest_url,
             ws_private_url,
+            ws_public_url,
             venue,
             server,
         }

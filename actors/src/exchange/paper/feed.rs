@@ -164,7 +164,7 @@ impl PriceFeed {
 }
 
 /// `{"stream": "...", "data": {"e": "markPriceUpdate", "s": "BTCUSDT", "p": "11794.15"}}`.
-fn parse_mark(text: &str) -> Option<(String, Decimal)> {
+pub(crate) fn parse_mark(text: &str) -> Option<(String, Decimal)> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let data = v.get("data").unwrap_or(&v);
     if data.get("e")?.as_str()? != "markPriceUpdate" {
