@@ -505,27 +505,6 @@ async fn okx_alerts_trade_contracts_and_take_profit() {
     .await;
 }
 
-/// The first administrator, made with the CLI in `dir` before the server starts.
-fn create_admin(dir: &std::path::Path) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(BIN)
-        .current_dir(dir)
-        .env_clear()
-        .args(["create-admin", "--email", "ops@example.com"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"operator passphrase 2026\n")
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
-}
-
 async fn refused(api: &Api<'_>, s: &Value, body: String) -> (u16, String) {
     let (status, v) = post_alert(api, s, body).await;
     (status, v["code"].as_str().unwrap_or_default().to_owned())

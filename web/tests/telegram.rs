@@ -115,6 +115,7 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
     let tg = LocalTelegram::start();
     tg.add_bot(BOT_TOKEN, "alice_trades_bot");
     let (_tmp, dir) = workdir();
+    create_admin(&dir);
     let bot = Spawned::start(
         &dir,
         &[
@@ -279,6 +280,36 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
     chat.expect(&["New entries: paused"]).await;
     chat.say("/resume");
     chat.expect(&["New entries allowed again"]).await;
+    // An operator's pause is announced: the user did not do it.
+    let res = api
+        .login("ops@example.com", "operator passphrase 2026")
+        .await;
+    let admin = json_of(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = json_of(api.get("/users/me", &u.access).await).await;
+    let res = api
+        .post(
+            &format!("/admin/users/{}/kill-switch", me["id"]),
+            Some(&admin),
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    chat.expect(&["Attention", "New entries paused by an administrator"])
+        .await;
+    chat.say("/resume");
+    chat.expect(&["an administrator has stopped new entries"])
+        .await;
+    api.post(
+        &format!("/admin/users/{}/kill-switch", me["id"]),
+        Some(&admin),
+        json!({ "enabled": false }),
+    )
+    .await;
+    chat.expect(&["New entries allowed again by an administrator"])
+        .await;
 
     // Nobody else's chat got a word.
     assert!(tg.sent(BOT_TOKEN).iter().all(|m| m.chat_id == CHAT));

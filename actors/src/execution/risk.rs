@@ -8,7 +8,7 @@
 //! restart it, only lose the thread.
 
 use super::bus::EventBus;
-use super::events::Event;
+use super::events::{Event, RiskAlert};
 use crate::store::Store;
 use crate::store::entities::{positions, risk_settings};
 use crate::store::enums::PositionStatus;
@@ -277,6 +277,7 @@ impl Handler<SetKillSwitch> for RiskActor {
 
     fn handle(&mut self, m: SetKillSwitch, _: &mut Self::Context) -> Self::Result {
         let u = self.user(m.user_id);
+        let before = (u.ledger.kill_switch, u.ledger.admin_kill_switch);
         if let Some(v) = m.own {
             u.ledger.kill_switch = v;
         }
@@ -285,6 +286,39 @@ impl Handler<SetKillSwitch> for RiskActor {
         }
         let snapshot = u.clone();
         self.persist(m.user_id);
+        // Heard on the websocket and Telegram, kept in the audit log.
+        let changes = [
+            (
+                before.0 != snapshot.ledger.kill_switch,
+                "kill_switch_own",
+                snapshot.ledger.kill_switch,
+                "you",
+            ),
+            (
+                before.1 != snapshot.ledger.admin_kill_switch,
+                "kill_switch_admin",
+                snapshot.ledger.admin_kill_switch,
+                "an administrator",
+            ),
+        ];
+        for (changed, kind, on, by) in changes {
+            if changed {
+                let message = if on {
+                    format!(
+                        "New entries paused by {by}; open positions keep their stop-loss and take-profit"
+                    )
+                } else {
+                    format!("New entries allowed again by {by}")
+                };
+                self.bus.publish(Event::RiskAlert(RiskAlert {
+                    user_id: m.user_id,
+                    kind: kind.to_owned(),
+                    rule: None,
+                    message,
+                    position_id: None,
+                }));
+            }
+        }
         MessageResult(snapshot)
     }
 }

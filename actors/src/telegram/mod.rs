@@ -376,6 +376,8 @@ impl Notifier {
                 self.telegram.deliver(p.user_id, Notice::Closed(p.clone()));
             }
             Event::PnlStep(s) => self.telegram.deliver(s.user_id, Notice::Step(s.clone())),
+            // Their own switch is the user's doing (and `/pause` answers it).
+            Event::RiskAlert(a) if a.kind == "kill_switch_own" => {}
             Event::RiskAlert(a) => self.telegram.deliver(a.user_id, Notice::Alert(a.clone())),
             Event::DayEnded { date } => self.reports(*date, ctx),
             _ => {}

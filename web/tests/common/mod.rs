@@ -176,3 +176,24 @@ pub fn workdir() -> (tempfile::TempDir, PathBuf) {
 pub fn client() -> reqwest::Client {
     tradingbot_testkit::http_client()
 }
+
+/// The first administrator, made with the CLI in `dir` before the server starts.
+pub fn create_admin(dir: &std::path::Path) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .args(["create-admin", "--email", "ops@example.com"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"operator passphrase 2026\n")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+}
