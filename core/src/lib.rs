@@ -13,6 +13,7 @@
 pub mod exchange;
 pub mod identity;
 pub mod ids;
+pub mod indicators;
 pub mod lenient;
 pub mod market;
 pub mod performance;
