@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Regenerates core/tests/fixtures/indicators_btcusd_1d.csv: reference
-values of every indicator on the bundled BTC daily candles, computed
-independently of our Rust code.
+"""Regenerates core/tests/fixtures/indicators_btcusd_1d.csv and
+template_signals_btcusd_1d.csv: reference values of every indicator, and
+the signals of every template at its defaults, on the bundled BTC daily
+candles, computed independently of our Rust code.
 
 TA-Lib (the C library, through the `TA-Lib` package from PyPI) gives SMA,
 EMA, WMA, RSI, MACD, BBANDS, ATR and STOCH. Supertrend and VWAP are not in
@@ -23,6 +24,7 @@ import talib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "assets", "candles", "btcusd_1d_bitstamp_2017-2020.csv")
 OUT = os.path.join(ROOT, "core", "tests", "fixtures", "indicators_btcusd_1d.csv")
+SIGNALS = os.path.join(ROOT, "core", "tests", "fixtures", "template_signals_btcusd_1d.csv")
 
 
 def load():
@@ -92,6 +94,60 @@ def vwap_weekly(dates, high, low, close, volume):
     return out
 
 
+def crosses(a, b):
+    """Pine's ta.crossover / ta.crossunder per bar: 'long', 'short' or ''."""
+    out = []
+    for i in range(len(a)):
+        sig = ""
+        if i > 0 and not any(math.isnan(x) for x in (a[i], b[i], a[i - 1], b[i - 1])):
+            if a[i] > b[i] and a[i - 1] <= b[i - 1]:
+                sig = "long"
+            elif a[i] < b[i] and a[i - 1] >= b[i - 1]:
+                sig = "short"
+        out.append(sig)
+    return out
+
+
+def level_crosses(x, low, high):
+    out = []
+    for i in range(len(x)):
+        sig = ""
+        if i > 0 and not math.isnan(x[i]) and not math.isnan(x[i - 1]):
+            if x[i] > low and x[i - 1] <= low:
+                sig = "long"
+            elif x[i] < high and x[i - 1] >= high:
+                sig = "short"
+        out.append(sig)
+    return out
+
+
+def band_crosses(close, up_line, down_line):
+    """Long when close crosses over up_line, short when under down_line."""
+    out = []
+    for i in range(len(close)):
+        sig = ""
+        if i > 0 and not math.isnan(up_line[i - 1]):
+            if close[i] > up_line[i] and close[i - 1] <= up_line[i - 1]:
+                sig = "long"
+            elif close[i] < down_line[i] and close[i - 1] >= down_line[i - 1]:
+                sig = "short"
+        out.append(sig)
+    return out
+
+
+def trend_turns(direction):
+    out = []
+    for i in range(len(direction)):
+        sig = ""
+        if i > 0 and direction[i - 1] != 0 and direction[i] != 0:
+            if direction[i - 1] == 1 and direction[i] == -1:
+                sig = "long"
+            elif direction[i - 1] == -1 and direction[i] == 1:
+                sig = "short"
+        out.append(sig)
+    return out
+
+
 def main():
     rows = load()
     dates = [r["Date"] for r in rows]
@@ -123,8 +179,21 @@ def main():
         "vwap_week": vwap_weekly(dates, list(h), list(l), list(c), list(v)),
         "vol_sma20": talib.SMA(v, 20),
     }
+    signals = {
+        "sig_ema_crossover": crosses(talib.EMA(c, 9), talib.EMA(c, 21)),
+        "sig_rsi_reversal": level_crosses(talib.RSI(c, 14), 30.0, 70.0),
+        "sig_macd_cross": crosses(macd, signal),
+        "sig_bollinger": band_crosses(c, bb_lo, bb_up),
+        "sig_bollinger_breakout": band_crosses(c, bb_up, bb_lo),
+        "sig_supertrend": trend_turns(st_dir),
+    }
+    with open(SIGNALS, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["date"] + list(signals))
+        for i, day in enumerate(dates):
+            w.writerow([day] + [col[i] for col in signals.values()])
     with open(OUT, "w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(["date"] + list(cols))
         for i, day in enumerate(dates):
             w.writerow([day] + ["" if math.isnan(col[i]) else repr(float(col[i])) for col in cols.values()])

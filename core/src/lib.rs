@@ -23,4 +23,5 @@ pub mod signal;
 pub mod sizing;
 pub mod strategy;
 pub mod symbol;
+pub mod templates;
 pub mod vault;
