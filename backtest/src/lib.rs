@@ -3,3 +3,9 @@
 //!
 //! It must not hold its own copy of sizing, fee, indicator or PnL math: it
 //! calls `tradingbot-core`, so that a backtest and live trading agree.
+
+pub mod engine;
+pub mod report;
+
+pub use engine::{ExitReason, Fill, Outcome, Settings, Trade, run, run_with};
+pub use report::{Report, report};

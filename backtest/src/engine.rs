@@ -1,0 +1,443 @@
+//! The simulation: a template's signals on each bar's close, filled at the
+//! next bar's open (or that close), sized, protected and charged exactly as
+//! live trading does it — `core`'s sizing, stop-loss/take-profit placement,
+//! PnL and liquidation math — with taker fees and slippage on every fill.
+//!
+//! Inside a bar the engine cannot know the order of prices, so it assumes
+//! the worst: a stop-loss (or liquidation) reachable in the bar is taken
+//! before a take-profit; a bar opening beyond a stop fills at the open.
+//! Nothing reads a later bar than the one being simulated.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tradingbot_core::exchange::PositionSide;
+use tradingbot_core::exchange::instrument::{InstrumentRules, Rounding};
+use tradingbot_core::indicators::Bar;
+use tradingbot_core::market::candle::Candle;
+use tradingbot_core::position::{self, Collateral, Holding, Maintenance};
+use tradingbot_core::sizing;
+use tradingbot_core::strategy::OppositeSignal;
+use tradingbot_core::templates::{Rule, Signal};
+
+/// When a signal is acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fill {
+    /// At the next bar's open: what an alert on a bar's close gets live.
+    NextOpen,
+    /// At the signal bar's own close (optimistic).
+    Close,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub capital: Decimal,
+    pub investment_pct: Decimal,
+    pub leverage: u32,
+    pub long_tp_pct: Decimal,
+    pub long_sl_pct: Decimal,
+    pub short_tp_pct: Decimal,
+    pub short_sl_pct: Decimal,
+    /// Taker fee, as a fraction (0.0004 = 0.04 %).
+    pub fee_rate: Decimal,
+    /// Market fills move this many basis points against the taker.
+    pub slippage_bps: Decimal,
+    pub fill: Fill,
+    pub opposite: OppositeSignal,
+    pub maintenance_rate: Decimal,
+    pub rules: InstrumentRules,
+}
+
+impl Settings {
+    /// The seed's strategy defaults (10 %, TP 5 %, SL 2 %, 3x) on $10,000,
+    /// Binance's BTCUSDT filters and taker fee.
+    pub fn defaults() -> Self {
+        Self {
+            capital: Decimal::from(10_000),
+            investment_pct: Decimal::from(10),
+            leverage: 3,
+            long_tp_pct: Decimal::from(5),
+            long_sl_pct: Decimal::from(2),
+            short_tp_pct: Decimal::from(5),
+            short_sl_pct: Decimal::from(2),
+            fee_rate: Decimal::new(4, 4),
+            slippage_bps: Decimal::ZERO,
+            fill: Fill::NextOpen,
+            opposite: OppositeSignal::Reverse,
+            maintenance_rate: Decimal::new(4, 3),
+            rules: btc_rules(),
+        }
+    }
+}
+
+/// Binance BTCUSDT's filters, without the minimum notional that would stop
+/// a small simulated account.
+pub fn btc_rules() -> InstrumentRules {
+    InstrumentRules {
+        symbol: "BTCUSDT".into(),
+        base_asset: "BTC".into(),
+        quote_asset: "USDT".into(),
+        tick_size: Decimal::new(1, 2),
+        min_price: Decimal::ZERO,
+        max_price: Decimal::ZERO,
+        step_size: Decimal::new(1, 3),
+        min_qty: Decimal::new(1, 3),
+        max_qty: Decimal::from(1000),
+        market_step_size: Decimal::new(1, 3),
+        market_min_qty: Decimal::new(1, 3),
+        market_max_qty: Decimal::from(1000),
+        min_notional: Decimal::ZERO,
+        contract_value: Decimal::ONE,
+        max_leverage: Some(125),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    Signal,
+    Reversal,
+    StopLoss,
+    TakeProfit,
+    Liquidation,
+    EndOfData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trade {
+    pub side: PositionSide,
+    pub entry_time_ms: i64,
+    pub exit_time_ms: i64,
+    pub entry_bar: usize,
+    pub exit_bar: usize,
+    pub entry_price: Decimal,
+    pub exit_price: Decimal,
+    /// Base asset.
+    pub quantity: Decimal,
+    pub margin: Decimal,
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+    /// Entry and exit fees.
+    pub fees: Decimal,
+    /// After fees.
+    pub pnl: Decimal,
+    pub exit_reason: ExitReason,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub trades: Vec<Trade>,
+    /// Equity (wallet plus open PnL) at each bar's close.
+    pub equity: Vec<(i64, Decimal)>,
+    pub final_wallet: Decimal,
+    /// Bars during which a position was open.
+    pub bars_in_market: usize,
+    /// The wallet hit zero and trading stopped.
+    pub ruined: bool,
+    /// Entries not taken because sizing refused them (too small).
+    pub skipped_entries: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    side: PositionSide,
+    entry: Decimal,
+    qty: Decimal,
+    margin: Decimal,
+    sl: Option<Decimal>,
+    tp: Option<Decimal>,
+    liq: Option<Decimal>,
+    entry_fee: Decimal,
+    bar: usize,
+    time_ms: i64,
+}
+
+pub struct Engine<'a> {
+    s: &'a Settings,
+    wallet: Decimal,
+    open: Option<Open>,
+    trades: Vec<Trade>,
+    ruined: bool,
+    skipped: usize,
+    slip: Decimal,
+}
+
+impl<'a> Engine<'a> {
+    fn new(s: &'a Settings) -> Self {
+        Self {
+            s,
+            wallet: s.capital,
+            open: None,
+            trades: Vec::new(),
+            ruined: false,
+            skipped: 0,
+            slip: s.slippage_bps / Decimal::from(10_000),
+        }
+    }
+
+    /// A market fill's price: the reference moved against the taker.
+    fn market(&self, price: Decimal, buying: bool) -> Decimal {
+        if self.slip.is_zero() {
+            return price;
+        }
+        if buying {
+            self.s
+                .rules
+                .round_price(price * (Decimal::ONE + self.slip), Rounding::Up)
+        } else {
+            self.s
+                .rules
+                .round_price(price * (Decimal::ONE - self.slip), Rounding::Down)
+        }
+    }
+
+    fn enter(&mut self, side: PositionSide, reference: Decimal, bar: usize, time_ms: i64) {
+        if self.ruined {
+            return;
+        }
+        let price = self.market(reference, side == PositionSide::Long);
+        let Ok(size) = sizing::entry_size(
+            self.wallet,
+            self.s.investment_pct,
+            self.s.leverage,
+            price,
+            &self.s.rules,
+        ) else {
+            self.skipped += 1;
+            return;
+        };
+        let (tp_pct, sl_pct) = match side {
+            PositionSide::Long => (self.s.long_tp_pct, self.s.long_sl_pct),
+            PositionSide::Short => (self.s.short_tp_pct, self.s.short_sl_pct),
+        };
+        let p = sizing::protection(side, price, tp_pct, sl_pct, &self.s.rules);
+        let holding = Holding {
+            side,
+            entry_price: price,
+            quantity: size.base_qty,
+            leverage: self.s.leverage,
+            stop_loss: p.stop_loss,
+            take_profit: p.take_profit,
+        };
+        // On the tick grid, on the side that liquidates sooner.
+        let liq = position::liquidation_price(
+            &holding,
+            Maintenance {
+                rate: self.s.maintenance_rate,
+                amount: Decimal::ZERO,
+            },
+            Collateral::Isolated,
+        )
+        .map(|p| {
+            let r = match side {
+                PositionSide::Long => Rounding::Up,
+                PositionSide::Short => Rounding::Down,
+            };
+            self.s.rules.round_price(p, r)
+        });
+        let entry_fee = fee(size.notional, self.s.fee_rate);
+        self.wallet -= entry_fee;
+        self.open = Some(Open {
+            side,
+            entry: price,
+            qty: size.base_qty,
+            margin: size.margin,
+            sl: p.stop_loss.filter(|_| !sl_pct.is_zero()),
+            tp: p.take_profit.filter(|_| !tp_pct.is_zero()),
+            liq,
+            entry_fee,
+            bar,
+            time_ms,
+        });
+    }
+
+    fn exit(&mut self, price: Decimal, reason: ExitReason, bar: usize, time_ms: i64) {
+        let Some(o) = self.open.take() else { return };
+        let gross = sizing::pnl(o.side, o.entry, price, o.qty);
+        let exit_fee = fee(price * o.qty, self.s.fee_rate);
+        self.wallet += gross - exit_fee;
+        if self.wallet <= Decimal::ZERO {
+            // Isolated margin cannot take more than the account holds.
+            self.wallet = Decimal::ZERO;
+            self.ruined = true;
+        }
+        self.trades.push(Trade {
+            side: o.side,
+            entry_time_ms: o.time_ms,
+            exit_time_ms: time_ms,
+            entry_bar: o.bar,
+            exit_bar: bar,
+            entry_price: o.entry,
+            exit_price: price,
+            quantity: o.qty,
+            margin: o.margin,
+            stop_loss: o.sl,
+            take_profit: o.tp,
+            fees: o.entry_fee + exit_fee,
+            pnl: gross - o.entry_fee - exit_fee,
+            exit_reason: reason,
+        });
+    }
+
+    fn act(&mut self, signal: Signal, reference: Decimal, bar: usize, time_ms: i64) {
+        let side = match signal {
+            Signal::Long => PositionSide::Long,
+            Signal::Short => PositionSide::Short,
+        };
+        match &self.open {
+            Some(o) if o.side == side => {}
+            Some(o) => {
+                let price = self.market(reference, o.side == PositionSide::Short);
+                let reverse = self.s.opposite == OppositeSignal::Reverse;
+                let reason = if reverse {
+                    ExitReason::Reversal
+                } else {
+                    ExitReason::Signal
+                };
+                self.exit(price, reason, bar, time_ms);
+                if reverse {
+                    self.enter(side, reference, bar, time_ms);
+                }
+            }
+            None => self.enter(side, reference, bar, time_ms),
+        }
+    }
+
+    /// Stops, targets and liquidation inside the bar, worst case first.
+    fn protect(&mut self, c: &Candle, bar: usize) {
+        let Some(o) = &self.open else { return };
+        let long = o.side == PositionSide::Long;
+        // Prices against the position: a long loses as the price falls.
+        let adverse_reached = |level: Decimal| {
+            if long {
+                c.low <= level
+            } else {
+                c.high >= level
+            }
+        };
+        let opened_beyond = |level: Decimal| {
+            if long {
+                c.open <= level
+            } else {
+                c.open >= level
+            }
+        };
+        let favourable_reached = |level: Decimal| {
+            if long {
+                c.high >= level
+            } else {
+                c.low <= level
+            }
+        };
+        // Which adverse level comes first as the price moves against us.
+        let first_adverse = match (o.sl, o.liq) {
+            (Some(sl), Some(liq)) => {
+                let liq_first = if long { liq >= sl } else { liq <= sl };
+                if liq_first {
+                    Some((liq, ExitReason::Liquidation))
+                } else {
+                    Some((sl, ExitReason::StopLoss))
+                }
+            }
+            (Some(sl), None) => Some((sl, ExitReason::StopLoss)),
+            (None, Some(liq)) => Some((liq, ExitReason::Liquidation)),
+            (None, None) => None,
+        };
+        if let Some((level, reason)) = first_adverse
+            && adverse_reached(level)
+        {
+            let price = match reason {
+                // A stop is a market order once triggered; a gap through it
+                // fills at the open.
+                ExitReason::StopLoss if opened_beyond(level) => self.market(c.open, !long),
+                ExitReason::StopLoss => self.market(level, !long),
+                _ => level,
+            };
+            self.exit(price, reason, bar, c.time_ms);
+            return;
+        }
+        if let Some(tp) = o.tp
+            && favourable_reached(tp)
+        {
+            let gapped = if long { c.open >= tp } else { c.open <= tp };
+            let reference = if gapped { c.open } else { tp };
+            let price = self.market(reference, !long);
+            self.exit(price, ExitReason::TakeProfit, bar, c.time_ms);
+        }
+    }
+
+    fn equity(&self, close: Decimal) -> Decimal {
+        match &self.open {
+            Some(o) => self.wallet + sizing::pnl(o.side, o.entry, close, o.qty),
+            None => self.wallet,
+        }
+    }
+}
+
+/// A taker fee on `notional`, to the 8 decimals exchanges charge in.
+pub fn fee(notional: Decimal, rate: Decimal) -> Decimal {
+    (notional * rate).round_dp(8)
+}
+
+/// Runs `rule` over `candles` (oldest first).
+pub fn run(candles: &[Candle], mut rule: Rule, s: &Settings) -> Outcome {
+    run_with(candles, |_, bar| rule.update(*bar), s)
+}
+
+/// Runs any signal source: `signal(i, bar)` is asked on each bar's close,
+/// in order, and sees nothing later.
+pub fn run_with(
+    candles: &[Candle],
+    mut signal: impl FnMut(usize, &Bar) -> Option<Signal>,
+    s: &Settings,
+) -> Outcome {
+    let mut e = Engine::new(s);
+    let mut pending: Option<Signal> = None;
+    let mut equity = Vec::with_capacity(candles.len());
+    let mut in_market = 0;
+    for (i, c) in candles.iter().enumerate() {
+        if let Some(sig) = pending.take() {
+            e.act(sig, c.open, i, c.time_ms);
+        }
+        e.protect(c, i);
+        if e.open.is_some() {
+            in_market += 1;
+        }
+        if let Some(sig) = signal(i, &Bar::from(c)) {
+            match s.fill {
+                Fill::NextOpen => pending = Some(sig),
+                Fill::Close => {
+                    e.act(sig, c.close, i, c.time_ms);
+                }
+            }
+        }
+        equity.push((c.time_ms, e.equity(c.close)));
+    }
+    if let Some(last) = candles.last() {
+        let long = e
+            .open
+            .as_ref()
+            .is_some_and(|o| o.side == PositionSide::Long);
+        if e.open.is_some() {
+            let price = e.market(last.close, !long);
+            e.exit(
+                price,
+                ExitReason::EndOfData,
+                candles.len() - 1,
+                last.time_ms,
+            );
+            if let Some(x) = equity.last_mut() {
+                x.1 = e.wallet;
+            }
+        }
+    }
+    Outcome {
+        trades: e.trades,
+        equity,
+        final_wallet: e.wallet,
+        bars_in_market: in_market,
+        ruined: e.ruined,
+        skipped_entries: e.skipped,
+    }
+}
