@@ -124,12 +124,28 @@ pub struct Trade {
     pub exit_reason: ExitReason,
 }
 
+/// Candles with their `f64` view for the indicators, converted once (a
+/// sweep runs many strategies over one series).
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub candles: Vec<Candle>,
+    pub bars: Vec<Bar>,
+}
+
+impl Series {
+    pub fn new(candles: Vec<Candle>) -> Self {
+        let bars = candles.iter().map(Bar::from).collect();
+        Self { candles, bars }
+    }
+}
+
 /// Everything a run produced.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub trades: Vec<Trade>,
-    /// Equity (wallet plus open PnL) at each bar's close.
-    pub equity: Vec<(i64, Decimal)>,
+    /// Equity (wallet plus open PnL) at each bar's close: a statistic for
+    /// the report, so `f64`; the wallet itself is exact.
+    pub equity: Vec<(i64, f64)>,
     pub final_wallet: Decimal,
     /// Bars during which a position was open.
     pub bars_in_market: usize,
@@ -161,6 +177,11 @@ pub struct Engine<'a> {
     ruined: bool,
     skipped: usize,
     slip: Decimal,
+    wallet_f: f64,
+    open_f: Option<(f64, f64, f64)>,
+    /// The nearest adverse level (stop or liquidation) and the target as
+    /// `f64`, to skip the exact check on the many bars reaching neither.
+    guard: Option<(f64, f64)>,
 }
 
 impl<'a> Engine<'a> {
@@ -173,6 +194,9 @@ impl<'a> Engine<'a> {
             ruined: false,
             skipped: 0,
             slip: s.slippage_bps / Decimal::from(10_000),
+            wallet_f: approx(s.capital),
+            open_f: None,
+            guard: None,
         }
     }
 
@@ -250,6 +274,7 @@ impl<'a> Engine<'a> {
             bar,
             time_ms,
         });
+        self.mirror();
     }
 
     fn exit(&mut self, price: Decimal, reason: ExitReason, bar: usize, time_ms: i64) {
@@ -278,6 +303,7 @@ impl<'a> Engine<'a> {
             pnl: gross - o.entry_fee - exit_fee,
             exit_reason: reason,
         });
+        self.mirror();
     }
 
     fn act(&mut self, signal: Signal, reference: Decimal, bar: usize, time_ms: i64) {
@@ -305,9 +331,22 @@ impl<'a> Engine<'a> {
     }
 
     /// Stops, targets and liquidation inside the bar, worst case first.
-    fn protect(&mut self, c: &Candle, bar: usize) {
+    fn protect(&mut self, c: &Candle, b: &Bar, bar: usize) {
         let Some(o) = &self.open else { return };
         let long = o.side == PositionSide::Long;
+        if let Some((adverse, target)) = self.guard {
+            // Clearly inside both levels: nothing to do (the margin covers
+            // the conversion to f64; anything closer is checked exactly).
+            let eps = 1e-9 * b.close.abs();
+            let clear = if long {
+                b.low > adverse + eps && b.high < target - eps
+            } else {
+                b.high < adverse - eps && b.low > target + eps
+            };
+            if clear {
+                return;
+            }
+        }
         // Prices against the position: a long loses as the price falls.
         let adverse_reached = |level: Decimal| {
             if long {
@@ -367,12 +406,49 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn equity(&self, close: Decimal) -> Decimal {
-        match &self.open {
-            Some(o) => self.wallet + sizing::pnl(o.side, o.entry, close, o.qty),
-            None => self.wallet,
+    /// Kept beside the exact values so marking to market each bar is
+    /// floating-point work only.
+    fn mirror(&mut self) {
+        self.wallet_f = approx(self.wallet);
+        self.guard = self.open.as_ref().map(|o| {
+            let long = o.side == PositionSide::Long;
+            let f = |d: Option<Decimal>, none: f64| d.map_or(none, approx);
+            let (far_down, far_up) = (f64::NEG_INFINITY, f64::INFINITY);
+            if long {
+                let adverse = f(o.sl, far_down).max(f(o.liq, far_down));
+                (adverse, f(o.tp, far_up))
+            } else {
+                let adverse = f(o.sl, far_up).min(f(o.liq, far_up));
+                (adverse, f(o.tp, far_down))
+            }
+        });
+        self.open_f = self.open.as_ref().map(|o| {
+            let sign = if o.side == PositionSide::Long {
+                1.0
+            } else {
+                -1.0
+            };
+            (sign, approx(o.entry), approx(o.qty))
+        });
+    }
+
+    fn equity(&self, close: f64) -> f64 {
+        match self.open_f {
+            Some((sign, entry, qty)) => self.wallet_f + sign * (close - entry) * qty,
+            None => self.wallet_f,
         }
     }
+}
+
+/// `d` as `f64`, within a few ulps: for statistics and the guard, whose
+/// margins cover it (rust_decimal's exact conversion costs more than the
+/// rest of a bar).
+fn approx(d: Decimal) -> f64 {
+    const POW10: [f64; 29] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+    ];
+    d.mantissa() as f64 / POW10[d.scale().min(28) as usize]
 }
 
 /// A taker fee on `notional`, to the 8 decimals exchanges charge in.
@@ -380,31 +456,32 @@ pub fn fee(notional: Decimal, rate: Decimal) -> Decimal {
     (notional * rate).round_dp(8)
 }
 
-/// Runs `rule` over `candles` (oldest first).
-pub fn run(candles: &[Candle], mut rule: Rule, s: &Settings) -> Outcome {
-    run_with(candles, |_, bar| rule.update(*bar), s)
+/// Runs `rule` over the series (oldest first).
+pub fn run(series: &Series, mut rule: Rule, s: &Settings) -> Outcome {
+    run_with(series, |_, bar| rule.update(*bar), s)
 }
 
 /// Runs any signal source: `signal(i, bar)` is asked on each bar's close,
 /// in order, and sees nothing later.
 pub fn run_with(
-    candles: &[Candle],
+    series: &Series,
     mut signal: impl FnMut(usize, &Bar) -> Option<Signal>,
     s: &Settings,
 ) -> Outcome {
+    let candles = &series.candles;
     let mut e = Engine::new(s);
     let mut pending: Option<Signal> = None;
     let mut equity = Vec::with_capacity(candles.len());
     let mut in_market = 0;
-    for (i, c) in candles.iter().enumerate() {
+    for (i, (c, bar)) in candles.iter().zip(&series.bars).enumerate() {
         if let Some(sig) = pending.take() {
             e.act(sig, c.open, i, c.time_ms);
         }
-        e.protect(c, i);
+        e.protect(c, bar, i);
         if e.open.is_some() {
             in_market += 1;
         }
-        if let Some(sig) = signal(i, &Bar::from(c)) {
+        if let Some(sig) = signal(i, bar) {
             match s.fill {
                 Fill::NextOpen => pending = Some(sig),
                 Fill::Close => {
@@ -412,7 +489,7 @@ pub fn run_with(
                 }
             }
         }
-        equity.push((c.time_ms, e.equity(c.close)));
+        equity.push((c.time_ms, e.equity(bar.close)));
     }
     if let Some(last) = candles.last() {
         let long = e
@@ -428,7 +505,7 @@ pub fn run_with(
                 last.time_ms,
             );
             if let Some(x) = equity.last_mut() {
-                x.1 = e.wallet;
+                x.1 = e.wallet_f;
             }
         }
     }

@@ -7,5 +7,5 @@
 pub mod engine;
 pub mod report;
 
-pub use engine::{ExitReason, Fill, Outcome, Settings, Trade, run, run_with};
+pub use engine::{ExitReason, Fill, Outcome, Series, Settings, Trade, run, run_with};
 pub use report::{Report, report};

@@ -48,7 +48,7 @@ fn f(d: Decimal) -> f64 {
 }
 
 pub fn report(candles: &[Candle], capital: Decimal, o: &Outcome) -> Report {
-    let final_equity = o.equity.last().map_or(capital, |e| e.1);
+    let final_equity = o.final_wallet;
     let total = if capital.is_zero() {
         0.0
     } else {
@@ -78,7 +78,7 @@ pub fn report(candles: &[Candle], capital: Decimal, o: &Outcome) -> Report {
     let mut max_dd = 0.0f64;
     let mut max_dd_ms = 0i64;
     for (t, e) in &o.equity {
-        let e = f(*e);
+        let e = *e;
         if e >= peak {
             peak = e;
             peak_time = *t;
@@ -95,7 +95,7 @@ pub fn report(candles: &[Candle], capital: Decimal, o: &Outcome) -> Report {
         .equity
         .windows(2)
         .filter_map(|w| {
-            let (a, b) = (f(w[0].1), f(w[1].1));
+            let (a, b) = (w[0].1, w[1].1);
             (a > 0.0).then(|| b / a - 1.0)
         })
         .collect();
