@@ -4,6 +4,7 @@
 //! It must not hold its own copy of sizing, fee, indicator or PnL math: it
 //! calls `tradingbot-core`, so that a backtest and live trading agree.
 
+pub mod cards;
 pub mod engine;
 pub mod report;
 

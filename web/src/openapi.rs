@@ -2,7 +2,7 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, audit, auth, health, performance, positions, risk, strategies, telegram,
+    accounts, admin, audit, auth, health, performance, pine, positions, risk, strategies, telegram,
     trading, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -73,6 +73,7 @@ impl Modify for BearerAuth {
         trading::positions,
         trading::position,
         positions::close,
+        pine::strategies,
         telegram::register,
         telegram::get,
         telegram::delete,
@@ -100,6 +101,7 @@ impl Modify for BearerAuth {
         webhook::WebhookAnswer,
         trading::PositionView,
         positions::CloseView,
+        pine::TemplateCard,
         telegram::RegisterRequest,
         telegram::TelegramView,
         performance::SeriesView,
@@ -145,6 +147,7 @@ impl Modify for BearerAuth {
         (name = "trading", description = "Positions, orders and signals"),
         (name = "performance", description = "Statistics of closed positions"),
         (name = "telegram", description = "Your Telegram notification bot"),
+        (name = "pine-script", description = "Indicator templates and Pine Script"),
     )
 )]
 pub struct ApiDoc;

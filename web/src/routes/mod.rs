@@ -10,6 +10,7 @@ pub mod health;
 mod identity_errors;
 pub mod metrics;
 pub mod performance;
+pub mod pine;
 pub mod positions;
 pub mod risk;
 pub mod strategies;
@@ -128,6 +129,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/orders").route(web::get().to(trading::orders)))
             .service(web::resource("/ws").route(web::get().to(crate::ws::connect)))
+            .service(
+                web::resource("/pine-script/strategies").route(web::get().to(pine::strategies)),
+            )
             .service(
                 web::scope("/telegram")
                     .service(
