@@ -17,6 +17,7 @@ pub mod indicators;
 pub mod lenient;
 pub mod market;
 pub mod performance;
+pub mod pine;
 pub mod position;
 pub mod risk;
 pub mod signal;

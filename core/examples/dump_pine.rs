@@ -1,0 +1,26 @@
+//! Writes the Pine Script of every template at its defaults to the
+//! directory given (for checking them with a Pine parser by hand).
+
+use rust_decimal::Decimal;
+use tradingbot_core::pine::{PineTarget, generate};
+use tradingbot_core::templates;
+
+fn main() {
+    let dir = std::env::args().nth(1).unwrap_or_else(|| ".".into());
+    for t in templates::library() {
+        let c = t.configure(&serde_json::Map::new()).expect("defaults");
+        let target = PineTarget {
+            name: t.name,
+            secret: "example-secret",
+            webhook_url: "https://example.com/api/v1/webhook/tradingview/token",
+            investment_pct: Decimal::from(10),
+            leverage: 3,
+            long_tp_pct: Decimal::from(5),
+            long_sl_pct: Decimal::from(2),
+            short_tp_pct: Decimal::from(5),
+            short_sl_pct: Decimal::from(2),
+        };
+        let p = generate(&t, &c, &target);
+        std::fs::write(format!("{dir}/{}.pine", t.id), p.script).expect("write");
+    }
+}

@@ -1,0 +1,260 @@
+//! Pine Script v6 for a configured template: a `strategy()` that computes
+//! exactly the signals `templates::Rule` computes — TA-Lib's SMA-seeded EMA,
+//! Wilder's RSI seeded the same way, MACD with TA-Lib's seeding, Pine's own
+//! `ta.crossover` / `ta.supertrend` — and sends TradingBot's webhook JSON as
+//! each order's `alert_message`, built in the script from real values (no
+//! reliance on placeholders inside messages).
+
+use crate::templates::{Configured, ParamKind, ParamValue, Template};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// The strategy a script is generated for.
+#[derive(Debug, Clone)]
+pub struct PineTarget<'a> {
+    pub name: &'a str,
+    pub secret: &'a str,
+    pub webhook_url: &'a str,
+    pub investment_pct: Decimal,
+    pub leverage: u32,
+    pub long_tp_pct: Decimal,
+    pub long_sl_pct: Decimal,
+    pub short_tp_pct: Decimal,
+    pub short_sl_pct: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PineScript {
+    pub script: String,
+    /// What to paste into the alert's Message box.
+    pub alert_message: &'static str,
+    pub webhook_url: String,
+    pub setup_steps: Vec<String>,
+}
+
+/// A Pine string literal.
+fn lit(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn inputs(t: &Template, c: &Configured) -> String {
+    let mut out = String::new();
+    for p in &t.params {
+        let v = c.params.get(p.name).unwrap_or(&p.default);
+        let line = match (p.kind, v) {
+            (ParamKind::Int { min, max }, v) => format!(
+                "{} = input.int({}, {}, minval = {min}, maxval = {max})\n",
+                p.name,
+                v.as_f64() as i64,
+                lit(p.title)
+            ),
+            (ParamKind::Float { min, max, step }, v) => format!(
+                "{} = input.float({}, {}, minval = {}, maxval = {}, step = {})\n",
+                p.name,
+                num(v.as_f64()),
+                lit(p.title),
+                num(min),
+                num(max),
+                num(step)
+            ),
+            (ParamKind::Choice { options }, ParamValue::Choice(chosen)) => format!(
+                "{} = input.string({}, {}, options = [{}])\n",
+                p.name,
+                lit(chosen),
+                lit(p.title),
+                options
+                    .iter()
+                    .map(|o| lit(o))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (ParamKind::Choice { .. }, _) => String::new(),
+        };
+        out.push_str(&line);
+    }
+    out
+}
+
+const TB_EMA: &str = r#"// TA-Lib's EMA: seeded with the simple average of the first `len` values.
+tb_ema(float src, simple int len) =>
+    float seed = ta.sma(src, len)
+    var float e = na
+    e := na(e) ? seed : e + (src - e) * 2.0 / (len + 1)
+    e
+"#;
+
+const TB_RSI: &str = r#"// Wilder's RSI as TA-Lib computes it (0 when nothing moved).
+tb_rsi(float src, simple int len) =>
+    float ch = ta.change(src)
+    float g = ta.rma(math.max(ch, 0.0), len)
+    float l = ta.rma(math.max(-ch, 0.0), len)
+    g + l == 0 ? 0.0 : 100.0 * g / (g + l)
+"#;
+
+const TB_MACD: &str = r#"// TA-Lib's MACD line: both averages start where the slow one has its
+// first value, the fast one seeded with the mean of its last `fastLen`.
+tb_macd(float src, simple int fastLen, simple int slowLen) =>
+    float fastSeed = ta.sma(src, fastLen)
+    float slowSeed = ta.sma(src, slowLen)
+    var float f = na
+    var float s = na
+    if na(s)
+        if not na(slowSeed)
+            s := slowSeed
+            f := fastSeed
+    else
+        s := s + (src - s) * 2.0 / (slowLen + 1)
+        f := f + (src - f) * 2.0 / (fastLen + 1)
+    f - s
+"#;
+
+/// The helpers and the `longSignal` / `shortSignal` lines of a template.
+fn signals(template: &str) -> String {
+    match template {
+        "rsi_reversal" => format!(
+            "{TB_RSI}\nr = tb_rsi(close, length)\nlongSignal = ta.crossover(r, oversold)\nshortSignal = ta.crossunder(r, overbought)\nplot(r, \"RSI\", display = display.data_window)\n"
+        ),
+        "macd_cross" => format!(
+            "{TB_EMA}\n{TB_MACD}\nmacdLine = tb_macd(close, fast, slow)\nsignalLine = tb_ema(macdLine, signal)\nlongSignal = ta.crossover(macdLine, signalLine)\nshortSignal = ta.crossunder(macdLine, signalLine)\n"
+        ),
+        "bollinger" => concat!(
+            "basis = ta.sma(close, length)\n",
+            "dev = mult * ta.stdev(close, length)\n",
+            "upper = basis + dev\n",
+            "lower = basis - dev\n",
+            "breakout = mode == \"breakout\"\n",
+            "longSignal = breakout ? ta.crossover(close, upper) : ta.crossover(close, lower)\n",
+            "shortSignal = breakout ? ta.crossunder(close, lower) : ta.crossunder(close, upper)\n",
+            "plot(basis, \"Basis\", color = color.gray)\n",
+            "plot(upper, \"Upper\", color = color.teal)\n",
+            "plot(lower, \"Lower\", color = color.teal)\n",
+        )
+        .to_owned(),
+        "supertrend" => concat!(
+            "[st, dir] = ta.supertrend(factor, atr_period)\n",
+            "longSignal = dir < 0 and dir[1] > 0\n",
+            "shortSignal = dir > 0 and dir[1] < 0\n",
+            "plot(st, \"Supertrend\", color = dir < 0 ? color.green : color.red)\n",
+        )
+        .to_owned(),
+        _ => format!(
+            "{TB_EMA}\nfastMa = tb_ema(close, fast)\nslowMa = tb_ema(close, slow)\nlongSignal = ta.crossover(fastMa, slowMa)\nshortSignal = ta.crossunder(fastMa, slowMa)\nplot(fastMa, \"Fast EMA\", color = color.orange)\nplot(slowMa, \"Slow EMA\", color = color.blue)\n"
+        ),
+    }
+}
+
+fn pct(d: Decimal) -> String {
+    num(rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0))
+}
+
+pub fn generate(t: &Template, c: &Configured, s: &PineTarget<'_>) -> PineScript {
+    let size = (s.investment_pct * Decimal::from(s.leverage.max(1))).min(Decimal::ONE_HUNDRED);
+    let mut script = format!(
+        "//@version=6\n// Generated by TradingBot for the strategy {name}: template `{id}`.\n// Signals are computed exactly as TradingBot's backtester computes them.\nstrategy({title}, overlay = true, initial_capital = 10000, default_qty_type = strategy.percent_of_equity, default_qty_value = {size}, commission_type = strategy.commission.percent, commission_value = 0.04, pyramiding = 0)\n\n",
+        name = lit(s.name),
+        id = t.id,
+        title = lit(&format!("TradingBot · {}", s.name)),
+        size = pct(size),
+    );
+    script.push_str(&inputs(t, c));
+    script.push_str(&format!(
+        "longTp = input.float({}, \"Long take-profit %\", minval = 0.0, maxval = 100.0, step = 0.1)\nlongSl = input.float({}, \"Long stop-loss %\", minval = 0.0, maxval = 100.0, step = 0.1)\nshortTp = input.float({}, \"Short take-profit %\", minval = 0.0, maxval = 100.0, step = 0.1)\nshortSl = input.float({}, \"Short stop-loss %\", minval = 0.0, maxval = 100.0, step = 0.1)\n\n",
+        pct(s.long_tp_pct),
+        pct(s.long_sl_pct),
+        pct(s.short_tp_pct),
+        pct(s.short_sl_pct)
+    ));
+    script.push_str(&signals(t.id));
+    script.push_str(&format!(
+        r#"
+// TradingBot's webhook JSON, from this bar's values.
+tbMessage(string action, string position) =>
+    string ts = str.format_time(timenow, "yyyy-MM-dd'T'HH:mm:ss'Z'", "UTC")
+    "{{\"secret\": \"{secret}\", \"action\": \"" + action + "\", \"market_position\": \"" + position + "\", \"symbol\": \"" + syminfo.ticker + "\", \"price\": \"" + str.tostring(close) + "\", \"timestamp\": \"" + ts + "\", \"id\": \"" + syminfo.ticker + "-" + action + "-" + position + "-" + str.tostring(time) + "\"}}"
+
+if longSignal
+    strategy.entry("Long", strategy.long, alert_message = tbMessage("buy", "long"))
+if shortSignal
+    strategy.entry("Short", strategy.short, alert_message = tbMessage("sell", "short"))
+
+// The stop-loss and take-profit TradingBot places on the exchange, shown
+// here so the Strategy Tester matches.
+if strategy.position_size > 0
+    strategy.exit("Long exit", from_entry = "Long", limit = longTp > 0 ? strategy.position_avg_price * (1 + longTp / 100) : na, stop = longSl > 0 ? strategy.position_avg_price * (1 - longSl / 100) : na, alert_message = tbMessage("sell", "flat"))
+if strategy.position_size < 0
+    strategy.exit("Short exit", from_entry = "Short", limit = shortTp > 0 ? strategy.position_avg_price * (1 - shortTp / 100) : na, stop = shortSl > 0 ? strategy.position_avg_price * (1 + shortSl / 100) : na, alert_message = tbMessage("buy", "flat"))
+"#,
+        secret = s.secret.replace(['"', '\\'], "")
+    ));
+    PineScript {
+        script,
+        alert_message: "{{strategy.order.alert_message}}",
+        webhook_url: s.webhook_url.to_owned(),
+        setup_steps: vec![
+            "Copy the script.".into(),
+            "In TradingView open the Pine Editor, paste it over the editor's contents and click \"Save\".".into(),
+            "Click \"Add to chart\" on the symbol and timeframe you trade (the strategy's symbol).".into(),
+            format!(
+                "Create an alert: Condition = this strategy, \"Order fills only\"; Message = {{{{strategy.order.alert_message}}}}; Notifications → Webhook URL = {}.",
+                s.webhook_url
+            ),
+            "Done: each signal now reaches TradingBot, which sizes, places and protects the order.".into(),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::templates;
+
+    #[test]
+    fn the_script_carries_the_inputs_and_the_secret() {
+        let t = templates::find("ema_crossover").unwrap();
+        let c = t
+            .configure(serde_json::json!({ "fast": 5 }).as_object().unwrap())
+            .unwrap();
+        let target = PineTarget {
+            name: "My \"EMA\"",
+            secret: "s3cr3t-XYZ",
+            webhook_url: "https://bot.example.com/api/v1/webhook/tradingview/tok",
+            investment_pct: Decimal::from(10),
+            leverage: 3,
+            long_tp_pct: Decimal::from(5),
+            long_sl_pct: Decimal::from(2),
+            short_tp_pct: Decimal::from(5),
+            short_sl_pct: Decimal::from(2),
+        };
+        let p = generate(&t, &c, &target);
+        assert!(p.script.starts_with("//@version=6\n"));
+        assert!(
+            p.script
+                .contains("fast = input.int(5, \"Fast EMA length\", minval = 2, maxval = 200)")
+        );
+        assert!(p.script.contains("slow = input.int(21,"));
+        assert!(p.script.contains("default_qty_value = 30.0"));
+        assert!(p.script.contains("\\\"secret\\\": \\\"s3cr3t-XYZ\\\""));
+        assert!(p.script.contains("TradingBot · My \\\"EMA\\\""));
+        assert!(p.script.contains("longTp = input.float(5.0,"));
+        assert_eq!(p.setup_steps.len(), 5);
+        assert!(p.setup_steps[3].contains("/webhook/tradingview/tok"));
+    }
+}
