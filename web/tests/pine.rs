@@ -55,3 +55,86 @@ async fn the_library_shows_backtested_cards() {
         assert_eq!(card["backtest"]["from"], "2017-05-01");
     }
 }
+
+#[tokio::test]
+async fn a_strategy_gets_its_own_script() {
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
+    let api = Api::new(&bot);
+    let u = api.user("pine@example.com").await;
+    let account: Value = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            serde_json::json!({ "exchange": "paper" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let s: Value = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            serde_json::json!({ "name": "MACD on BTC", "indicator_id": "macd_cross", "symbol": "BTCUSDT",
+                                "account_id": account["id"], "leverage": 5, "long_tp_pct": 4 }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = api
+        .post(
+            "/pine-script/customize",
+            Some(&u.access),
+            serde_json::json!({ "strategy_id": s["id"], "params": { "signal": 7 } }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["template_id"], "macd_cross");
+    assert_eq!(p["params"]["signal"], 7);
+    assert_eq!(p["params"]["fast"], 12);
+    let script = p["script"].as_str().unwrap();
+    assert!(script.starts_with("//@version=6"));
+    assert!(script.contains("signal = input.int(7,"));
+    assert!(script.contains("longTp = input.float(4.0,"));
+    // 10 % × 5x of equity per trade, as the bot sizes it.
+    assert!(script.contains("default_qty_value = 50.0"));
+    let secret = s["webhook_secret"].as_str().unwrap();
+    assert!(script.contains(secret));
+    assert_eq!(p["webhook_url"], s["webhook_url"]);
+    assert_eq!(p["alert_message"], "{{strategy.order.alert_message}}");
+    assert_eq!(p["setup_steps"].as_array().unwrap().len(), 5);
+
+    // Bad template and parameters are named; another user's strategy is not found.
+    let res = api
+        .post(
+            "/pine-script/customize",
+            Some(&u.access),
+            serde_json::json!({ "strategy_id": s["id"], "template_id": "astrology" }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["errors"][0]["field"], "template_id");
+    let res = api
+        .post(
+            "/pine-script/customize",
+            Some(&u.access),
+            serde_json::json!({ "strategy_id": s["id"], "params": { "fast": 40, "slow": 20 } }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["errors"][0]["field"], "params.fast");
+    let other = api.user("other@example.com").await;
+    let res = api
+        .post(
+            "/pine-script/customize",
+            Some(&other.access),
+            serde_json::json!({ "strategy_id": s["id"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+}

@@ -132,6 +132,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/pine-script/strategies").route(web::get().to(pine::strategies)),
             )
+            .service(web::resource("/pine-script/customize").route(web::post().to(pine::customize)))
             .service(
                 web::scope("/telegram")
                     .service(

@@ -48,3 +48,121 @@ pub async fn strategies() -> HttpResponse {
         .collect();
     HttpResponse::Ok().json(cards)
 }
+
+#[derive(serde::Deserialize, ToSchema)]
+pub struct CustomizeRequest {
+    /// Your strategy: its secret, webhook URL, size, leverage and TP/SL go
+    /// into the script.
+    pub strategy_id: i64,
+    /// A template id; default: the strategy's `indicator_id`.
+    pub template_id: Option<String>,
+    /// Template parameters by name; missing ones take their defaults.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomizeResponse {
+    pub template_id: &'static str,
+    #[schema(value_type = Object)]
+    pub params: std::collections::BTreeMap<&'static str, tradingbot_core::templates::ParamValue>,
+    /// Pine Script v6, ready to paste into TradingView's Pine Editor.
+    pub script: String,
+    /// What the alert's Message box must hold.
+    pub alert_message: &'static str,
+    pub webhook_url: String,
+    pub setup_steps: Vec<String>,
+}
+
+/// Pine Script for a template and your strategy
+#[utoipa::path(post, path = "/api/v1/pine-script/customize", tag = "pine-script",
+    security(("bearer" = [])), request_body = CustomizeRequest,
+    responses((status = 200, body = CustomizeResponse), (status = 404, description = "not your strategy"),
+        (status = 422, description = "`validation_failed`: unknown template or bad parameters (by name)")))]
+pub async fn customize(
+    state: actix_web::web::Data<crate::state::AppState>,
+    user: crate::auth::AuthUser,
+    body: crate::extract::Json<CustomizeRequest>,
+) -> Result<HttpResponse, crate::problem::ApiError> {
+    use crate::problem::{ApiError, FieldError};
+    let body = body.into_inner();
+    let m = state.strategies.get(user.id, body.strategy_id).await?;
+    let cfg = tradingbot_actors::strategies::config_of(&m);
+    let id = body
+        .template_id
+        .clone()
+        .unwrap_or_else(|| cfg.indicator_id.clone());
+    let Some(t) = templates::find(id.trim()) else {
+        let ids: Vec<&str> = templates::library().iter().map(|t| t.id).collect();
+        return Err(ApiError::invalid(
+            "template_id",
+            format!(
+                "one of {} (the strategy's indicator is `{id}`)",
+                ids.join(", ")
+            ),
+        ));
+    };
+    let configured = t.configure(&body.params).map_err(|errors| {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.message))
+                .collect(),
+        )
+    })?;
+    let hook = state.strategies.webhook(m.id).await?;
+    let webhook_url = format!(
+        "{}/api/v1/webhook/tradingview/{}",
+        state.public_url.trim_end_matches('/'),
+        hook.token.as_str()
+    );
+    let p = tradingbot_core::pine::generate(
+        &t,
+        &configured,
+        &tradingbot_core::pine::PineTarget {
+            name: &m.name,
+            secret: hook.secret.as_str(),
+            webhook_url: &webhook_url,
+            investment_pct: cfg.investment_pct,
+            leverage: cfg.leverage,
+            long_tp_pct: cfg.long_tp_pct,
+            long_sl_pct: cfg.long_sl_pct,
+            short_tp_pct: cfg.short_tp_pct,
+            short_sl_pct: cfg.short_sl_pct,
+        },
+    );
+    Ok(HttpResponse::Ok().json(CustomizeResponse {
+        template_id: t.id,
+        params: configured.params,
+        script: p.script,
+        alert_message: p.alert_message,
+        webhook_url: p.webhook_url,
+        setup_steps: p.setup_steps,
+    }))
+}
+
+/// The shape; the template and its parameters are checked against the
+/// library in the handler, by name.
+impl crate::extract::Validate for CustomizeRequest {
+    fn validate(&self) -> Vec<crate::problem::FieldError> {
+        let mut errors = Vec::new();
+        if self.strategy_id <= 0 {
+            errors.push(crate::problem::FieldError::new(
+                "strategy_id",
+                "a strategy id",
+            ));
+        }
+        if self
+            .template_id
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            errors.push(crate::problem::FieldError::new(
+                "template_id",
+                "a template id, or leave it out for the strategy's own",
+            ));
+        }
+        errors
+    }
+}
