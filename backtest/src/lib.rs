@@ -5,6 +5,7 @@
 //! calls `tradingbot-core`, so that a backtest and live trading agree.
 
 pub mod cards;
+pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod report;

@@ -51,6 +51,109 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Backtest a template on candles (offline; no server, no database).
+    /// Prints the report and writes trades.csv and equity.csv to `--out`.
+    Backtest(Box<BacktestArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// Candle CSV: Binance kline file or OHLCV with a header. Default: the
+    /// bundled BTC daily candles.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// ema_crossover, rsi_reversal, macd_cross, bollinger or supertrend.
+    #[arg(long, default_value = "ema_crossover")]
+    pub template: String,
+    /// A template parameter, `name=value` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    #[arg(long, default_value = "10000")]
+    pub capital: String,
+    #[arg(long, default_value = "10")]
+    pub investment_pct: String,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=125))]
+    pub leverage: u32,
+    #[arg(long, default_value = "5")]
+    pub long_tp: String,
+    #[arg(long, default_value = "2")]
+    pub long_sl: String,
+    #[arg(long, default_value = "5")]
+    pub short_tp: String,
+    #[arg(long, default_value = "2")]
+    pub short_sl: String,
+    /// Taker fee as a fraction (0.0004 = 0.04 %).
+    #[arg(long, default_value = "0.0004")]
+    pub fee: String,
+    #[arg(long, default_value = "0")]
+    pub slippage_bps: String,
+    /// `next-open` (as an alert fills live) or `close`.
+    #[arg(long, default_value = "next-open")]
+    pub fill: String,
+    /// What an opposite signal does: `reverse` or `close`.
+    #[arg(long, default_value = "reverse")]
+    pub opposite: String,
+    /// First day (YYYY-MM-DD); default: six months before the data's end.
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day, inclusive (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// The whole series instead of its last six months.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+}
+
+/// `tradingbot backtest …`: the report on standard output.
+pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
+    use tradingbot_backtest::cli as bt;
+    let dec = |name: &str, v: &str| {
+        bt::decimal(v).ok_or_else(|| anyhow::anyhow!("--{name}: `{v}` is not a number"))
+    };
+    let mut params = Vec::new();
+    for p in &a.params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--param {p}: expected NAME=VALUE"))?;
+        params.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let settings = tradingbot_backtest::Settings {
+        capital: dec("capital", &a.capital)?,
+        investment_pct: dec("investment-pct", &a.investment_pct)?,
+        leverage: a.leverage,
+        long_tp_pct: dec("long-tp", &a.long_tp)?,
+        long_sl_pct: dec("long-sl", &a.long_sl)?,
+        short_tp_pct: dec("short-tp", &a.short_tp)?,
+        short_sl_pct: dec("short-sl", &a.short_sl)?,
+        fee_rate: dec("fee", &a.fee)?,
+        slippage_bps: dec("slippage-bps", &a.slippage_bps)?,
+        fill: bt::fill(&a.fill).ok_or_else(|| anyhow::anyhow!("--fill: `next-open` or `close`"))?,
+        opposite: bt::opposite(&a.opposite)
+            .ok_or_else(|| anyhow::anyhow!("--opposite: `reverse` or `close`"))?,
+        ..tradingbot_backtest::Settings::defaults()
+    };
+    let day_ms = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or_default()
+    };
+    let done = bt::execute(&bt::Request {
+        data: a.data,
+        template: a.template,
+        params,
+        settings,
+        from_ms: a.from.map(day_ms),
+        to_ms: a.to.map(|d| day_ms(d) + 86_400_000),
+        whole: a.all,
+        out: a.out,
+    })?;
+    print!("{}", done.table);
+    for f in &done.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,16 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Offline work: no configuration, server or database involved.
+    if let Some(Command::Backtest(args)) = cli.command {
+        return match cli::backtest(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tradingbot backtest: {e:#}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -43,6 +53,7 @@ fn main() -> ExitCode {
             Some(Command::RotateMasterKey { new_key_file }) => {
                 cli::rotate_master_key(&config, new_key_file.as_deref()).await
             }
+            Some(Command::Backtest(_)) => Ok(()),
         }
     });
     match result {

@@ -1,0 +1,278 @@
+//! `tradingbot backtest`: one run from the command line — the report as a
+//! table, and `trades.csv` and `equity.csv` beside it.
+
+use crate::data::{LoadReport, load_csv};
+use crate::engine::{Fill, Series, Settings, run};
+use crate::report::{Report, report};
+use rust_decimal::Decimal;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use tradingbot_core::market::candle::{BUNDLED_BTC_DAILY, Candle};
+use tradingbot_core::strategy::OppositeSignal;
+use tradingbot_core::templates;
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// A candle CSV; `None`: the bundled BTC daily series.
+    pub data: Option<PathBuf>,
+    pub template: String,
+    /// `name=value` pairs.
+    pub params: Vec<(String, String)>,
+    pub settings: Settings,
+    /// Only candles opening on or after / before (ms); default: the last
+    /// six months of the data.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub whole: bool,
+    pub out: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Data(#[from] crate::data::DataError),
+    #[error("unknown template `{0}`; one of {1}")]
+    Template(String, String),
+    #[error("{0}")]
+    Params(String),
+    #[error("no candles in the chosen window")]
+    EmptyWindow,
+    #[error("writing {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+}
+
+const SIX_MONTHS_MS: i64 = 182 * 86_400_000;
+
+/// The window the seed asks for by default: the data's last six months.
+pub fn window(candles: &[Candle], from: Option<i64>, to: Option<i64>, whole: bool) -> Vec<Candle> {
+    let last = candles.last().map_or(0, |c| c.time_ms);
+    let from = if whole {
+        i64::MIN
+    } else {
+        from.unwrap_or(last - SIX_MONTHS_MS)
+    };
+    let to = to.unwrap_or(i64::MAX);
+    candles
+        .iter()
+        .filter(|c| c.time_ms >= from && c.time_ms < to)
+        .copied()
+        .collect()
+}
+
+pub struct Done {
+    pub table: String,
+    pub report: Report,
+    pub data: LoadReport,
+    pub files: Vec<PathBuf>,
+}
+
+pub fn execute(req: &Request) -> Result<Done, CliError> {
+    let text = match &req.data {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| CliError::Read(p.clone(), e))?,
+        None => BUNDLED_BTC_DAILY.to_owned(),
+    };
+    let (candles, data) = load_csv(&text)?;
+    let t = templates::find(&req.template).ok_or_else(|| {
+        let ids: Vec<&str> = templates::library().iter().map(|t| t.id).collect();
+        CliError::Template(req.template.clone(), ids.join(", "))
+    })?;
+    let given: serde_json::Map<String, serde_json::Value> = req
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let configured = t.configure(&given).map_err(|errors| {
+        CliError::Params(
+            errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "--param {}: {}",
+                        e.field.trim_start_matches("params."),
+                        e.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let chosen = window(&candles, req.from_ms, req.to_ms, req.whole);
+    if chosen.is_empty() {
+        return Err(CliError::EmptyWindow);
+    }
+    let series = Series::new(chosen);
+    let outcome = run(&series, configured.rule(), &req.settings);
+    let r = report(&series.candles, req.settings.capital, &outcome);
+
+    std::fs::create_dir_all(&req.out).map_err(|e| CliError::Write(req.out.clone(), e))?;
+    let trades_path = req.out.join("trades.csv");
+    let mut csv = String::from(
+        "entry_time,exit_time,side,entry_price,exit_price,quantity,fees,pnl,exit_reason\n",
+    );
+    for t in &outcome.trades {
+        let _ = writeln!(
+            csv,
+            "{},{},{:?},{},{},{},{},{},{:?}",
+            iso(t.entry_time_ms),
+            iso(t.exit_time_ms),
+            t.side,
+            t.entry_price,
+            t.exit_price,
+            t.quantity,
+            t.fees,
+            t.pnl,
+            t.exit_reason
+        );
+    }
+    write(&trades_path, &csv)?;
+    let equity_path = req.out.join("equity.csv");
+    let mut eq = String::from("time,equity\n");
+    for (t, e) in &outcome.equity {
+        let _ = writeln!(eq, "{},{e:.2}", iso(*t));
+    }
+    write(&equity_path, &eq)?;
+
+    let first = series.candles.first().map_or(0, |c| c.time_ms);
+    let last = series.candles.last().map_or(0, |c| c.time_ms);
+    let table = table(
+        t.name,
+        &configured,
+        &data,
+        first,
+        last,
+        series.candles.len(),
+        &r,
+    );
+    Ok(Done {
+        table,
+        report: r,
+        data,
+        files: vec![trades_path, equity_path],
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|e| CliError::Write(path.to_owned(), e))
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |v| format!("{v:.2}"))
+}
+
+fn table(
+    name: &str,
+    c: &templates::Configured,
+    data: &LoadReport,
+    first: i64,
+    last: i64,
+    bars: usize,
+    r: &Report,
+) -> String {
+    let params: Vec<String> = c
+        .params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                serde_json::to_string(v)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            )
+        })
+        .collect();
+    let rows: Vec<(&str, String)> = vec![
+        ("strategy", format!("{name} ({})", params.join(", "))),
+        (
+            "data",
+            format!(
+                "{} bars ({}), {} → {}",
+                bars,
+                data.format,
+                iso(first),
+                iso(last)
+            ),
+        ),
+        (
+            "data problems",
+            format!(
+                "{} missing bars, {} duplicates, {} unusable rows",
+                data.missing_bars(),
+                data.duplicates,
+                data.skipped.len()
+            ),
+        ),
+        (
+            "final equity",
+            format!("{:.2} (from {:.2})", r.final_equity, r.initial_capital),
+        ),
+        ("total return", format!("{:.2} %", r.total_return_pct)),
+        ("buy and hold", format!("{:.2} %", r.buy_and_hold_pct)),
+        ("CAGR", format!("{:.2} %", r.cagr_pct)),
+        (
+            "max drawdown",
+            format!(
+                "{:.2} % over {:.0} days",
+                r.max_drawdown_pct, r.max_drawdown_days
+            ),
+        ),
+        (
+            "Sharpe / Sortino / Calmar",
+            format!("{} / {} / {}", opt(r.sharpe), opt(r.sortino), opt(r.calmar)),
+        ),
+        ("trades", r.trades.to_string()),
+        ("win rate", format!("{:.1} %", r.win_rate_pct)),
+        ("profit factor", opt(r.profit_factor)),
+        ("expectancy", format!("{:.2} per trade", r.expectancy)),
+        ("average risk/reward", opt(r.avg_risk_reward)),
+        ("exposure", format!("{:.1} % of bars", r.exposure_pct)),
+        ("fees", format!("{:.2}", r.fees)),
+        (
+            "exits",
+            r.exit_reasons
+                .iter()
+                .map(|(k, v)| format!("{k:?} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "{k:<width$}  {v}");
+    }
+    if r.ruined {
+        out.push_str("the account was wiped out; trading stopped\n");
+    }
+    out
+}
+
+/// Settings from the command line's words.
+pub fn fill(word: &str) -> Option<Fill> {
+    match word {
+        "next-open" | "next_open" => Some(Fill::NextOpen),
+        "close" => Some(Fill::Close),
+        _ => None,
+    }
+}
+
+pub fn opposite(word: &str) -> Option<OppositeSignal> {
+    match word {
+        "reverse" => Some(OppositeSignal::Reverse),
+        "close" => Some(OppositeSignal::Close),
+        _ => None,
+    }
+}
+
+/// `--capital` and friends arrive as decimals.
+pub fn decimal(word: &str) -> Option<Decimal> {
+    word.trim().parse().ok()
+}
