@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, Session};
+use common::api::{Api, Session, json_of as json, post_alert, tv_alert as alert};
 use common::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -47,38 +47,6 @@ fn venue_env<'a>(b: &'a LocalBinance, o: Option<&'a LocalOkx>) -> Vec<(&'a str, 
         ));
     }
     env
-}
-
-/// The alert TradingView would post: the strategy's message with its
-/// placeholders filled in.
-fn alert(strategy: &Value, action: &str, position: &str, id: &str) -> String {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    strategy["alert_message"]
-        .as_str()
-        .unwrap()
-        .replace("{{strategy.order.action}}", action)
-        .replace("{{strategy.market_position}}", position)
-        .replace("{{ticker}}", "BTCUSDT.P")
-        .replace("{{close}}", "43000")
-        .replace("{{timenow}}", &now)
-        .replace("{{strategy.order.id}}", id)
-}
-
-async fn post_alert(api: &Api<'_>, strategy: &Value, body: String) -> (u16, Value) {
-    let res = api
-        .http
-        .post(strategy["webhook_url"].as_str().unwrap())
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn json(res: reqwest::Response) -> Value {
-    res.json().await.unwrap()
 }
 
 /// Polls `f` until it returns `Some`, for at most 10 s.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::api::{Api, Session};
+use common::api::{Api, Session, json_of, post_alert, tv_alert as alert};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
@@ -115,23 +115,6 @@ fn num(v: &Value) -> Decimal {
     .unwrap()
 }
 
-async fn json_of(res: reqwest::Response) -> Value {
-    res.json().await.unwrap()
-}
-
-fn alert(strategy: &Value, action: &str, position: &str, id: &str) -> String {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    strategy["alert_message"]
-        .as_str()
-        .unwrap()
-        .replace("{{strategy.order.action}}", action)
-        .replace("{{strategy.market_position}}", position)
-        .replace("{{ticker}}", "BTCUSDT.P")
-        .replace("{{close}}", "43000")
-        .replace("{{timenow}}", &now)
-        .replace("{{strategy.order.id}}", id)
-}
-
 async fn trader(api: &Api<'_>, email: &str) -> (Session, Value) {
     let u = api.user(email).await;
     let res = api
@@ -153,19 +136,6 @@ async fn trader(api: &Api<'_>, email: &str) -> (Session, Value) {
         .await;
     assert_eq!(res.status(), 201);
     (u, json_of(res).await)
-}
-
-async fn post_alert(api: &Api<'_>, s: &Value, body: String) -> Value {
-    let res = api
-        .http
-        .post(s["webhook_url"].as_str().unwrap())
-        .header("content-type", "text/plain")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    res.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -223,7 +193,10 @@ async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_per
     .await;
 
     // The alert: an entry fills, the position opens and is valued live.
-    post_alert(&api, &s, alert(&s, "buy", "long", "L1")).await;
+    assert_eq!(
+        post_alert(&api, &s, alert(&s, "buy", "long", "L1")).await.0,
+        202
+    );
     let (filled, _) = until(&mut ws_a, "order_filled", |d| d["leg"] == "entry").await;
     assert_eq!(filled["data"]["symbol"], "BTCUSDT");
     assert_eq!(filled["data"]["side"], "LONG");
@@ -429,7 +402,12 @@ async fn events_fan_out_between_instances_over_redis() {
     subscribe(&mut ws, json!({ "channels": ["orders", "positions"] })).await;
     // Let B's subscription to Redis settle before A trades.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    post_alert(&api_a, &s, alert(&s, "buy", "long", "R1")).await;
+    assert_eq!(
+        post_alert(&api_a, &s, alert(&s, "buy", "long", "R1"))
+            .await
+            .0,
+        202
+    );
     let (filled, _) = until(&mut ws, "order_filled", |d| d["leg"] == "entry").await;
     assert_eq!(filled["data"]["symbol"], "BTCUSDT");
     assert_eq!(num(&filled["data"]["quantity"]), dec!(0.069));

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, Session};
+use common::api::{Api, Session, json_of, post_alert, tv_alert as alert};
 use common::*;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
@@ -52,37 +52,6 @@ impl Chat<'_> {
     fn say(&self, text: &str) {
         self.tg.user_says(BOT_TOKEN, CHAT, text);
     }
-}
-
-async fn json_of(res: reqwest::Response) -> Value {
-    res.json().await.unwrap()
-}
-
-fn alert(s: &Value, action: &str, position: &str, id: &str) -> String {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    s["alert_message"]
-        .as_str()
-        .unwrap()
-        .replace("{{strategy.order.action}}", action)
-        .replace("{{strategy.market_position}}", position)
-        .replace("{{ticker}}", "BTCUSDT")
-        .replace("{{close}}", "43000")
-        .replace("{{timenow}}", &now)
-        .replace("{{strategy.order.id}}", id)
-}
-
-async fn post_alert(api: &Api<'_>, s: &Value, body: String) -> (u16, Value) {
-    let res = api
-        .http
-        .post(s["webhook_url"].as_str().unwrap())
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
 }
 
 async fn setup(api: &Api<'_>) -> (Session, Value) {

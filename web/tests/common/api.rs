@@ -166,3 +166,37 @@ pub fn totp(secret: &[u8], offset_steps: i64) -> String {
     let t = (now() as i64 + offset_steps * 30) as u64;
     tradingbot_core::identity::totp::code_at(secret, t).unwrap()
 }
+
+/// The alert TradingView would post for `strategy`: its alert message with
+/// the placeholders filled in.
+pub fn tv_alert(strategy: &Value, action: &str, position: &str, id: &str) -> String {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    strategy["alert_message"]
+        .as_str()
+        .unwrap()
+        .replace("{{strategy.order.action}}", action)
+        .replace("{{strategy.market_position}}", position)
+        .replace("{{ticker}}", "BTCUSDT.P")
+        .replace("{{close}}", "43000")
+        .replace("{{timenow}}", &now)
+        .replace("{{strategy.order.id}}", id)
+}
+
+/// Posts `body` to the strategy's webhook URL as TradingView does
+/// (`text/plain`); the status and the JSON answer.
+pub async fn post_alert(api: &Api<'_>, strategy: &Value, body: String) -> (u16, Value) {
+    let res = api
+        .http
+        .post(strategy["webhook_url"].as_str().unwrap())
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn json_of(res: Response) -> Value {
+    res.json().await.unwrap()
+}
