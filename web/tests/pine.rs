@@ -138,3 +138,76 @@ async fn a_strategy_gets_its_own_script() {
         .await;
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_description_becomes_a_template_and_a_script() {
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
+    let api = Api::new(&bot);
+    let u = api.user("words@example.com").await;
+    let res = api
+        .post(
+            "/pine-script/generate",
+            Some(&u.access),
+            serde_json::json!({ "description": "RSI 7 reversal: buy oversold under 25, sell overbought above 80" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let g: Value = res.json().await.unwrap();
+    assert_eq!(g["template_id"], "rsi_reversal");
+    assert_eq!(g["params"]["length"], 7);
+    assert_eq!(g["params"]["oversold"], 25.0);
+    assert!(g.get("script").is_none());
+
+    let account: Value = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            serde_json::json!({ "exchange": "paper" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let s: Value = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            serde_json::json!({ "name": "words", "symbol": "BTCUSDT", "account_id": account["id"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = api
+        .post(
+            "/pine-script/generate",
+            Some(&u.access),
+            serde_json::json!({ "description": "볼린저 밴드 돌파", "strategy_id": s["id"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let g: Value = res.json().await.unwrap();
+    assert_eq!(
+        (g["template_id"].as_str(), g["params"]["mode"].as_str()),
+        (Some("bollinger"), Some("breakout"))
+    );
+    assert!(
+        g["script"]
+            .as_str()
+            .unwrap()
+            .contains("mode = input.string(\"breakout\"")
+    );
+    assert_eq!(g["webhook_url"], s["webhook_url"]);
+
+    let res = api
+        .post(
+            "/pine-script/generate",
+            Some(&u.access),
+            serde_json::json!({ "description": "make me rich" }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["code"], "no_match");
+}

@@ -4,8 +4,10 @@
 //! in the backtester and is what the generated Pine Script computes, so the
 //! alerts TradingView fires and the trades a backtest shows agree.
 
+mod describe;
 mod rules;
 
+pub use describe::{Suggestion, suggest};
 pub use rules::{Rule, Signal};
 
 use serde::Serialize;

@@ -133,6 +133,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/pine-script/strategies").route(web::get().to(pine::strategies)),
             )
             .service(web::resource("/pine-script/customize").route(web::post().to(pine::customize)))
+            .service(web::resource("/pine-script/generate").route(web::post().to(pine::generate)))
             .service(
                 web::scope("/telegram")
                     .service(

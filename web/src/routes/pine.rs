@@ -85,15 +85,32 @@ pub async fn customize(
     user: crate::auth::AuthUser,
     body: crate::extract::Json<CustomizeRequest>,
 ) -> Result<HttpResponse, crate::problem::ApiError> {
-    use crate::problem::{ApiError, FieldError};
     let body = body.into_inner();
-    let m = state.strategies.get(user.id, body.strategy_id).await?;
+    let answer = script_for(
+        &state,
+        user.id,
+        body.strategy_id,
+        body.template_id.as_deref(),
+        &body.params,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// The script of a template (default: the strategy's own indicator) with
+/// `params`, for one of the user's strategies.
+async fn script_for(
+    state: &crate::state::AppState,
+    user_id: i64,
+    strategy_id: i64,
+    template_id: Option<&str>,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<CustomizeResponse, crate::problem::ApiError> {
+    use crate::problem::{ApiError, FieldError};
+    let m = state.strategies.get(user_id, strategy_id).await?;
     let cfg = tradingbot_actors::strategies::config_of(&m);
-    let id = body
-        .template_id
-        .clone()
-        .unwrap_or_else(|| cfg.indicator_id.clone());
-    let Some(t) = templates::find(id.trim()) else {
+    let id = template_id.unwrap_or(&cfg.indicator_id).trim().to_owned();
+    let Some(t) = templates::find(&id) else {
         let ids: Vec<&str> = templates::library().iter().map(|t| t.id).collect();
         return Err(ApiError::invalid(
             "template_id",
@@ -103,7 +120,7 @@ pub async fn customize(
             ),
         ));
     };
-    let configured = t.configure(&body.params).map_err(|errors| {
+    let configured = t.configure(params).map_err(|errors| {
         ApiError::Validation(
             errors
                 .into_iter()
@@ -132,14 +149,14 @@ pub async fn customize(
             short_sl_pct: cfg.short_sl_pct,
         },
     );
-    Ok(HttpResponse::Ok().json(CustomizeResponse {
+    Ok(CustomizeResponse {
         template_id: t.id,
         params: configured.params,
         script: p.script,
         alert_message: p.alert_message,
         webhook_url: p.webhook_url,
         setup_steps: p.setup_steps,
-    }))
+    })
 }
 
 /// The shape; the template and its parameters are checked against the
@@ -165,4 +182,72 @@ impl crate::extract::Validate for CustomizeRequest {
         }
         errors
     }
+}
+
+#[derive(serde::Deserialize, ToSchema)]
+pub struct GenerateRequest {
+    /// A few words: "EMA crossover 12/26", "RSI 오버솔드 반전", …
+    pub description: String,
+    /// With a strategy, the answer includes its Pine Script too.
+    pub strategy_id: Option<i64>,
+}
+
+impl crate::extract::Validate for GenerateRequest {
+    fn validate(&self) -> Vec<crate::problem::FieldError> {
+        let d = self.description.trim();
+        if d.is_empty() || d.chars().count() > 500 {
+            vec![crate::problem::FieldError::new(
+                "description",
+                "1 to 500 characters describing the strategy",
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// A template and parameters from a description
+///
+/// Deterministic and offline: keywords (English and Korean) pick the
+/// template, numbers in the text fill its parameters when they fit.
+#[utoipa::path(post, path = "/api/v1/pine-script/generate", tag = "pine-script",
+    security(("bearer" = [])), request_body = GenerateRequest,
+    responses((status = 200, description = "template_id, params, confidence, reason (and script with strategy_id)"),
+        (status = 422, description = "`no_match`: nothing in the description points at a template")))]
+pub async fn generate(
+    state: actix_web::web::Data<crate::state::AppState>,
+    user: crate::auth::AuthUser,
+    body: crate::extract::Json<GenerateRequest>,
+) -> Result<HttpResponse, crate::problem::ApiError> {
+    let body = body.into_inner();
+    let Some(s) = templates::suggest(&body.description) else {
+        let names: Vec<&str> = templates::library().iter().map(|t| t.name).collect();
+        return Err(crate::problem::ApiError::Other {
+            status: 422,
+            code: "no_match".into(),
+            detail: format!(
+                "Nothing in the description points at a template; mention one of: {}.",
+                names.join(", ")
+            ),
+            extensions: serde_json::Map::new(),
+        });
+    };
+    let mut answer = serde_json::json!({
+        "template_id": s.template_id,
+        "params": s.configured.params,
+        "confidence": s.confidence,
+        "reason": s.reason,
+    });
+    if let Some(strategy_id) = body.strategy_id {
+        let params = serde_json::to_value(&s.configured.params)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        let script = script_for(&state, user.id, strategy_id, Some(s.template_id), &params).await?;
+        answer["script"] = script.script.into();
+        answer["alert_message"] = script.alert_message.into();
+        answer["webhook_url"] = script.webhook_url.into();
+        answer["setup_steps"] = script.setup_steps.into();
+    }
+    Ok(HttpResponse::Ok().json(answer))
 }
