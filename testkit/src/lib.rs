@@ -15,6 +15,36 @@ pub mod telegram;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Serves websocket-style TCP connections on a free loopback port, in a
+/// thread with its own runtime, handing each connection to `serve`;
+/// returns `ws://<address><path>`.
+pub(crate) fn serve_loopback<S, F, Fut>(path: &str, state: S, serve: F) -> String
+where
+    S: Clone + Send + 'static,
+    F: Fn(tokio::net::TcpStream, S) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback");
+            let addr = listener.local_addr().expect("address");
+            tx.send(format!("ws://{addr}{path}")).expect("report");
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(serve(tcp, state.clone()));
+            }
+        });
+    });
+    rx.recv().expect("local server started")
+}
+
 /// Wall-clock Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::api::{Api, Session, json_of, post_alert, tv_alert as alert};
+use common::api::{Api, binance_trader, json_of, post_alert, tv_alert as alert};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
@@ -115,29 +115,6 @@ fn num(v: &Value) -> Decimal {
     .unwrap()
 }
 
-async fn trader(api: &Api<'_>, email: &str) -> (Session, Value) {
-    let u = api.user(email).await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "binance", "api_key": KEY, "api_secret": SECRET, "testnet": true }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let account = json_of(res).await["id"].as_i64().unwrap();
-    let res = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "EMA", "symbol": "BTCUSDT", "account_id": account,
-                    "investment_pct": 10, "leverage": 3 }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    (u, json_of(res).await)
-}
-
 #[tokio::test]
 async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_performance() {
     let venue = LocalBinance::start();
@@ -146,7 +123,7 @@ async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_per
     let (_tmp, dir) = workdir();
     let bot = Spawned::start(&dir, &env(&venue));
     let api = Api::new(&bot);
-    let (a, s) = trader(&api, "alice@example.com").await;
+    let (a, s) = binance_trader(&api, "alice@example.com", KEY, SECRET).await;
     let b = api.user("bob@example.com").await;
 
     // No token, a bad token: refused before the upgrade.
@@ -397,7 +374,7 @@ async fn events_fan_out_between_instances_over_redis() {
     let bot_a = Spawned::start(&dir, &e);
     let bot_b = Spawned::start(&dir, &e);
     let api_a = Api::new(&bot_a);
-    let (a, s) = trader(&api_a, "carol@example.com").await;
+    let (a, s) = binance_trader(&api_a, "carol@example.com", KEY, SECRET).await;
     let mut ws = connect_query(&bot_b, &a.access).await;
     subscribe(&mut ws, json!({ "channels": ["orders", "positions"] })).await;
     // Let B's subscription to Redis settle before A trades.

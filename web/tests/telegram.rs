@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, Session, json_of, post_alert, tv_alert as alert};
+use common::api::{Api, binance_trader, json_of, post_alert, tv_alert as alert};
 use common::*;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
@@ -54,28 +54,6 @@ impl Chat<'_> {
     }
 }
 
-async fn setup(api: &Api<'_>) -> (Session, Value) {
-    let u = api.user("tg@example.com").await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "binance", "api_key": KEY, "api_secret": SECRET, "testnet": true }),
-        )
-        .await;
-    let account = json_of(res).await["id"].as_i64().unwrap();
-    let res = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "EMA", "symbol": "BTCUSDT", "account_id": account,
-                    "investment_pct": 10, "leverage": 3 }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    (u, json_of(res).await)
-}
-
 #[tokio::test]
 async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
     let venue = LocalBinance::start();
@@ -106,7 +84,7 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
         ],
     );
     let api = Api::new(&bot);
-    let (u, s) = setup(&api).await;
+    let (u, s) = binance_trader(&api, "tg@example.com", KEY, SECRET).await;
 
     // Registration: shape checked here, the token by Telegram.
     let res = api

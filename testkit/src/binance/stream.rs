@@ -8,31 +8,13 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 type Shared = Arc<Mutex<Venue>>;
 
 pub fn start(venue: Shared) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            tx.send(format!("ws://{}", listener.local_addr().expect("address")))
-                .expect("report");
-            while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(serve(tcp, venue.clone()));
-            }
-        });
-    });
-    rx.recv().expect("local Binance stream started")
+    crate::serve_loopback("", venue, serve)
 }
 
 async fn serve(tcp: tokio::net::TcpStream, venue: Shared) {

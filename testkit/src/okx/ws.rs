@@ -10,33 +10,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 type Shared = Arc<Mutex<Venue>>;
 
 pub fn start(venue: Shared) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            tx.send(format!(
-                "ws://{}/ws/v5/private",
-                listener.local_addr().expect("address")
-            ))
-            .expect("report");
-            while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(serve(tcp, venue.clone()));
-            }
-        });
-    });
-    rx.recv().expect("local OKX websocket started")
+    crate::serve_loopback("/ws/v5/private", venue, serve)
 }
 
 fn login(v: &Venue, args: &Value) -> Result<String, (String, String)> {

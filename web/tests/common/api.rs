@@ -200,3 +200,33 @@ pub async fn post_alert(api: &Api<'_>, strategy: &Value, body: String) -> (u16, 
 pub async fn json_of(res: Response) -> Value {
     res.json().await.unwrap()
 }
+
+/// A verified user with a testnet Binance account (`key`, `secret`) and an
+/// EMA strategy on BTCUSDT at 10 % and 3x.
+pub async fn binance_trader(
+    api: &Api<'_>,
+    email: &str,
+    key: &str,
+    secret: &str,
+) -> (Session, Value) {
+    let u = api.user(email).await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "binance", "api_key": key, "api_secret": secret, "testnet": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let account = json_of(res).await["id"].as_i64().unwrap();
+    let res = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "EMA", "symbol": "BTCUSDT", "account_id": account,
+                    "investment_pct": 10, "leverage": 3 }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    (u, json_of(res).await)
+}
