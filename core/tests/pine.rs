@@ -118,3 +118,35 @@ fn generated_scripts_parse_as_pine() {
     assert!(s[0]["error"]["line"].as_i64().is_some(), "{}", s[0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The analyzer's hand-written fixtures are what a real Pine parser says
+/// they are: two valid scripts and one broken one.
+#[test]
+fn analyzer_fixtures_agree_with_pynescript() {
+    let python = std::env::var("TRADINGBOT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pine");
+    let checker = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/check_pine.py");
+    let out = Command::new(&python)
+        .arg(checker)
+        .args(
+            ["user_strategy.pine", "indicator_alerts.pine", "broken.pine"]
+                .map(|f| format!("{dir}/{f}")),
+        )
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        _ => {
+            assert!(!required(), "no Pine parser ({python})");
+            eprintln!("skipped: no Pine parser at {python}; set TRADINGBOT_PYTHON");
+            return;
+        }
+    };
+    let s: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(s[0].get("error").is_none(), "{}", s[0]);
+    assert_eq!(s[0]["inputs"].as_array().unwrap().len(), 6);
+    assert_eq!(s[0]["calls"].as_array().unwrap().len(), 4);
+    assert!(s[1].get("error").is_none(), "{}", s[1]);
+    assert_eq!(s[1]["calls"].as_array().unwrap().len(), 5);
+    // pynescript notices the unclosed `(` of line 10 when line 11 starts.
+    assert_eq!(s[2]["error"]["line"], 11, "{}", s[2]);
+}

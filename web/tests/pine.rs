@@ -211,3 +211,142 @@ async fn a_description_becomes_a_template_and_a_script() {
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["code"], "no_match");
 }
+
+fn pine_fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../core/tests/fixtures/pine/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_users_own_script_is_analyzed() {
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
+    let api = Api::new(&bot);
+    let u = api.user("analyze@example.com").await;
+    let account: Value = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            serde_json::json!({ "exchange": "paper" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let s: Value = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            serde_json::json!({ "name": "EMA", "indicator_id": "ema_crossover", "symbol": "BTCUSDT",
+                                "account_id": account["id"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = s["webhook_secret"].as_str().unwrap().to_owned();
+
+    // TradingBot's own script, checked against the strategy it was made for.
+    let p: Value = api
+        .post(
+            "/pine-script/customize",
+            Some(&u.access),
+            serde_json::json!({ "strategy_id": s["id"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            Some(&u.access),
+            serde_json::json!({ "script": p["script"], "strategy_id": s["id"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(!text.contains(&secret), "the secret came back");
+    let a: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(a["version"], 6);
+    assert_eq!(a["declaration"]["kind"], "strategy");
+    assert_eq!(a["inputs"][0]["name"], "fast");
+    assert_eq!(a["inputs"][0]["default"], 9);
+    assert_eq!(a["webhook_ready"], true, "{a}");
+    assert_eq!(a["findings"], serde_json::json!([]));
+    assert_eq!(a["calls"][0]["function"], "strategy.entry");
+    assert_eq!(a["calls"][0]["message"]["action"], "long");
+
+    // A hand-written script: its secret is not this strategy's.
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            Some(&u.access),
+            serde_json::json!({ "script": pine_fixture("user_strategy.pine"), "strategy_id": s["id"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let a: Value = res.json().await.unwrap();
+    assert_eq!(a["inputs"].as_array().unwrap().len(), 6);
+    assert_eq!(a["inputs"][2]["default"], 30.5);
+    assert_eq!(a["findings"][0]["code"], "secret_mismatch");
+    assert_eq!(a["findings"][0]["line"], 19);
+    assert_eq!(a["webhook_ready"], false);
+
+    // Broken: the line and column of the cause.
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            Some(&u.access),
+            serde_json::json!({ "script": pine_fixture("broken.pine") }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["code"], "pine_syntax_error");
+    assert_eq!(
+        (e["line"].as_u64(), e["column"].as_u64()),
+        (Some(10), Some(19))
+    );
+    assert!(e["detail"].as_str().unwrap().contains("line 10"));
+
+    // Empty, oversized, anonymous, someone else's strategy.
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            Some(&u.access),
+            serde_json::json!({ "script": "  " }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let huge = "// padding\n".repeat(60_000);
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            Some(&u.access),
+            serde_json::json!({ "script": huge }),
+        )
+        .await;
+    assert_eq!(res.status(), 413);
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            None,
+            serde_json::json!({ "script": "//@version=6" }),
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    let other = api.user("analyze-other@example.com").await;
+    let res = api
+        .post(
+            "/pine-script/analyze",
+            Some(&other.access),
+            serde_json::json!({ "script": "//@version=6\nindicator(\"x\")\n", "strategy_id": s["id"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+}

@@ -135,6 +135,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/pine-script/customize").route(web::post().to(pine::customize)))
             .service(web::resource("/pine-script/generate").route(web::post().to(pine::generate)))
             .service(
+                web::resource("/pine-script/analyze")
+                    .app_data(web::Data::new(crate::extract::BodyLimit(
+                        pine::ANALYZE_BODY_LIMIT,
+                    )))
+                    .route(web::post().to(pine::analyze)),
+            )
+            .service(
                 web::scope("/telegram")
                     .service(
                         web::resource("")

@@ -251,3 +251,87 @@ pub async fn generate(
     }
     Ok(HttpResponse::Ok().json(answer))
 }
+
+/// Scripts are text; TradingView's own editor stops well below this.
+pub const ANALYZE_BODY_LIMIT: usize = 512 * 1024;
+
+#[derive(serde::Deserialize, ToSchema)]
+pub struct AnalyzeRequest {
+    /// The Pine Script source, as pasted from TradingView's Pine Editor.
+    pub script: String,
+    /// With a strategy, alert messages are also checked against its
+    /// webhook secret (never echoed back).
+    pub strategy_id: Option<i64>,
+}
+
+impl crate::extract::Validate for AnalyzeRequest {
+    fn validate(&self) -> Vec<crate::problem::FieldError> {
+        let mut errors = Vec::new();
+        if self.script.trim().is_empty() {
+            errors.push(crate::problem::FieldError::new(
+                "script",
+                "the Pine Script source",
+            ));
+        }
+        if self.strategy_id.is_some_and(|id| id <= 0) {
+            errors.push(crate::problem::FieldError::new(
+                "strategy_id",
+                "a strategy id, or leave it out",
+            ));
+        }
+        errors
+    }
+}
+
+/// Read your own Pine Script
+///
+/// Version, declaration, inputs with their defaults, every
+/// `strategy.entry`/`exit`/`close`/`order`, `alert` and `alertcondition`
+/// call with its line, and whether each alert message is JSON TradingBot's
+/// webhook accepts; findings carry line numbers and stable codes.
+#[utoipa::path(post, path = "/api/v1/pine-script/analyze", tag = "pine-script",
+    security(("bearer" = [])), request_body = AnalyzeRequest,
+    responses((status = 200, description = "version, declaration, inputs, calls, webhook_ready, findings"),
+        (status = 404, description = "not your strategy"),
+        (status = 422, description = "`pine_syntax_error` with `line` and `column`")))]
+pub async fn analyze(
+    state: actix_web::web::Data<crate::state::AppState>,
+    user: crate::auth::AuthUser,
+    body: crate::extract::Json<AnalyzeRequest>,
+) -> Result<HttpResponse, crate::problem::ApiError> {
+    let body = body.into_inner();
+    let secret = match body.strategy_id {
+        Some(id) => {
+            let m = state.strategies.get(user.id, id).await?;
+            Some(state.strategies.webhook(m.id).await?.secret)
+        }
+        None => None,
+    };
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let script = body.script;
+    let analysis = actix_web::web::block(move || {
+        tradingbot_core::pine::analyze(
+            &script,
+            &tradingbot_core::pine::Context {
+                now_iso: &now,
+                expected_secret: secret.as_ref().map(|s| s.as_str().as_bytes()),
+            },
+        )
+    })
+    .await
+    .map_err(crate::problem::ApiError::internal)?;
+    match analysis {
+        Ok(a) => Ok(HttpResponse::Ok().json(a)),
+        Err(e) => {
+            let mut extensions = serde_json::Map::new();
+            extensions.insert("line".into(), e.line.into());
+            extensions.insert("column".into(), e.column.into());
+            Err(crate::problem::ApiError::Other {
+                status: 422,
+                code: "pine_syntax_error".into(),
+                detail: format!("The script does not parse: {e}."),
+                extensions,
+            })
+        }
+    }
+}
