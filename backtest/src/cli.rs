@@ -1,9 +1,11 @@
 //! `tradingbot backtest`: one run from the command line — the report as a
-//! table, and `trades.csv` and `equity.csv` beside it.
+//! table, and `trades.csv`, `equity.csv` and `equity.png` beside it — or a
+//! parameter sweep ranked, with every combination in `sweep.csv`.
 
 use crate::data::{LoadReport, load_csv};
-use crate::engine::{Fill, Series, Settings, run};
+use crate::engine::{Fill, Series, Settings, run_observed};
 use crate::report::{Report, report};
+use crate::sweep::{self, RankBy};
 use rust_decimal::Decimal;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,11 @@ pub struct Request {
     pub to_ms: Option<i64>,
     pub whole: bool,
     pub out: PathBuf,
+    /// `name=from..to[:step]` or `name=a,b`: sweep instead of one run.
+    pub sweep: Vec<String>,
+    pub rank_by: RankBy,
+    /// How many of the best combinations the table shows.
+    pub top: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,10 @@ pub enum CliError {
     EmptyWindow,
     #[error("writing {0}: {1}")]
     Write(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Sweep(String),
+    #[error("{0}")]
+    Plot(#[from] crate::plot::PlotError),
 }
 
 const SIX_MONTHS_MS: i64 = 182 * 86_400_000;
@@ -69,7 +80,9 @@ pub struct Done {
     pub files: Vec<PathBuf>,
 }
 
-pub fn execute(req: &Request) -> Result<Done, CliError> {
+/// Runs the request; `progress(done, total)` hears about bars (one run) or
+/// combinations (a sweep) as they complete.
+pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Done, CliError> {
     let text = match &req.data {
         Some(p) => std::fs::read_to_string(p).map_err(|e| CliError::Read(p.clone(), e))?,
         None => BUNDLED_BTC_DAILY.to_owned(),
@@ -104,10 +117,20 @@ pub fn execute(req: &Request) -> Result<Done, CliError> {
         return Err(CliError::EmptyWindow);
     }
     let series = Series::new(chosen);
-    let outcome = run(&series, configured.rule(), &req.settings);
+    std::fs::create_dir_all(&req.out).map_err(|e| CliError::Write(req.out.clone(), e))?;
+    if !req.sweep.is_empty() {
+        return execute_sweep(req, &t, &given, &series, data, progress);
+    }
+    let total = series.candles.len() as u64;
+    let mut rule = configured.rule();
+    let outcome = run_observed(
+        &series,
+        |_, bar| rule.update(*bar),
+        &req.settings,
+        |done| progress(done as u64, total),
+    );
     let r = report(&series.candles, req.settings.capital, &outcome);
 
-    std::fs::create_dir_all(&req.out).map_err(|e| CliError::Write(req.out.clone(), e))?;
     let trades_path = req.out.join("trades.csv");
     let mut csv = String::from(
         "entry_time,exit_time,side,entry_price,exit_price,quantity,fees,pnl,exit_reason\n",
@@ -134,6 +157,19 @@ pub fn execute(req: &Request) -> Result<Done, CliError> {
         let _ = writeln!(eq, "{},{e:.2}", iso(*t));
     }
     write(&equity_path, &eq)?;
+    let png_path = req.out.join("equity.png");
+    let closes: Vec<(i64, f64)> = series
+        .candles
+        .iter()
+        .zip(&series.bars)
+        .map(|(c, b)| (c.time_ms, b.close))
+        .collect();
+    crate::plot::equity_png(
+        &png_path,
+        &format!("{} · {}", t.name, params_text(&configured)),
+        &outcome.equity,
+        &closes,
+    )?;
 
     let first = series.candles.first().map_or(0, |c| c.time_ms);
     let last = series.candles.last().map_or(0, |c| c.time_ms);
@@ -150,8 +186,119 @@ pub fn execute(req: &Request) -> Result<Done, CliError> {
         table,
         report: r,
         data,
-        files: vec![trades_path, equity_path],
+        files: vec![trades_path, equity_path, png_path],
     })
+}
+
+fn execute_sweep(
+    req: &Request,
+    t: &templates::Template,
+    fixed: &serde_json::Map<String, serde_json::Value>,
+    series: &Series,
+    data: LoadReport,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Done, CliError> {
+    let axes = req
+        .sweep
+        .iter()
+        .map(|spec| sweep::parse_axis(t, spec))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::Sweep)?;
+    let mut fixed = fixed.clone();
+    for a in &axes {
+        fixed.remove(a.name);
+    }
+    let combos = sweep::combinations(&fixed, &axes).map_err(CliError::Sweep)?;
+    let result = sweep::sweep(series, t, &combos, &req.settings, req.rank_by, progress);
+    let Some(best) = result.rows.first() else {
+        return Err(CliError::Sweep(format!(
+            "every combination was refused, e.g. {}: {}",
+            result.refused.first().map_or("", |r| r.0.as_str()),
+            result.refused.first().map_or("", |r| r.1.as_str())
+        )));
+    };
+    let csv_path = req.out.join("sweep.csv");
+    let names: Vec<&str> = best.params.keys().copied().collect();
+    let mut csv = format!(
+        "{},total_return_pct,cagr_pct,max_drawdown_pct,sharpe,profit_factor,win_rate_pct,trades\n",
+        names.join(",")
+    );
+    for row in &result.rows {
+        let values: Vec<String> = row.params.values().map(value_text).collect();
+        let r = &row.report;
+        let _ = writeln!(
+            csv,
+            "{},{:.4},{:.4},{:.4},{},{},{:.2},{}",
+            values.join(","),
+            r.total_return_pct,
+            r.cagr_pct,
+            r.max_drawdown_pct,
+            r.sharpe.map_or(String::new(), |v| format!("{v:.4}")),
+            r.profit_factor.map_or(String::new(), |v| format!("{v:.4}")),
+            r.win_rate_pct,
+            r.trades
+        );
+    }
+    write(&csv_path, &csv)?;
+    let first = series.candles.first().map_or(0, |c| c.time_ms);
+    let last = series.candles.last().map_or(0, |c| c.time_ms);
+    let mut table = format!(
+        "sweep of {} over {} bars ({}), {} → {}: {} combinations, {} refused by the template\n\n",
+        t.name,
+        series.candles.len(),
+        data.format,
+        iso(first),
+        iso(last),
+        combos.len(),
+        result.refused.len()
+    );
+    let header = format!(
+        "{:>4}  {:<28}  {:>9}  {:>8}  {:>7}  {:>7}  {:>6}  {:>6}",
+        "rank", "parameters", "return %", "max DD %", "Sharpe", "PF", "win %", "trades"
+    );
+    let _ = writeln!(table, "{header}");
+    for (i, row) in result.rows.iter().take(req.top.max(1)).enumerate() {
+        let r = &row.report;
+        let params: Vec<String> = row
+            .params
+            .iter()
+            .filter(|(k, _)| axes.iter().any(|a| a.name == **k))
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect();
+        let _ = writeln!(
+            table,
+            "{:>4}  {:<28}  {:>9.2}  {:>8.2}  {:>7}  {:>7}  {:>6.1}  {:>6}",
+            i + 1,
+            params.join(" "),
+            r.total_return_pct,
+            r.max_drawdown_pct,
+            opt(r.sharpe),
+            opt(r.profit_factor),
+            r.win_rate_pct,
+            r.trades
+        );
+    }
+    Ok(Done {
+        table,
+        report: best.report.clone(),
+        data,
+        files: vec![csv_path],
+    })
+}
+
+fn value_text(v: &templates::ParamValue) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn params_text(c: &templates::Configured) -> String {
+    c.params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value_text(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn write(path: &Path, text: &str) -> Result<(), CliError> {
@@ -177,20 +324,8 @@ fn table(
     bars: usize,
     r: &Report,
 ) -> String {
-    let params: Vec<String> = c
-        .params
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                serde_json::to_string(v)
-                    .unwrap_or_default()
-                    .trim_matches('"')
-            )
-        })
-        .collect();
     let rows: Vec<(&str, String)> = vec![
-        ("strategy", format!("{name} ({})", params.join(", "))),
+        ("strategy", format!("{name} ({})", params_text(c))),
         (
             "data",
             format!(

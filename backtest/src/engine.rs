@@ -465,8 +465,22 @@ pub fn run(series: &Series, mut rule: Rule, s: &Settings) -> Outcome {
 /// in order, and sees nothing later.
 pub fn run_with(
     series: &Series,
+    signal: impl FnMut(usize, &Bar) -> Option<Signal>,
+    s: &Settings,
+) -> Outcome {
+    run_observed(series, signal, s, |_| {})
+}
+
+/// How many bars pass between two progress reports.
+pub const PROGRESS_EVERY: usize = 1 << 16;
+
+/// [`run_with`], telling `progress` how many bars are done every
+/// [`PROGRESS_EVERY`] bars and at the end.
+pub fn run_observed(
+    series: &Series,
     mut signal: impl FnMut(usize, &Bar) -> Option<Signal>,
     s: &Settings,
+    mut progress: impl FnMut(usize),
 ) -> Outcome {
     let candles = &series.candles;
     let mut e = Engine::new(s);
@@ -474,6 +488,9 @@ pub fn run_with(
     let mut equity = Vec::with_capacity(candles.len());
     let mut in_market = 0;
     for (i, (c, bar)) in candles.iter().zip(&series.bars).enumerate() {
+        if i % PROGRESS_EVERY == 0 && i > 0 {
+            progress(i);
+        }
         if let Some(sig) = pending.take() {
             e.act(sig, c.open, i, c.time_ms);
         }
@@ -509,6 +526,7 @@ pub fn run_with(
             }
         }
     }
+    progress(candles.len());
     Outcome {
         trades: e.trades,
         equity,

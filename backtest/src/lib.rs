@@ -8,7 +8,9 @@ pub mod cards;
 pub mod cli;
 pub mod data;
 pub mod engine;
+pub mod plot;
 pub mod report;
+pub mod sweep;
 
 pub use engine::{ExitReason, Fill, Outcome, Series, Settings, Trade, run, run_with};
 pub use report::{Report, report};

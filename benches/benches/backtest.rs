@@ -67,5 +67,46 @@ fn throughput(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput);
+/// A 16-combination sweep (fast 5..=12 × slow 21, 34) on the same bars,
+/// on rayon pools of 1 and of every core: how the sweep scales.
+fn sweep_scaling(c: &mut Criterion) {
+    use tradingbot_backtest::sweep::{RankBy, combinations, parse_axis, sweep};
+    let series = Series::new(minutes()[..BARS / 4].to_vec());
+    let settings = Settings::defaults();
+    let t = templates::find("ema_crossover").expect("template");
+    let axes = [
+        parse_axis(&t, "fast=5..12").expect("axis"),
+        parse_axis(&t, "slow=21,34").expect("axis"),
+    ];
+    let combos = combinations(&serde_json::Map::new(), &axes).expect("combinations");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("sweep");
+    g.throughput(Throughput::Elements(
+        (combos.len() * series.candles.len()) as u64,
+    ));
+    g.sample_size(10);
+    for threads in [1, cores] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        g.bench_function(format!("16_combinations_65k_bars/{threads}_threads"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    black_box(sweep(
+                        &series,
+                        &t,
+                        &combos,
+                        &settings,
+                        RankBy::Return,
+                        &|_, _| {},
+                    ))
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, throughput, sweep_scaling);
 criterion_main!(benches);

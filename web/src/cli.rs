@@ -104,6 +104,16 @@ pub struct BacktestArgs {
     pub all: bool,
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+    /// Sweep a parameter: `NAME=FROM..TO[:STEP]` or `NAME=A,B,C`
+    /// (repeatable; combinations run on every core, best printed).
+    #[arg(long, value_name = "SPEC")]
+    pub sweep: Vec<String>,
+    /// How a sweep ranks: return, sharpe, profit-factor, win-rate, drawdown.
+    #[arg(long, default_value = "return")]
+    pub rank_by: String,
+    /// How many of a sweep's best combinations to print.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
 }
 
 /// `tradingbot backtest …`: the report on standard output.
@@ -139,16 +149,43 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
             .map(|t| t.and_utc().timestamp_millis())
             .unwrap_or_default()
     };
-    let done = bt::execute(&bt::Request {
-        data: a.data,
-        template: a.template,
-        params,
-        settings,
-        from_ms: a.from.map(day_ms),
-        to_ms: a.to.map(|d| day_ms(d) + 86_400_000),
-        whole: a.all,
-        out: a.out,
+    let rank_by = tradingbot_backtest::sweep::RankBy::parse(&a.rank_by).ok_or_else(|| {
+        anyhow::anyhow!("--rank-by: return, sharpe, profit-factor, win-rate or drawdown")
     })?;
+    // Drawn only on a terminal, so piped output stays the plain report.
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(if a.sweep.is_empty() {
+        "bars"
+    } else {
+        "combinations"
+    });
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let done = bt::execute(
+        &bt::Request {
+            data: a.data,
+            template: a.template,
+            params,
+            settings,
+            from_ms: a.from.map(day_ms),
+            to_ms: a.to.map(|d| day_ms(d) + 86_400_000),
+            whole: a.all,
+            out: a.out,
+            sweep: a.sweep,
+            rank_by,
+            top: a.top,
+        },
+        &progress,
+    );
+    bar.finish_and_clear();
+    let done = done?;
     print!("{}", done.table);
     for f in &done.files {
         println!("wrote {}", f.display());

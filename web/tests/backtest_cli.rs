@@ -45,6 +45,16 @@ fn the_cli_backtests_the_bundled_data_and_writes_its_files() {
     assert_eq!(line.split_whitespace().last().unwrap(), rows.to_string());
     let equity = std::fs::read_to_string(dir.join("report/equity.csv")).unwrap();
     assert_eq!(equity.lines().count(), 1318 + 1);
+    // equity.png is a real PNG of the documented size.
+    let png = std::fs::read(dir.join("report/equity.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[12..16], b"IHDR");
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1200, 720));
+    assert!(png.len() > 20_000, "a drawing, not a blank image");
 
     // The default window is the data's last six months.
     let out = Command::new(BIN)
@@ -76,4 +86,94 @@ fn the_cli_backtests_the_bundled_data_and_writes_its_files() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown template `astrology`"));
+}
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .arg("backtest")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_sweep_ranks_every_combination() {
+    let (_tmp, dir) = workdir();
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "--all",
+            "--sweep",
+            "fast=5..20",
+            "--sweep",
+            "slow=20..40:5",
+            "--top",
+            "3",
+            "--out",
+            "sweep",
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    // 16 × 5 combinations; fast=20 with slow=20 is refused by the template.
+    assert!(stdout.contains("80 combinations, 1 refused"), "{stdout}");
+    let ranked: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .collect();
+    assert_eq!(ranked.len(), 3, "{stdout}");
+    let csv = std::fs::read_to_string(dir.join("sweep/sweep.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 79);
+    let returns: Vec<f64> = rows.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert!(returns.windows(2).all(|w| w[0] >= w[1]), "ranked by return");
+
+    // The best row is what a single run with those parameters reports.
+    let (fast, slow) = (rows[0][0], rows[0][1]);
+    let (ok, single, _) = run(
+        &dir,
+        &[
+            "--all",
+            "--param",
+            &format!("fast={fast}"),
+            "--param",
+            &format!("slow={slow}"),
+            "--out",
+            "best",
+        ],
+    );
+    assert!(ok);
+    let line = single
+        .lines()
+        .find(|l| l.starts_with("total return"))
+        .unwrap();
+    let shown: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(
+        (shown - returns[0]).abs() < 0.006,
+        "{shown} vs {}",
+        returns[0]
+    );
+
+    for (args, expected) in [
+        (vec!["--sweep", "speed=1..3"], "not a parameter"),
+        (vec!["--sweep", "fast=9..5"], "positive step"),
+        (
+            vec!["--sweep", "fast=5..9", "--rank-by", "luck"],
+            "--rank-by",
+        ),
+    ] {
+        let (ok, _, stderr) = run(&dir, &args);
+        assert!(!ok);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }

@@ -34,6 +34,82 @@ pub fn start(venue: Shared) -> (String, actix_web::dev::ServerHandle) {
     rx.recv().expect("local Binance started")
 }
 
+/// Binance's kline intervals.
+const INTERVALS: [&str; 15] = [
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
+];
+
+/// `GET /fapi/v1/klines`: candles opening in `[startTime, endTime]`, oldest
+/// first, at most `limit` (default 500, at most 1500), as Binance's arrays.
+fn klines(v: &Venue, p: &Params) -> (u16, Value) {
+    let Some(symbol) = p.get("symbol") else {
+        return error(
+            400,
+            -1102,
+            "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+        );
+    };
+    let interval = p.get("interval").unwrap_or_default();
+    if !INTERVALS.contains(&interval) {
+        return error(400, -1120, "Invalid interval.");
+    }
+    if !v.symbols.contains_key(symbol) {
+        return error(400, -1121, "Invalid symbol.");
+    }
+    let limit = match p.get("limit").map(str::parse::<usize>) {
+        None => 500,
+        Some(Ok(l)) if (1..=1500).contains(&l) => l,
+        Some(_) => return error(400, -1130, "Data sent for parameter 'limit' is not valid."),
+    };
+    let num = |k: &str| p.get(k).and_then(|s| s.parse::<i64>().ok());
+    let (start, end) = (
+        num("startTime").unwrap_or(i64::MIN),
+        num("endTime").unwrap_or(i64::MAX),
+    );
+    let step = match interval {
+        "1m" => 60_000,
+        "3m" => 180_000,
+        "5m" => 300_000,
+        "15m" => 900_000,
+        "30m" => 1_800_000,
+        "1h" => 3_600_000,
+        "2h" => 7_200_000,
+        "4h" => 14_400_000,
+        "6h" => 21_600_000,
+        "8h" => 28_800_000,
+        "12h" => 43_200_000,
+        "1d" => 86_400_000,
+        "3d" => 259_200_000,
+        _ => 604_800_000,
+    };
+    let rows: Vec<Value> = v
+        .klines
+        .get(&(symbol.to_owned(), interval.to_owned()))
+        .map(|c| c.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.time_ms >= start && c.time_ms <= end)
+        .take(limit)
+        .map(|c| {
+            json!([
+                c.time_ms,
+                c.open.to_string(),
+                c.high.to_string(),
+                c.low.to_string(),
+                c.close.to_string(),
+                c.volume.to_string(),
+                c.time_ms + step - 1,
+                (c.volume * c.close).round_dp(4).to_string(),
+                100,
+                "0",
+                "0",
+                "0"
+            ])
+        })
+        .collect();
+    (200, Value::Array(rows))
+}
+
 fn error(status: u16, code: i64, msg: &str) -> (u16, Value) {
     (status, json!({ "code": code, "msg": msg }))
 }
@@ -55,6 +131,7 @@ fn route(
         ("GET", "/fapi/v1/ping") => return (200, json!({})),
         ("GET", "/fapi/v1/time") => return (200, json!({ "serverTime": v.now() })),
         ("GET", "/fapi/v1/exchangeInfo") => return (200, v.exchange_info()),
+        ("GET", "/fapi/v1/klines") => return klines(v, &p),
         ("GET", "/fapi/v1/premiumIndex") => {
             return match p
                 .get("symbol")
@@ -165,7 +242,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
             Some((p, _)) if *p == path => v.failures.pop_front().map(|(_, f)| f),
             _ => None,
         };
-        let counts = match v.spend(Venue::weight(&method, &path), is_order) {
+        let counts = match v.spend(Venue::weight(&method, &path, &total), is_order) {
             Ok(c) => Some(c),
             Err(wait) => {
                 v.requests.push(Recorded {

@@ -56,6 +56,18 @@ impl LocalBinance {
         self.venue().set_mark(symbol, price);
     }
 
+    /// Serves `candles` (oldest first) from `/fapi/v1/klines`.
+    pub fn set_klines(
+        &self,
+        symbol: &str,
+        interval: &str,
+        candles: Vec<tradingbot_core::market::candle::Candle>,
+    ) {
+        self.venue()
+            .klines
+            .insert((symbol.to_owned(), interval.to_owned()), candles);
+    }
+
     /// Makes the next request to `path` fail as `failure` says.
     pub fn fail_next(&self, path: &str, failure: Failure) {
         self.venue().failures.push_back((path.to_owned(), failure));

@@ -136,6 +136,8 @@ pub struct Venue {
     pub ws_api_generation: u64,
     /// The websocket API carries requests out but sends no answers.
     pub ws_api_silent: bool,
+    /// Candles served by `/fapi/v1/klines`, by (symbol, interval).
+    pub klines: HashMap<(String, String), Vec<tradingbot_core::market::candle::Candle>>,
     weight_minute: i64,
     weight_used: u32,
     orders_10s: (i64, u32),
@@ -189,6 +191,7 @@ impl Venue {
             order_limit_1m: 1200,
             ws_api_generation: 0,
             ws_api_silent: false,
+            klines: HashMap::new(),
             weight_minute: 0,
             weight_used: 0,
             orders_10s: (0, 0),
@@ -223,9 +226,24 @@ impl Venue {
         );
     }
 
-    /// Request weight of an endpoint (from each endpoint's documentation).
-    pub fn weight(method: &str, path: &str) -> u32 {
+    /// Request weight of an endpoint (from each endpoint's documentation);
+    /// klines cost by `limit`: 1 below 100, 2 below 500, 5 up to 1000, 10
+    /// beyond.
+    pub fn weight(method: &str, path: &str, query: &str) -> u32 {
         match (method, path) {
+            ("GET", "/fapi/v1/klines") => {
+                let limit = parse_params(query)
+                    .iter()
+                    .find(|(k, _)| k == "limit")
+                    .and_then(|(_, v)| v.parse::<u32>().ok())
+                    .unwrap_or(500);
+                match limit {
+                    0..100 => 1,
+                    100..500 => 2,
+                    500..=1000 => 5,
+                    _ => 10,
+                }
+            }
             ("GET", "/fapi/v3/balance")
             | ("GET", "/fapi/v2/account")
             | ("GET", "/fapi/v2/positionRisk") => 5,
