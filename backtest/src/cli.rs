@@ -18,6 +18,8 @@ use tradingbot_core::templates;
 pub struct Request {
     /// A candle CSV; `None`: the bundled BTC daily series.
     pub data: Option<PathBuf>,
+    /// Candle CSV already in memory (a download); wins over `data`.
+    pub text: Option<String>,
     pub template: String,
     /// `name=value` pairs.
     pub params: Vec<(String, String)>,
@@ -83,9 +85,10 @@ pub struct Done {
 /// Runs the request; `progress(done, total)` hears about bars (one run) or
 /// combinations (a sweep) as they complete.
 pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Done, CliError> {
-    let text = match &req.data {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| CliError::Read(p.clone(), e))?,
-        None => BUNDLED_BTC_DAILY.to_owned(),
+    let text = match (&req.text, &req.data) {
+        (Some(t), _) => t.clone(),
+        (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| CliError::Read(p.clone(), e))?,
+        (None, None) => BUNDLED_BTC_DAILY.to_owned(),
     };
     let (candles, data) = load_csv(&text)?;
     let t = templates::find(&req.template).ok_or_else(|| {

@@ -60,8 +60,20 @@ pub enum Command {
 pub struct BacktestArgs {
     /// Candle CSV: Binance kline file or OHLCV with a header. Default: the
     /// bundled BTC daily candles.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "download")]
     pub data: Option<PathBuf>,
+    /// Download this symbol's candles from Binance's public klines
+    /// endpoint instead (closed months are cached in `--cache-dir`).
+    #[arg(long, value_name = "SYMBOL")]
+    pub download: Option<String>,
+    /// Candle interval of a download: 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d.
+    #[arg(long, default_value = "1h")]
+    pub interval: String,
+    /// Binance USDⓈ-M REST base for downloads.
+    #[arg(long, default_value = "https://fapi.binance.com")]
+    pub binance_url: String,
+    #[arg(long, default_value = "./data/candles")]
+    pub cache_dir: PathBuf,
     /// ema_crossover, rsi_reversal, macd_cross, bollinger or supertrend.
     #[arg(long, default_value = "ema_crossover")]
     pub template: String,
@@ -168,8 +180,38 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
         bar.set_length(total);
         bar.set_position(done);
     };
+    let text = match &a.download {
+        None => None,
+        Some(symbol) => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let to = a.to.map_or(now, |d| day_ms(d) + 86_400_000);
+            let from = a.from.map_or(to - 183 * 86_400_000, day_ms);
+            bar.set_message("months");
+            let source = tradingbot_actors::candles::KlineSource::new(
+                &a.binance_url,
+                Some(a.cache_dir.clone()),
+            );
+            let symbol = symbol.trim().to_ascii_uppercase();
+            let fetched = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(source.fetch(&symbol, &a.interval, from, to, now, &progress));
+            let fetched = fetched?;
+            eprintln!(
+                "{symbol} {}: {} months downloaded ({} requests), {} from the cache",
+                a.interval, fetched.months_downloaded, fetched.requests, fetched.months_from_cache
+            );
+            bar.set_message(if a.sweep.is_empty() {
+                "bars"
+            } else {
+                "combinations"
+            });
+            Some(fetched.csv)
+        }
+    };
     let done = bt::execute(
         &bt::Request {
+            text,
             data: a.data,
             template: a.template,
             params,

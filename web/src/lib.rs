@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backtests;
 pub mod cli;
 pub mod config;
 pub mod extract;

@@ -2,8 +2,8 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, audit, auth, health, performance, pine, positions, risk, strategies, telegram,
-    trading, users, views, webhook,
+    accounts, admin, audit, auth, backtest, health, performance, pine, positions, risk, strategies,
+    telegram, trading, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -77,6 +77,9 @@ impl Modify for BearerAuth {
         pine::customize,
         pine::generate,
         pine::analyze,
+        backtest::start,
+        backtest::get,
+        backtest::list,
         telegram::register,
         telegram::get,
         telegram::delete,
@@ -109,6 +112,7 @@ impl Modify for BearerAuth {
         pine::CustomizeResponse,
         pine::GenerateRequest,
         pine::AnalyzeRequest,
+        backtest::BacktestRequest,
         telegram::RegisterRequest,
         telegram::TelegramView,
         performance::SeriesView,
@@ -155,6 +159,7 @@ impl Modify for BearerAuth {
         (name = "performance", description = "Statistics of closed positions"),
         (name = "telegram", description = "Your Telegram notification bot"),
         (name = "pine-script", description = "Indicator templates and Pine Script"),
+        (name = "backtest", description = "Backtests as background jobs"),
     )
 )]
 pub struct ApiDoc;

@@ -114,6 +114,12 @@ impl Server {
             trusted_proxies: config.trusted_proxies.clone().into(),
             public_url: Arc::from(public_url.as_str()),
             started,
+            backtests: Arc::new(crate::backtests::Backtests::new(
+                tradingbot_actors::candles::KlineSource::new(
+                    &config.endpoints.binance_live_rest,
+                    Some(config.data_dir.join("candles")),
+                ),
+            )),
             production: config.is_production(),
         });
         let settings = HttpSettings {

@@ -44,5 +44,7 @@ pub struct AppState {
     /// Base URL the outside world reaches this server at (webhook URLs).
     pub public_url: Arc<str>,
     pub started: Instant,
+    /// Backtest jobs and the candle downloads they need.
+    pub backtests: Arc<crate::backtests::Backtests>,
     pub production: bool,
 }

@@ -177,3 +177,87 @@ fn a_sweep_ranks_every_combination() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_cli_downloads_klines_once_and_then_reads_its_cache() {
+    use rust_decimal::Decimal;
+    let (_tmp, dir) = workdir();
+    let venue = tradingbot_testkit::binance::LocalBinance::start();
+    let start = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    // January and February 2024 in hourly candles: a wave, so EMAs cross.
+    let candles: Vec<_> = (0..(31 + 29) * 24)
+        .map(|i| {
+            let wave = ((i as f64) / 40.0).sin() * 2_000.0;
+            let open = Decimal::from(40_000 + wave as i64);
+            let close = Decimal::from(
+                40_000 + (((i + 1) as f64) / 40.0).sin().mul_add(2_000.0, 0.0) as i64,
+            );
+            tradingbot_core::market::candle::Candle {
+                time_ms: start + i as i64 * 3_600_000,
+                open,
+                high: open.max(close) + Decimal::from(20),
+                low: open.min(close) - Decimal::from(20),
+                close,
+                volume: Decimal::ONE,
+            }
+        })
+        .collect();
+    venue.set_klines("BTCUSDT", "1h", candles);
+    let args = [
+        "--download",
+        "btcusdt",
+        "--interval",
+        "1h",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-02-29",
+        "--binance-url",
+        &venue.rest_url,
+        "--cache-dir",
+        "cache",
+        "--out",
+        "dl",
+    ];
+    let (ok, stdout, stderr) = run(&dir, &args);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 months downloaded (2 requests), 0 from the cache"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("1440 bars (binance_klines)"), "{stdout}");
+    assert!(stdout.contains("0 missing bars, 0 duplicates"), "{stdout}");
+    assert!(dir.join("cache/binance/BTCUSDT/1h/2024-01.csv").exists());
+    let trades = std::fs::read_to_string(dir.join("dl/trades.csv")).unwrap();
+    assert!(trades.lines().count() > 1, "the wave makes trades");
+
+    let (ok, again, stderr) = run(&dir, &args);
+    assert!(ok);
+    assert!(
+        stderr.contains("0 months downloaded (0 requests), 2 from the cache"),
+        "{stderr}"
+    );
+    assert_eq!(again, stdout);
+    let asked = venue
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/fapi/v1/klines")
+        .count();
+    assert_eq!(asked, 2);
+
+    let (ok, _, stderr) = run(
+        &dir,
+        &[
+            "--download",
+            "NOPEUSDT",
+            "--binance-url",
+            &venue.rest_url,
+            "--cache-dir",
+            "cache",
+        ],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("Invalid symbol"), "{stderr}");
+}

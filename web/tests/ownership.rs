@@ -89,7 +89,23 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let strategy = strategy["id"].as_i64().unwrap().to_string();
+    let backtest: Value = api
+        .post("/backtest", Some(&a.access), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let backtest = backtest["id"].as_str().unwrap().to_owned();
     vec![
+        (
+            backtest,
+            vec![route(
+                Method::GET,
+                "/backtest/{id}",
+                None,
+                "00000000-0000-0000-0000-000000000000",
+            )],
+        ),
         (
             strategy,
             vec![
@@ -189,7 +205,7 @@ async fn another_users_objects_answer_404() {
         .await
         .unwrap();
     assert_eq!(v["total_trades"], 0);
-    let (account, _) = &objects[3];
+    let (account, _) = &objects[4];
     let res = api
         .post(
             "/strategies",
@@ -202,7 +218,7 @@ async fn another_users_objects_answer_404() {
     assert_eq!(p["errors"][0]["field"], "account_id");
 
     // A's objects are intact and A's to use.
-    let (strategy, _) = &objects[0];
+    let (strategy, _) = &objects[1];
     let mine: Value = api
         .get(&format!("/strategies/{strategy}"), &a.access)
         .await
@@ -213,7 +229,7 @@ async fn another_users_objects_answer_404() {
         (mine["name"].as_str(), mine["is_active"].as_bool()),
         (Some("A's strategy"), Some(true))
     );
-    let (account, _) = &objects[3];
+    let (account, _) = &objects[4];
     let mine: Value = api
         .get(&format!("/accounts/{account}"), &a.access)
         .await
@@ -228,7 +244,7 @@ async fn another_users_objects_answer_404() {
             .status(),
         200
     );
-    let (session, _) = &objects[2];
+    let (session, _) = &objects[3];
     let res = api
         .call(
             Method::DELETE,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod backtest;
 pub mod docs;
 pub mod health;
 mod identity_errors;
@@ -128,6 +129,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(web::resource("/monthly").route(web::get().to(performance::monthly))),
             )
             .service(web::resource("/orders").route(web::get().to(trading::orders)))
+            .service(
+                web::resource("/backtest")
+                    .route(web::post().to(backtest::start))
+                    .route(web::get().to(backtest::list)),
+            )
+            .service(web::resource("/backtest/{id}").route(web::get().to(backtest::get)))
             .service(web::resource("/ws").route(web::get().to(crate::ws::connect)))
             .service(
                 web::resource("/pine-script/strategies").route(web::get().to(pine::strategies)),

@@ -1,0 +1,373 @@
+//! `/api/v1/backtest`: a template (or a saved strategy's settings) run over
+//! historical candles as a background job.
+
+use crate::auth::AuthUser;
+use crate::backtests::{Source, Spec};
+use crate::problem::{ApiError, FieldError};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tradingbot_backtest::engine::{Fill, Settings};
+use tradingbot_core::lenient;
+use tradingbot_core::templates;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRequest {
+    /// Take the template, symbol, size, leverage and TP/SL from this saved
+    /// strategy; fields given here override them.
+    pub strategy_id: Option<i64>,
+    /// The template (`ema_crossover`, `rsi_reversal`, `macd_cross`,
+    /// `bollinger`, `supertrend`); default: the strategy's, or
+    /// `ema_crossover`.
+    #[serde(alias = "template_id")]
+    pub indicator_id: Option<String>,
+    /// Template parameters by name; missing ones take their defaults.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Default: the strategy's first symbol, or BTCUSDT.
+    pub symbol: Option<String>,
+    /// Candle interval, 1m to 1d. Default 1d.
+    pub timeframe: Option<String>,
+    /// `bundled` (BTCUSDT 1d shipped with TradingBot, offline) or
+    /// `binance` (public klines, cached). Default: `bundled` for BTCUSDT
+    /// 1d, else `binance`.
+    pub source: Option<String>,
+    /// First day (YYYY-MM-DD); default six months before `end_date`.
+    #[schema(value_type = Option<String>)]
+    pub start_date: Option<chrono::NaiveDate>,
+    /// Last day, inclusive; default: the data's end (bundled) or today.
+    #[schema(value_type = Option<String>)]
+    pub end_date: Option<chrono::NaiveDate>,
+    /// USDT. Default 10000.
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub initial_capital: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub investment_pct: Option<Decimal>,
+    pub leverage: Option<u32>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub long_tp_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub long_sl_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub short_tp_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub short_sl_pct: Option<Decimal>,
+    /// Taker fee as a fraction; default 0.0004 (Binance's 0.04 %).
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub fee_rate: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>)]
+    pub slippage_bps: Option<Decimal>,
+    /// `next_open` (as a live alert fills; default) or `close`.
+    pub fill: Option<String>,
+}
+
+impl crate::extract::Validate for BacktestRequest {
+    fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        let pct = |v: Option<Decimal>, lo_open: bool| {
+            v.is_some_and(|v| {
+                v > Decimal::ONE_HUNDRED || v < Decimal::ZERO || (lo_open && v.is_zero())
+            })
+        };
+        if self.strategy_id.is_some_and(|id| id <= 0) {
+            e.push(FieldError::new("strategy_id", "a strategy id"));
+        }
+        if pct(self.investment_pct, true) {
+            e.push(FieldError::new(
+                "investment_pct",
+                "a percentage above 0 and at most 100",
+            ));
+        }
+        for (field, v) in [
+            ("long_tp_pct", self.long_tp_pct),
+            ("long_sl_pct", self.long_sl_pct),
+            ("short_tp_pct", self.short_tp_pct),
+            ("short_sl_pct", self.short_sl_pct),
+        ] {
+            if pct(v, false) {
+                e.push(FieldError::new(field, "a percentage from 0 (off) to 100"));
+            }
+        }
+        if self.leverage.is_some_and(|l| !(1..=125).contains(&l)) {
+            e.push(FieldError::new("leverage", "a whole number from 1 to 125"));
+        }
+        if self
+            .initial_capital
+            .is_some_and(|c| c <= Decimal::ZERO || c > Decimal::from(1_000_000_000_000u64))
+        {
+            e.push(FieldError::new(
+                "initial_capital",
+                "a positive amount of USDT, at most 10¹²",
+            ));
+        }
+        if self
+            .fee_rate
+            .is_some_and(|f| f < Decimal::ZERO || f > Decimal::new(1, 2))
+        {
+            e.push(FieldError::new(
+                "fee_rate",
+                "a fraction from 0 to 0.01 (0.0004 is 0.04 %)",
+            ));
+        }
+        if self
+            .slippage_bps
+            .is_some_and(|s| s < Decimal::ZERO || s > Decimal::from(1000))
+        {
+            e.push(FieldError::new("slippage_bps", "0 to 1000 basis points"));
+        }
+        if self
+            .fill
+            .as_deref()
+            .is_some_and(|f| !matches!(f, "next_open" | "close"))
+        {
+            e.push(FieldError::new("fill", "`next_open` or `close`"));
+        }
+        if self
+            .source
+            .as_deref()
+            .is_some_and(|s| !matches!(s, "bundled" | "binance"))
+        {
+            e.push(FieldError::new("source", "`bundled` or `binance`"));
+        }
+        if self
+            .timeframe
+            .as_deref()
+            .is_some_and(|t| tradingbot_actors::candles::interval_ms(t).is_none())
+        {
+            e.push(FieldError::new(
+                "timeframe",
+                "one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d",
+            ));
+        }
+        if let (Some(a), Some(b)) = (self.start_date, self.end_date)
+            && a > b
+        {
+            e.push(FieldError::new("end_date", "on or after start_date"));
+        }
+        e
+    }
+}
+
+/// Bars one job may simulate (three years of minutes fit).
+const MAX_BARS: i64 = 1_600_000;
+
+/// Resolves a request against the user's strategy and the library.
+async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec, ApiError> {
+    let cfg = match b.strategy_id {
+        Some(id) => {
+            let m = state.strategies.get(user_id, id).await?;
+            Some(tradingbot_actors::strategies::config_of(&m))
+        }
+        None => None,
+    };
+    let d = Settings::defaults();
+    let template_id = b
+        .indicator_id
+        .clone()
+        .or_else(|| cfg.as_ref().map(|c| c.indicator_id.clone()))
+        .unwrap_or_else(|| "ema_crossover".into());
+    let Some(t) = templates::find(template_id.trim()) else {
+        let ids: Vec<&str> = templates::library().iter().map(|t| t.id).collect();
+        return Err(ApiError::invalid(
+            "indicator_id",
+            format!("one of {}", ids.join(", ")),
+        ));
+    };
+    let configured = t.configure(&b.params).map_err(|errors| {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.message))
+                .collect(),
+        )
+    })?;
+    let pick = |given: Option<Decimal>, saved: Option<Decimal>, default: Decimal| {
+        given.or(saved).unwrap_or(default)
+    };
+    let settings = Settings {
+        capital: b.initial_capital.unwrap_or(d.capital),
+        investment_pct: pick(
+            b.investment_pct,
+            cfg.as_ref().map(|c| c.investment_pct),
+            d.investment_pct,
+        ),
+        leverage: b
+            .leverage
+            .or(cfg.as_ref().map(|c| c.leverage))
+            .unwrap_or(d.leverage),
+        long_tp_pct: pick(
+            b.long_tp_pct,
+            cfg.as_ref().map(|c| c.long_tp_pct),
+            d.long_tp_pct,
+        ),
+        long_sl_pct: pick(
+            b.long_sl_pct,
+            cfg.as_ref().map(|c| c.long_sl_pct),
+            d.long_sl_pct,
+        ),
+        short_tp_pct: pick(
+            b.short_tp_pct,
+            cfg.as_ref().map(|c| c.short_tp_pct),
+            d.short_tp_pct,
+        ),
+        short_sl_pct: pick(
+            b.short_sl_pct,
+            cfg.as_ref().map(|c| c.short_sl_pct),
+            d.short_sl_pct,
+        ),
+        fee_rate: b.fee_rate.unwrap_or(d.fee_rate),
+        slippage_bps: b.slippage_bps.unwrap_or(d.slippage_bps),
+        fill: match b.fill.as_deref() {
+            Some("close") => Fill::Close,
+            _ => Fill::NextOpen,
+        },
+        opposite: cfg.as_ref().map_or(d.opposite, |c| c.opposite_signal),
+        ..d
+    };
+    let symbol = match (&b.symbol, &cfg) {
+        (Some(s), _) => tradingbot_core::symbol::Symbol::parse(s)
+            .map_err(|e| ApiError::invalid("symbol", e.to_string()))?
+            .as_str()
+            .to_owned(),
+        (None, Some(c)) => c
+            .symbols
+            .first()
+            .map_or("BTCUSDT".into(), |s| s.as_str().to_owned()),
+        (None, None) => "BTCUSDT".into(),
+    };
+    let timeframe = b.timeframe.clone().unwrap_or_else(|| "1d".into());
+    let bundled_fits = symbol == "BTCUSDT" && timeframe == "1d";
+    let source = match b.source.as_deref() {
+        Some("bundled") if !bundled_fits => {
+            return Err(ApiError::invalid(
+                "source",
+                "the bundled data is BTCUSDT at 1d; use `binance` for other symbols or timeframes",
+            ));
+        }
+        Some("bundled") => Source::Bundled,
+        None if bundled_fits => Source::Bundled,
+        _ => Source::Binance {
+            symbol: symbol.clone(),
+            interval: timeframe.clone(),
+        },
+    };
+    let day_ms = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp_millis())
+    };
+    let from_ms = b.start_date.map(day_ms);
+    let to_ms = b.end_date.map(|d| day_ms(d) + 86_400_000);
+    if let Source::Binance { interval, .. } = &source {
+        let step = tradingbot_actors::candles::interval_ms(interval).unwrap_or(86_400_000);
+        let to = to_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let from = from_ms.unwrap_or(to - 182 * 86_400_000);
+        if (to - from) / step > MAX_BARS {
+            return Err(ApiError::invalid(
+                "start_date",
+                format!(
+                    "at most {MAX_BARS} candles per backtest; shorten the range or use a longer timeframe"
+                ),
+            ));
+        }
+    }
+    let echo = serde_json::json!({
+        "strategy_id": b.strategy_id,
+        "indicator_id": t.id,
+        "params": configured.params,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "source": if source == Source::Bundled { "bundled" } else { "binance" },
+        "start_date": b.start_date,
+        "end_date": b.end_date,
+        "initial_capital": settings.capital,
+        "investment_pct": settings.investment_pct,
+        "leverage": settings.leverage,
+        "long_tp_pct": settings.long_tp_pct,
+        "long_sl_pct": settings.long_sl_pct,
+        "short_tp_pct": settings.short_tp_pct,
+        "short_sl_pct": settings.short_sl_pct,
+        "fee_rate": settings.fee_rate,
+        "slippage_bps": settings.slippage_bps,
+        "fill": if settings.fill == Fill::Close { "close" } else { "next_open" },
+    });
+    Ok(Spec {
+        template_id: t.id,
+        configured,
+        settings,
+        source,
+        from_ms,
+        to_ms,
+        echo,
+    })
+}
+
+/// Start a backtest
+///
+/// Answers 202 at once with the job (`Location` points at it); poll
+/// `GET /api/v1/backtest/{id}` for `progress` and, when `completed`, the
+/// `result`: report, data summary (gaps, duplicates), trades and equity.
+#[utoipa::path(post, path = "/api/v1/backtest", tag = "backtest",
+    security(("bearer" = [])), request_body = BacktestRequest,
+    responses((status = 202, description = "the job: id, status, progress, request"),
+        (status = 404, description = "not your strategy"),
+        (status = 422, description = "`validation_failed`, by field"),
+        (status = 429, description = "`too_many_backtests`: two are already queued or running")))]
+pub async fn start(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: crate::extract::Json<BacktestRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = spec(&state, user.id, body.into_inner()).await?;
+    let job = state
+        .backtests
+        .submit(user.id, spec)
+        .map_err(|e| ApiError::Other {
+            status: 429,
+            code: "too_many_backtests".into(),
+            detail: format!("{e}; wait for one to finish."),
+            extensions: serde_json::Map::new(),
+        })?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/v1/backtest/{}", job.id)))
+        .json(job.view(false)))
+}
+
+/// One backtest: progress, and the result when completed
+#[utoipa::path(get, path = "/api/v1/backtest/{id}", tag = "backtest",
+    security(("bearer" = [])),
+    responses((status = 200, description = "status (`queued`, `running`, `completed`, `failed`), phase, progress 0–1, request, error or result"),
+        (status = 404, description = "no such backtest of yours")))]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let job = state.backtests.get(user.id, id).ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(job.view(true)))
+}
+
+/// Your backtests, newest first (without results)
+#[utoipa::path(get, path = "/api/v1/backtest", tag = "backtest",
+    security(("bearer" = [])), responses((status = 200, description = "jobs")))]
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> HttpResponse {
+    let jobs: Vec<_> = state
+        .backtests
+        .list(user.id)
+        .iter()
+        .map(|j| j.view(false))
+        .collect();
+    HttpResponse::Ok().json(jobs)
+}
