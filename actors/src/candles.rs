@@ -5,8 +5,10 @@
 //! fully closed are cached: the current month is fetched again each time.
 
 use chrono::{Datelike, TimeZone, Utc};
+use rust_decimal::Decimal;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use tradingbot_core::market::candle::Candle;
 
 /// Binance allows at most this many candles per request.
 const PAGE: usize = 1500;
@@ -181,44 +183,8 @@ impl KlineSource {
                 self.base_url
             );
             *requests += 1;
-            let res = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| KlineError::Network(e.without_url().to_string()))?;
-            let status = res.status().as_u16();
-            if status == 429 || status == 418 {
-                let retry_after_s = res
-                    .headers()
-                    .get("Retry-After")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(60);
-                return Err(KlineError::RateLimited {
-                    status,
-                    retry_after_s,
-                });
-            }
-            let body: serde_json::Value = res
-                .json()
-                .await
-                .map_err(|e| KlineError::Malformed(e.without_url().to_string()))?;
-            if status != 200 {
-                return Err(KlineError::Refused {
-                    status,
-                    code: body["code"].as_i64().unwrap_or(0),
-                    msg: body["msg"]
-                        .as_str()
-                        .unwrap_or("")
-                        .chars()
-                        .take(200)
-                        .collect(),
-                });
-            }
-            let rows = body
-                .as_array()
-                .ok_or_else(|| KlineError::Malformed("not an array".into()))?;
+            let rows = self.page(&url).await?;
+            let rows = &rows;
             let mut newest = None;
             for row in rows {
                 let open = row[0]
@@ -238,6 +204,111 @@ impl KlineSource {
         }
         Ok(text)
     }
+}
+
+impl KlineSource {
+    /// One request; Binance's refusals and rate limits as errors.
+    async fn page(&self, url: &str) -> Result<Vec<serde_json::Value>, KlineError> {
+        let res = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| KlineError::Network(e.without_url().to_string()))?;
+        let status = res.status().as_u16();
+        if status == 429 || status == 418 {
+            let retry_after_s = res
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(60);
+            return Err(KlineError::RateLimited {
+                status,
+                retry_after_s,
+            });
+        }
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| KlineError::Malformed(e.without_url().to_string()))?;
+        if status != 200 {
+            return Err(KlineError::Refused {
+                status,
+                code: body["code"].as_i64().unwrap_or(0),
+                msg: body["msg"]
+                    .as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect(),
+            });
+        }
+        match body {
+            serde_json::Value::Array(rows) => Ok(rows),
+            _ => Err(KlineError::Malformed("not an array".into())),
+        }
+    }
+
+    /// The last `limit` closed candles (1–1,499), oldest first, in one
+    /// request.
+    pub async fn recent(
+        &self,
+        symbol: &str,
+        interval: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<Candle>, KlineError> {
+        let step = interval_ms(interval).ok_or_else(|| KlineError::Interval(interval.into()))?;
+        check_symbol(symbol)?;
+        let limit = limit.clamp(1, PAGE - 1);
+        // One more than asked: the newest is usually still open.
+        let url = format!(
+            "{}/fapi/v1/klines?symbol={symbol}&interval={interval}&limit={}",
+            self.base_url,
+            limit + 1
+        );
+        let rows = self.page(&url).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let cell = |i: usize| -> Option<Decimal> {
+                match &row[i] {
+                    serde_json::Value::String(s) => s.parse().ok(),
+                    _ => None,
+                }
+            };
+            let c = (|| {
+                Some(Candle {
+                    time_ms: row[0].as_i64()?,
+                    open: cell(1)?,
+                    high: cell(2)?,
+                    low: cell(3)?,
+                    close: cell(4)?,
+                    volume: cell(5)?,
+                })
+            })()
+            .filter(Candle::is_sane)
+            .ok_or_else(|| KlineError::Malformed("a row that is not a candle".into()))?;
+            if c.time_ms + step <= now_ms {
+                out.push(c);
+            }
+        }
+        let skip = out.len().saturating_sub(limit);
+        Ok(out.split_off(skip))
+    }
+}
+
+fn check_symbol(symbol: &str) -> Result<(), KlineError> {
+    // The symbol becomes a path and a query: letters and digits only.
+    if symbol.is_empty()
+        || symbol.len() > 24
+        || !symbol
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err(KlineError::Symbol(symbol.chars().take(24).collect()));
+    }
+    Ok(())
 }
 
 /// A kline array as a Binance CSV line (the twelve columns of

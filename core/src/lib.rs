@@ -10,6 +10,7 @@
 //! runtime or clock reads it was not handed. Everything here is deterministic
 //! given its inputs, which is what lets the backtester and live trading share it.
 
+pub mod analysis;
 pub mod exchange;
 pub mod identity;
 pub mod ids;

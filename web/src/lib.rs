@@ -14,6 +14,7 @@ pub mod backtests;
 pub mod cli;
 pub mod config;
 pub mod extract;
+pub mod market_data;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

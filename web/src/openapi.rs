@@ -2,8 +2,8 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, audit, auth, backtest, health, performance, pine, positions, risk, strategies,
-    telegram, trading, users, views, webhook,
+    accounts, admin, analysis, audit, auth, backtest, health, performance, pine, positions, risk,
+    strategies, telegram, trading, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -80,6 +80,10 @@ impl Modify for BearerAuth {
         backtest::start,
         backtest::get,
         backtest::list,
+        analysis::patterns,
+        analysis::volume_profile,
+        analysis::fractal,
+        analysis::recommendation,
         telegram::register,
         telegram::get,
         telegram::delete,
@@ -160,6 +164,7 @@ impl Modify for BearerAuth {
         (name = "telegram", description = "Your Telegram notification bot"),
         (name = "pine-script", description = "Indicator templates and Pine Script"),
         (name = "backtest", description = "Backtests as background jobs"),
+        (name = "analysis", description = "Chart patterns, volume profile, fractal analysis, recommendations"),
     )
 )]
 pub struct ApiDoc;

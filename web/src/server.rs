@@ -120,6 +120,13 @@ impl Server {
                     Some(config.data_dir.join("candles")),
                 ),
             )),
+            market_data: Arc::new(crate::market_data::MarketData::new(
+                tradingbot_actors::candles::KlineSource::new(
+                    &config.endpoints.binance_live_rest,
+                    None,
+                ),
+                config.market_data_offline,
+            )),
             production: config.is_production(),
         });
         let settings = HttpSettings {

@@ -46,5 +46,7 @@ pub struct AppState {
     pub started: Instant,
     /// Backtest jobs and the candle downloads they need.
     pub backtests: Arc<crate::backtests::Backtests>,
+    /// Recent candles for analysis.
+    pub market_data: Arc<crate::market_data::MarketData>,
     pub production: bool,
 }

@@ -40,7 +40,8 @@ const INTERVALS: [&str; 15] = [
 ];
 
 /// `GET /fapi/v1/klines`: candles opening in `[startTime, endTime]`, oldest
-/// first, at most `limit` (default 500, at most 1500), as Binance's arrays.
+/// first, at most `limit` (default 500, at most 1500) — the first ones from
+/// `startTime`, or the most recent without it — as Binance's arrays.
 fn klines(v: &Venue, p: &Params) -> (u16, Value) {
     let Some(symbol) = p.get("symbol") else {
         return error(
@@ -82,13 +83,22 @@ fn klines(v: &Venue, p: &Params) -> (u16, Value) {
         "3d" => 259_200_000,
         _ => 604_800_000,
     };
-    let rows: Vec<Value> = v
+    let within: Vec<&tradingbot_core::market::candle::Candle> = v
         .klines
         .get(&(symbol.to_owned(), interval.to_owned()))
         .map(|c| c.as_slice())
         .unwrap_or_default()
         .iter()
         .filter(|c| c.time_ms >= start && c.time_ms <= end)
+        .collect();
+    // From `startTime` forward; without it, the most recent ones.
+    let skip = if p.get("startTime").is_some() {
+        0
+    } else {
+        within.len().saturating_sub(limit)
+    };
+    let rows: Vec<Value> = within[skip..]
+        .iter()
         .take(limit)
         .map(|c| {
             json!([

@@ -320,6 +320,13 @@ pub const PAPER_BALANCE: Key = Key {
     meaning: "USDT a new paper account starts with.",
     secret: false,
 };
+pub const MARKET_DATA: Key = Key {
+    env: "TRADINGBOT_MARKET_DATA",
+    toml: "market_data",
+    default: "binance",
+    meaning: "Candles for analysis: `binance` (public klines, no key; the bundled BTCUSDT 1d while unreachable) or `offline` (bundled only).",
+    secret: false,
+};
 pub const PAPER_SLIPPAGE_BPS: Key = Key {
     env: "TRADINGBOT_PAPER_SLIPPAGE_BPS",
     toml: "paper_slippage_bps",
@@ -374,4 +381,5 @@ pub const ALL: &[Key] = &[
     PAPER_CANDLE_SECS,
     PAPER_BALANCE,
     PAPER_SLIPPAGE_BPS,
+    MARKET_DATA,
 ];

@@ -128,6 +128,8 @@ pub struct Config {
     /// The Bot API base URL (a local server in tests).
     pub telegram_api_url: String,
     pub paper: PaperSettings,
+    /// Analysis uses only the bundled candles (no klines requests).
+    pub market_data_offline: bool,
 }
 
 /// The addresses TradingView sends webhooks from, as it publishes them.
@@ -186,6 +188,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("endpoints", &self.endpoints)
             .field("paper", &self.paper)
+            .field("market_data_offline", &self.market_data_offline)
             .finish()
     }
 }
@@ -854,6 +857,21 @@ impl Config {
                 }
             }
         };
+        let market_data_offline = match sources.get(&keys::MARKET_DATA) {
+            None => false,
+            Some((raw, origin)) => match raw.trim() {
+                "binance" => false,
+                "offline" => true,
+                _ => {
+                    return Err(invalid(
+                        &keys::MARKET_DATA,
+                        origin,
+                        &raw,
+                        "expected `binance` or `offline`",
+                    ));
+                }
+            },
+        };
         let paper = PaperSettings {
             live_feed,
             candle_secs: parse_number(sources, &keys::PAPER_CANDLE_SECS, 60u64, 1..=86_400)?,
@@ -864,6 +882,7 @@ impl Config {
         Ok(Self {
             endpoints,
             paper,
+            market_data_offline,
             frontend_url,
             smtp_url,
             smtp_from,

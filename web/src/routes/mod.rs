@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod analysis;
 pub mod audit;
 pub mod auth;
 pub mod backtest;
@@ -135,6 +136,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(backtest::list)),
             )
             .service(web::resource("/backtest/{id}").route(web::get().to(backtest::get)))
+            .service(
+                web::scope("/analysis/{symbol}")
+                    .service(web::resource("/patterns").route(web::get().to(analysis::patterns)))
+                    .service(
+                        web::resource("/volume-profile")
+                            .route(web::get().to(analysis::volume_profile)),
+                    )
+                    .service(web::resource("/fractal").route(web::get().to(analysis::fractal)))
+                    .service(
+                        web::resource("/recommendation")
+                            .route(web::get().to(analysis::recommendation)),
+                    ),
+            )
             .service(web::resource("/ws").route(web::get().to(crate::ws::connect)))
             .service(
                 web::resource("/pine-script/strategies").route(web::get().to(pine::strategies)),

@@ -1,0 +1,188 @@
+//! The analysis endpoints over HTTP: offline on the bundled BTC data (the
+//! embedded default with no network), and on candles from the local
+//! Binance venue's public klines; refusals for unknown symbols and
+//! timeframes.
+
+mod common;
+
+use common::api::{Api, json_of};
+use common::*;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use tradingbot_testkit::binance::LocalBinance;
+
+#[tokio::test]
+async fn offline_the_bundled_btc_candles_are_analysed() {
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(
+        &dir,
+        &[
+            ("TRADINGBOT_MARKET_DATA", "offline"),
+            ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ],
+    );
+    let api = Api::new(&bot);
+    let u = api.user("analysis@example.com").await;
+    let p: Value = api
+        .get(
+            "/analysis/BTCUSDT/patterns?timeframe=1d&limit=400",
+            &u.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["source"], "bundled");
+    assert_eq!(p["bars"], 400);
+    assert_eq!(p["to"], "2020-12-08T00:00:00Z");
+    assert!(p["pivots"].as_array().unwrap().len() > 10, "{p}");
+    assert!(p["atr"].as_f64().unwrap() > 0.0);
+    for key in ["levels", "trendlines", "patterns"] {
+        assert!(p[key].is_array(), "{key}");
+    }
+
+    let v: Value = api
+        .get("/analysis/BTCUSDT/volume-profile?bins=40", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let profile = &v["profile"];
+    assert_eq!(profile["bins"].as_array().unwrap().len(), 40);
+    let (lo, hi, poc) = (
+        profile["value_area_low"].as_f64().unwrap(),
+        profile["value_area_high"].as_f64().unwrap(),
+        profile["poc_price"].as_f64().unwrap(),
+    );
+    assert!(lo <= poc && poc <= hi);
+    assert!(profile["value_area_share"].as_f64().unwrap() >= 0.7);
+
+    let f: Value = api
+        .get("/analysis/BTCUSDT/fractal", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let h = f["fractal"]["hurst_dfa"].as_f64().unwrap();
+    assert!((0.3..0.8).contains(&h), "{h}");
+    assert!(
+        ["trending", "mean_reverting", "random_walk"]
+            .contains(&f["fractal"]["regime"].as_str().unwrap())
+    );
+
+    let r: Value = api
+        .get("/analysis/BTCUSDT/recommendation?side=long", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ["hold", "close", "reduce", "reverse"].contains(&r["action"].as_str().unwrap()),
+        "{r}"
+    );
+    assert_eq!(r["mode"], "technical_only");
+    assert_eq!(r["sources"], serde_json::json!(["technical"]));
+    assert!(r["confidence"].as_f64().unwrap() <= 1.0);
+
+    // Offline there is nothing else; bad input is named.
+    let res = api
+        .get("/analysis/ETHUSDT/patterns?timeframe=1h", &u.access)
+        .await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(json_of(res).await["code"], "market_data_unavailable");
+    let res = api
+        .get("/analysis/BTCUSDT/patterns?timeframe=7m", &u.access)
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = api
+        .get("/analysis/BTCUSDT/patterns?limit=5", &u.access)
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = api
+        .get("/analysis/BTCUSDT/recommendation?side=sideways", &u.access)
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = api.get("/analysis/BTC%20USDT!/fractal", &u.access).await;
+    assert_eq!(res.status(), 422);
+    let res = api
+        .http
+        .get(api.url("/analysis/BTCUSDT/patterns"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn exchange_candles_are_fetched_and_unknown_symbols_refused() {
+    let venue = LocalBinance::start();
+    let now = chrono::Utc::now().timestamp_millis();
+    let step = 3_600_000;
+    let first = (now / step - 600) * step;
+    let candles: Vec<_> = (0..601)
+        .map(|i| {
+            let p = |k: i64| Decimal::from(3_000 + ((k as f64 / 25.0).sin() * 120.0) as i64);
+            let (open, close) = (p(i), p(i + 1));
+            tradingbot_core::market::candle::Candle {
+                time_ms: first + i * step,
+                open,
+                high: open.max(close) + Decimal::from(2),
+                low: open.min(close) - Decimal::from(2),
+                close,
+                volume: Decimal::from(10 + i % 7),
+            }
+        })
+        .collect();
+    venue.set_klines("ETHUSDT", "1h", candles);
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(
+        &dir,
+        &[
+            ("TRADINGBOT_BINANCE_LIVE_REST_URL", &venue.rest_url),
+            ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ],
+    );
+    let api = Api::new(&bot);
+    let u = api.user("analysis-live@example.com").await;
+    let p: Value = api
+        .get(
+            "/analysis/ETHUSDT/patterns?timeframe=1h&limit=300",
+            &u.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["source"], "binance");
+    // The newest candle is still open: only closed ones are analysed.
+    assert_eq!(p["bars"], 300);
+    let last = chrono::DateTime::parse_from_rfc3339(p["to"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert!(last + step <= now + 60_000);
+    // The sine swings: pivots alternate and there are levels.
+    assert!(p["pivots"].as_array().unwrap().len() >= 4, "{p}");
+    assert!(
+        last + 2 * step > now,
+        "the most recent candles: {}",
+        p["to"]
+    );
+    // A second request within the minute is served from memory.
+    let _ = api
+        .get(
+            "/analysis/ETHUSDT/fractal?timeframe=1h&limit=300",
+            &u.access,
+        )
+        .await;
+    let asked = venue
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/fapi/v1/klines")
+        .count();
+    assert_eq!(asked, 1);
+    let res = api
+        .get("/analysis/NOPEUSDT/patterns?timeframe=1h", &u.access)
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(json_of(res).await["code"], "unknown_symbol");
+}
