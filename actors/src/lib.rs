@@ -10,6 +10,7 @@
 //! nor domain rules that can be pure (those are `tradingbot-core`, called from here).
 
 pub mod accounts;
+pub mod advisor;
 pub mod candles;
 pub mod exchange;
 pub mod execution;

@@ -9,6 +9,7 @@
 //! so it cannot agree with a client's mistake by construction.
 
 pub mod binance;
+pub mod llm;
 pub mod okx;
 pub mod smtp;
 pub mod telegram;

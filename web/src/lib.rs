@@ -18,6 +18,7 @@ pub mod market_data;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod recommend;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -127,6 +127,7 @@ impl Server {
                 ),
                 config.market_data_offline,
             )),
+            advisor: Arc::new(advisor(&config.ai)),
             production: config.is_production(),
         });
         let settings = HttpSettings {
@@ -315,4 +316,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::build(&config).await?;
     stop_on_signal(server.handle())?;
     server.run().await
+}
+
+/// The providers whose keys are configured.
+fn advisor(ai: &crate::config::AiSettings) -> tradingbot_actors::advisor::Advisor {
+    use tradingbot_actors::advisor::{Advisor, Anthropic, Limits, OpenAi, Provider};
+    let mut providers: Vec<Box<dyn Provider>> = Vec::new();
+    if let Some(key) = &ai.openai_key {
+        providers.push(Box::new(OpenAi::new(
+            &ai.openai_base_url,
+            &ai.openai_model,
+            key.clone(),
+            ai.timeout,
+        )));
+    }
+    if let Some(key) = &ai.anthropic_key {
+        providers.push(Box::new(Anthropic::new(
+            &ai.anthropic_base_url,
+            &ai.anthropic_model,
+            key.clone(),
+            ai.timeout,
+        )));
+    }
+    Advisor::new(
+        providers,
+        Limits {
+            monthly_tokens: ai.monthly_tokens,
+            calls_per_minute: ai.calls_per_minute,
+            cache_for: ai.cache_for,
+        },
+    )
 }

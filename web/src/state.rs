@@ -48,5 +48,7 @@ pub struct AppState {
     pub backtests: Arc<crate::backtests::Backtests>,
     /// Recent candles for analysis.
     pub market_data: Arc<crate::market_data::MarketData>,
+    /// The language models consulted on recommendations (none without keys).
+    pub advisor: Arc<tradingbot_actors::advisor::Advisor>,
     pub production: bool,
 }

@@ -186,3 +186,85 @@ async fn exchange_candles_are_fetched_and_unknown_symbols_refused() {
     assert_eq!(res.status(), 404);
     assert_eq!(json_of(res).await["code"], "unknown_symbol");
 }
+
+#[tokio::test]
+async fn with_keys_the_models_vote_on_a_position() {
+    use tradingbot_testkit::llm::{Api as LlmApi, LocalLlm, Reply};
+    let openai = LocalLlm::start(LlmApi::OpenAi, "sk-openai-test", "gpt-test");
+    let claude = LocalLlm::start(LlmApi::Anthropic, "sk-ant-test", "claude-test");
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(
+        &dir,
+        &[
+            ("TRADINGBOT_MARKET_DATA", "offline"),
+            ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+            ("OPENAI_API_KEY", "sk-openai-test"),
+            ("TRADINGBOT_OPENAI_BASE_URL", &openai.url),
+            ("TRADINGBOT_OPENAI_MODEL", "gpt-test"),
+            ("ANTHROPIC_API_KEY", "sk-ant-test"),
+            ("TRADINGBOT_ANTHROPIC_BASE_URL", &claude.url),
+            ("TRADINGBOT_ANTHROPIC_MODEL", "claude-test"),
+        ],
+    );
+    let api = Api::new(&bot);
+    let u = api.user("ai@example.com").await;
+    openai.script(Reply::Vote(
+        serde_json::json!({ "action": "close", "confidence": 0.9, "reasons": ["lower highs"] }),
+    ));
+    claude.script(Reply::Vote(
+        serde_json::json!({ "action": "close", "confidence": 0.8, "reasons": ["volume fading"] }),
+    ));
+    let r: Value = api
+        .get("/analysis/BTCUSDT/recommendation?side=long", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["mode"], "ensemble", "{r}");
+    let voters: Vec<&str> = r["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(voters, ["openai", "anthropic"]);
+    assert_eq!(r["missing"], serde_json::json!([]));
+    let sources: Vec<&str> = r["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        sources.contains(&"technical")
+            && sources.contains(&"openai")
+            && sources.contains(&"anthropic")
+    );
+    // The models saw the computed analysis and the position.
+    let sent: Value = serde_json::from_str(
+        openai.received()[0].body["messages"][1]["content"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent["symbol"], "BTCUSDT");
+    assert_eq!(sent["position"]["side"], "long");
+    assert!(sent["fractal"]["hurst_dfa"].is_number());
+    assert!(sent["technical"]["score"].is_number());
+    // The keys never come back.
+    let text = r.to_string();
+    assert!(!text.contains("sk-openai-test") && !text.contains("sk-ant-test"));
+
+    // A failing provider is left out, and said so.
+    openai.script(Reply::Status(500));
+    let r: Value = api
+        .get("/analysis/BTCUSDT/recommendation?side=short", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["mode"], "ensemble");
+    assert_eq!(r["votes"].as_array().unwrap().len(), 1);
+    assert_eq!(r["missing"][0]["source"], "openai");
+    assert_eq!(r["missing"][0]["reason"], "server error 500");
+}

@@ -4,6 +4,7 @@
 //! the API, the watch loop and the benchmarks all run the same code.
 
 pub mod advice;
+pub mod ensemble;
 pub mod fractal;
 pub mod levels;
 pub mod patterns;

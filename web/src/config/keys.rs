@@ -327,6 +327,83 @@ pub const MARKET_DATA: Key = Key {
     meaning: "Candles for analysis: `binance` (public klines, no key; the bundled BTCUSDT 1d while unreachable) or `offline` (bundled only).",
     secret: false,
 };
+pub const OPENAI_API_KEY: Key = Key {
+    env: "OPENAI_API_KEY",
+    toml: "openai_api_key",
+    default: "(unset: no GPT vote)",
+    meaning: "OpenAI API key; with it, GPT votes on recommendations.",
+    secret: true,
+};
+pub const OPENAI_BASE_URL: Key = Key {
+    env: "TRADINGBOT_OPENAI_BASE_URL",
+    toml: "openai_base_url",
+    default: "https://api.openai.com",
+    meaning: "OpenAI API base URL (a local server in tests).",
+    secret: false,
+};
+pub const OPENAI_MODEL: Key = Key {
+    env: "TRADINGBOT_OPENAI_MODEL",
+    toml: "openai_model",
+    default: "gpt-4o-mini",
+    meaning: "OpenAI model for recommendations and Pine generation.",
+    secret: false,
+};
+pub const ANTHROPIC_API_KEY: Key = Key {
+    env: "ANTHROPIC_API_KEY",
+    toml: "anthropic_api_key",
+    default: "(unset: no Claude vote)",
+    meaning: "Anthropic API key; with it, Claude votes on recommendations.",
+    secret: true,
+};
+pub const ANTHROPIC_BASE_URL: Key = Key {
+    env: "TRADINGBOT_ANTHROPIC_BASE_URL",
+    toml: "anthropic_base_url",
+    default: "https://api.anthropic.com",
+    meaning: "Anthropic API base URL (a local server in tests).",
+    secret: false,
+};
+pub const ANTHROPIC_MODEL: Key = Key {
+    env: "TRADINGBOT_ANTHROPIC_MODEL",
+    toml: "anthropic_model",
+    default: "claude-3-5-haiku-latest",
+    meaning: "Anthropic model for recommendations and Pine generation.",
+    secret: false,
+};
+pub const AI_TIMEOUT_SECS: Key = Key {
+    env: "TRADINGBOT_AI_TIMEOUT_SECS",
+    toml: "ai_timeout_secs",
+    default: "20",
+    meaning: "Seconds a model may take before its vote is left out.",
+    secret: false,
+};
+pub const AI_MONTHLY_TOKENS: Key = Key {
+    env: "TRADINGBOT_AI_MONTHLY_TOKENS",
+    toml: "ai_monthly_tokens",
+    default: "2000000",
+    meaning: "Tokens each provider may use per UTC month; past it, technical analysis only.",
+    secret: false,
+};
+pub const AI_CALLS_PER_MINUTE: Key = Key {
+    env: "TRADINGBOT_AI_CALLS_PER_MINUTE",
+    toml: "ai_calls_per_minute",
+    default: "20",
+    meaning: "Requests per minute to each provider.",
+    secret: false,
+};
+pub const AI_CACHE_SECS: Key = Key {
+    env: "TRADINGBOT_AI_CACHE_SECS",
+    toml: "ai_cache_secs",
+    default: "300",
+    meaning: "Seconds a recommendation's votes are reused for the same symbol, timeframe and side.",
+    secret: false,
+};
+pub const AI_WATCH_MINUTES: Key = Key {
+    env: "TRADINGBOT_AI_WATCH_MINUTES",
+    toml: "ai_watch_minutes",
+    default: "15",
+    meaning: "Minutes between recommendations for symbols with open positions.",
+    secret: false,
+};
 pub const PAPER_SLIPPAGE_BPS: Key = Key {
     env: "TRADINGBOT_PAPER_SLIPPAGE_BPS",
     toml: "paper_slippage_bps",
@@ -382,4 +459,15 @@ pub const ALL: &[Key] = &[
     PAPER_BALANCE,
     PAPER_SLIPPAGE_BPS,
     MARKET_DATA,
+    OPENAI_API_KEY,
+    OPENAI_BASE_URL,
+    OPENAI_MODEL,
+    ANTHROPIC_API_KEY,
+    ANTHROPIC_BASE_URL,
+    ANTHROPIC_MODEL,
+    AI_TIMEOUT_SECS,
+    AI_MONTHLY_TOKENS,
+    AI_CALLS_PER_MINUTE,
+    AI_CACHE_SECS,
+    AI_WATCH_MINUTES,
 ];

@@ -130,6 +130,7 @@ pub struct Config {
     pub paper: PaperSettings,
     /// Analysis uses only the bundled candles (no klines requests).
     pub market_data_offline: bool,
+    pub ai: AiSettings,
 }
 
 /// The addresses TradingView sends webhooks from, as it publishes them.
@@ -139,6 +140,43 @@ pub const TRADINGVIEW_SENDERS: [&str; 4] = [
     "54.218.53.128",
     "52.32.178.7",
 ];
+
+/// The AI advisor's providers and limits.
+#[derive(Clone)]
+pub struct AiSettings {
+    pub openai_key: Option<zeroize::Zeroizing<String>>,
+    pub openai_base_url: String,
+    pub openai_model: String,
+    pub anthropic_key: Option<zeroize::Zeroizing<String>>,
+    pub anthropic_base_url: String,
+    pub anthropic_model: String,
+    pub timeout: Duration,
+    pub monthly_tokens: u64,
+    pub calls_per_minute: u32,
+    pub cache_for: Duration,
+    pub watch_every: Duration,
+}
+
+impl fmt::Debug for AiSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AiSettings")
+            .field("openai_key", &self.openai_key.as_ref().map(|_| "<set>"))
+            .field("openai_base_url", &self.openai_base_url)
+            .field("openai_model", &self.openai_model)
+            .field(
+                "anthropic_key",
+                &self.anthropic_key.as_ref().map(|_| "<set>"),
+            )
+            .field("anthropic_base_url", &self.anthropic_base_url)
+            .field("anthropic_model", &self.anthropic_model)
+            .field("timeout", &self.timeout)
+            .field("monthly_tokens", &self.monthly_tokens)
+            .field("calls_per_minute", &self.calls_per_minute)
+            .field("cache_for", &self.cache_for)
+            .field("watch_every", &self.watch_every)
+            .finish()
+    }
+}
 
 /// The paper exchange's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +227,7 @@ impl fmt::Debug for Config {
             .field("endpoints", &self.endpoints)
             .field("paper", &self.paper)
             .field("market_data_offline", &self.market_data_offline)
+            .field("ai", &self.ai)
             .finish()
     }
 }
@@ -872,6 +911,59 @@ impl Config {
                 }
             },
         };
+        let secret_text = |key: &Key| {
+            sources
+                .get(key)
+                .map(|(raw, _)| raw.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .map(zeroize::Zeroizing::new)
+        };
+        let text = |key: &Key, default: &str| -> Result<String, ConfigError> {
+            match sources.get(key) {
+                None => Ok(default.to_owned()),
+                Some((raw, origin)) => {
+                    let v = raw.trim().to_owned();
+                    if v.is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
+                        return Err(invalid(key, origin, &raw, "a model name"));
+                    }
+                    Ok(v)
+                }
+            }
+        };
+        let ai = AiSettings {
+            openai_key: secret_text(&keys::OPENAI_API_KEY),
+            openai_base_url: url_key(&keys::OPENAI_BASE_URL, "https://api.openai.com", http)?,
+            openai_model: text(&keys::OPENAI_MODEL, "gpt-4o-mini")?,
+            anthropic_key: secret_text(&keys::ANTHROPIC_API_KEY),
+            anthropic_base_url: url_key(
+                &keys::ANTHROPIC_BASE_URL,
+                "https://api.anthropic.com",
+                http,
+            )?,
+            anthropic_model: text(&keys::ANTHROPIC_MODEL, "claude-3-5-haiku-latest")?,
+            timeout: Duration::from_secs(parse_number(
+                sources,
+                &keys::AI_TIMEOUT_SECS,
+                20u64,
+                1..=120,
+            )?),
+            monthly_tokens: parse_number(
+                sources,
+                &keys::AI_MONTHLY_TOKENS,
+                2_000_000u64,
+                0..=10_000_000_000,
+            )?,
+            calls_per_minute: parse_number(sources, &keys::AI_CALLS_PER_MINUTE, 20u32, 1..=1000)?,
+            cache_for: Duration::from_secs(parse_number(
+                sources,
+                &keys::AI_CACHE_SECS,
+                300u64,
+                0..=86_400,
+            )?),
+            watch_every: Duration::from_secs(
+                60 * parse_number(sources, &keys::AI_WATCH_MINUTES, 15u64, 1..=1440)?,
+            ),
+        };
         let paper = PaperSettings {
             live_feed,
             candle_secs: parse_number(sources, &keys::PAPER_CANDLE_SECS, 60u64, 1..=86_400)?,
@@ -883,6 +975,7 @@ impl Config {
             endpoints,
             paper,
             market_data_offline,
+            ai,
             frontend_url,
             smtp_url,
             smtp_from,

@@ -231,7 +231,9 @@ pub fn side_of(q: &AnalysisQuery) -> Result<Option<PositionSide>, ApiError> {
 /// The technical score (trend, momentum, MACD, Supertrend, confirmed
 /// patterns, nearby levels) and, for a `side`, what to do with such a
 /// position: `hold`, `close`, `reduce` or `reverse`, with confidence and
-/// reasons. Labelled `technical_only` when no AI provider is configured.
+/// reasons. With AI keys configured, GPT and Claude vote too and `mode` is
+/// `ensemble` (`agreed`/`disagreed` name the sources); without them, or
+/// when they fail (`missing`), `technical_only`.
 #[utoipa::path(get, path = "/api/v1/analysis/{symbol}/recommendation", tag = "analysis",
     security(("bearer" = [])),
     params(("symbol" = String, Path), ("timeframe" = Option<String>, Query), ("limit" = Option<usize>, Query),
@@ -246,16 +248,32 @@ pub async fn recommendation(
     let side = side_of(&q)?;
     let s = subject(&state, &symbol, &q).await?;
     let a = analysed(s.candles.bars.clone(), settings(&q)?).await?;
-    let advice = analysis::advice::advise(&a, side);
+    let position = json!({ "side": q.side });
+    let (technical, rec) =
+        crate::recommend::recommend(&state.advisor, &s.symbol, &s.timeframe, &a, side, position)
+            .await;
     let mut out = s.header();
     out.insert("side".into(), json!(q.side));
-    out.insert("action".into(), json!(advice.action));
-    out.insert("confidence".into(), json!(advice.confidence));
-    out.insert("bias".into(), json!(advice.bias));
-    out.insert("score".into(), json!(advice.score));
-    out.insert("reasons".into(), json!(advice.reasons));
-    out.insert("sources".into(), json!(["technical"]));
-    out.insert("mode".into(), json!("technical_only"));
-    out.insert("technical".into(), json!(advice));
+    out.insert("action".into(), json!(rec.action));
+    out.insert("confidence".into(), json!(rec.confidence));
+    out.insert("mode".into(), json!(rec.mode));
+    out.insert(
+        "sources".into(),
+        json!(rec.agreed.iter().chain(&rec.disagreed).collect::<Vec<_>>()),
+    );
+    out.insert("agreed".into(), json!(rec.agreed));
+    out.insert("disagreed".into(), json!(rec.disagreed));
+    out.insert("reasons".into(), json!(rec.reasons));
+    out.insert("votes".into(), json!(rec.votes));
+    out.insert("missing".into(), json!(rec.missing));
+    out.insert("bias".into(), json!(technical.bias));
+    out.insert("score".into(), json!(technical.score));
+    out.insert("technical".into(), json!(technical));
+    if side.is_none() && !state.advisor.providers().is_empty() {
+        out.insert(
+            "note".into(),
+            json!("pass side=long or side=short to consult the AI advisors on a position"),
+        );
+    }
     Ok(HttpResponse::Ok().json(out))
 }

@@ -1,0 +1,93 @@
+//! OpenAI's chat completions with a structured output: the answer must
+//! match the recommendation schema (`response_format: json_schema`,
+//! strict), then is parsed again here.
+
+use super::{
+    Answer, Prompt, Provider, ProviderError, http_error, parse_vote, retry_after, schema, transport,
+};
+use futures_util::future::BoxFuture;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+pub struct OpenAi {
+    client: reqwest::Client,
+    base_url: String,
+    model: String,
+    key: Zeroizing<String>,
+    timeout: Duration,
+}
+
+impl OpenAi {
+    pub fn new(base_url: &str, model: &str, key: Zeroizing<String>, timeout: Duration) -> Self {
+        Self {
+            client: crate::exchange::http::client(timeout),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            model: model.to_owned(),
+            key,
+            timeout,
+        }
+    }
+
+    /// The request body (public for the tests of the local server).
+    pub fn body(&self, prompt: &Prompt) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.model,
+            "messages": [
+                { "role": "system", "content": prompt.system },
+                { "role": "user", "content": prompt.data.to_string() }
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": { "name": "recommendation", "strict": true, "schema": schema() }
+            }
+        })
+    }
+
+    async fn call(&self, prompt: &Prompt) -> Result<Answer, ProviderError> {
+        let res = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.base_url))
+            .bearer_auth(self.key.as_str())
+            .json(&self.body(prompt))
+            .send()
+            .await
+            .map_err(|e| transport(e, self.timeout))?;
+        let status = res.status().as_u16();
+        if status != 200 {
+            let after = retry_after(&res);
+            let text = res.text().await.unwrap_or_default();
+            return Err(http_error(status, after, &text));
+        }
+        let body: serde_json::Value = res.json().await.map_err(|e| match e.is_timeout() {
+            true => ProviderError::Timeout(self.timeout.as_secs()),
+            false => ProviderError::Invalid(format!("the body is not JSON: {}", e.without_url())),
+        })?;
+        let message = &body["choices"][0]["message"];
+        if let Some(refusal) = message["refusal"].as_str() {
+            return Err(ProviderError::Invalid(format!(
+                "the model refused: {}",
+                refusal.chars().take(200).collect::<String>()
+            )));
+        }
+        let content = message["content"]
+            .as_str()
+            .ok_or_else(|| ProviderError::Invalid("no message content".into()))?;
+        let parsed: serde_json::Value = serde_json::from_str(content)
+            .map_err(|e| ProviderError::Invalid(format!("the content is not JSON: {e}")))?;
+        let tokens = body["usage"]["total_tokens"].as_u64().unwrap_or(0);
+        Ok(Answer {
+            vote: parse_vote("openai", &parsed)?,
+            tokens,
+        })
+    }
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn ask<'a>(&'a self, prompt: &'a Prompt) -> BoxFuture<'a, Result<Answer, ProviderError>> {
+        Box::pin(self.call(prompt))
+    }
+}
