@@ -21,3 +21,4 @@ pub mod snapshots;
 pub mod store;
 pub mod strategies;
 pub mod telegram;
+pub mod watchlist;

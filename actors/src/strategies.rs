@@ -232,6 +232,17 @@ impl Strategies {
         Ok(active.update(self.store.conn()).await?)
     }
 
+    pub async fn set_ai_auto_exit(
+        &self,
+        model: strategies::Model,
+        on: bool,
+    ) -> Result<strategies::Model, StrategiesError> {
+        let mut active = model.into_active_model();
+        active.ai_auto_exit = Set(on);
+        active.updated_at = Set(Utc::now());
+        Ok(active.update(self.store.conn()).await?)
+    }
+
     pub async fn delete(&self, model: strategies::Model) -> Result<(), StrategiesError> {
         strategies::Entity::delete_by_id(model.id)
             .exec(self.store.conn())

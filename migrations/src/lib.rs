@@ -18,6 +18,7 @@ mod m20261124_000003_trading;
 mod m20261124_000004_paper;
 mod m20261124_000005_risk;
 mod m20261124_000006_telegram;
+mod m20261124_000007_ai;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_paper::Migration),
             Box::new(m20261124_000005_risk::Migration),
             Box::new(m20261124_000006_telegram::Migration),
+            Box::new(m20261124_000007_ai::Migration),
         ]
     }
 }

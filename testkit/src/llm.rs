@@ -21,7 +21,8 @@ pub enum Api {
 /// What the next request gets.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    /// A well-formed answer carrying this recommendation object.
+    /// A well-formed answer carrying this object (a recommendation, or a
+    /// generated script).
     Vote(Value),
     /// A 200 whose content is not the recommendation (prose, no tool call).
     Garbage,
@@ -163,19 +164,25 @@ fn error(api: Api, status: u16) -> HttpResponse {
     res
 }
 
-/// The request asks for the recommendation object: `action`, `confidence`
-/// and `reasons` required, nothing else allowed.
-fn schema_ok(schema: &Value) -> bool {
+/// The request asks for one of TradingBot's objects by name: the
+/// recommendation (`action`, `confidence`, `reasons`) or a Pine script
+/// (`script`, `explanation`), all required, nothing else allowed.
+fn schema_ok(name: &Value, schema: &Value) -> bool {
     let required: Vec<&str> = schema["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    let fields: &[&str] = match name.as_str() {
+        Some("recommendation") => &["action", "confidence", "reasons"],
+        Some("pine_script") => &["script", "explanation"],
+        _ => return false,
+    };
     schema["type"] == "object"
-        && ["action", "confidence", "reasons"]
-            .iter()
-            .all(|k| required.contains(k))
+        && fields.iter().all(|k| required.contains(k))
         && schema["additionalProperties"] == false
-        && schema["properties"]["action"]["enum"] == json!(["hold", "close", "reduce", "reverse"])
+        && (name != "recommendation"
+            || schema["properties"]["action"]["enum"]
+                == json!(["hold", "close", "reduce", "reverse"]))
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
@@ -251,7 +258,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
             if roles != ["system", "user"]
                 || rf["type"] != "json_schema"
                 || rf["json_schema"]["strict"] != true
-                || !schema_ok(&rf["json_schema"]["schema"])
+                || !schema_ok(&rf["json_schema"]["name"], &rf["json_schema"]["schema"])
             {
                 return openai_error(
                     400,
@@ -282,14 +289,13 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
                 return anthropic_error(400, "invalid_request_error", "max_tokens: Field required");
             }
             let tool = &json["tools"][0];
-            if tool["name"] != "recommendation"
-                || !schema_ok(&tool["input_schema"])
-                || json["tool_choice"] != json!({ "type": "tool", "name": "recommendation" })
+            if !schema_ok(&tool["name"], &tool["input_schema"])
+                || json["tool_choice"] != json!({ "type": "tool", "name": tool["name"] })
             {
                 return anthropic_error(
                     400,
                     "invalid_request_error",
-                    "Expected the recommendation tool, forced.",
+                    "Expected a TradingBot tool, forced.",
                 );
             }
         }
@@ -318,7 +324,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": vote.to_string(), "refusal": null }, "finish_reason": "stop" }],
             "usage": { "prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150 } }),
         Api::Anthropic => json!({ "id": "msg_test", "type": "message", "role": "assistant", "model": model,
-            "content": [{ "type": "tool_use", "id": "toolu_test", "name": "recommendation", "input": vote }],
+            "content": [{ "type": "tool_use", "id": "toolu_test", "name": json["tools"][0]["name"], "input": vote }],
             "stop_reason": "tool_use", "usage": { "input_tokens": 120, "output_tokens": 30 } }),
     })
 }

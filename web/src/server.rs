@@ -135,6 +135,7 @@ impl Server {
             cors_origins: config.cors_origins.clone().into(),
             hsts: public_url.starts_with("https://"),
         };
+        crate::watch::spawn(state.clone(), config.ai.watch_every);
         let app_state = state.clone();
         let server = HttpServer::new(move || app::build(app_state.clone(), settings.clone()))
             .workers(config.workers)

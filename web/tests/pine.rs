@@ -350,3 +350,112 @@ async fn a_users_own_script_is_analyzed() {
         .await;
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_model_writes_the_script_checked_and_retried_once() {
+    use tradingbot_testkit::llm::{Api as LlmApi, LocalLlm, Reply};
+    let openai = LocalLlm::start(LlmApi::OpenAi, "sk-pine-test", "gpt-pine");
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(
+        &dir,
+        &[
+            ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+            ("OPENAI_API_KEY", "sk-pine-test"),
+            ("TRADINGBOT_OPENAI_BASE_URL", &openai.url),
+            ("TRADINGBOT_OPENAI_MODEL", "gpt-pine"),
+        ],
+    );
+    let api = Api::new(&bot);
+    let u = api.user("pine-llm@example.com").await;
+    let account: Value = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            serde_json::json!({ "exchange": "paper" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let s: Value = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            serde_json::json!({ "name": "LLM", "symbol": "BTCUSDT", "account_id": account["id"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = s["webhook_secret"].as_str().unwrap().to_owned();
+
+    // First a script that does not parse, then a good one.
+    openai.script(Reply::Vote(serde_json::json!({
+        "script": "//@version=6\nstrategy(\"Dip buyer\")\nif ta.crossover(close, ta.sma(close, 50))\nstrategy.entry(\"L\", strategy.long)\n",
+        "explanation": "buys dips"
+    })));
+    let good = "//@version=6\nstrategy(\"Dip buyer\", overlay = true)\nlen = input.int(50, \"SMA length\")\nmsg = '{\"secret\": \"__TRADINGBOT_SECRET__\", \"action\": \"buy\", \"market_position\": \"long\", \"symbol\": \"{{ticker}}\", \"timestamp\": \"{{timenow}}\"}'\nif ta.crossover(close, ta.sma(close, len))\n    strategy.entry(\"L\", strategy.long, alert_message = msg)\nif ta.crossunder(close, ta.sma(close, len))\n    strategy.close(\"L\", alert_message = '{\"secret\": \"__TRADINGBOT_SECRET__\", \"action\": \"close_long\", \"timestamp\": \"{{timenow}}\"}')\n";
+    openai.script(Reply::Vote(
+        serde_json::json!({ "script": good, "explanation": "SMA 50 crossover" }),
+    ));
+    let res = api
+        .post(
+            "/pine-script/generate",
+            Some(&u.access),
+            serde_json::json!({ "description": "buy when price crosses above its 50 SMA", "strategy_id": s["id"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let g: Value = res.json().await.unwrap();
+    assert_eq!(g["source"], "llm", "{g}");
+    assert_eq!(g["provider"], "openai");
+    assert_eq!(g["attempts"], 2);
+    assert_eq!(g["analysis"]["webhook_ready"], true, "{g}");
+    assert_eq!(g["analysis"]["inputs"][0]["name"], "len");
+    let script = g["script"].as_str().unwrap();
+    assert!(
+        script.contains(&secret),
+        "the placeholder became the strategy's secret"
+    );
+    assert!(!script.contains("__TRADINGBOT_SECRET__"));
+    assert_eq!(g["webhook_url"], s["webhook_url"]);
+    // The retry carried the parse error; no request ever carried the secret.
+    let sent = openai.received();
+    assert_eq!(sent.len(), 2);
+    let retry: Value =
+        serde_json::from_str(sent[1].body["messages"][1]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(retry["problems"]["syntax_error"]["line"], 3, "{retry}");
+    assert!(
+        retry["previous_script"]
+            .as_str()
+            .unwrap()
+            .contains("Dip buyer")
+    );
+    assert!(sent.iter().all(|r| !r.body.to_string().contains(&secret)));
+
+    // Two bad scripts: the template path answers, and says why.
+    let no_secret = "//@version=6\nstrategy(\"x\")\nif close > open\n    strategy.entry(\"L\", strategy.long, alert_message = '{\"action\": \"buy\"}')\n";
+    for _ in 0..2 {
+        openai.script(Reply::Vote(
+            serde_json::json!({ "script": no_secret, "explanation": "?" }),
+        ));
+    }
+    let g: Value = api
+        .post(
+            "/pine-script/generate",
+            Some(&u.access),
+            serde_json::json!({ "description": "EMA crossover 12/26" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(g["source"], "template", "{g}");
+    assert_eq!(g["template_id"], "ema_crossover");
+    let attempts = g["llm"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(
+        attempts[0]["problems"]["findings"][0]["code"], "no_secret",
+        "{g}"
+    );
+}

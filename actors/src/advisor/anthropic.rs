@@ -1,10 +1,8 @@
 //! Anthropic's messages API, made to answer through a tool whose input
-//! schema is the recommendation (`tool_choice` forces it), so the answer
-//! is structured; it is parsed again here.
+//! schema is the wanted shape (`tool_choice` forces it), so the answer is
+//! structured; the caller parses it again.
 
-use super::{
-    Answer, Prompt, Provider, ProviderError, http_error, parse_vote, retry_after, schema, transport,
-};
+use super::{Answer, Prompt, Provider, ProviderError, Shape, http_error, retry_after, transport};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -31,28 +29,28 @@ impl Anthropic {
         }
     }
 
-    pub fn body(&self, prompt: &Prompt) -> serde_json::Value {
+    pub fn body(&self, prompt: &Prompt, shape: &Shape) -> serde_json::Value {
         serde_json::json!({
             "model": self.model,
-            "max_tokens": 512,
+            "max_tokens": 4096,
             "system": prompt.system,
             "messages": [ { "role": "user", "content": prompt.data.to_string() } ],
             "tools": [ {
-                "name": "recommendation",
-                "description": "Record the recommendation for the position.",
-                "input_schema": schema()
+                "name": shape.name,
+                "description": shape.description,
+                "input_schema": shape.schema
             } ],
-            "tool_choice": { "type": "tool", "name": "recommendation" }
+            "tool_choice": { "type": "tool", "name": shape.name }
         })
     }
 
-    async fn call(&self, prompt: &Prompt) -> Result<Answer, ProviderError> {
+    async fn call(&self, prompt: &Prompt, shape: &Shape) -> Result<Answer, ProviderError> {
         let res = self
             .client
             .post(format!("{}/v1/messages", self.base_url))
             .header("x-api-key", self.key.as_str())
             .header("anthropic-version", VERSION)
-            .json(&self.body(prompt))
+            .json(&self.body(prompt, shape))
             .send()
             .await
             .map_err(|e| transport(e, self.timeout))?;
@@ -75,16 +73,16 @@ impl Anthropic {
             .as_array()
             .and_then(|c| {
                 c.iter()
-                    .find(|b| b["type"] == "tool_use" && b["name"] == "recommendation")
+                    .find(|b| b["type"] == "tool_use" && b["name"] == shape.name)
             })
             .map(|b| &b["input"])
             .ok_or_else(|| {
-                ProviderError::Invalid("no recommendation tool call in the answer".into())
+                ProviderError::Invalid(format!("no `{}` tool call in the answer", shape.name))
             })?;
         let tokens = body["usage"]["input_tokens"].as_u64().unwrap_or(0)
             + body["usage"]["output_tokens"].as_u64().unwrap_or(0);
         Ok(Answer {
-            vote: parse_vote("anthropic", input)?,
+            value: input.clone(),
             tokens,
         })
     }
@@ -95,7 +93,11 @@ impl Provider for Anthropic {
         "anthropic"
     }
 
-    fn ask<'a>(&'a self, prompt: &'a Prompt) -> BoxFuture<'a, Result<Answer, ProviderError>> {
-        Box::pin(self.call(prompt))
+    fn ask<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        shape: &'a Shape,
+    ) -> BoxFuture<'a, Result<Answer, ProviderError>> {
+        Box::pin(self.call(prompt, shape))
     }
 }

@@ -80,17 +80,40 @@ impl ProviderError {
     }
 }
 
-/// A parsed answer and what it cost.
+/// A structured answer and what it cost.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub vote: Vote,
+    pub value: serde_json::Value,
     pub tokens: u64,
 }
 
-/// A language model behind an HTTP API.
+/// The shape an answer must have: a name and a JSON schema.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: serde_json::Value,
+}
+
+impl Shape {
+    pub fn recommendation() -> Self {
+        Self {
+            name: "recommendation",
+            description: "Record the recommendation for the position.",
+            schema: schema(),
+        }
+    }
+}
+
+/// A language model behind an HTTP API, asked for an object of a given
+/// shape (OpenAI: structured outputs; Anthropic: a forced tool call).
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
-    fn ask<'a>(&'a self, prompt: &'a Prompt) -> BoxFuture<'a, Result<Answer, ProviderError>>;
+    fn ask<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        shape: &'a Shape,
+    ) -> BoxFuture<'a, Result<Answer, ProviderError>>;
 }
 
 /// Reads the recommendation object a model produced; anything that does
@@ -233,27 +256,26 @@ impl Advisor {
         let asks = self.providers.iter().map(|p| async move {
             let name = p.provider.name();
             if let Some(why) = self.refuse(p) {
-                metrics::counter!("ai_requests_total", "provider" => name, "outcome" => "skipped").increment(1);
+                metrics::counter!("ai_requests_total", "provider" => name, "outcome" => "skipped")
+                    .increment(1);
                 return Err(Missing {
                     source: name.into(),
                     reason: why,
                 });
             }
-            let started = Instant::now();
-            let result = p.provider.ask(prompt).await;
-            metrics::histogram!("ai_request_seconds", "provider" => name)
-                .record(started.elapsed().as_secs_f64());
-            match result {
-                Ok(a) => {
-                    metrics::counter!("ai_requests_total", "provider" => name, "outcome" => "ok").increment(1);
-                    metrics::counter!("ai_tokens_total", "provider" => name).increment(a.tokens);
-                    let mut u = p.used.lock().unwrap_or_else(|e| e.into_inner());
-                    u.1 += a.tokens;
-                    Ok(a.vote)
+            let shape = Shape::recommendation();
+            match self
+                .call(p, prompt, &shape)
+                .await
+                .and_then(|v| parse_vote(name, &v))
+            {
+                Ok(vote) => {
+                    metrics::counter!("ai_requests_total", "provider" => name, "outcome" => "ok")
+                        .increment(1);
+                    Ok(vote)
                 }
                 Err(e) => {
-                    metrics::counter!("ai_requests_total", "provider" => name, "outcome" => e.kind()).increment(1);
-                    tracing::warn!(provider = name, error = %e, "AI provider gave no usable answer");
+                    count_failure(name, &e);
                     Err(Missing {
                         source: name.into(),
                         reason: e.to_string(),
@@ -281,9 +303,69 @@ impl Advisor {
         out
     }
 
+    /// One request to `p`, counted against its budget.
+    async fn call(
+        &self,
+        p: &Limited,
+        prompt: &Prompt,
+        shape: &Shape,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let name = p.provider.name();
+        let started = Instant::now();
+        let result = p.provider.ask(prompt, shape).await;
+        metrics::histogram!("ai_request_seconds", "provider" => name)
+            .record(started.elapsed().as_secs_f64());
+        let a = result?;
+        metrics::counter!("ai_tokens_total", "provider" => name).increment(a.tokens);
+        p.used.lock().unwrap_or_else(|e| e.into_inner()).1 += a.tokens;
+        Ok(a.value)
+    }
+
+    /// An object of `shape` from the first provider that can answer (in
+    /// configuration order), with its name; or why none did.
+    pub async fn generate(
+        &self,
+        prompt: &Prompt,
+        shape: &Shape,
+    ) -> Result<(&'static str, serde_json::Value), Vec<Missing>> {
+        let mut missing = Vec::new();
+        for p in &self.providers {
+            let name = p.provider.name();
+            if let Some(why) = self.refuse(p) {
+                metrics::counter!("ai_requests_total", "provider" => name, "outcome" => "skipped")
+                    .increment(1);
+                missing.push(Missing {
+                    source: name.into(),
+                    reason: why,
+                });
+                continue;
+            }
+            match self.call(p, prompt, shape).await {
+                Ok(v) => {
+                    metrics::counter!("ai_requests_total", "provider" => name, "outcome" => "ok")
+                        .increment(1);
+                    return Ok((name, v));
+                }
+                Err(e) => {
+                    count_failure(name, &e);
+                    missing.push(Missing {
+                        source: name.into(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(missing)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn count_failure(name: &'static str, e: &ProviderError) {
+    metrics::counter!("ai_requests_total", "provider" => name, "outcome" => e.kind()).increment(1);
+    tracing::warn!(provider = name, error = %e, "AI provider gave no usable answer");
 }
 
 /// Classifies a non-success HTTP answer of a provider.

@@ -1,10 +1,8 @@
 //! OpenAI's chat completions with a structured output: the answer must
-//! match the recommendation schema (`response_format: json_schema`,
-//! strict), then is parsed again here.
+//! match the wanted shape's schema (`response_format: json_schema`,
+//! strict); the caller parses it again.
 
-use super::{
-    Answer, Prompt, Provider, ProviderError, http_error, parse_vote, retry_after, schema, transport,
-};
+use super::{Answer, Prompt, Provider, ProviderError, Shape, http_error, retry_after, transport};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -29,7 +27,7 @@ impl OpenAi {
     }
 
     /// The request body (public for the tests of the local server).
-    pub fn body(&self, prompt: &Prompt) -> serde_json::Value {
+    pub fn body(&self, prompt: &Prompt, shape: &Shape) -> serde_json::Value {
         serde_json::json!({
             "model": self.model,
             "messages": [
@@ -38,17 +36,17 @@ impl OpenAi {
             ],
             "response_format": {
                 "type": "json_schema",
-                "json_schema": { "name": "recommendation", "strict": true, "schema": schema() }
+                "json_schema": { "name": shape.name, "strict": true, "schema": shape.schema }
             }
         })
     }
 
-    async fn call(&self, prompt: &Prompt) -> Result<Answer, ProviderError> {
+    async fn call(&self, prompt: &Prompt, shape: &Shape) -> Result<Answer, ProviderError> {
         let res = self
             .client
             .post(format!("{}/v1/chat/completions", self.base_url))
             .bearer_auth(self.key.as_str())
-            .json(&self.body(prompt))
+            .json(&self.body(prompt, shape))
             .send()
             .await
             .map_err(|e| transport(e, self.timeout))?;
@@ -76,7 +74,7 @@ impl OpenAi {
             .map_err(|e| ProviderError::Invalid(format!("the content is not JSON: {e}")))?;
         let tokens = body["usage"]["total_tokens"].as_u64().unwrap_or(0);
         Ok(Answer {
-            vote: parse_vote("openai", &parsed)?,
+            value: parsed,
             tokens,
         })
     }
@@ -87,7 +85,11 @@ impl Provider for OpenAi {
         "openai"
     }
 
-    fn ask<'a>(&'a self, prompt: &'a Prompt) -> BoxFuture<'a, Result<Answer, ProviderError>> {
-        Box::pin(self.call(prompt))
+    fn ask<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        shape: &'a Shape,
+    ) -> BoxFuture<'a, Result<Answer, ProviderError>> {
+        Box::pin(self.call(prompt, shape))
     }
 }

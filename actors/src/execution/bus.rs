@@ -93,6 +93,10 @@ fn count(event: &Event) {
             }
         }
         Event::PnlStep(_) => metrics::counter!("pnl_step_alerts_total").increment(1),
+        Event::AiRecommendation(a) => {
+            metrics::counter!("ai_recommendations_total", "action" => a.action.clone())
+                .increment(1);
+        }
         Event::Position(_)
         | Event::RiskState { .. }
         | Event::PositionValue(_)

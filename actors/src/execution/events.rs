@@ -104,6 +104,26 @@ pub struct RiskAlert {
     pub position_id: Option<i64>,
 }
 
+/// The AI watch's advice on an open position (close, reduce or reverse),
+/// sent when it is at least as confident as the user asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct AiAdvice {
+    pub user_id: i64,
+    pub position_id: i64,
+    pub strategy_id: Option<i64>,
+    pub symbol: String,
+    /// `LONG` or `SHORT`.
+    pub side: String,
+    /// `close`, `reduce` or `reverse`.
+    pub action: String,
+    pub confidence: f64,
+    pub reason: String,
+    /// The sources that agreed (`technical`, `openai`, `anthropic`).
+    pub sources: Vec<String>,
+    /// The strategy let the watch close it, and a close was started.
+    pub auto_closed: bool,
+}
+
 /// An open position valued at the latest mark, as the monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PositionValue {
@@ -177,6 +197,8 @@ pub enum Event {
     PnlStep(PnlStep),
     /// Live only; no owner.
     Price(PriceTick),
+    /// Live only.
+    AiRecommendation(AiAdvice),
     /// Live only: a UTC day ended and its performance rows are written.
     DayEnded {
         date: chrono::NaiveDate,
@@ -194,6 +216,7 @@ impl Event {
             Event::RiskAlert(a) => Some(a.user_id),
             Event::PositionValue(v) => Some(v.user_id),
             Event::PnlStep(s) => Some(s.user_id),
+            Event::AiRecommendation(a) => Some(a.user_id),
             Event::Price(_) | Event::DayEnded { .. } => None,
         }
     }

@@ -204,6 +204,7 @@ async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm:
             // Live-only events never reach this writer; nothing to keep.
             Event::PositionValue(_)
             | Event::PnlStep(_)
+            | Event::AiRecommendation(_)
             | Event::Price(_)
             | Event::DayEnded { .. } => {}
         }

@@ -427,6 +427,21 @@ impl Identity {
         Ok(())
     }
 
+    /// The confidence from which AI recommendations reach the user (0–1;
+    /// validated by the caller and the database's CHECK).
+    pub async fn set_ai_alert_confidence(
+        &self,
+        user_id: i64,
+        confidence: f64,
+    ) -> Result<(), IdentityError> {
+        let user = self.user(user_id).await?;
+        let mut active = user.into_active_model();
+        active.ai_alert_confidence = Set(confidence);
+        active.updated_at = Set(Utc::now());
+        active.update(self.store.conn()).await?;
+        Ok(())
+    }
+
     /// Refuses every access token of `user_id` issued until now; returns
     /// the moment (Unix µs) so a token issued for the caller can be dated
     /// strictly after it.

@@ -13,8 +13,9 @@ pub mod testing;
 
 pub use decimal::DbDecimal;
 
+pub use sea_orm::DbErr;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tradingbot_migrations::{Migrator, MigratorTrait};

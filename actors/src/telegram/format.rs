@@ -227,6 +227,45 @@ pub fn risk_alert(lang: Lang, a: &RiskAlert) -> String {
     )
 }
 
+/// The AI watch's advice, with the command that acts on it.
+pub fn ai_advice(lang: Lang, a: &crate::execution::events::AiAdvice) -> String {
+    let action = match a.action.as_str() {
+        "close" => lang.pick("close", "청산"),
+        "reduce" => lang.pick("reduce", "축소"),
+        _ => lang.pick("reverse", "반전"),
+    };
+    let head = if a.auto_closed {
+        format!(
+            "🤖 <b>{}</b> {} {}",
+            lang.pick("AI closed", "AI 조기 청산"),
+            esc(&a.side),
+            esc(&a.symbol)
+        )
+    } else {
+        format!(
+            "🤖 <b>{}</b>: {action} {} {}",
+            lang.pick("AI recommends", "AI 추천"),
+            esc(&a.side),
+            esc(&a.symbol)
+        )
+    };
+    let mut out = format!(
+        "{head}\n{}: {:.0} % ({})\n{}",
+        lang.pick("Confidence", "신뢰도"),
+        a.confidence * 100.0,
+        esc(&a.sources.join(", ")),
+        esc(&a.reason)
+    );
+    if !a.auto_closed {
+        out.push_str(&format!(
+            "\n{} <code>/close {}</code>",
+            lang.pick("To close it:", "청산하려면:"),
+            esc(&a.symbol)
+        ));
+    }
+    out
+}
+
 fn summary_lines(lang: Lang, s: &Summary) -> Vec<String> {
     let mut lines = vec![
         format!(

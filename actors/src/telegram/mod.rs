@@ -379,6 +379,7 @@ impl Notifier {
             // Their own switch is the user's doing (and `/pause` answers it).
             Event::RiskAlert(a) if a.kind == "kill_switch_own" => {}
             Event::RiskAlert(a) => self.telegram.deliver(a.user_id, Notice::Alert(a.clone())),
+            Event::AiRecommendation(a) => self.telegram.deliver(a.user_id, Notice::Ai(a.clone())),
             Event::DayEnded { date } => self.reports(*date, ctx),
             _ => {}
         }
@@ -452,6 +453,7 @@ impl Actor for Notifier {
                             Event::Position(_)
                                 | Event::PnlStep(_)
                                 | Event::RiskAlert(_)
+                                | Event::AiRecommendation(_)
                                 | Event::DayEnded { .. }
                         );
                         if wanted && me.try_send(Observed(e)).is_err() && !me.connected() {

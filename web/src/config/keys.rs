@@ -397,11 +397,11 @@ pub const AI_CACHE_SECS: Key = Key {
     meaning: "Seconds a recommendation's votes are reused for the same symbol, timeframe and side.",
     secret: false,
 };
-pub const AI_WATCH_MINUTES: Key = Key {
-    env: "TRADINGBOT_AI_WATCH_MINUTES",
-    toml: "ai_watch_minutes",
-    default: "15",
-    meaning: "Minutes between recommendations for symbols with open positions.",
+pub const AI_WATCH_SECS: Key = Key {
+    env: "TRADINGBOT_AI_WATCH_SECS",
+    toml: "ai_watch_secs",
+    default: "900",
+    meaning: "Seconds between the AI watch's recommendations for open positions.",
     secret: false,
 };
 pub const PAPER_SLIPPAGE_BPS: Key = Key {
@@ -469,5 +469,5 @@ pub const ALL: &[Key] = &[
     AI_MONTHLY_TOKENS,
     AI_CALLS_PER_MINUTE,
     AI_CACHE_SECS,
-    AI_WATCH_MINUTES,
+    AI_WATCH_SECS,
 ];

@@ -960,9 +960,12 @@ impl Config {
                 300u64,
                 0..=86_400,
             )?),
-            watch_every: Duration::from_secs(
-                60 * parse_number(sources, &keys::AI_WATCH_MINUTES, 15u64, 1..=1440)?,
-            ),
+            watch_every: Duration::from_secs(parse_number(
+                sources,
+                &keys::AI_WATCH_SECS,
+                900u64,
+                1..=86_400,
+            )?),
         };
         let paper = PaperSettings {
             live_feed,

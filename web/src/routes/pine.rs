@@ -206,13 +206,19 @@ impl crate::extract::Validate for GenerateRequest {
     }
 }
 
-/// A template and parameters from a description
+/// A strategy from a description
 ///
-/// Deterministic and offline: keywords (English and Korean) pick the
-/// template, numbers in the text fill its parameters when they fit.
+/// With an AI provider configured, the model writes a Pine Script v6
+/// strategy in TradingBot's alert format; TradingBot parses and analyses
+/// it, gives the model one retry with the findings, and answers
+/// `"source": "llm"` with the analysis. Without keys — or when the model's
+/// script still fails — the closest template is chosen and parameterised
+/// (deterministic, offline; English and Korean keywords) and the answer
+/// says `"source": "template"`. The webhook secret is never sent to a
+/// model: scripts carry a placeholder that TradingBot replaces.
 #[utoipa::path(post, path = "/api/v1/pine-script/generate", tag = "pine-script",
     security(("bearer" = [])), request_body = GenerateRequest,
-    responses((status = 200, description = "template_id, params, confidence, reason (and script with strategy_id)"),
+    responses((status = 200, description = "source (`llm` or `template`), script and analysis, or template_id, params, confidence, reason"),
         (status = 422, description = "`no_match`: nothing in the description points at a template")))]
 pub async fn generate(
     state: actix_web::web::Data<crate::state::AppState>,
@@ -220,8 +226,28 @@ pub async fn generate(
     body: crate::extract::Json<GenerateRequest>,
 ) -> Result<HttpResponse, crate::problem::ApiError> {
     let body = body.into_inner();
+    // Resolve the strategy first: someone else's is a 404 on either path.
+    let target = match body.strategy_id {
+        Some(id) => {
+            let m = state.strategies.get(user.id, id).await?;
+            let hook = state.strategies.webhook(m.id).await?;
+            Some((m, hook))
+        }
+        None => None,
+    };
+    let mut llm_report = serde_json::Value::Null;
+    if !state.advisor.providers().is_empty() {
+        match llm_script(&state, &body.description, target.as_ref()).await {
+            Ok(answer) => return Ok(HttpResponse::Ok().json(answer)),
+            Err(report) => llm_report = report,
+        }
+    }
     let Some(s) = templates::suggest(&body.description) else {
         let names: Vec<&str> = templates::library().iter().map(|t| t.name).collect();
+        let mut extensions = serde_json::Map::new();
+        if !llm_report.is_null() {
+            extensions.insert("llm".into(), llm_report);
+        }
         return Err(crate::problem::ApiError::Other {
             status: 422,
             code: "no_match".into(),
@@ -229,15 +255,19 @@ pub async fn generate(
                 "Nothing in the description points at a template; mention one of: {}.",
                 names.join(", ")
             ),
-            extensions: serde_json::Map::new(),
+            extensions,
         });
     };
     let mut answer = serde_json::json!({
+        "source": "template",
         "template_id": s.template_id,
         "params": s.configured.params,
         "confidence": s.confidence,
         "reason": s.reason,
     });
+    if !llm_report.is_null() {
+        answer["llm"] = llm_report;
+    }
     if let Some(strategy_id) = body.strategy_id {
         let params = serde_json::to_value(&s.configured.params)
             .ok()
@@ -250,6 +280,119 @@ pub async fn generate(
         answer["setup_steps"] = script.setup_steps.into();
     }
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Stands for the webhook secret in what models write.
+const SECRET_PLACEHOLDER: &str = "__TRADINGBOT_SECRET__";
+
+const PINE_SYSTEM: &str = "You write TradingView Pine Script v6 strategies for TradingBot, which trades \
+crypto futures from TradingView alerts. Write one complete script: `//@version=6`, one `strategy()` \
+declaration, `input.*()` for every tunable number, and `strategy.entry`/`strategy.close`/`strategy.exit` \
+calls whose `alert_message` is TradingBot's webhook JSON built as a string, for example \
+'{\"secret\": \"__TRADINGBOT_SECRET__\", \"action\": \"buy\", \"market_position\": \"long\", \
+\"symbol\": \"{{ticker}}\", \"price\": \"{{close}}\", \"timestamp\": \"{{timenow}}\"}'. Use exactly \
+__TRADINGBOT_SECRET__ as the secret (TradingBot replaces it); actions are buy, sell, close_long, close_short. \
+Use 4 spaces for blocks. Answer with the script and a short explanation.";
+
+fn pine_shape() -> tradingbot_actors::advisor::Shape {
+    tradingbot_actors::advisor::Shape {
+        name: "pine_script",
+        description: "Record the Pine Script strategy and a short explanation.",
+        schema: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "script": { "type": "string" },
+                "explanation": { "type": "string" }
+            },
+            "required": ["script", "explanation"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+/// The model's script, checked; one retry with the findings. `Err`: what
+/// went wrong, for the answer's `llm` field.
+async fn llm_script(
+    state: &crate::state::AppState,
+    description: &str,
+    target: Option<&(
+        tradingbot_actors::store::entities::strategies::Model,
+        tradingbot_actors::strategies::Webhook,
+    )>,
+) -> Result<serde_json::Value, serde_json::Value> {
+    use tradingbot_actors::advisor::Prompt;
+    let settings = target.map(|(m, _)| {
+        let c = tradingbot_actors::strategies::config_of(m);
+        serde_json::json!({
+            "symbols": c.symbols.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>(),
+            "investment_pct": c.investment_pct, "leverage": c.leverage,
+            "long_tp_pct": c.long_tp_pct, "long_sl_pct": c.long_sl_pct,
+            "short_tp_pct": c.short_tp_pct, "short_sl_pct": c.short_sl_pct,
+        })
+    });
+    let secret = target.map(|(_, h)| h.secret.as_str().to_owned());
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut data = serde_json::json!({ "description": description, "strategy": settings });
+    let mut attempts = Vec::new();
+    for attempt in 1..=2 {
+        let prompt = Prompt {
+            system: PINE_SYSTEM.to_owned(),
+            data: data.clone(),
+        };
+        let (provider, value) = match state.advisor.generate(&prompt, &pine_shape()).await {
+            Ok(v) => v,
+            Err(missing) => {
+                attempts.push(serde_json::json!({ "attempt": attempt, "error": missing }));
+                break;
+            }
+        };
+        let written = value["script"].as_str().unwrap_or_default().to_owned();
+        let explanation = value["explanation"].as_str().unwrap_or_default().to_owned();
+        let script = match &secret {
+            Some(s) => written.replace(SECRET_PLACEHOLDER, s),
+            None => written.clone(),
+        };
+        let ctx = tradingbot_core::pine::Context {
+            now_iso: &now,
+            expected_secret: secret.as_deref().map(str::as_bytes),
+        };
+        let problems = match tradingbot_core::pine::analyze(&script, &ctx) {
+            Ok(a) if a.webhook_ready => {
+                let mut answer = serde_json::json!({
+                    "source": "llm",
+                    "provider": provider,
+                    "attempts": attempt,
+                    "script": script,
+                    "explanation": explanation,
+                    "analysis": a,
+                    "alert_message": "{{strategy.order.alert_message}}",
+                });
+                if let Some((_, hook)) = target {
+                    answer["webhook_url"] = format!(
+                        "{}/api/v1/webhook/tradingview/{}",
+                        state.public_url.trim_end_matches('/'),
+                        hook.token.as_str()
+                    )
+                    .into();
+                }
+                return Ok(answer);
+            }
+            Ok(a) => serde_json::json!({
+                "findings": a.findings,
+                "webhook_ready": a.webhook_ready,
+            }),
+            Err(e) => {
+                serde_json::json!({ "syntax_error": { "line": e.line, "column": e.column, "message": e.message } })
+            }
+        };
+        attempts.push(
+            serde_json::json!({ "attempt": attempt, "provider": provider, "problems": problems }),
+        );
+        // The retry sees its own script (with the placeholder) and why it failed.
+        data["previous_script"] = written.into();
+        data["problems"] = problems;
+    }
+    Err(serde_json::json!({ "attempts": attempts }))
 }
 
 /// Scripts are text; TradingView's own editor stops well below this.

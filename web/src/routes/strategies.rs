@@ -64,6 +64,9 @@ pub struct StrategyView {
     /// `reverse` or `close`: what an opposite signal does to an open position.
     pub opposite_signal: String,
     pub is_active: bool,
+    /// The AI watch may close this strategy's positions early by itself
+    /// (default off; recommendations are sent either way).
+    pub ai_auto_exit: bool,
     /// POST TradingView alerts here.
     pub webhook_url: String,
     /// Carried in the alert's body (`secret`), or the key of the
@@ -106,6 +109,7 @@ fn view(
         .into(),
         opposite_signal: cfg.opposite_signal.as_str().into(),
         is_active: m.is_active,
+        ai_auto_exit: m.ai_auto_exit,
         webhook_url: format!(
             "{}/api/v1/webhook/tradingview/{}",
             state.public_url.trim_end_matches('/'),
@@ -125,6 +129,7 @@ pub struct StrategyBody {
     draft: StrategyDraft,
     account_id: Option<serde_json::Value>,
     is_active: Option<bool>,
+    ai_auto_exit: Option<bool>,
 }
 
 /// `account_id`: a number, or `null` to detach.
@@ -148,7 +153,7 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 14] = [
+    const KNOWN: [&str; 15] = [
         "name",
         "indicator_id",
         "symbols",
@@ -163,6 +168,7 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
         "opposite_signal",
         "account_id",
         "is_active",
+        "ai_auto_exit",
     ];
     let unknown: Vec<FieldError> = obj
         .keys()
@@ -178,6 +184,11 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Bool(b)) => Some(b),
         Some(_) => return Err(ApiError::invalid("is_active", "true or false")),
+    };
+    let ai_auto_exit = match rest.remove("ai_auto_exit") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        Some(_) => return Err(ApiError::invalid("ai_auto_exit", "true or false")),
     };
     let draft: StrategyDraft = serde_path_to_error::deserialize(serde_json::Value::Object(rest))
         .map_err(|e| {
@@ -195,6 +206,7 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
         draft,
         account_id,
         is_active,
+        ai_auto_exit,
     })
 }
 
@@ -281,10 +293,13 @@ pub async fn create(
     let cfg = StrategyConfig::from_draft(&body.draft, None).map_err(validation)?;
     let account_id = account_field(&body.account_id)?.flatten();
     let warnings = check_venue(&state, user.id, account_id, &cfg).await?;
-    let (model, hook) = state
+    let (mut model, hook) = state
         .strategies
         .create(user.id, &cfg, account_id, body.is_active.unwrap_or(true))
         .await?;
+    if body.ai_auto_exit == Some(true) {
+        model = state.strategies.set_ai_auto_exit(model, true).await?;
+    }
     audit::record(
         &state.store,
         Some(user.id),
@@ -349,6 +364,11 @@ pub async fn update(
         && on != m.is_active
     {
         m = state.strategies.set_active(m, on).await?;
+    }
+    if let Some(on) = body.ai_auto_exit
+        && on != m.ai_auto_exit
+    {
+        m = state.strategies.set_ai_auto_exit(m, on).await?;
     }
     audit::record(
         &state.store,

@@ -33,6 +33,9 @@ pub struct UpdateMeRequest {
     pub new_password: Option<String>,
     /// `en` or `ko`: the language of Telegram messages.
     pub language: Option<String>,
+    /// 0–1: AI recommendations to close or reduce a position reach you
+    /// (websocket, Telegram) from this confidence on.
+    pub ai_alert_confidence: Option<f64>,
 }
 
 impl Validate for UpdateMeRequest {
@@ -43,10 +46,19 @@ impl Validate for UpdateMeRequest {
         } else {
             Vec::new()
         };
-        if !sensitive && self.language.is_none() {
+        if !sensitive && self.language.is_none() && self.ai_alert_confidence.is_none() {
             errors.push(FieldError::new(
                 "body",
-                "give `email`, `new_password` and/or `language`",
+                "give `email`, `new_password`, `language` and/or `ai_alert_confidence`",
+            ));
+        }
+        if self
+            .ai_alert_confidence
+            .is_some_and(|c| !(0.0..=1.0).contains(&c))
+        {
+            errors.push(FieldError::new(
+                "ai_alert_confidence",
+                "a number from 0 to 1",
             ));
         }
         if let Some(l) = &self.language
@@ -117,6 +129,9 @@ pub async fn update_me(
     if let Some(language) = &body.language {
         state.identity.set_language(user.id, language).await?;
         state.telegram.set_language(user.id, language);
+    }
+    if let Some(c) = body.ai_alert_confidence {
+        state.identity.set_ai_alert_confidence(user.id, c).await?;
     }
     let account = state.identity.user(user.id).await?;
     let pending = state.identity.pending_email(&account).await?;

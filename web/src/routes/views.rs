@@ -20,6 +20,9 @@ pub struct UserView {
     pub email_verified_at: Option<DateTime<Utc>>,
     /// `en` or `ko`.
     pub language: String,
+    /// AI recommendations to close or reduce are sent from this
+    /// confidence on (0–1, default 0.7).
+    pub ai_alert_confidence: f64,
     /// An email change waiting for its confirmation link to be followed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_email: Option<String>,
@@ -36,6 +39,7 @@ impl From<users::Model> for UserView {
             is_active: u.is_active,
             is_2fa_enabled: u.is_2fa_enabled,
             language: u.language.clone(),
+            ai_alert_confidence: u.ai_alert_confidence,
             email_verified: u.email_verified_at.is_some(),
             email_verified_at: u.email_verified_at,
             pending_email: None,

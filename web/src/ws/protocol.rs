@@ -185,6 +185,26 @@ pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<O
                 frame(name, order_data(o)),
             )
         }
+        // The seed's shape: `{symbol, action: "CLOSE_POSITION", reason, confidence}`.
+        Event::AiRecommendation(a) => (
+            Some(a.user_id),
+            Channel::AiSignals,
+            Some(a.symbol.clone()),
+            frame(
+                "ai_recommendation",
+                json!({
+                    "symbol": a.symbol,
+                    "action": format!("{}_POSITION", a.action.to_ascii_uppercase()),
+                    "reason": a.reason,
+                    "confidence": a.confidence,
+                    "position_id": a.position_id,
+                    "strategy_id": a.strategy_id,
+                    "side": a.side,
+                    "sources": a.sources,
+                    "auto_closed": a.auto_closed,
+                }),
+            ),
+        ),
         Event::RiskAlert(a) => (
             Some(a.user_id),
             Channel::Alerts,

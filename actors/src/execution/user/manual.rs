@@ -14,6 +14,8 @@ use std::time::Instant;
 pub enum CloseSource {
     Api,
     Telegram,
+    /// The AI watch, for a strategy with `ai_auto_exit` on.
+    Ai,
 }
 
 impl CloseSource {
@@ -21,6 +23,7 @@ impl CloseSource {
         match self {
             CloseSource::Api => "api",
             CloseSource::Telegram => "telegram",
+            CloseSource::Ai => "ai",
         }
     }
 }

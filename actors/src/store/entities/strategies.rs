@@ -25,6 +25,8 @@ pub struct Model {
     pub margin_mode: MarginMode,
     pub opposite_signal: OppositeSignal,
     pub is_active: bool,
+    /// The AI watch may close this strategy's positions by itself.
+    pub ai_auto_exit: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

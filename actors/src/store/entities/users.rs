@@ -3,7 +3,7 @@
 use crate::store::enums::Role;
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -25,6 +25,8 @@ pub struct Model {
     pub locked_until: Option<DateTimeUtc>,
     /// `en` or `ko`: the language of Telegram messages and mails.
     pub language: String,
+    /// Recommendations to close or reduce are sent from this confidence on.
+    pub ai_alert_confidence: f64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
