@@ -56,6 +56,20 @@ async fn offline_the_bundled_btc_candles_are_analysed() {
     );
     assert!(lo <= poc && poc <= hi);
     assert!(profile["value_area_share"].as_f64().unwrap() >= 0.7);
+    // By tick width instead: bins of 250 USDT.
+    let w: Value = api
+        .get("/analysis/BTCUSDT/volume-profile?bin_width=250", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bins = w["profile"]["bins"].as_array().unwrap();
+    let width = bins[0]["high"].as_f64().unwrap() - bins[0]["low"].as_f64().unwrap();
+    assert!((width - 250.0).abs() < 1e-6, "{width}");
+    let res = api
+        .get("/analysis/BTCUSDT/volume-profile?bin_width=-1", &u.access)
+        .await;
+    assert_eq!(res.status(), 422);
 
     let f: Value = api
         .get("/analysis/BTCUSDT/fractal", &u.access)

@@ -23,6 +23,8 @@ pub struct Settings {
     /// Pivots within this many ATRs are one level.
     pub level_atr: f64,
     pub profile_bins: usize,
+    /// Price width of a bin instead of a count (e.g. a multiple of the tick).
+    pub profile_bin_width: Option<f64>,
     pub value_area: f64,
     pub spike_window: usize,
     pub spike_z: f64,
@@ -35,6 +37,7 @@ impl Default for Settings {
             zigzag_atr: 2.0,
             level_atr: 0.5,
             profile_bins: 50,
+            profile_bin_width: None,
             value_area: 0.7,
             spike_window: 20,
             spike_z: 3.0,
@@ -67,7 +70,14 @@ pub fn analyse(bars: &[Bar], s: &Settings) -> Analysis {
         levels: levels::support_resistance(&piv, close, bars.len(), tolerance),
         trendlines: levels::trendlines(bars, &piv, tolerance, 6),
         patterns: patterns::find(bars, &piv, &atr),
-        profile: volume::profile(bars, volume::Bins::Count(s.profile_bins), s.value_area),
+        profile: volume::profile(
+            bars,
+            match s.profile_bin_width {
+                Some(w) => volume::Bins::Width(w),
+                None => volume::Bins::Count(s.profile_bins),
+            },
+            s.value_area,
+        ),
         spikes: volume::spikes(bars, s.spike_window, s.spike_z),
         fractal: fractal::analyse(bars),
         pivots: piv,

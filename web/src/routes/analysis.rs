@@ -23,6 +23,9 @@ pub struct AnalysisQuery {
     pub limit: Option<usize>,
     /// Volume profile: number of price bins (5–500, default 50).
     pub bins: Option<usize>,
+    /// Volume profile: price width of a bin instead of a count (at most
+    /// 10,000 bins result).
+    pub bin_width: Option<f64>,
     /// Volume profile: share of volume in the value area (0.5–0.95, default 0.7).
     pub value_area: Option<f64>,
     /// Recommendation: the position to advise on, `long` or `short`.
@@ -129,6 +132,18 @@ fn settings(q: &AnalysisQuery) -> Result<Settings, ApiError> {
         }
         s.profile_bins = b;
     }
+    if let Some(w) = q.bin_width {
+        if q.bins.is_some() {
+            return Err(ApiError::invalid(
+                "bin_width",
+                "give `bins` or `bin_width`, not both",
+            ));
+        }
+        if !(w.is_finite() && w > 0.0) {
+            return Err(ApiError::invalid("bin_width", "a positive price width"));
+        }
+        s.profile_bin_width = Some(w);
+    }
     if let Some(v) = q.value_area {
         if !(0.5..=0.95).contains(&v) {
             return Err(ApiError::invalid("value_area", "a share from 0.5 to 0.95"));
@@ -176,7 +191,7 @@ pub async fn patterns(
 #[utoipa::path(get, path = "/api/v1/analysis/{symbol}/volume-profile", tag = "analysis",
     security(("bearer" = [])),
     params(("symbol" = String, Path), ("timeframe" = Option<String>, Query), ("limit" = Option<usize>, Query),
-        ("bins" = Option<usize>, Query), ("value_area" = Option<f64>, Query)),
+        ("bins" = Option<usize>, Query), ("bin_width" = Option<f64>, Query), ("value_area" = Option<f64>, Query)),
     responses((status = 200, description = "profile and spikes")))]
 pub async fn volume_profile(
     state: web::Data<AppState>,
