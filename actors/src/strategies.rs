@@ -145,6 +145,9 @@ impl Strategies {
         let mut row = strategies::ActiveModel {
             user_id: Set(user_id),
             is_active: Set(active),
+            // Set, not defaulted: SQLite's RETURNING has been seen to answer
+            // NULL for the default of a column added by ALTER TABLE.
+            ai_auto_exit: Set(false),
             created_at: Set(now),
             ..Default::default()
         };

@@ -23,6 +23,7 @@ async fn paper_account(store: &Store) -> i64 {
         email: Set("paper@example.com".into()),
         password_hash: Set("x".into()),
         role: Set(Role::User),
+        ai_alert_confidence: Set(0.7),
         is_active: Set(true),
         is_2fa_enabled: Set(false),
         failed_login_count: Set(0),

@@ -17,6 +17,7 @@ async fn user(store: &Store, email: &str) -> i64 {
         email: Set(email.to_owned()),
         password_hash: Set("-".to_owned()),
         role: Set(Role::User),
+        ai_alert_confidence: Set(0.7),
         is_active: Set(true),
         is_2fa_enabled: Set(false),
         failed_login_count: Set(0),

@@ -96,6 +96,7 @@ async fn insert_user(store: &Store, email: &str) -> users::Model {
         email: Set(email.to_owned()),
         password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
         role: Set(Role::User),
+        ai_alert_confidence: Set(0.7),
         is_active: Set(true),
         is_2fa_enabled: Set(false),
         failed_login_count: Set(0),
@@ -124,6 +125,7 @@ fn strategy(user_id: i64) -> strategies::ActiveModel {
         margin_mode: Set(MarginMode::Isolated),
         opposite_signal: Set(OppositeSignal::Reverse),
         is_active: Set(true),
+        ai_auto_exit: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -113,6 +113,7 @@ fn main() {
             email: Set("bench@example.com".into()),
             password_hash: Set("-".into()),
             role: Set(Role::User),
+            ai_alert_confidence: Set(0.7),
             is_active: Set(true),
             is_2fa_enabled: Set(false),
             failed_login_count: Set(0),

@@ -1,6 +1,10 @@
 //! The AI watch: how confident a recommendation must be before the user
 //! is told, and whether a strategy lets it close positions by itself
 //! (off unless the user turns it on).
+//!
+//! Inserts set both columns explicitly: SQLite's `RETURNING` was seen to
+//! answer NULL, intermittently, for the default of a column added by
+//! `ALTER TABLE … ADD COLUMN`.
 
 use crate::m20261124_000001_identity::Users;
 use sea_orm_migration::prelude::*;

@@ -83,6 +83,9 @@ impl Identity {
             email: Set(email.clone()),
             password_hash: Set(hash),
             role: Set(role),
+            // Set, not defaulted: SQLite's RETURNING has been seen to answer
+            // NULL for the default of a column added by ALTER TABLE.
+            ai_alert_confidence: Set(0.7),
             is_active: Set(true),
             is_2fa_enabled: Set(false),
             failed_login_count: Set(0),
