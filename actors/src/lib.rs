@@ -14,6 +14,7 @@ pub mod advisor;
 pub mod candles;
 pub mod exchange;
 pub mod execution;
+pub mod gauges;
 pub mod history;
 pub mod identity;
 pub mod kv;

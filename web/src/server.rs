@@ -136,6 +136,12 @@ impl Server {
             hsts: public_url.starts_with("https://"),
         };
         crate::watch::spawn(state.clone(), config.ai.watch_every);
+        telemetry::register_series();
+        telemetry::spawn_gauges(
+            state.store.clone(),
+            state.redis.clone(),
+            std::time::Duration::from_secs(15),
+        );
         let app_state = state.clone();
         let server = HttpServer::new(move || app::build(app_state.clone(), settings.clone()))
             .workers(config.workers)
