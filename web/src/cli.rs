@@ -54,6 +54,52 @@ pub enum Command {
     /// Backtest a template on candles (offline; no server, no database).
     /// Prints the report and writes trades.csv and equity.csv to `--out`.
     Backtest(Box<BacktestArgs>),
+    /// Exit 0 when the server at `--url` answers its health check with 200
+    /// (the container's HEALTHCHECK: the image has no curl).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8001/api/v1/health")]
+        url: String,
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
+}
+
+/// `tradingbot healthcheck`: one plain-HTTP GET, no TLS, no runtime.
+pub fn healthcheck(url: &str, timeout: std::time::Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs (the check runs beside the server)")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{host}: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    let status = line.split_whitespace().nth(1).unwrap_or("");
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url} answered {}",
+            if status.is_empty() { "nothing" } else { status }
+        ))
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -27,6 +27,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Healthcheck { url, timeout_secs }) = &cli.command {
+        return match cli::healthcheck(url, std::time::Duration::from_secs(*timeout_secs)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tradingbot healthcheck: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -53,7 +62,7 @@ fn main() -> ExitCode {
             Some(Command::RotateMasterKey { new_key_file }) => {
                 cli::rotate_master_key(&config, new_key_file.as_deref()).await
             }
-            Some(Command::Backtest(_)) => Ok(()),
+            Some(Command::Backtest(_) | Command::Healthcheck { .. }) => Ok(()),
         }
     });
     match result {
