@@ -32,6 +32,7 @@ DASHBOARDS = {
         ("Rate-limit budget used", "percentunit", [("{{exchange}} {{limit}}", 'max by (exchange, limit) (exchange_rate_limit_usage_ratio)')]),
         ("429 and 418 answers (5m)", "short", [("{{exchange}} {{status}}", 'sum by (exchange, status) (increase(exchange_rate_limited_total[5m]))')]),
         ("Exchange request p99", "s", [("{{exchange}}", 'histogram_quantile(0.99, sum by (le, exchange) (rate(exchange_request_duration_seconds_bucket[5m])))')]),
+        ("Orders rejected or unknown (1h)", "short", [("{{exchange}} {{status}}", 'sum by (exchange, status) (increase(orders_total{status=~"REJECTED|UNKNOWN|EXPIRED"}[1h]))')]),
         ("Unknown order outcomes (1h)", "short", [("{{exchange}}", 'sum by (exchange) (increase(exchange_unknown_outcomes_total[1h]))')]),
         ("Websocket reconnects (1h)", "short", [("{{exchange}} {{stream}}", 'sum by (exchange, stream) (increase(exchange_ws_reconnects_total[1h]))')]),
         ("Reconciliation repairs (1h)", "short", [("repairs", 'sum(increase(reconciliation_repairs_total[1h]))')]),
