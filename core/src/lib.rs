@@ -22,6 +22,7 @@ pub mod pine;
 pub mod position;
 pub mod risk;
 pub mod signal;
+pub mod simulator;
 pub mod sizing;
 pub mod strategy;
 pub mod symbol;

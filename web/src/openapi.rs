@@ -3,7 +3,7 @@
 
 use crate::routes::{
     accounts, admin, analysis, audit, auth, backtest, health, performance, pine, positions, risk,
-    strategies, telegram, trading, users, views, webhook,
+    simulate, strategies, telegram, trading, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -80,6 +80,8 @@ impl Modify for BearerAuth {
         backtest::start,
         backtest::get,
         backtest::list,
+        simulate::simulate_any,
+        simulate::simulate_saved,
         analysis::patterns,
         analysis::volume_profile,
         analysis::fractal,
@@ -117,6 +119,7 @@ impl Modify for BearerAuth {
         pine::GenerateRequest,
         pine::AnalyzeRequest,
         backtest::BacktestRequest,
+        simulate::SimulateRequest,
         telegram::RegisterRequest,
         telegram::TelegramView,
         performance::SeriesView,

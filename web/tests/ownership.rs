@@ -110,6 +110,7 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
             strategy,
             vec![
                 route(Method::GET, "/strategies/{id}", None, "999999"),
+                route(Method::GET, "/strategies/{id}/simulate", None, "999999"),
                 route(
                     Method::PUT,
                     "/strategies/{id}",

@@ -15,6 +15,7 @@ pub mod performance;
 pub mod pine;
 pub mod positions;
 pub mod risk;
+pub mod simulate;
 pub mod strategies;
 pub mod telegram;
 pub mod trading;
@@ -87,6 +88,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         web::resource("")
                             .route(web::get().to(strategies::list))
                             .route(web::post().to(strategies::create)),
+                    )
+                    // Before `/{id}`: "simulate" is not an id.
+                    .service(
+                        web::resource("/simulate").route(web::post().to(simulate::simulate_any)),
+                    )
+                    .service(
+                        web::resource("/{id}/simulate")
+                            .route(web::get().to(simulate::simulate_saved)),
                     )
                     .service(
                         web::resource("/{id}")
