@@ -218,6 +218,15 @@ impl Accounts {
             .await?)
     }
 
+    /// Every active account of every user (the balance refresher's list).
+    pub async fn all_active(&self) -> Result<Vec<api_keys::Model>, AccountsError> {
+        Ok(api_keys::Entity::find()
+            .filter(api_keys::Column::IsActive.eq(true))
+            .order_by_asc(api_keys::Column::Id)
+            .all(self.store.conn())
+            .await?)
+    }
+
     /// The account `id` of `user_id` — another user's is simply not found.
     pub async fn get(&self, user_id: i64, id: i64) -> Result<api_keys::Model, AccountsError> {
         api_keys::Entity::find_by_id(id)

@@ -2,8 +2,8 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, analysis, audit, auth, backtest, health, performance, pine, positions, risk,
-    simulate, strategies, telegram, trading, users, views, webhook,
+    accounts, admin, analysis, audit, auth, backtest, dashboard, health, performance, pine,
+    positions, risk, simulate, strategies, telegram, trading, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -81,6 +81,8 @@ impl Modify for BearerAuth {
         backtest::get,
         backtest::list,
         simulate::simulate_any,
+        dashboard::summary,
+        dashboard::balance,
         simulate::simulate_saved,
         analysis::patterns,
         analysis::volume_profile,
@@ -167,6 +169,7 @@ impl Modify for BearerAuth {
         (name = "telegram", description = "Your Telegram notification bot"),
         (name = "pine-script", description = "Indicator templates and Pine Script"),
         (name = "backtest", description = "Backtests as background jobs"),
+        (name = "dashboard", description = "The dashboard's cards"),
         (name = "analysis", description = "Chart patterns, volume profile, fractal analysis, recommendations"),
     )
 )]

@@ -128,6 +128,7 @@ impl Server {
                 config.market_data_offline,
             )),
             advisor: Arc::new(advisor(&config.ai)),
+            balances: Arc::new(tradingbot_actors::balances::BalanceBook::default()),
             production: config.is_production(),
         });
         let settings = HttpSettings {
@@ -136,6 +137,7 @@ impl Server {
             hsts: public_url.starts_with("https://"),
         };
         crate::watch::spawn(state.clone(), config.ai.watch_every);
+        crate::balances::spawn(state.clone(), config.balance_refresh);
         telemetry::register_series();
         telemetry::spawn_gauges(
             state.store.clone(),

@@ -50,5 +50,7 @@ pub struct AppState {
     pub market_data: Arc<crate::market_data::MarketData>,
     /// The language models consulted on recommendations (none without keys).
     pub advisor: Arc<tradingbot_actors::advisor::Advisor>,
+    /// Every exchange account's latest balances, refreshed in the background.
+    pub balances: Arc<tradingbot_actors::balances::BalanceBook>,
     pub production: bool,
 }

@@ -148,6 +148,7 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
             account,
             vec![
                 route(Method::GET, "/accounts/{id}", None, "999999"),
+                route(Method::GET, "/accounts/{id}/balance", None, "999999"),
                 route(
                     Method::PUT,
                     "/accounts/{id}",

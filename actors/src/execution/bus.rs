@@ -98,6 +98,7 @@ fn count(event: &Event) {
                 .increment(1);
         }
         Event::Position(_)
+        | Event::AccountUpdate(_)
         | Event::RiskState { .. }
         | Event::PositionValue(_)
         | Event::Price(_)

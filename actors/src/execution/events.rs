@@ -104,6 +104,19 @@ pub struct RiskAlert {
     pub position_id: Option<i64>,
 }
 
+/// An exchange account's balances changed (the refresher read new ones).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountBalances {
+    pub user_id: i64,
+    pub account_id: i64,
+    pub exchange: String,
+    /// USDT: deposited plus realized.
+    pub wallet: Decimal,
+    pub available: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub at: DateTime<Utc>,
+}
+
 /// The AI watch's advice on an open position (close, reduce or reverse),
 /// sent when it is at least as confident as the user asked for.
 #[derive(Debug, Clone, Serialize)]
@@ -199,6 +212,8 @@ pub enum Event {
     Price(PriceTick),
     /// Live only.
     AiRecommendation(AiAdvice),
+    /// Live only.
+    AccountUpdate(AccountBalances),
     /// Live only: a UTC day ended and its performance rows are written.
     DayEnded {
         date: chrono::NaiveDate,
@@ -217,6 +232,7 @@ impl Event {
             Event::PositionValue(v) => Some(v.user_id),
             Event::PnlStep(s) => Some(s.user_id),
             Event::AiRecommendation(a) => Some(a.user_id),
+            Event::AccountUpdate(a) => Some(a.user_id),
             Event::Price(_) | Event::DayEnded { .. } => None,
         }
     }

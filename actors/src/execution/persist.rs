@@ -205,6 +205,7 @@ async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm:
             Event::PositionValue(_)
             | Event::PnlStep(_)
             | Event::AiRecommendation(_)
+            | Event::AccountUpdate(_)
             | Event::Price(_)
             | Event::DayEnded { .. } => {}
         }

@@ -404,6 +404,13 @@ pub const AI_WATCH_SECS: Key = Key {
     meaning: "Seconds between the AI watch's recommendations for open positions.",
     secret: false,
 };
+pub const BALANCE_REFRESH_SECS: Key = Key {
+    env: "TRADINGBOT_BALANCE_REFRESH_SECS",
+    toml: "balance_refresh_secs",
+    default: "30",
+    meaning: "Seconds between reads of every exchange account's balances (the dashboard reads memory).",
+    secret: false,
+};
 pub const PAPER_SLIPPAGE_BPS: Key = Key {
     env: "TRADINGBOT_PAPER_SLIPPAGE_BPS",
     toml: "paper_slippage_bps",
@@ -459,6 +466,7 @@ pub const ALL: &[Key] = &[
     PAPER_BALANCE,
     PAPER_SLIPPAGE_BPS,
     MARKET_DATA,
+    BALANCE_REFRESH_SECS,
     OPENAI_API_KEY,
     OPENAI_BASE_URL,
     OPENAI_MODEL,

@@ -131,6 +131,7 @@ pub struct Config {
     /// Analysis uses only the bundled candles (no klines requests).
     pub market_data_offline: bool,
     pub ai: AiSettings,
+    pub balance_refresh: Duration,
 }
 
 /// The addresses TradingView sends webhooks from, as it publishes them.
@@ -228,6 +229,7 @@ impl fmt::Debug for Config {
             .field("paper", &self.paper)
             .field("market_data_offline", &self.market_data_offline)
             .field("ai", &self.ai)
+            .field("balance_refresh", &self.balance_refresh)
             .finish()
     }
 }
@@ -967,6 +969,12 @@ impl Config {
                 1..=86_400,
             )?),
         };
+        let balance_refresh = Duration::from_secs(parse_number(
+            sources,
+            &keys::BALANCE_REFRESH_SECS,
+            30u64,
+            1..=3600,
+        )?);
         let paper = PaperSettings {
             live_feed,
             candle_secs: parse_number(sources, &keys::PAPER_CANDLE_SECS, 60u64, 1..=86_400)?,
@@ -979,6 +987,7 @@ impl Config {
             paper,
             market_data_offline,
             ai,
+            balance_refresh,
             frontend_url,
             smtp_url,
             smtp_from,

@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod audit;
 pub mod auth;
 pub mod backtest;
+pub mod dashboard;
 pub mod docs;
 pub mod health;
 mod identity_errors;
@@ -80,7 +81,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             .route(web::put().to(accounts::update))
                             .route(web::delete().to(accounts::delete)),
                     )
-                    .service(web::resource("/{id}/test").route(web::post().to(accounts::test))),
+                    .service(web::resource("/{id}/test").route(web::post().to(accounts::test)))
+                    .service(
+                        web::resource("/{id}/balance").route(web::get().to(dashboard::balance)),
+                    ),
             )
             .service(
                 web::scope("/strategies")
@@ -139,6 +143,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(web::resource("/monthly").route(web::get().to(performance::monthly))),
             )
             .service(web::resource("/orders").route(web::get().to(trading::orders)))
+            .service(web::resource("/dashboard/summary").route(web::get().to(dashboard::summary)))
             .service(
                 web::resource("/backtest")
                     .route(web::post().to(backtest::start))

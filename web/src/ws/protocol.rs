@@ -185,6 +185,22 @@ pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<O
                 frame(name, order_data(o)),
             )
         }
+        Event::AccountUpdate(a) => (
+            Some(a.user_id),
+            Channel::Positions,
+            None,
+            frame(
+                "account_update",
+                json!({
+                    "account_id": a.account_id,
+                    "exchange": a.exchange,
+                    "wallet_balance": num(a.wallet),
+                    "available_balance": num(a.available),
+                    "unrealized_pnl": num(a.unrealized_pnl),
+                    "updated_at": a.at,
+                }),
+            ),
+        ),
         // The seed's shape: `{symbol, action: "CLOSE_POSITION", reason, confidence}`.
         Event::AiRecommendation(a) => (
             Some(a.user_id),
