@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod advisor;
+pub mod anomalies;
 pub mod balances;
 pub mod candles;
 pub mod exchange;

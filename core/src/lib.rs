@@ -11,6 +11,7 @@
 //! given its inputs, which is what lets the backtester and live trading share it.
 
 pub mod analysis;
+pub mod anomaly;
 pub mod exchange;
 pub mod identity;
 pub mod ids;

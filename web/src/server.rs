@@ -138,6 +138,10 @@ impl Server {
         };
         crate::watch::spawn(state.clone(), config.ai.watch_every);
         crate::balances::spawn(state.clone(), config.balance_refresh);
+        tradingbot_actors::anomalies::spawn(
+            state.execution.bus().clone(),
+            tradingbot_core::anomaly::Settings::default(),
+        );
         telemetry::register_series();
         telemetry::spawn_gauges(
             state.store.clone(),
