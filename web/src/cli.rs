@@ -54,6 +54,12 @@ pub enum Command {
     /// Backtest a template on candles (offline; no server, no database).
     /// Prints the report and writes trades.csv and equity.csv to `--out`.
     Backtest(Box<BacktestArgs>),
+    /// Send a test event (and, with `--panic`, a panic) to `SENTRY_DSN`, to
+    /// check error reporting end to end.
+    CheckSentry {
+        #[arg(long)]
+        panic: bool,
+    },
     /// Exit 0 when the server at `--url` answers its health check with 200
     /// (the container's HEALTHCHECK: the image has no curl).
     Healthcheck {

@@ -14,6 +14,7 @@ pub mod backtests;
 pub mod balances;
 pub mod cli;
 pub mod config;
+pub mod errors;
 pub mod extract;
 pub mod market_data;
 pub mod middleware;

@@ -51,6 +51,37 @@ fn main() -> ExitCode {
         eprintln!("tradingbot: cannot start logging: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // Kept for the process's life: dropping it flushes pending events.
+    let sentry = tradingbot_web::errors::init(
+        config.sentry_dsn.as_deref(),
+        if config.is_production() {
+            "production"
+        } else {
+            "development"
+        },
+    );
+    if let Some(Command::CheckSentry { panic }) = cli.command {
+        let Some(guard) = sentry else {
+            eprintln!("tradingbot check-sentry: SENTRY_DSN is not set");
+            return ExitCode::from(EXIT_CONFIG);
+        };
+        // A message like a real failure, with a credential in it to show the scrubbing.
+        tradingbot_web::errors::report(
+            "TradingBot test event: exchange refused Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlLXRlc3Q api_key=Abc123Def456Ghi789Jkl012Mno345Pq",
+        );
+        if panic {
+            let _ = std::panic::catch_unwind(|| {
+                panic!("TradingBot test panic (password=hunter2-test)")
+            });
+        }
+        let sent = guard.flush(Some(std::time::Duration::from_secs(10)));
+        println!("{}", if sent { "sent" } else { "not sent within 10 s" });
+        return if sent {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         match cli.command {
             None | Some(Command::Serve) => server::serve(config).await,
@@ -62,7 +93,9 @@ fn main() -> ExitCode {
             Some(Command::RotateMasterKey { new_key_file }) => {
                 cli::rotate_master_key(&config, new_key_file.as_deref()).await
             }
-            Some(Command::Backtest(_) | Command::Healthcheck { .. }) => Ok(()),
+            Some(
+                Command::Backtest(_) | Command::Healthcheck { .. } | Command::CheckSentry { .. },
+            ) => Ok(()),
         }
     });
     match result {

@@ -258,6 +258,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(message) = self {
             tracing::error!(error = %message, "request failed");
+            crate::errors::report(message);
         }
         let mut res = self.problem().response();
         let headers = res.headers_mut();

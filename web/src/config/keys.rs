@@ -411,6 +411,13 @@ pub const BALANCE_REFRESH_SECS: Key = Key {
     meaning: "Seconds between reads of every exchange account's balances (the dashboard reads memory).",
     secret: false,
 };
+pub const SENTRY_DSN: Key = Key {
+    env: "SENTRY_DSN",
+    toml: "sentry_dsn",
+    default: "(unset: no error reporting)",
+    meaning: "Sentry DSN: panics and internal errors are reported there, scrubbed of secrets.",
+    secret: true,
+};
 pub const PAPER_SLIPPAGE_BPS: Key = Key {
     env: "TRADINGBOT_PAPER_SLIPPAGE_BPS",
     toml: "paper_slippage_bps",
@@ -467,6 +474,7 @@ pub const ALL: &[Key] = &[
     PAPER_SLIPPAGE_BPS,
     MARKET_DATA,
     BALANCE_REFRESH_SECS,
+    SENTRY_DSN,
     OPENAI_API_KEY,
     OPENAI_BASE_URL,
     OPENAI_MODEL,

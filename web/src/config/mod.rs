@@ -132,6 +132,8 @@ pub struct Config {
     pub market_data_offline: bool,
     pub ai: AiSettings,
     pub balance_refresh: Duration,
+    /// Where errors are reported (holds a key: never printed).
+    pub sentry_dsn: Option<String>,
 }
 
 /// The addresses TradingView sends webhooks from, as it publishes them.
@@ -230,6 +232,7 @@ impl fmt::Debug for Config {
             .field("market_data_offline", &self.market_data_offline)
             .field("ai", &self.ai)
             .field("balance_refresh", &self.balance_refresh)
+            .field("sentry_dsn", &self.sentry_dsn.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -975,6 +978,19 @@ impl Config {
             30u64,
             1..=3600,
         )?);
+        let sentry_dsn = match sources.get(&keys::SENTRY_DSN) {
+            None => None,
+            Some((raw, origin)) => {
+                let v = raw.trim().to_owned();
+                if v.is_empty() {
+                    None
+                } else {
+                    parse_url(&v, &["http", "https"])
+                        .map_err(|r| invalid(&keys::SENTRY_DSN, origin, "(hidden)", r))?;
+                    Some(v)
+                }
+            }
+        };
         let paper = PaperSettings {
             live_feed,
             candle_secs: parse_number(sources, &keys::PAPER_CANDLE_SECS, 60u64, 1..=86_400)?,
@@ -988,6 +1004,7 @@ impl Config {
             market_data_offline,
             ai,
             balance_refresh,
+            sentry_dsn,
             frontend_url,
             smtp_url,
             smtp_from,
