@@ -10,8 +10,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-/// Accepts HTTP requests, records (path, auth header, body), answers 200.
-fn envelope_server() -> (String, Arc<Mutex<Vec<(String, String, String)>>>) {
+/// What the server received: (path, `X-Sentry-Auth` header, body).
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// Accepts HTTP requests, records them, answers 200.
+fn envelope_server() -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
