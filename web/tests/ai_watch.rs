@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::api::{Api, json_of, post_alert, tv_alert};
+use common::api::{Api, Ws, json_of, post_alert, tv_alert, ws_subscribed};
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -36,9 +36,6 @@ async fn telegram_says(tg: &LocalTelegram, parts: &[&str]) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn frame(ws: &mut Ws, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -130,40 +127,12 @@ async fn the_watch_advises_then_closes_when_allowed() {
     .await;
     assert_eq!(me["user"]["ai_alert_confidence"], 0.5);
 
-    let account = json_of(
-        api.post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "paper" }),
-        )
-        .await,
-    )
-    .await;
-    let s = json_of(
-        api.post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "paper short", "symbol": "BTCUSDT", "account_id": account["id"] }),
-        )
-        .await,
-    )
-    .await;
+    let (_, s) = api
+        .paper_strategy(&u, json!({ "name": "paper short" }))
+        .await;
     assert_eq!(s["ai_auto_exit"], false, "off unless turned on");
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}?token={}",
-        bot.url("/api/v1/ws").replacen("http://", "ws://", 1),
-        u.access
-    ))
-    .await
-    .unwrap();
-    ws.send(Message::Text(
-        json!({ "event": "subscribe", "data": { "channels": ["ai_signals"] } })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    let mut ws = ws_subscribed(&bot, &u.access, &["ai_signals"]).await;
 
     // A short into the bundled data's year-end rally.
     let (status, body) = post_alert(&api, &s, tv_alert(&s, "sell", "short", "W1")).await;

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::api::{Api, json_of, post_alert, tv_alert};
+use common::api::{Api, post_alert, tv_alert, ws_subscribed};
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -17,38 +17,8 @@ async fn repeated_rejections_raise_an_alert() {
     let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
     let api = Api::new(&bot);
     let u = api.user("anomaly@example.com").await;
-    let account = json_of(
-        api.post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "paper" }),
-        )
-        .await,
-    )
-    .await;
-    let s = json_of(
-        api.post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "a", "symbol": "BTCUSDT", "account_id": account["id"] }),
-        )
-        .await,
-    )
-    .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}?token={}",
-        bot.url("/api/v1/ws").replacen("http://", "ws://", 1),
-        u.access
-    ))
-    .await
-    .unwrap();
-    ws.send(Message::Text(
-        json!({ "event": "subscribe", "data": { "channels": ["alerts"] } })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    let (_, s) = api.paper_strategy(&u, json!({})).await;
+    let mut ws = ws_subscribed(&bot, &u.access, &["alerts"]).await;
     let res = api
         .post(
             "/risk/kill-switch",

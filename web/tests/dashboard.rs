@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::api::{Api, json_of, post_alert, tv_alert};
+use common::api::{Api, json_of, post_alert, tv_alert, ws_subscribed};
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -31,20 +31,7 @@ async fn the_cards_come_from_memory_and_follow_the_trades() {
     );
     let api = Api::new(&bot);
     let u = api.user("dash@example.com").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}?token={}",
-        bot.url("/api/v1/ws").replacen("http://", "ws://", 1),
-        u.access
-    ))
-    .await
-    .unwrap();
-    ws.send(Message::Text(
-        json!({ "event": "subscribe", "data": { "channels": ["positions"] } })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    let mut ws = ws_subscribed(&bot, &u.access, &["positions"]).await;
     let account = json_of(
         api.post(
             "/accounts/register",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::api::{Api, json_of, post_alert, tv_alert};
+use common::api::{Api, post_alert, tv_alert};
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -248,24 +248,7 @@ async fn every_dashboard_and_alert_metric_is_exported() {
 
     // A little trading on paper, so the execution metrics move.
     let u = api.user("metrics@example.com").await;
-    let account = json_of(
-        api.post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "paper" }),
-        )
-        .await,
-    )
-    .await;
-    let s = json_of(
-        api.post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "m", "symbol": "BTCUSDT", "account_id": account["id"] }),
-        )
-        .await,
-    )
-    .await;
+    let (_, s) = api.paper_strategy(&u, json!({})).await;
     for (i, (action, position)) in [("buy", "long"), ("sell", "flat"), ("sell", "short")]
         .iter()
         .enumerate()

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::api::{Api, json_of, tv_alert};
+use common::api::{Api, tv_alert};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -296,24 +296,7 @@ async fn the_repo_nginx_configuration_fronts_the_service() {
     assert_eq!(reply["event"], "subscribed", "{reply}");
 
     // The webhook path: an alert goes through; an oversized body stops at nginx.
-    let account = json_of(
-        api.post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "paper" }),
-        )
-        .await,
-    )
-    .await;
-    let s = json_of(
-        api.post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "p", "symbol": "BTCUSDT", "account_id": account["id"] }),
-        )
-        .await,
-    )
-    .await;
+    let (_, s) = api.paper_strategy(&u, json!({})).await;
     let hook = s["webhook_url"].as_str().unwrap();
     let path = &hook[hook.find("/api/v1/webhook/").unwrap()..];
     let res = client

@@ -71,24 +71,12 @@ async fn the_simulator_answers_with_the_exchanges_math() {
     }
 
     // A saved strategy on paper: the account's balance and mark.
-    let account = json_of(
-        api.post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "paper" }),
+    let (_, strategy) = api
+        .paper_strategy(
+            &u,
+            json!({ "name": "sim", "leverage": 20, "long_sl_pct": 3 }),
         )
-        .await,
-    )
-    .await;
-    let strategy = json_of(
-        api.post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "sim", "symbol": "BTCUSDT", "account_id": account["id"], "leverage": 20, "long_sl_pct": 3 }),
-        )
-        .await,
-    )
-    .await;
+        .await;
     // A daily loss limit of 0.5 %: one stop-loss would break it.
     let res = api
         .call(

@@ -230,3 +230,44 @@ pub async fn binance_trader(
     assert_eq!(res.status(), 201);
     (u, json_of(res).await)
 }
+
+impl Api<'_> {
+    /// A paper exchange account and a BTCUSDT strategy on it; `extra`
+    /// (an object) adds or overrides the strategy's fields.
+    pub async fn paper_strategy(&self, user: &Session, extra: Value) -> (Value, Value) {
+        let account = json_of(
+            self.post(
+                "/accounts/register",
+                Some(&user.access),
+                json!({ "exchange": "paper" }),
+            )
+            .await,
+        )
+        .await;
+        let mut body = json!({ "name": "paper", "symbol": "BTCUSDT", "account_id": account["id"] });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let strategy = json_of(self.post("/strategies", Some(&user.access), body).await).await;
+        (account, strategy)
+    }
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A websocket session (token in the query) subscribed to `channels`.
+pub async fn ws_subscribed(bot: &Spawned, token: &str, channels: &[&str]) -> Ws {
+    use futures_util::SinkExt;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}?token={token}",
+        bot.url("/api/v1/ws").replacen("http://", "ws://", 1)
+    ))
+    .await
+    .expect("websocket connects");
+    let msg = json!({ "event": "subscribe", "data": { "channels": channels } }).to_string();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(msg.into()))
+        .await
+        .expect("subscribe sent");
+    ws
+}
