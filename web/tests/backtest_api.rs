@@ -131,27 +131,7 @@ async fn a_saved_strategy_and_bad_requests() {
     let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
     let api = Api::new(&bot);
     let u = api.user("bt-strategy@example.com").await;
-    let account: Value = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "paper" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let s: Value = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            json!({ "name": "MACD", "indicator_id": "macd_cross", "symbol": "BTCUSDT", "account_id": account["id"],
-                    "leverage": 5, "investment_pct": 20, "long_sl_pct": 3 }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, s) = api.paper_strategy(&u, json!({ "name": "MACD", "indicator_id": "macd_cross", "leverage": 5, "investment_pct": 20, "long_sl_pct": 3 })).await;
     let (status, job, location) = start(
         &api,
         &u,

@@ -62,27 +62,7 @@ async fn a_strategy_gets_its_own_script() {
     let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
     let api = Api::new(&bot);
     let u = api.user("pine@example.com").await;
-    let account: Value = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            serde_json::json!({ "exchange": "paper" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let s: Value = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            serde_json::json!({ "name": "MACD on BTC", "indicator_id": "macd_cross", "symbol": "BTCUSDT",
-                                "account_id": account["id"], "leverage": 5, "long_tp_pct": 4 }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, s) = api.paper_strategy(&u, serde_json::json!({ "name": "MACD on BTC", "indicator_id": "macd_cross", "leverage": 5, "long_tp_pct": 4 })).await;
     let res = api
         .post(
             "/pine-script/customize",
@@ -159,26 +139,9 @@ async fn a_description_becomes_a_template_and_a_script() {
     assert_eq!(g["params"]["oversold"], 25.0);
     assert!(g.get("script").is_none());
 
-    let account: Value = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            serde_json::json!({ "exchange": "paper" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let s: Value = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            serde_json::json!({ "name": "words", "symbol": "BTCUSDT", "account_id": account["id"] }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, s) = api
+        .paper_strategy(&u, serde_json::json!({ "name": "words" }))
+        .await;
     let res = api
         .post(
             "/pine-script/generate",
@@ -226,27 +189,12 @@ async fn a_users_own_script_is_analyzed() {
     let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
     let api = Api::new(&bot);
     let u = api.user("analyze@example.com").await;
-    let account: Value = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            serde_json::json!({ "exchange": "paper" }),
+    let (_, s) = api
+        .paper_strategy(
+            &u,
+            serde_json::json!({ "name": "EMA", "indicator_id": "ema_crossover" }),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let s: Value = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            serde_json::json!({ "name": "EMA", "indicator_id": "ema_crossover", "symbol": "BTCUSDT",
-                                "account_id": account["id"] }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let secret = s["webhook_secret"].as_str().unwrap().to_owned();
 
     // TradingBot's own script, checked against the strategy it was made for.
@@ -367,26 +315,9 @@ async fn a_model_writes_the_script_checked_and_retried_once() {
     );
     let api = Api::new(&bot);
     let u = api.user("pine-llm@example.com").await;
-    let account: Value = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            serde_json::json!({ "exchange": "paper" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let s: Value = api
-        .post(
-            "/strategies",
-            Some(&u.access),
-            serde_json::json!({ "name": "LLM", "symbol": "BTCUSDT", "account_id": account["id"] }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, s) = api
+        .paper_strategy(&u, serde_json::json!({ "name": "LLM" }))
+        .await;
     let secret = s["webhook_secret"].as_str().unwrap().to_owned();
 
     // First a script that does not parse, then a good one.

@@ -368,26 +368,72 @@ fn count_failure(name: &'static str, e: &ProviderError) {
     tracing::warn!(provider = name, error = %e, "AI provider gave no usable answer");
 }
 
-/// Classifies a non-success HTTP answer of a provider.
-pub(crate) fn http_error(status: u16, retry_after: Option<u64>, body: &str) -> ProviderError {
-    match status {
-        429 => ProviderError::RateLimited(retry_after.unwrap_or(30)),
-        500..=599 => ProviderError::Server(status),
-        _ => ProviderError::Refused(status, body.chars().take(200).collect()),
+/// What both providers share: where they are, the model, the key, and how
+/// long an answer may take; and how an HTTP exchange with them goes.
+pub(crate) struct Endpoint {
+    pub client: reqwest::Client,
+    pub base_url: String,
+    pub model: String,
+    pub key: zeroize::Zeroizing<String>,
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    pub fn new(
+        base_url: &str,
+        model: &str,
+        key: zeroize::Zeroizing<String>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            client: crate::exchange::http::client(timeout),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            model: model.to_owned(),
+            key,
+            timeout,
+        }
     }
-}
 
-pub(crate) fn retry_after(res: &reqwest::Response) -> Option<u64> {
-    res.headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
+    /// A POST to `path`, for the caller to authenticate.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.base_url))
+    }
 
-pub(crate) fn transport(e: reqwest::Error, timeout: Duration) -> ProviderError {
-    if e.is_timeout() {
-        ProviderError::Timeout(timeout.as_secs())
-    } else {
-        ProviderError::Network(e.without_url().to_string())
+    /// Sends `req` with `body`; the JSON answer, or the failure classified.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let res = req.json(body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                ProviderError::Timeout(self.timeout.as_secs())
+            } else {
+                ProviderError::Network(e.without_url().to_string())
+            }
+        })?;
+        let status = res.status().as_u16();
+        if status != 200 {
+            let retry_after = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let text = res.text().await.unwrap_or_default();
+            return Err(match status {
+                429 => ProviderError::RateLimited(retry_after.unwrap_or(30)),
+                // 529: Anthropic's "overloaded", a service unavailable.
+                529 => ProviderError::Server(503),
+                500..=599 => ProviderError::Server(status),
+                _ => ProviderError::Refused(status, text.chars().take(200).collect()),
+            });
+        }
+        res.json().await.map_err(|e| {
+            if e.is_timeout() {
+                ProviderError::Timeout(self.timeout.as_secs())
+            } else {
+                ProviderError::Invalid(format!("the body is not JSON: {}", e.without_url()))
+            }
+        })
     }
 }

@@ -2,34 +2,26 @@
 //! match the wanted shape's schema (`response_format: json_schema`,
 //! strict); the caller parses it again.
 
-use super::{Answer, Prompt, Provider, ProviderError, Shape, http_error, retry_after, transport};
+use super::{Answer, Endpoint, Prompt, Provider, ProviderError, Shape};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
 pub struct OpenAi {
-    client: reqwest::Client,
-    base_url: String,
-    model: String,
-    key: Zeroizing<String>,
-    timeout: Duration,
+    ep: Endpoint,
 }
 
 impl OpenAi {
     pub fn new(base_url: &str, model: &str, key: Zeroizing<String>, timeout: Duration) -> Self {
         Self {
-            client: crate::exchange::http::client(timeout),
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            model: model.to_owned(),
-            key,
-            timeout,
+            ep: Endpoint::new(base_url, model, key, timeout),
         }
     }
 
     /// The request body (public for the tests of the local server).
     pub fn body(&self, prompt: &Prompt, shape: &Shape) -> serde_json::Value {
         serde_json::json!({
-            "model": self.model,
+            "model": self.ep.model,
             "messages": [
                 { "role": "system", "content": prompt.system },
                 { "role": "user", "content": prompt.data.to_string() }
@@ -42,24 +34,11 @@ impl OpenAi {
     }
 
     async fn call(&self, prompt: &Prompt, shape: &Shape) -> Result<Answer, ProviderError> {
-        let res = self
-            .client
-            .post(format!("{}/v1/chat/completions", self.base_url))
-            .bearer_auth(self.key.as_str())
-            .json(&self.body(prompt, shape))
-            .send()
-            .await
-            .map_err(|e| transport(e, self.timeout))?;
-        let status = res.status().as_u16();
-        if status != 200 {
-            let after = retry_after(&res);
-            let text = res.text().await.unwrap_or_default();
-            return Err(http_error(status, after, &text));
-        }
-        let body: serde_json::Value = res.json().await.map_err(|e| match e.is_timeout() {
-            true => ProviderError::Timeout(self.timeout.as_secs()),
-            false => ProviderError::Invalid(format!("the body is not JSON: {}", e.without_url())),
-        })?;
+        let req = self
+            .ep
+            .post("/v1/chat/completions")
+            .bearer_auth(self.ep.key.as_str());
+        let body = self.ep.send(req, &self.body(prompt, shape)).await?;
         let message = &body["choices"][0]["message"];
         if let Some(refusal) = message["refusal"].as_str() {
             return Err(ProviderError::Invalid(format!(

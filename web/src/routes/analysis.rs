@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tradingbot_core::analysis::{self, Analysis, Settings};
 use tradingbot_core::exchange::types::PositionSide;
-use tradingbot_core::indicators::Bar;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,11 +116,20 @@ pub async fn subject(
     })
 }
 
-/// Runs the analysis off the async workers.
-async fn analysed(bars: std::sync::Arc<Vec<Bar>>, s: Settings) -> Result<Analysis, ApiError> {
-    web::block(move || analysis::analyse(&bars, &s))
+/// The request's candles and their analysis, computed off the async
+/// workers.
+async fn analysed(
+    state: &AppState,
+    symbol: &str,
+    q: &AnalysisQuery,
+) -> Result<(Subject, Analysis), ApiError> {
+    let settings = settings(q)?;
+    let s = subject(state, symbol, q).await?;
+    let bars = s.candles.bars.clone();
+    let a = web::block(move || analysis::analyse(&bars, &settings))
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    Ok((s, a))
 }
 
 fn settings(q: &AnalysisQuery) -> Result<Settings, ApiError> {
@@ -172,8 +180,7 @@ pub async fn patterns(
     symbol: web::Path<String>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let s = subject(&state, &symbol, &q).await?;
-    let a = analysed(s.candles.bars.clone(), settings(&q)?).await?;
+    let (s, a) = analysed(&state, &symbol, &q).await?;
     let mut out = s.header();
     out.insert("atr".into(), a.atr_now.into());
     out.insert("pivots".into(), json!(a.pivots));
@@ -199,8 +206,7 @@ pub async fn volume_profile(
     symbol: web::Path<String>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let s = subject(&state, &symbol, &q).await?;
-    let a = analysed(s.candles.bars.clone(), settings(&q)?).await?;
+    let (s, a) = analysed(&state, &symbol, &q).await?;
     let mut out = s.header();
     out.insert("profile".into(), json!(a.profile));
     out.insert("spikes".into(), json!(a.spikes));
@@ -222,8 +228,7 @@ pub async fn fractal(
     symbol: web::Path<String>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let s = subject(&state, &symbol, &q).await?;
-    let a = analysed(s.candles.bars.clone(), settings(&q)?).await?;
+    let (s, a) = analysed(&state, &symbol, &q).await?;
     let mut out = s.header();
     out.insert("fractal".into(), json!(a.fractal));
     Ok(HttpResponse::Ok().json(out))
@@ -261,8 +266,7 @@ pub async fn recommendation(
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
     let side = side_of(&q)?;
-    let s = subject(&state, &symbol, &q).await?;
-    let a = analysed(s.candles.bars.clone(), settings(&q)?).await?;
+    let (s, a) = analysed(&state, &symbol, &q).await?;
     let position = json!({ "side": q.side });
     let (technical, rec) =
         crate::recommend::recommend(&state.advisor, &s.symbol, &s.timeframe, &a, side, position)
