@@ -20,6 +20,7 @@ pub mod gauges;
 pub mod history;
 pub mod identity;
 pub mod kv;
+pub mod security_alerts;
 pub mod snapshots;
 pub mod store;
 pub mod strategies;

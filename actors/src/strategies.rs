@@ -54,6 +54,15 @@ fn hash_bytes(hex_hash: &str) -> Option<TokenHash> {
     hex::decode(hex_hash).ok()?.try_into().ok()
 }
 
+/// A strategy's opt-in behaviours, off until the user turns them on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// The AI watch may close positions by itself.
+    AiAutoExit,
+    /// An anomaly pauses the strategy.
+    AutoPauseOnAnomaly,
+}
+
 pub struct Strategies {
     store: Store,
     vault: Arc<Vault>,
@@ -148,6 +157,7 @@ impl Strategies {
             // Set, not defaulted: SQLite's RETURNING has been seen to answer
             // NULL for the default of a column added by ALTER TABLE.
             ai_auto_exit: Set(false),
+            auto_pause_on_anomaly: Set(false),
             created_at: Set(now),
             ..Default::default()
         };
@@ -235,13 +245,18 @@ impl Strategies {
         Ok(active.update(self.store.conn()).await?)
     }
 
-    pub async fn set_ai_auto_exit(
+    /// Turns one of the strategy's opt-in behaviours on or off.
+    pub async fn set_switch(
         &self,
         model: strategies::Model,
+        switch: Switch,
         on: bool,
     ) -> Result<strategies::Model, StrategiesError> {
         let mut active = model.into_active_model();
-        active.ai_auto_exit = Set(on);
+        match switch {
+            Switch::AiAutoExit => active.ai_auto_exit = Set(on),
+            Switch::AutoPauseOnAnomaly => active.auto_pause_on_anomaly = Set(on),
+        }
         active.updated_at = Set(Utc::now());
         Ok(active.update(self.store.conn()).await?)
     }

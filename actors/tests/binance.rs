@@ -103,9 +103,9 @@ async fn resynchronizes_its_clock_on_a_timestamp_refusal() {
     assert_eq!(
         codes,
         [
-            ("/fapi/v3/balance".to_string(), -1021),
+            ("/fapi/v2/account".to_string(), -1021),
             ("/fapi/v1/time".to_string(), 0),
-            ("/fapi/v3/balance".to_string(), 0)
+            ("/fapi/v2/account".to_string(), 0)
         ]
     );
     assert!((client.server_now_ms() - tradingbot_testkit::now_ms() - 30_000).abs() < 1000);
@@ -378,7 +378,7 @@ async fn an_unknown_outcome_is_resolved_by_query_never_by_a_second_order() {
 async fn honours_429_and_stops_on_418() {
     let (venue, client) = venue();
     venue.fail_next(
-        "/fapi/v3/balance",
+        "/fapi/v2/account",
         Failure::RateLimited {
             retry_after_secs: 1,
         },
@@ -395,7 +395,7 @@ async fn honours_429_and_stops_on_418() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 
     venue.fail_next(
-        "/fapi/v3/balance",
+        "/fapi/v2/account",
         Failure::Banned {
             retry_after_secs: 120,
         },

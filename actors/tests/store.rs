@@ -30,6 +30,7 @@ const TABLES: &[&str] = &[
     "paper_accounts",
     "risk_settings",
     "system_settings",
+    "security_alert_settings",
 ];
 
 async fn table_names(store: &Store) -> Vec<String> {
@@ -126,6 +127,7 @@ fn strategy(user_id: i64) -> strategies::ActiveModel {
         opposite_signal: Set(OppositeSignal::Reverse),
         is_active: Set(true),
         ai_auto_exit: Set(false),
+        auto_pause_on_anomaly: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

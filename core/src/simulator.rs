@@ -331,7 +331,7 @@ pub fn simulate(i: &Inputs, side: PositionSide) -> Simulation {
         liquidation_price_isolated: liq_iso,
         liquidation_price_cross: liq_cross,
         maintenance_rate: tier.map(|t| t.0.rate),
-        maintenance_amount: tier.map(|t| t.1),
+        maintenance_amount: tier.map(|t| t.1.normalize()),
         tier_max_leverage: tier.map(|t| t.0.max_leverage),
         warnings,
     }

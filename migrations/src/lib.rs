@@ -19,6 +19,7 @@ mod m20261124_000004_paper;
 mod m20261124_000005_risk;
 mod m20261124_000006_telegram;
 mod m20261124_000007_ai;
+mod m20261124_000008_security;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_risk::Migration),
             Box::new(m20261124_000006_telegram::Migration),
             Box::new(m20261124_000007_ai::Migration),
+            Box::new(m20261124_000008_security::Migration),
         ]
     }
 }

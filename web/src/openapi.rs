@@ -3,7 +3,8 @@
 
 use crate::routes::{
     accounts, admin, analysis, audit, auth, backtest, dashboard, health, performance, pine,
-    positions, risk, simulate, strategies, telegram, trading, users, views, webhook,
+    positions, risk, security_alerts, simulate, strategies, telegram, trading, users, views,
+    webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -52,6 +53,8 @@ impl Modify for BearerAuth {
         users::me,
         users::update_me,
         users::delete_me,
+        security_alerts::get,
+        security_alerts::put,
         audit::list,
         admin::list_users,
         admin::deactivate_user,
@@ -150,6 +153,9 @@ impl Modify for BearerAuth {
         users::UpdateMeRequest,
         users::UpdateMeResponse,
         users::DeleteMeRequest,
+        security_alerts::AlertSettings,
+        security_alerts::AlertSetting,
+        security_alerts::AlertChannels,
         audit::AuditEvent,
         accounts::RegisterAccount,
         accounts::UpdateAccount,

@@ -139,8 +139,13 @@ impl Server {
         crate::watch::spawn(state.clone(), config.ai.watch_every);
         crate::balances::spawn(state.clone(), config.balance_refresh);
         tradingbot_actors::anomalies::spawn(
-            state.execution.bus().clone(),
+            state.execution.clone(),
+            state.store.clone(),
             tradingbot_core::anomaly::Settings::default(),
+        );
+        tradingbot_actors::security_alerts::spawn(
+            state.identity.clone(),
+            state.execution.bus().clone(),
         );
         telemetry::register_series();
         telemetry::spawn_gauges(
@@ -285,15 +290,17 @@ impl Services {
         .await
         .context("starting the Telegram bots")?;
         let gate = Arc::new(WebhookGate::new(redis.as_ref()));
-        let identity = Identity::new(
+        let mut identity = Identity::new(
             store,
             vault,
             revocations.clone(),
             limiter.clone(),
+            Arc::new(tradingbot_actors::kv::Blocklist::new(redis.as_ref())),
             mailer,
             frontend_url,
         )
         .await?;
+        identity.source_policy = config.source_policy;
         Ok(Self {
             identity: Arc::new(identity),
             accounts,

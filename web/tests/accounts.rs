@@ -103,7 +103,7 @@ async fn registers_tests_and_manages_binance_okx_and_paper_accounts() {
         v.binance
             .requests()
             .iter()
-            .any(|r| r.path == "/fapi/v3/balance" && r.status == 200)
+            .any(|r| r.path == "/fapi/v2/account" && r.status == 200)
     );
 
     // OKX demo: passphrase required, demo header sent.

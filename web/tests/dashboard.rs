@@ -157,3 +157,128 @@ async fn the_cards_come_from_memory_and_follow_the_trades() {
         404
     );
 }
+
+/// Positions on the local Binance (isolated) and OKX (cross) servers: the
+/// equity is each venue's wallet plus every position's profit at the mark
+/// — isolated ones included — as the venues report them.
+#[tokio::test]
+async fn the_cards_add_up_positions_on_binance_and_okx() {
+    use common::venues::{self, BINANCE_KEY, BINANCE_SECRET, OKX_KEY, OKX_PASS, OKX_SECRET};
+    use rust_decimal_macros::dec;
+    use tradingbot_testkit::binance::LocalBinance;
+    use tradingbot_testkit::okx::LocalOkx;
+    let binance = LocalBinance::start();
+    binance.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    binance.set_mark("BTCUSDT", dec!(43000));
+    let okx = LocalOkx::start();
+    okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
+    okx.set_mark("BTC-USDT-SWAP", dec!(43000));
+    let (_tmp, dir) = workdir();
+    let mut env = vec![
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_BALANCE_REFRESH_SECS", "1"),
+    ];
+    env.extend(venues::env(Some(&binance), Some(&okx)));
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("venues@example.com").await;
+    let mut strategies = Vec::new();
+    for (body, symbol, margin) in [
+        (venues::binance_account(), "BTCUSDT", "isolated"),
+        (venues::okx_account(), "BTC-USDT-SWAP", "cross"),
+    ] {
+        let res = api.post("/accounts/register", Some(&u.access), body).await;
+        assert_eq!(res.status(), 201);
+        let account = json_of(res).await["id"].as_i64().unwrap();
+        let s = json_of(
+            api.post(
+                "/strategies",
+                Some(&u.access),
+                json!({ "name": symbol, "symbol": symbol, "account_id": account,
+                        "investment_pct": 10, "leverage": 3, "margin_mode": margin }),
+            )
+            .await,
+        )
+        .await;
+        let (status, body) = post_alert(&api, &s, tv_alert(&s, "buy", "long", symbol)).await;
+        assert_eq!(status, 202, "{body}");
+        strategies.push((account, s));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let positions = loop {
+        let p: Value = api.get("/positions", &u.access).await.json().await.unwrap();
+        let protected: Vec<Value> = p
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| !p["stop_loss"].is_null())
+            .cloned()
+            .collect();
+        if protected.len() == 2 {
+            break protected;
+        }
+        assert!(Instant::now() < deadline, "two protected positions: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // The market moves; the venues value the positions at the new mark.
+    binance.set_mark("BTCUSDT", dec!(43500));
+    okx.set_mark("BTC-USDT-SWAP", dec!(43500));
+    let profit: Decimal = positions
+        .iter()
+        .map(|p| (dec!(43500) - dec(&p["entry_price"])) * dec(&p["quantity"]))
+        .sum();
+    assert!(profit > Decimal::ZERO);
+    let open_risk: Decimal = positions
+        .iter()
+        .map(|p| (dec(&p["entry_price"]) - dec(&p["stop_loss"])).abs() * dec(&p["quantity"]))
+        .sum();
+    let wallets =
+        || binance.venue().accounts[BINANCE_KEY].wallet + okx.venue().accounts[OKX_KEY].cash;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let summary = loop {
+        let s = json_of(api.get("/dashboard/summary", &u.access).await).await;
+        let fresh = s["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "fresh");
+        if fresh && dec(&s["total_equity"]) == (wallets() + profit).normalize() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "equity {} ≠ wallets {} + profit {profit}: {s}",
+            s["total_equity"],
+            wallets()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(summary["active_positions"], 2);
+    assert_eq!(dec(&summary["open_risk"]), open_risk.normalize());
+    assert_eq!(summary["unprotected_positions"], 0);
+    let mut exchanges: Vec<&str> = summary["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["exchange"].as_str().unwrap())
+        .collect();
+    exchanges.sort();
+    assert_eq!(exchanges, ["binance", "okx"]);
+    for a in summary["accounts"].as_array().unwrap() {
+        assert!(dec(&a["unrealized_pnl"]) > Decimal::ZERO, "{a}");
+        assert!(a["age_seconds"].as_f64().unwrap() < 10.0, "{a}");
+    }
+    // One account's balance, from memory, says the same.
+    let (binance_account, _) = &strategies[0];
+    let b = json_of(
+        api.get(&format!("/accounts/{binance_account}/balance"), &u.access)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        dec(&b["wallet_balance"]),
+        binance.venue().accounts[BINANCE_KEY].wallet.normalize()
+    );
+}

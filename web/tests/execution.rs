@@ -15,37 +15,14 @@ use std::time::{Duration, Instant};
 use tradingbot_testkit::binance::LocalBinance;
 use tradingbot_testkit::okx::LocalOkx;
 
-const BINANCE_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const BINANCE_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-const OKX_KEY: &str = "c6ad9e38-5e25-4d8b-9f1a-0f1c3b2a7d11";
-const OKX_SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
-const OKX_PASS: &str = "Correct-Passphrase-1";
+use common::venues::{BINANCE_KEY, BINANCE_SECRET, OKX_KEY, OKX_PASS, OKX_SECRET};
 
 fn venue_env<'a>(b: &'a LocalBinance, o: Option<&'a LocalOkx>) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
         ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
-        ("TRADINGBOT_BINANCE_TESTNET_REST_URL", b.rest_url.as_str()),
-        (
-            "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
-            b.ws_api_url.as_str(),
-        ),
-        (
-            "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
-            b.stream_url.as_str(),
-        ),
     ];
-    if let Some(o) = o {
-        env.push(("TRADINGBOT_OKX_DEMO_REST_URL", o.rest_url.as_str()));
-        env.push((
-            "TRADINGBOT_OKX_DEMO_WS_PRIVATE_URL",
-            o.ws_private_url.as_str(),
-        ));
-        env.push((
-            "TRADINGBOT_OKX_DEMO_WS_PUBLIC_URL",
-            o.ws_public_url.as_str(),
-        ));
-    }
+    env.extend(common::venues::env(Some(b), o));
     env
 }
 

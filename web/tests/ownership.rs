@@ -246,6 +246,43 @@ async fn another_users_objects_answer_404() {
             .status(),
         200
     );
+    // Per-user settings without ids: each user's own.
+    let enabled = |v: &Value, kind: &str| {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == kind)
+            .unwrap()["enabled"]
+            .as_bool()
+            .unwrap()
+    };
+    for (who, kind) in [(&a, "new_login"), (&b, "kill_switch_engaged")] {
+        let res = api
+            .call(
+                Method::PUT,
+                "/users/me/security-alerts",
+                Some(&who.access),
+                Some(json!({ kind: false })),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let mine: Value = api
+        .get("/users/me/security-alerts", &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!enabled(&mine, "new_login") && enabled(&mine, "kill_switch_engaged"));
+    let theirs: Value = api
+        .get("/users/me/security-alerts", &b.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(enabled(&theirs, "new_login") && !enabled(&theirs, "kill_switch_engaged"));
+
     let (session, _) = &objects[3];
     let res = api
         .call(

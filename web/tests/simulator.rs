@@ -127,3 +127,92 @@ async fn the_simulator_answers_with_the_exchanges_math() {
         .await;
     assert_eq!(res.status(), 404);
 }
+
+/// Saved strategies on the local Binance and OKX servers are simulated
+/// with the venue's own maintenance tiers for their symbol.
+///
+/// Binance ETHUSDT at 2,300, 10 % of 10,000 at 20x: 8.695 ETH (step 0.001),
+/// notional 19,998.5 — the second bracket (0.65 %, cum = 10,000 × (0.65 % −
+/// 0.5 %) = 15). Isolated: (19,998.5 − 999.925 − 15) / (8.695 × 0.9935) =
+/// 2,197.559 → 2,197.56; cross with the 10,000 wallet: 1,155.70066 → 1,155.71.
+///
+/// OKX BTC-USDT-SWAP at 43,000, 20 % of 7,000 at 10x: 32.55 contracts of
+/// 0.01 (0.3255 BTC), notional 13,996.5 — past the first tier's 20
+/// contracts (8,600 USDT), so 0.6 %. Isolated: (13,996.5 − 1,399.65) /
+/// (0.3255 × (1 − 0.006 − 0.0005)) = 38,953.196 → 38,953.2; cross with
+/// 7,000: 21,635.253 → 21,635.3.
+#[tokio::test]
+async fn saved_strategies_use_the_venues_tiers() {
+    use common::venues::{self, BINANCE_KEY, BINANCE_SECRET, OKX_KEY, OKX_PASS, OKX_SECRET};
+    use rust_decimal_macros::dec;
+    use tradingbot_testkit::binance::LocalBinance;
+    use tradingbot_testkit::okx::LocalOkx;
+    let binance = LocalBinance::start();
+    binance.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    binance.set_mark("ETHUSDT", dec!(2300));
+    let okx = LocalOkx::start();
+    okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
+    okx.set_mark("BTC-USDT-SWAP", dec!(43000));
+    let (_tmp, dir) = workdir();
+    let mut env = vec![("TRADINGBOT_RATE_LIMIT_USER", "100000")];
+    env.extend(venues::env(Some(&binance), Some(&okx)));
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("tiers@example.com").await;
+    let mut results = Vec::new();
+    for (account, strategy) in [
+        (
+            venues::binance_account(),
+            json!({ "symbol": "ETHUSDT", "investment_pct": 10, "leverage": 20 }),
+        ),
+        (
+            venues::okx_account(),
+            json!({ "symbol": "BTC-USDT-SWAP", "investment_pct": 20, "leverage": 10,
+                    "margin_mode": "cross" }),
+        ),
+    ] {
+        let res = api
+            .post("/accounts/register", Some(&u.access), account)
+            .await;
+        assert_eq!(res.status(), 201);
+        let account_id = json_of(res).await["id"].clone();
+        let mut body = strategy;
+        body["name"] = json!("tiers");
+        body["account_id"] = account_id;
+        let res = api.post("/strategies", Some(&u.access), body).await;
+        assert_eq!(res.status(), 201);
+        let s = json_of(res).await;
+        let sim = json_of(
+            api.get(&format!("/strategies/{}/simulate", s["id"]), &u.access)
+                .await,
+        )
+        .await;
+        assert_eq!(sim["tiers_source"], "exchange", "{sim}");
+        results.push(sim);
+    }
+    let eth = &results[0]["long"];
+    assert_eq!(eth["quantity"], "8.695");
+    assert_eq!(eth["maintenance_rate"], "0.0065", "{eth}");
+    assert_eq!(eth["maintenance_amount"], "15");
+    assert_eq!(eth["liquidation_price_isolated"], "2197.56");
+    assert_eq!(eth["liquidation_price_cross"], "1155.71");
+    let btc = &results[1]["long"];
+    assert_eq!(btc["venue_quantity"], "32.55");
+    assert_eq!(btc["maintenance_rate"], "0.006", "{btc}");
+    assert_eq!(btc["liquidation_price_isolated"], "38953.2");
+    assert_eq!(btc["liquidation_price_cross"], "21635.3");
+    // The venues were asked, each with its own request.
+    assert!(
+        binance
+            .requests()
+            .iter()
+            .any(|r| r.path == "/fapi/v1/leverageBracket" && r.status == 200)
+    );
+    assert!(
+        okx.requests()
+            .iter()
+            .any(|r| r.path == "/api/v5/public/position-tiers"
+                && r.query.contains("tdMode=cross")
+                && r.query.contains("instFamily=BTC-USDT"))
+    );
+}

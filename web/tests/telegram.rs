@@ -244,8 +244,13 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    chat.expect(&["Attention", "New entries paused by an administrator"])
-        .await;
+    // Told once, by the security alert (also mailed when SMTP is set).
+    chat.expect(&[
+        "Kill switch engaged",
+        "by an administrator",
+        "keep their stop-loss",
+    ])
+    .await;
     chat.say("/resume");
     chat.expect(&["an administrator has stopped new entries"])
         .await;

@@ -90,6 +90,27 @@ impl Connection {
         }
     }
 
+    /// The venue's maintenance-margin tiers of `symbol`, in notional terms
+    /// (OKX sizes its tiers in contracts: converted at `price`). The paper
+    /// exchange follows Binance's published BTCUSDT brackets.
+    pub async fn maintenance_tiers(
+        &self,
+        symbol: &str,
+        mode: MarginMode,
+        price: Decimal,
+    ) -> Result<Vec<tradingbot_core::simulator::Tier>, ExchangeError> {
+        match self {
+            Connection::Binance(c) => Ok(c
+                .brackets(symbol)
+                .await?
+                .iter()
+                .map(tradingbot_core::exchange::binance::model::Bracket::tier)
+                .collect()),
+            Connection::Okx(c) => c.tiers(symbol, mode, price).await,
+            Connection::Paper(_) => Ok(tradingbot_core::simulator::binance_btcusdt_tiers()),
+        }
+    }
+
     /// The most leverage the venue allows on `symbol`.
     pub async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
         match self {

@@ -99,6 +99,7 @@ fn count(event: &Event) {
         }
         Event::Position(_)
         | Event::AccountUpdate(_)
+        | Event::SecurityAlert(_)
         | Event::RiskState { .. }
         | Event::PositionValue(_)
         | Event::Price(_)

@@ -104,6 +104,22 @@ pub struct RiskAlert {
     pub position_id: Option<i64>,
 }
 
+/// A security event on the user's account (from the audit trail), after
+/// their alert settings allowed it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityAlert {
+    pub user_id: i64,
+    /// An `AlertKind` code: `new_login`, `password_changed`, …
+    pub kind: &'static str,
+    /// Critical alerts cannot be switched off.
+    pub critical: bool,
+    pub title: String,
+    /// The full text, title first.
+    pub message: String,
+    pub ip: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// An exchange account's balances changed (the refresher read new ones).
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountBalances {
@@ -214,6 +230,8 @@ pub enum Event {
     AiRecommendation(AiAdvice),
     /// Live only.
     AccountUpdate(AccountBalances),
+    /// Live only (the audit log holds the event itself).
+    SecurityAlert(SecurityAlert),
     /// Live only: a UTC day ended and its performance rows are written.
     DayEnded {
         date: chrono::NaiveDate,
@@ -233,6 +251,7 @@ impl Event {
             Event::PnlStep(s) => Some(s.user_id),
             Event::AiRecommendation(a) => Some(a.user_id),
             Event::AccountUpdate(a) => Some(a.user_id),
+            Event::SecurityAlert(a) => Some(a.user_id),
             Event::Price(_) | Event::DayEnded { .. } => None,
         }
     }

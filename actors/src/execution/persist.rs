@@ -206,6 +206,7 @@ async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm:
             | Event::PnlStep(_)
             | Event::AiRecommendation(_)
             | Event::AccountUpdate(_)
+            | Event::SecurityAlert(_)
             | Event::Price(_)
             | Event::DayEnded { .. } => {}
         }

@@ -312,7 +312,11 @@ impl Handler<SetKillSwitch> for RiskActor {
                 };
                 self.bus.publish(Event::RiskAlert(RiskAlert {
                     user_id: m.user_id,
-                    kind: kind.to_owned(),
+                    kind: if on {
+                        kind.to_owned()
+                    } else {
+                        format!("{kind}_lifted")
+                    },
                     rule: None,
                     message,
                     position_id: None,

@@ -3,6 +3,7 @@
 
 use super::{Identity, IdentityError, RequestContext, audit, passwords, secrets};
 use crate::kv::{RateLimit, Revoke};
+use crate::store::entities::audit_log;
 use crate::store::entities::{email_verification_tokens as evt, users};
 use crate::store::enums::Role;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -14,8 +15,10 @@ use sea_orm::{
 use serde_json::json;
 use std::time::Duration;
 use tradingbot_core::identity::lockout::LockoutState;
-use tradingbot_core::identity::{email, password};
+use tradingbot_core::identity::{alerts, email, password};
 
+/// Earlier sign-ins a new one is compared with.
+const KNOWN_PLACES: u64 = 500;
 /// How long an email verification link works.
 pub const VERIFICATION_TTL: ChronoDuration = ChronoDuration::hours(24);
 /// Login attempts one client address may make per window.
@@ -201,6 +204,7 @@ impl Identity {
         raw_password: &str,
         ctx: &RequestContext,
     ) -> Result<users::Model, IdentityError> {
+        self.check_source(ctx).await?;
         if let Some(ip) = &ctx.ip {
             let d = self
                 .limiter
@@ -237,6 +241,7 @@ impl Identity {
                 json!({ "reason": "credentials" }),
             )
             .await;
+            self.count_source_failure(ctx).await;
             return Err(if d.allowed {
                 IdentityError::InvalidCredentials
             } else {
@@ -293,6 +298,35 @@ impl Identity {
         Ok(user)
     }
 
+    /// Audits a completed sign-in, saying whether it came from a network or
+    /// a device this account was not used from before (which alerts).
+    pub async fn record_login(&self, user_id: i64, ctx: &RequestContext, two_factor: bool) {
+        let known: Vec<(Option<String>, Option<String>)> = audit_log::Entity::find()
+            .select_only()
+            .column(audit_log::Column::Ip)
+            .column(audit_log::Column::UserAgent)
+            .filter(audit_log::Column::UserId.eq(user_id))
+            .filter(audit_log::Column::Event.is_in(["login_succeeded", "user_registered"]))
+            .order_by_desc(audit_log::Column::Id)
+            .limit(KNOWN_PLACES)
+            .into_tuple()
+            .all(self.store.conn())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, user_id, "sign-in history unreadable; no new-login check");
+                Vec::new()
+            });
+        let n = alerts::novelty(&known, ctx.ip.as_deref(), ctx.user_agent.as_deref());
+        audit::record(
+            &self.store,
+            Some(user_id),
+            "login_succeeded",
+            ctx,
+            json!({ "2fa": two_factor, "new_ip": n.new_ip, "new_device": n.new_device }),
+        )
+        .await;
+    }
+
     /// Seconds left on the account's lock, if it is locked now.
     pub fn locked_for(&self, user: &users::Model) -> Option<u64> {
         self.lockout
@@ -330,13 +364,71 @@ impl Identity {
             Some(user.id),
             "login_failed",
             ctx,
-            json!({ "reason": reason }),
+            json!({ "reason": reason, "failures": next.failures }),
         )
         .await;
         if next.locked_until.is_some() && self.lockout.locked(&next, now).is_some() {
             audit::record(&self.store, Some(user.id), "account_locked", ctx, json!({})).await;
         }
+        self.count_source_failure(ctx).await;
         Ok(())
+    }
+
+    /// Refuses a source address that is blocked.
+    pub async fn check_source(&self, ctx: &RequestContext) -> Result<(), IdentityError> {
+        let Some(ip) = &ctx.ip else { return Ok(()) };
+        match self.blocklist.blocked(ip).await? {
+            Some(left) => Err(IdentityError::SourceBlocked {
+                retry_after_secs: left.as_secs().max(1),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed authentication against its source address, whatever
+    /// account it aimed at; too many block the address (audited once, by
+    /// the instance that blocked it). Never fails the request it counts.
+    async fn count_source_failure(&self, ctx: &RequestContext) {
+        let Some(ip) = &ctx.ip else { return };
+        let p = self.source_policy;
+        let counted = self
+            .limiter
+            .hit(
+                &format!("auth-fail-source:{ip}"),
+                p.max_failures.saturating_sub(1),
+                p.window,
+            )
+            .await;
+        let over = match counted {
+            Ok(d) => !d.allowed,
+            Err(e) => {
+                tracing::warn!(error = %e, "failed authentication not counted");
+                false
+            }
+        };
+        if !over {
+            return;
+        }
+        match self.blocklist.block(ip, p.block_for).await {
+            Ok(true) => {
+                metrics::counter!("auth_sources_blocked_total").increment(1);
+                tracing::warn!(ip = %ip, minutes = p.block_for.as_secs() / 60, "source address blocked after repeated failed sign-ins");
+                audit::record(
+                    &self.store,
+                    None,
+                    "source_blocked",
+                    ctx,
+                    json!({
+                        "failures": p.max_failures,
+                        "window_secs": p.window.as_secs(),
+                        "blocked_secs": p.block_for.as_secs(),
+                    }),
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "source address could not be blocked"),
+        }
     }
 
     async fn check_password(&self, user: &users::Model, given: &str) -> Result<(), IdentityError> {

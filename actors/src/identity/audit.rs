@@ -30,8 +30,9 @@ pub async fn record(
         created_at: Set(Utc::now()),
         ..Default::default()
     };
-    if let Err(e) = row.insert(store.conn()).await {
-        tracing::error!(error = %e, event, user_id, "audit event could not be recorded");
+    match row.insert(store.conn()).await {
+        Ok(row) => store.tap_audit(row),
+        Err(e) => tracing::error!(error = %e, event, user_id, "audit event could not be recorded"),
     }
 }
 

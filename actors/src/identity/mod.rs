@@ -11,12 +11,12 @@ pub mod secrets;
 pub mod sessions;
 pub mod two_factor;
 
-use crate::kv::{KvError, RateLimiter, Revocations};
+use crate::kv::{Blocklist, KvError, RateLimiter, Revocations};
 use crate::store::{Store, StoreError};
 use sea_orm::DbErr;
 use std::sync::Arc;
 use tradingbot_core::identity::email::EmailProblem;
-use tradingbot_core::identity::lockout::LockoutPolicy;
+use tradingbot_core::identity::lockout::{LockoutPolicy, SourcePolicy};
 use tradingbot_core::identity::password::PasswordProblem;
 use tradingbot_core::identity::totp::TotpProblem;
 use tradingbot_core::vault::{Vault, VaultError};
@@ -44,6 +44,8 @@ pub enum IdentityError {
     InvalidCredentials,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     Locked { retry_after_secs: u64 },
+    #[error("too many failed sign-ins from this address; try again in {retry_after_secs} s")]
+    SourceBlocked { retry_after_secs: u64 },
     #[error("the account is deactivated")]
     Deactivated,
     #[error("the token is invalid or expired")]
@@ -86,6 +88,9 @@ pub struct Identity {
     pub limiter: Arc<RateLimiter>,
     pub mailer: Mailer,
     pub lockout: LockoutPolicy,
+    /// Addresses blocked after failing across accounts.
+    pub blocklist: Arc<Blocklist>,
+    pub source_policy: SourcePolicy,
     /// Where links in emails point (the frontend).
     pub frontend_url: String,
     /// Name shown in authenticator apps.
@@ -101,6 +106,7 @@ impl Identity {
         vault: Arc<Vault>,
         revocations: Arc<Revocations>,
         limiter: Arc<RateLimiter>,
+        blocklist: Arc<Blocklist>,
         mailer: Mailer,
         frontend_url: String,
     ) -> Result<Self, IdentityError> {
@@ -113,6 +119,8 @@ impl Identity {
             limiter,
             mailer,
             lockout: LockoutPolicy::default(),
+            blocklist,
+            source_policy: SourcePolicy::default(),
             frontend_url: frontend_url.trim_end_matches('/').to_owned(),
             issuer: "TradingBot".to_owned(),
             dummy_hash,

@@ -5,10 +5,12 @@
 //! Each concern gets one trait with two implementations (in-process and
 //! Redis) in its own module; this module holds the Redis connection they share.
 
+pub mod blocklist;
 pub mod rate_limit;
 pub mod revocation;
 pub mod webhook_gate;
 
+pub use blocklist::Blocklist;
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use revocation::{Revocations, Revoke};
 pub use webhook_gate::{Admission, Gate, GateRules, WebhookGate};

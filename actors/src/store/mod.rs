@@ -17,7 +17,9 @@ pub use sea_orm::DbErr;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tradingbot_migrations::{Migrator, MigratorTrait};
 
 /// Which database the URL points at.
@@ -88,6 +90,8 @@ impl Default for StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
+    /// Where audit events go once written, for the security alerts.
+    audit_tap: Arc<OnceLock<mpsc::Sender<entities::audit_log::Model>>>,
 }
 
 impl Store {
@@ -119,7 +123,31 @@ impl Store {
                 backend: backend.as_str(),
                 source,
             })?;
-        Ok(Self { db, backend })
+        Ok(Self {
+            db,
+            backend,
+            audit_tap: Arc::default(),
+        })
+    }
+
+    /// Every audit event written from now on, in order. One reader only:
+    /// `None` once the feed is taken.
+    pub fn audit_feed(
+        &self,
+        capacity: usize,
+    ) -> Option<mpsc::Receiver<entities::audit_log::Model>> {
+        let (tx, rx) = mpsc::channel(capacity);
+        self.audit_tap.set(tx).ok().map(|()| rx)
+    }
+
+    /// Hands a written audit event to the feed without waiting: an audited
+    /// action never waits for its alert. A full feed drops (and counts) it.
+    pub(crate) fn tap_audit(&self, row: entities::audit_log::Model) {
+        if let Some(tx) = self.audit_tap.get()
+            && tx.try_send(row).is_err()
+        {
+            metrics::counter!("audit_feed_dropped_total").increment(1);
+        }
     }
 
     pub fn backend(&self) -> Backend {

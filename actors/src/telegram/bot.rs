@@ -41,6 +41,7 @@ pub enum Notice {
     Closed(PositionRecord),
     Step(PnlStep),
     Alert(RiskAlert),
+    Security(crate::execution::events::SecurityAlert),
     Ai(crate::execution::events::AiAdvice),
     Report {
         period: &'static str,
@@ -127,6 +128,7 @@ impl BotActor {
             Notice::Closed(p) => format::position_closed(l, p),
             Notice::Step(s) => format::pnl_step(l, s),
             Notice::Alert(a) => format::risk_alert(l, a),
+            Notice::Security(a) => format::security_alert(a),
             Notice::Ai(a) => format::ai_advice(l, a),
             Notice::Report {
                 period,

@@ -227,6 +227,13 @@ pub fn risk_alert(lang: Lang, a: &RiskAlert) -> String {
     )
 }
 
+/// A security alert: already in the user's language; its first line is
+/// the title.
+pub fn security_alert(a: &crate::execution::events::SecurityAlert) -> String {
+    let (title, rest) = a.message.split_once('\n').unwrap_or((&a.message, ""));
+    format!("🔐 <b>{}</b>\n{}", esc(title), esc(rest))
+}
+
 /// The AI watch's advice, with the command that acts on it.
 pub fn ai_advice(lang: Lang, a: &crate::execution::events::AiAdvice) -> String {
     let action = match a.action.as_str() {

@@ -376,8 +376,13 @@ impl Notifier {
                 self.telegram.deliver(p.user_id, Notice::Closed(p.clone()));
             }
             Event::PnlStep(s) => self.telegram.deliver(s.user_id, Notice::Step(s.clone())),
-            // Their own switch is the user's doing (and `/pause` answers it).
-            Event::RiskAlert(a) if a.kind == "kill_switch_own" => {}
+            // Their own switch is the user's doing (and `/pause` answers
+            // it); an administrator's is told by the security alert.
+            Event::RiskAlert(a)
+                if a.kind.starts_with("kill_switch_own") || a.kind == "kill_switch_admin" => {}
+            Event::SecurityAlert(a) => self
+                .telegram
+                .deliver(a.user_id, Notice::Security(a.clone())),
             Event::RiskAlert(a) => self.telegram.deliver(a.user_id, Notice::Alert(a.clone())),
             Event::AiRecommendation(a) => self.telegram.deliver(a.user_id, Notice::Ai(a.clone())),
             Event::DayEnded { date } => self.reports(*date, ctx),
@@ -453,6 +458,7 @@ impl Actor for Notifier {
                             Event::Position(_)
                                 | Event::PnlStep(_)
                                 | Event::RiskAlert(_)
+                                | Event::SecurityAlert(_)
                                 | Event::AiRecommendation(_)
                                 | Event::DayEnded { .. }
                         );

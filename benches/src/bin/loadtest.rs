@@ -279,6 +279,7 @@ fn add_symbols(venue: &LocalBinance, n: usize) {
                 min_notional: d("5"),
                 max_leverage: 50,
                 mark: d("100"),
+                brackets: vec![(d("5000"), d("0.01"), 50)],
             },
         );
     }

@@ -59,6 +59,28 @@ impl LockoutPolicy {
     }
 }
 
+/// When a source address is blocked: failed authentications from one
+/// address, whichever accounts they aimed at, beyond `max_failures` within
+/// `window` block every login from it for `block_for`. Larger than one
+/// account's lockout, so that a household or an office behind one address
+/// is not blocked by one forgetful user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourcePolicy {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub block_for: Duration,
+}
+
+impl Default for SourcePolicy {
+    fn default() -> Self {
+        Self {
+            max_failures: 20,
+            window: Duration::from_secs(15 * 60),
+            block_for: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,9 @@ pub struct SymbolSpec {
     pub min_notional: Decimal,
     pub max_leverage: u32,
     pub mark: Decimal,
+    /// Leverage brackets: (notional cap, maintenance margin rate, initial
+    /// leverage), smallest first.
+    pub brackets: Vec<(Decimal, Decimal, u32)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -163,6 +166,11 @@ impl Venue {
                 min_notional: d("100"),
                 max_leverage: 125,
                 mark: d("43000"),
+                brackets: vec![
+                    (d("50000"), d("0.004"), 125),
+                    (d("600000"), d("0.005"), 100),
+                    (d("3000000"), d("0.01"), 75),
+                ],
             },
         );
         symbols.insert(
@@ -176,6 +184,11 @@ impl Venue {
                 min_notional: d("20"),
                 max_leverage: 100,
                 mark: d("2300"),
+                brackets: vec![
+                    (d("10000"), d("0.005"), 100),
+                    (d("100000"), d("0.0065"), 75),
+                    (d("500000"), d("0.01"), 50),
+                ],
             },
         );
         Self {
@@ -937,18 +950,42 @@ impl Venue {
         Ok(json!({"code": 200, "msg": "success"}))
     }
 
+    /// Unrealized profit of the account's positions at the marks: all of
+    /// them, or only the cross ones.
+    fn unrealized(&self, key: &str, cross_only: bool) -> Decimal {
+        let a = &self.accounts[key];
+        a.positions
+            .iter()
+            .filter(|(s, _)| !cross_only || !a.isolated.get(*s).copied().unwrap_or(false))
+            .filter_map(|(s, p)| {
+                self.symbols
+                    .get(s)
+                    .map(|spec| (spec.mark - p.entry) * p.amt)
+            })
+            .sum()
+    }
+
     pub fn balance(&self, key: &str) -> Value {
         let a = &self.accounts[key];
         json!([{"accountAlias": "SgsR", "asset": "USDT", "balance": a.wallet.to_string(),
-            "crossWalletBalance": a.wallet.to_string(), "crossUnPnl": "0.00000000",
+            "crossWalletBalance": a.wallet.to_string(), "crossUnPnl": self.unrealized(key, true).to_string(),
             "availableBalance": a.wallet.to_string(), "maxWithdrawAmount": a.wallet.to_string(),
             "marginAvailable": true, "updateTime": self.now()}])
     }
 
     pub fn account(&self, key: &str) -> Value {
         let a = &self.accounts[key];
+        let upl = self.unrealized(key, false);
         json!({"feeTier": 0, "canTrade": a.can_trade, "canDeposit": true, "canWithdraw": a.can_withdraw,
-            "updateTime": 0, "totalWalletBalance": a.wallet.to_string(), "assets": [], "positions": []})
+            "updateTime": 0, "totalWalletBalance": a.wallet.to_string(),
+            "totalUnrealizedProfit": upl.to_string(),
+            "assets": [{"asset": "USDT", "walletBalance": a.wallet.to_string(),
+                "unrealizedProfit": upl.to_string(), "marginBalance": (a.wallet + upl).to_string(),
+                "crossWalletBalance": a.wallet.to_string(),
+                "crossUnPnl": self.unrealized(key, true).to_string(),
+                "availableBalance": a.wallet.to_string(), "maxWithdrawAmount": a.wallet.to_string(),
+                "marginAvailable": true, "updateTime": self.now()}],
+            "positions": []})
     }
 
     pub fn position_risk(&self, key: &str, symbol: Option<&str>) -> Value {
@@ -1001,9 +1038,26 @@ impl Venue {
 
     pub fn brackets(&self, symbol: Option<&str>) -> Result<Value, Refusal> {
         let (s, spec) = self.spec(symbol)?;
-        Ok(json!({"symbol": s, "notionalCoef": 1.0, "brackets": [
-            {"bracket": 1, "initialLeverage": spec.max_leverage, "notionalCap": 50000, "notionalFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0},
-            {"bracket": 2, "initialLeverage": 100, "notionalCap": 600000, "notionalFloor": 50000, "maintMarginRatio": 0.005, "cum": 50.0}]}))
+        let mut floor = Decimal::ZERO;
+        let mut cum = Decimal::ZERO;
+        let mut prev_rate = Decimal::ZERO;
+        let list: Vec<Value> = spec
+            .brackets
+            .iter()
+            .enumerate()
+            .map(|(i, (cap, rate, lev))| {
+                cum += floor * (rate - prev_rate);
+                let b = json!({"bracket": i + 1, "initialLeverage": lev,
+                    "notionalCap": cap.to_string().parse::<f64>().unwrap_or_default(),
+                    "notionalFloor": floor.to_string().parse::<f64>().unwrap_or_default(),
+                    "maintMarginRatio": rate.to_string().parse::<f64>().unwrap_or_default(),
+                    "cum": cum.to_string().parse::<f64>().unwrap_or_default()});
+                floor = *cap;
+                prev_rate = *rate;
+                b
+            })
+            .collect();
+        Ok(json!({"symbol": s, "notionalCoef": 1.0, "brackets": list}))
     }
 }
 

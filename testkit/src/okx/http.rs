@@ -95,6 +95,29 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
                     false,
                 ),
             },
+            "/api/v5/public/position-tiers" => {
+                let family = query_param(&q, "instFamily");
+                let mode = query_param(&q, "tdMode");
+                match (query_param(&q, "instType"), family, mode) {
+                    (Some("SWAP"), Some(f), Some(m @ ("cross" | "isolated"))) => {
+                        match v.position_tiers(f, m) {
+                            Some(t) => ok(t),
+                            None => fail(
+                                (200, "51001".into(), "Instrument ID does not exist.".into()),
+                                false,
+                            ),
+                        }
+                    }
+                    _ => fail(
+                        (
+                            400,
+                            "50014".into(),
+                            "Parameter instType, tdMode or instFamily can not be empty.".into(),
+                        ),
+                        false,
+                    ),
+                }
+            }
             _ => (404, json!({ "code": "404", "msg": "Not Found" })),
         }
     } else {

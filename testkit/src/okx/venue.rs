@@ -30,6 +30,9 @@ pub struct Instrument {
     pub tick: Decimal,
     pub max_lever: u32,
     pub mark: Decimal,
+    /// Position tiers: (max size in contracts, maintenance margin rate,
+    /// max leverage), smallest first.
+    pub tiers: Vec<(Decimal, Decimal, u32)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,6 +150,11 @@ impl Venue {
                 tick: d("0.1"),
                 max_lever: 100,
                 mark: d("43000"),
+                tiers: vec![
+                    (d("20"), d("0.004"), 100),
+                    (d("30000"), d("0.006"), 75),
+                    (d("100000"), d("0.01"), 50),
+                ],
             },
         );
         instruments.insert(
@@ -158,6 +166,7 @@ impl Venue {
                 tick: d("0.01"),
                 max_lever: 100,
                 mark: d("2300"),
+                tiers: vec![(d("2000"), d("0.005"), 100), (d("20000"), d("0.008"), 50)],
             },
         );
         Self {
@@ -800,9 +809,20 @@ impl Venue {
 
     pub fn balance(&self, key: &str) -> Value {
         let a = &self.accounts[key];
-        json!([{"totalEq": a.cash.to_string(), "uTime": self.now().to_string(), "details": [
-            {"ccy": "USDT", "cashBal": a.cash.to_string(), "eq": a.cash.to_string(), "availEq": a.cash.to_string(),
-             "availBal": a.cash.to_string(), "upl": "0", "frozenBal": "0"}]}])
+        // Every open position's profit at the mark, in USDT.
+        let upl: Decimal = a
+            .positions
+            .iter()
+            .filter_map(|(inst, p)| {
+                self.instruments
+                    .get(inst)
+                    .map(|i| (i.mark - p.avg) * p.pos * i.ct_val)
+            })
+            .sum();
+        let eq = a.cash + upl;
+        json!([{"totalEq": eq.to_string(), "uTime": self.now().to_string(), "details": [
+            {"ccy": "USDT", "cashBal": a.cash.to_string(), "eq": eq.to_string(), "availEq": a.cash.to_string(),
+             "availBal": a.cash.to_string(), "upl": upl.to_string(), "frozenBal": "0"}]}])
     }
 
     pub fn config(&self, key: &str) -> Value {
@@ -827,6 +847,27 @@ impl Venue {
             })
             .collect();
         Value::Array(list)
+    }
+
+    /// `/api/v5/public/position-tiers` of an instrument family's swap.
+    pub fn position_tiers(&self, inst_family: &str, td_mode: &str) -> Option<Value> {
+        let inst = self.instruments.get(&format!("{inst_family}-SWAP"))?;
+        let mut min = Decimal::ZERO;
+        Some(Value::Array(
+            inst.tiers
+                .iter()
+                .enumerate()
+                .map(|(i, (max, mmr, lever))| {
+                    let row = json!({"uly": inst_family, "instFamily": inst_family, "instId": "",
+                        "tier": (i + 1).to_string(), "tdMode": td_mode,
+                        "minSz": min.to_string(), "maxSz": max.to_string(), "mmr": mmr.to_string(),
+                        "imr": (Decimal::ONE / Decimal::from(*lever)).round_dp(4).to_string(),
+                        "maxLever": lever.to_string(), "optMgnFactor": "0", "quoteMaxLoan": "", "baseMaxLoan": ""});
+                    min = *max + Decimal::ONE;
+                    row
+                })
+                .collect(),
+        ))
     }
 
     pub fn instruments_json(&self) -> Value {

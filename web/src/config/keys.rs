@@ -411,6 +411,20 @@ pub const BALANCE_REFRESH_SECS: Key = Key {
     meaning: "Seconds between reads of every exchange account's balances (the dashboard reads memory).",
     secret: false,
 };
+pub const AUTH_BLOCK_FAILURES: Key = Key {
+    env: "TRADINGBOT_AUTH_BLOCK_FAILURES",
+    toml: "auth_block_failures",
+    default: "20",
+    meaning: "Failed sign-ins from one address, across accounts, within 15 minutes that block the address.",
+    secret: false,
+};
+pub const AUTH_BLOCK_MINUTES: Key = Key {
+    env: "TRADINGBOT_AUTH_BLOCK_MINUTES",
+    toml: "auth_block_minutes",
+    default: "60",
+    meaning: "How long a blocked address is refused at sign-in (shared through Redis when configured).",
+    secret: false,
+};
 pub const SENTRY_DSN: Key = Key {
     env: "SENTRY_DSN",
     toml: "sentry_dsn",
@@ -474,6 +488,8 @@ pub const ALL: &[Key] = &[
     PAPER_SLIPPAGE_BPS,
     MARKET_DATA,
     BALANCE_REFRESH_SECS,
+    AUTH_BLOCK_FAILURES,
+    AUTH_BLOCK_MINUTES,
     SENTRY_DSN,
     OPENAI_API_KEY,
     OPENAI_BASE_URL,

@@ -132,6 +132,8 @@ pub struct Config {
     pub market_data_offline: bool,
     pub ai: AiSettings,
     pub balance_refresh: Duration,
+    /// When an address failing sign-ins across accounts is blocked.
+    pub source_policy: tradingbot_core::identity::lockout::SourcePolicy,
     /// Where errors are reported (holds a key: never printed).
     pub sentry_dsn: Option<String>,
 }
@@ -232,6 +234,7 @@ impl fmt::Debug for Config {
             .field("market_data_offline", &self.market_data_offline)
             .field("ai", &self.ai)
             .field("balance_refresh", &self.balance_refresh)
+            .field("source_policy", &self.source_policy)
             .field("sentry_dsn", &self.sentry_dsn.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -978,6 +981,13 @@ impl Config {
             30u64,
             1..=3600,
         )?);
+        let source_policy = tradingbot_core::identity::lockout::SourcePolicy {
+            max_failures: parse_number(sources, &keys::AUTH_BLOCK_FAILURES, 20u32, 2..=10_000)?,
+            block_for: Duration::from_secs(
+                60 * parse_number(sources, &keys::AUTH_BLOCK_MINUTES, 60u64, 1..=10_080)?,
+            ),
+            ..Default::default()
+        };
         let sentry_dsn = match sources.get(&keys::SENTRY_DSN) {
             None => None,
             Some((raw, origin)) => {
@@ -1004,6 +1014,7 @@ impl Config {
             market_data_offline,
             ai,
             balance_refresh,
+            source_policy,
             sentry_dsn,
             frontend_url,
             smtp_url,

@@ -362,14 +362,7 @@ pub async fn login(
     }
     let id = user.id;
     let tokens = session_tokens(&state, user, None, None, &ctx, None).await?;
-    tradingbot_actors::identity::audit::record(
-        &state.store,
-        Some(id),
-        "login_succeeded",
-        &ctx,
-        serde_json::json!({ "2fa": false }),
-    )
-    .await;
+    state.identity.record_login(id, &ctx, false).await;
     Ok(HttpResponse::Ok().json(tokens))
 }
 
@@ -387,6 +380,7 @@ pub async fn verify_2fa(
     body: Json<Verify2faRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = context(&req, ip);
+    state.identity.check_source(&ctx).await?;
     let invalid = || {
         ApiError::unauthorized(
             "invalid_challenge",
@@ -433,14 +427,7 @@ pub async fn verify_2fa(
     }
     let id = user.id;
     let tokens = session_tokens(&state, user, None, None, &ctx, None).await?;
-    tradingbot_actors::identity::audit::record(
-        &state.store,
-        Some(id),
-        "login_succeeded",
-        &ctx,
-        serde_json::json!({ "2fa": true }),
-    )
-    .await;
+    state.identity.record_login(id, &ctx, true).await;
     Ok(HttpResponse::Ok().json(tokens))
 }
 

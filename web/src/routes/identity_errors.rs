@@ -23,6 +23,15 @@ impl From<IdentityError> for ApiError {
                 retry_after_secs,
                 limit: None,
             },
+            IdentityError::SourceBlocked { retry_after_secs } => ApiError::RateLimited {
+                code: "source_blocked",
+                detail: format!(
+                    "Too many failed sign-ins from this address. Try again in {} minutes.",
+                    retry_after_secs.div_ceil(60)
+                ),
+                retry_after_secs,
+                limit: None,
+            },
             IdentityError::Deactivated => {
                 ApiError::forbidden("account_deactivated", "This account is deactivated.")
             }

@@ -16,6 +16,7 @@ pub mod performance;
 pub mod pine;
 pub mod positions;
 pub mod risk;
+pub mod security_alerts;
 pub mod simulate;
 pub mod strategies;
 pub mod telegram;
@@ -63,6 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(
                         web::resource("/2fa/disable").route(web::post().to(auth::disable_2fa)),
                     ),
+            )
+            .service(
+                web::resource("/users/me/security-alerts")
+                    .route(web::get().to(security_alerts::get))
+                    .route(web::put().to(security_alerts::put)),
             )
             .service(
                 web::resource("/users/me")

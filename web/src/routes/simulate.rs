@@ -157,6 +157,9 @@ fn okx_btc_swap() -> InstrumentRules {
 /// Parameters with their sources resolved.
 struct Resolved {
     venue: Venue,
+    /// The symbol's maintenance tiers, and where they came from.
+    tiers: Vec<tradingbot_core::simulator::Tier>,
+    tiers_source: &'static str,
     symbol: String,
     rules: InstrumentRules,
     entry: Decimal,
@@ -166,15 +169,26 @@ struct Resolved {
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn resolve(
-    state: &AppState,
-    user_id: i64,
+/// What a simulation is asked about, before its sources are resolved.
+struct Ask<'a> {
     account_id: Option<i64>,
-    exchange: Option<&str>,
-    symbol: &str,
+    exchange: Option<&'a str>,
+    symbol: &'a str,
     entry: Option<Decimal>,
     balance: Option<Decimal>,
-) -> Result<Resolved, ApiError> {
+    /// For OKX, whose tiers differ by margin mode.
+    mode: tradingbot_core::exchange::MarginMode,
+}
+
+async fn resolve(state: &AppState, user_id: i64, ask: Ask<'_>) -> Result<Resolved, ApiError> {
+    let Ask {
+        account_id,
+        exchange,
+        symbol,
+        entry,
+        balance,
+        mode,
+    } = ask;
     let symbol = tradingbot_core::symbol::Symbol::parse(symbol)
         .map_err(|e| ApiError::invalid("symbol", e.to_string()))?;
     let Some(account_id) = account_id else {
@@ -197,6 +211,12 @@ async fn resolve(
             } else {
                 binance_btcusdt()
             },
+            tiers: if venue == Venue::Okx {
+                okx_default_tiers()
+            } else {
+                binance_btcusdt_tiers()
+            },
+            tiers_source: "published",
             venue,
             symbol: symbol.as_str().to_owned(),
             entry,
@@ -247,7 +267,21 @@ async fn resolve(
             Err(_) => return Err(unavailable("the balance", "timeout".into())),
         },
     };
+    let tiers =
+        match tokio::time::timeout(TIMEOUT, conn.maintenance_tiers(&venue_symbol, mode, entry))
+            .await
+        {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Err(unavailable("the maintenance tiers", e.to_string())),
+            Err(_) => return Err(unavailable("the maintenance tiers", "timeout".into())),
+        };
     Ok(Resolved {
+        tiers,
+        tiers_source: if account.exchange == tradingbot_actors::store::enums::Exchange::Paper {
+            "published"
+        } else {
+            "exchange"
+        },
         venue: if conn.venue() == ExchangeVenue::Okx {
             Venue::Okx
         } else {
@@ -288,10 +322,7 @@ async fn answer(
     });
     let base = Inputs {
         venue: r.venue,
-        tiers: match r.venue {
-            Venue::Binance => binance_btcusdt_tiers(),
-            Venue::Okx => okx_default_tiers(),
-        },
+        tiers: r.tiers,
         rules: r.rules,
         entry_price: r.entry,
         balance: r.balance,
@@ -317,6 +348,7 @@ async fn answer(
         "entry_price": r.entry,
         "balance": r.balance,
         "balance_source": r.balance_source,
+        "tiers_source": r.tiers_source,
         "investment_pct": p.investment_pct,
         "leverage": p.leverage,
         "fee_rate": fee_rate,
@@ -347,11 +379,14 @@ pub async fn simulate_any(
     let r = resolve(
         &state,
         user.id,
-        b.account_id,
-        b.exchange.as_deref(),
-        b.symbol.as_deref().unwrap_or("BTCUSDT"),
-        b.entry_price,
-        b.balance,
+        Ask {
+            account_id: b.account_id,
+            exchange: b.exchange.as_deref(),
+            symbol: b.symbol.as_deref().unwrap_or("BTCUSDT"),
+            entry: b.entry_price,
+            balance: b.balance,
+            mode: tradingbot_core::exchange::MarginMode::Isolated,
+        },
     )
     .await?;
     let d = |v: Option<Decimal>, default: i64| v.unwrap_or(Decimal::from(default));
@@ -390,7 +425,19 @@ pub async fn simulate_saved(
         .symbols
         .first()
         .map_or("BTCUSDT".to_owned(), |s| s.as_str().to_owned());
-    let r = resolve(&state, user.id, Some(account_id), None, &symbol, None, None).await?;
+    let r = resolve(
+        &state,
+        user.id,
+        Ask {
+            account_id: Some(account_id),
+            exchange: None,
+            symbol: &symbol,
+            entry: None,
+            balance: None,
+            mode: cfg.margin_mode,
+        },
+    )
+    .await?;
     let plan = Plan {
         investment_pct: cfg.investment_pct,
         leverage: cfg.leverage,

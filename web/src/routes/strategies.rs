@@ -15,7 +15,7 @@ use serde_json::json;
 use std::time::Duration;
 use tradingbot_actors::identity::audit;
 use tradingbot_actors::store::entities::strategies;
-use tradingbot_actors::strategies::{StrategiesError, Webhook, config_of};
+use tradingbot_actors::strategies::{StrategiesError, Switch, Webhook, config_of};
 use tradingbot_core::exchange::{ExchangeError, MarginMode};
 use tradingbot_core::strategy::{StrategyConfig, StrategyDraft, alert_message};
 use utoipa::ToSchema;
@@ -67,6 +67,10 @@ pub struct StrategyView {
     /// The AI watch may close this strategy's positions early by itself
     /// (default off; recommendations are sent either way).
     pub ai_auto_exit: bool,
+    /// An anomaly (signal burst, refusals in a row, oversized entry, the
+    /// account's intraday drawdown) deactivates the strategy by itself
+    /// (default off; the alert is sent either way).
+    pub auto_pause_on_anomaly: bool,
     /// POST TradingView alerts here.
     pub webhook_url: String,
     /// Carried in the alert's body (`secret`), or the key of the
@@ -110,6 +114,7 @@ fn view(
         opposite_signal: cfg.opposite_signal.as_str().into(),
         is_active: m.is_active,
         ai_auto_exit: m.ai_auto_exit,
+        auto_pause_on_anomaly: m.auto_pause_on_anomaly,
         webhook_url: format!(
             "{}/api/v1/webhook/tradingview/{}",
             state.public_url.trim_end_matches('/'),
@@ -130,6 +135,19 @@ pub struct StrategyBody {
     account_id: Option<serde_json::Value>,
     is_active: Option<bool>,
     ai_auto_exit: Option<bool>,
+    auto_pause_on_anomaly: Option<bool>,
+}
+
+impl StrategyBody {
+    /// The opt-in behaviours the body sets.
+    fn switches(&self) -> impl Iterator<Item = (Switch, bool)> {
+        [
+            (Switch::AiAutoExit, self.ai_auto_exit),
+            (Switch::AutoPauseOnAnomaly, self.auto_pause_on_anomaly),
+        ]
+        .into_iter()
+        .filter_map(|(s, on)| on.map(|on| (s, on)))
+    }
 }
 
 /// `account_id`: a number, or `null` to detach.
@@ -153,7 +171,7 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 15] = [
+    const KNOWN: [&str; 16] = [
         "name",
         "indicator_id",
         "symbols",
@@ -169,6 +187,7 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
         "account_id",
         "is_active",
         "ai_auto_exit",
+        "auto_pause_on_anomaly",
     ];
     let unknown: Vec<FieldError> = obj
         .keys()
@@ -180,16 +199,14 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     }
     let mut rest = obj.clone();
     let account_id = rest.remove("account_id");
-    let is_active = match rest.remove("is_active") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Bool(b)) => Some(b),
-        Some(_) => return Err(ApiError::invalid("is_active", "true or false")),
+    let mut flag = |name: &'static str| match rest.remove(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
+        Some(_) => Err(ApiError::invalid(name, "true or false")),
     };
-    let ai_auto_exit = match rest.remove("ai_auto_exit") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Bool(b)) => Some(b),
-        Some(_) => return Err(ApiError::invalid("ai_auto_exit", "true or false")),
-    };
+    let is_active = flag("is_active")?;
+    let ai_auto_exit = flag("ai_auto_exit")?;
+    let auto_pause_on_anomaly = flag("auto_pause_on_anomaly")?;
     let draft: StrategyDraft = serde_path_to_error::deserialize(serde_json::Value::Object(rest))
         .map_err(|e| {
             let field = e.path().to_string();
@@ -207,6 +224,7 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
         account_id,
         is_active,
         ai_auto_exit,
+        auto_pause_on_anomaly,
     })
 }
 
@@ -297,8 +315,10 @@ pub async fn create(
         .strategies
         .create(user.id, &cfg, account_id, body.is_active.unwrap_or(true))
         .await?;
-    if body.ai_auto_exit == Some(true) {
-        model = state.strategies.set_ai_auto_exit(model, true).await?;
+    for (switch, on) in body.switches() {
+        if on {
+            model = state.strategies.set_switch(model, switch, true).await?;
+        }
     }
     audit::record(
         &state.store,
@@ -365,10 +385,14 @@ pub async fn update(
     {
         m = state.strategies.set_active(m, on).await?;
     }
-    if let Some(on) = body.ai_auto_exit
-        && on != m.ai_auto_exit
-    {
-        m = state.strategies.set_ai_auto_exit(m, on).await?;
+    for (switch, on) in body.switches() {
+        let now = match switch {
+            Switch::AiAutoExit => m.ai_auto_exit,
+            Switch::AutoPauseOnAnomaly => m.auto_pause_on_anomaly,
+        };
+        if on != now {
+            m = state.strategies.set_switch(m, switch, on).await?;
+        }
     }
     audit::record(
         &state.store,

@@ -235,6 +235,22 @@ pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<O
                 }),
             ),
         ),
+        Event::SecurityAlert(a) => (
+            Some(a.user_id),
+            Channel::Alerts,
+            None,
+            frame(
+                "security_alert",
+                json!({
+                    "kind": a.kind,
+                    "critical": a.critical,
+                    "title": a.title,
+                    "message": a.message,
+                    "ip": a.ip,
+                    "at": a.at,
+                }),
+            ),
+        ),
         Event::PnlStep(s) => (
             Some(s.user_id),
             Channel::Alerts,

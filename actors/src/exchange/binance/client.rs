@@ -327,9 +327,13 @@ impl BinanceClient {
     }
 
     pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
-        let body = self.send(&rest::balance(), Priority::Normal).await?;
-        let entries: Vec<model::BalanceEntry> = model::parse(&body)?;
-        Ok(entries.iter().map(model::BalanceEntry::balance).collect())
+        let body = self.send(&rest::account(), Priority::Normal).await?;
+        let account: model::Account = model::parse(&body)?;
+        Ok(account
+            .assets
+            .iter()
+            .map(model::AccountAsset::balance)
+            .collect())
     }
 
     pub async fn permissions(&self) -> Result<KeyPermissions, ExchangeError> {
@@ -357,16 +361,22 @@ impl BinanceClient {
         Ok(p.mark_price)
     }
 
-    /// The most leverage `symbol` allows (first bracket).
-    pub async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
+    /// The leverage brackets of `symbol`, smallest first.
+    pub async fn brackets(&self, symbol: &str) -> Result<Vec<model::Bracket>, ExchangeError> {
         let body = self
             .send(&rest::leverage_brackets(symbol), Priority::Normal)
             .await?;
         model::parse_brackets(&body)?
             .into_iter()
             .find(|b| b.symbol == symbol)
-            .and_then(|b| b.brackets.first().map(|x| x.initial_leverage))
+            .map(|b| b.brackets)
+            .filter(|b| !b.is_empty())
             .ok_or_else(|| ExchangeError::Malformed(format!("no leverage brackets for {symbol}")))
+    }
+
+    /// The most leverage `symbol` allows (first bracket).
+    pub async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
+        Ok(self.brackets(symbol).await?[0].initial_leverage)
     }
 
     /// Sets leverage and margin mode of `symbol`, once per value.

@@ -276,6 +276,40 @@ impl OkxClient {
         Ok(out)
     }
 
+    /// The maintenance tiers of `symbol` (`BTC-USDT-SWAP`) under `mode`, in
+    /// notional terms at `price`.
+    pub async fn tiers(
+        &self,
+        symbol: &str,
+        mode: MarginMode,
+        price: Decimal,
+    ) -> Result<Vec<tradingbot_core::simulator::Tier>, ExchangeError> {
+        let rules = self.rules(symbol).await?;
+        let family = symbol.strip_suffix("-SWAP").unwrap_or(symbol);
+        let td_mode = match mode {
+            MarginMode::Isolated => "isolated",
+            MarginMode::Cross => "cross",
+        };
+        let rows: Vec<model::PositionTier> = self
+            .send(&rest::position_tiers(family, td_mode), Priority::Normal)
+            .await?;
+        let mut tiers: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                r.at_price(rules.contract_value, price).ok_or_else(|| {
+                    ExchangeError::Malformed(format!("unreadable position tier {}", r.tier))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        tiers.sort_by_key(|t| t.cap);
+        if tiers.is_empty() {
+            return Err(ExchangeError::Malformed(format!(
+                "no position tiers for {symbol}"
+            )));
+        }
+        Ok(tiers)
+    }
+
     pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let data: Vec<model::MarkPrice> = self
             .send(&rest::mark_price(symbol), Priority::Normal)

@@ -13,6 +13,7 @@ pub mod performances;
 pub mod positions;
 pub mod refresh_tokens;
 pub mod risk_settings;
+pub mod security_alert_settings;
 pub mod signals;
 pub mod strategies;
 pub mod system_settings;

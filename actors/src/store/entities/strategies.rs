@@ -27,6 +27,8 @@ pub struct Model {
     pub is_active: bool,
     /// The AI watch may close this strategy's positions by itself.
     pub ai_auto_exit: bool,
+    /// An anomaly on this strategy (or its account) deactivates it.
+    pub auto_pause_on_anomaly: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -279,24 +279,26 @@ impl AlgoOrder {
     }
 }
 
-/// `/fapi/v3/balance` entry.
+/// One asset of `/fapi/v2/account`. Its `unrealizedProfit` counts every
+/// position of the asset; `/fapi/v3/balance`'s `crossUnPnl` only the cross
+/// ones, which would leave isolated positions out of the equity.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BalanceEntry {
+pub struct AccountAsset {
     pub asset: String,
-    pub balance: Decimal,
-    pub available_balance: Decimal,
+    pub wallet_balance: Decimal,
     #[serde(default)]
-    pub cross_un_pnl: Decimal,
+    pub unrealized_profit: Decimal,
+    pub available_balance: Decimal,
 }
 
-impl BalanceEntry {
+impl AccountAsset {
     pub fn balance(&self) -> Balance {
         Balance {
             asset: self.asset.clone(),
-            wallet: self.balance,
+            wallet: self.wallet_balance,
             available: self.available_balance,
-            unrealized_pnl: self.cross_un_pnl,
+            unrealized_pnl: self.unrealized_profit,
         }
     }
 }
@@ -308,6 +310,8 @@ pub struct Account {
     pub can_trade: bool,
     #[serde(default)]
     pub can_withdraw: Option<bool>,
+    #[serde(default)]
+    pub assets: Vec<AccountAsset>,
 }
 
 impl Account {
@@ -398,6 +402,16 @@ pub struct Bracket {
     pub maint_margin_ratio: Decimal,
     #[serde(deserialize_with = "any_decimal")]
     pub cum: Decimal,
+}
+
+impl Bracket {
+    pub fn tier(&self) -> crate::simulator::Tier {
+        crate::simulator::Tier {
+            cap: self.notional_cap,
+            rate: self.maint_margin_ratio,
+            max_leverage: self.initial_leverage,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -505,10 +519,21 @@ mod tests {
 
     #[test]
     fn parses_balances_and_positions() {
-        let b: Vec<BalanceEntry> = parse(br#"[{"accountAlias":"SgsR","asset":"USDT","balance":"122607.35137903",
+        // The documented single-asset-mode example, with an isolated
+        // position's profit in `unrealizedProfit` but not in `crossUnPnl`.
+        let a: Account = parse(br#"{"feeTier":0,"canTrade":true,"canDeposit":true,"canWithdraw":true,
+            "updateTime":0,"totalWalletBalance":"103.12345678","totalUnrealizedProfit":"1.50000000",
+            "assets":[{"asset":"USDT","walletBalance":"23.72469206","unrealizedProfit":"1.50000000",
+            "marginBalance":"25.22469206","maintMargin":"0.00000000","initialMargin":"0.00000000",
+            "positionInitialMargin":"0.00000000","openOrderInitialMargin":"0.00000000",
             "crossWalletBalance":"23.72469206","crossUnPnl":"0.00000000","availableBalance":"23.72469206",
-            "maxWithdrawAmount":"23.72469206","marginAvailable":true,"updateTime":1617939110373}]"#).unwrap();
-        assert_eq!(b[0].balance().available, dec!(23.72469206));
+            "maxWithdrawAmount":"23.72469206","marginAvailable":true,"updateTime":1625474304765}],
+            "positions":[]}"#).unwrap();
+        let b = a.assets[0].balance();
+        assert_eq!(
+            (b.wallet, b.available, b.unrealized_pnl),
+            (dec!(23.72469206), dec!(23.72469206), dec!(1.5))
+        );
         let p: Vec<PositionRisk> = parse(br#"[{"entryPrice":"43000.1","breakEvenPrice":"0.0","marginType":"isolated",
             "isAutoAddMargin":"false","isolatedMargin":"330.0","leverage":"3","liquidationPrice":"28900.5",
             "markPrice":"43100.0","maxNotionalValue":"20000000","positionAmt":"-0.023","notional":"-991.3",

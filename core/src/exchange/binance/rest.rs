@@ -145,11 +145,6 @@ pub fn premium_index(symbol: &str) -> Request {
     Request::new(Method::Get, "/fapi/v1/premiumIndex", 1).param("symbol", symbol)
 }
 
-/// Balances of the futures wallet.
-pub fn balance() -> Request {
-    Request::new(Method::Get, "/fapi/v3/balance", 5).signed()
-}
-
 /// Account information, including whether the key can trade and withdraw.
 pub fn account() -> Request {
     Request::new(Method::Get, "/fapi/v2/account", 5).signed()

@@ -7,6 +7,7 @@ use crate::exchange::{
     Balance, ExchangeError, KeyPermissions, MarginMode, OrderReport, OrderStatus, PositionReport,
     PositionSide, Side,
 };
+use crate::simulator::Tier;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::str::FromStr;
@@ -400,10 +401,52 @@ impl MarkPrice {
     }
 }
 
+/// One row of `/api/v5/public/position-tiers` (swap sizes in contracts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PositionTier {
+    pub tier: String,
+    pub max_sz: String,
+    pub mmr: String,
+    pub max_lever: String,
+}
+
+impl PositionTier {
+    /// The tier in notional terms at `price`: OKX sizes tiers in contracts,
+    /// the simulator in USDT.
+    pub fn at_price(&self, contract_value: Decimal, price: Decimal) -> Option<Tier> {
+        Some(Tier {
+            cap: dec(&self.max_sz)? * contract_value * price,
+            rate: dec(&self.mmr)?,
+            max_leverage: self.max_lever.trim().parse().ok()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    /// The "Get position tiers" response shape (a swap family, contracts).
+    #[test]
+    fn position_tiers_become_notional_tiers() {
+        let rows: Vec<PositionTier> = serde_json::from_str(
+            r#"[{"uly":"BTC-USDT","instFamily":"BTC-USDT","instId":"","tier":"1","minSz":"0",
+                "maxSz":"5000","mmr":"0.004","imr":"0.01","maxLever":"100","optMgnFactor":"0",
+                "quoteMaxLoan":"","baseMaxLoan":""}]"#,
+        )
+        .unwrap();
+        // 5,000 contracts of 0.01 BTC at 43,000 = 2,150,000 USDT.
+        assert_eq!(
+            rows[0].at_price(dec!(0.01), dec!(43000)),
+            Some(Tier {
+                cap: dec!(2150000),
+                rate: dec!(0.004),
+                max_leverage: 100
+            })
+        );
+    }
 
     /// Shapes from the "Get instruments", "Get balance", "Get account
     /// configuration", "Get positions", "Place order" and "Get order

@@ -147,6 +147,19 @@ pub fn mark_price(inst_id: &str) -> Request {
         .q("instId", inst_id)
 }
 
+/// Maintenance-margin tiers of a swap's instrument family (`BTC-USDT`);
+/// sizes in contracts.
+pub fn position_tiers(inst_family: &str, td_mode: &str) -> Request {
+    Request::get(
+        "/api/v5/public/position-tiers",
+        limit("public/position-tiers", 10),
+    )
+    .public()
+    .q("instType", "SWAP")
+    .q("tdMode", td_mode)
+    .q("instFamily", inst_family)
+}
+
 pub fn balance(ccy: &str) -> Request {
     Request::get("/api/v5/account/balance", limit("account/balance", 10)).q("ccy", ccy)
 }

@@ -1,0 +1,151 @@
+//! Security alerts: reads the audit trail as it is written, picks out the
+//! events `core::identity::alerts` says the account's owner must hear about,
+//! and tells them — on the event bus (the websocket's `alerts` channel and
+//! their Telegram bot, when registered) and by email when SMTP is
+//! configured. Kinds the user switched off are skipped, critical ones never.
+//! Runs as its own task: an audited action never waits for its alert.
+
+use crate::execution::bus::EventBus;
+use crate::execution::events::{Event, SecurityAlert};
+use crate::identity::{Identity, Mailer};
+use crate::store::Store;
+use crate::store::entities::{audit_log, security_alert_settings as settings, users};
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tradingbot_core::identity::alerts::{self, AlertKind, Recipients, Trigger};
+
+/// Audit events waiting for the alert task at most.
+const FEED: usize = 10_000;
+
+pub fn spawn(identity: Arc<Identity>, bus: Arc<EventBus>) {
+    let Some(mut feed) = identity.store.audit_feed(FEED) else {
+        tracing::warn!("security alerts already running for this store");
+        return;
+    };
+    tokio::spawn(async move {
+        while let Some(row) = feed.recv().await {
+            let details = row
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or(serde_json::Value::Null);
+            if let Some(trigger) = alerts::classify(&row.event, row.user_id, &details) {
+                deliver(&identity, &bus, &row, trigger).await;
+            }
+        }
+    });
+}
+
+async fn deliver(identity: &Identity, bus: &EventBus, row: &audit_log::Model, t: Trigger) {
+    let recipients = match t.recipients {
+        Recipients::User(id) => {
+            users::Entity::find_by_id(id)
+                .filter(users::Column::IsActive.eq(true))
+                .all(identity.store.conn())
+                .await
+        }
+        Recipients::Everyone => {
+            users::Entity::find()
+                .filter(users::Column::IsActive.eq(true))
+                .all(identity.store.conn())
+                .await
+        }
+    };
+    let recipients = match recipients {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, event = row.event, "security alert recipients unreadable");
+            return;
+        }
+    };
+    for user in recipients {
+        if !t.kind.critical() {
+            match muted(&identity.store, user.id).await {
+                Ok(m) if m.contains(&t.kind) => {
+                    metrics::counter!("security_alerts_muted_total", "kind" => t.kind.code())
+                        .increment(1);
+                    continue;
+                }
+                Ok(_) => {}
+                // Better an unwanted alert than a missed one.
+                Err(e) => {
+                    tracing::warn!(error = %e, user_id = user.id, "alert settings unreadable")
+                }
+            }
+        }
+        let korean = user.language == "ko";
+        let message = alerts::message(
+            t.kind,
+            t.subject.as_deref(),
+            row.ip.as_deref(),
+            row.user_agent.as_deref(),
+            row.created_at,
+            korean,
+        );
+        let title = t.kind.title(korean).to_owned();
+        metrics::counter!("security_alerts_total", "kind" => t.kind.code()).increment(1);
+        bus.publish_live(Event::SecurityAlert(SecurityAlert {
+            user_id: user.id,
+            kind: t.kind.code(),
+            critical: t.kind.critical(),
+            title: title.clone(),
+            message: message.clone(),
+            ip: row.ip.clone(),
+            at: row.created_at,
+        }));
+        if matches!(identity.mailer, Mailer::Smtp { .. }) {
+            let subject = if korean {
+                format!("[TradingBot] 보안 알림: {title}")
+            } else {
+                format!("[TradingBot] Security alert: {title}")
+            };
+            identity.mailer.send(&user.email, &subject, &message).await;
+        }
+    }
+}
+
+/// The kinds a user switched off.
+pub async fn muted(store: &Store, user_id: i64) -> Result<BTreeSet<AlertKind>, sea_orm::DbErr> {
+    let row: Option<String> = settings::Entity::find_by_id(user_id)
+        .select_only()
+        .column(settings::Column::Muted)
+        .into_tuple()
+        .one(store.conn())
+        .await?;
+    Ok(row
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(AlertKind::parse)
+        .filter(|k| !k.critical())
+        .collect())
+}
+
+/// Replaces the kinds a user switched off (critical kinds are ignored:
+/// the caller refuses them before).
+pub async fn set_muted(
+    store: &Store,
+    user_id: i64,
+    kinds: &BTreeSet<AlertKind>,
+) -> Result<(), sea_orm::DbErr> {
+    let muted: Vec<&str> = kinds
+        .iter()
+        .filter(|k| !k.critical())
+        .map(|k| k.code())
+        .collect();
+    settings::Entity::insert(settings::ActiveModel {
+        user_id: Set(user_id),
+        muted: Set(muted.join(",")),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(settings::Column::UserId)
+            .update_columns([settings::Column::Muted, settings::Column::UpdatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(store.conn())
+    .await?;
+    Ok(())
+}
