@@ -614,6 +614,32 @@ async fn an_address_failing_across_accounts_is_blocked_and_audited() {
     // Other addresses are not affected.
     login_from(&api, HOME, FIREFOX, "victim@example.com", PASSWORD).await;
 
+    // An IPv6 /64 is one source, whichever of its addresses is used.
+    for i in 1..=6 {
+        let ghost = format!("ghost{i}@example.com");
+        let statuses = fail_from(&api, &format!("2001:db8:7:7::{i:x}"), &[ghost.as_str()], 1).await;
+        assert_eq!(statuses, [401]);
+    }
+    let res = from(
+        &api,
+        "2001:db8:7:7:ffff::1",
+        FIREFOX,
+        Method::POST,
+        "/auth/login",
+        None,
+        json!({ "email": "victim@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(res.status(), 429);
+    login_from(
+        &api,
+        "2001:db8:7:8::1",
+        FIREFOX,
+        "victim@example.com",
+        PASSWORD,
+    )
+    .await;
+
     // Audited once, without an account, seen by the administrator.
     let admin = login_from(
         &api,
@@ -631,7 +657,10 @@ async fn an_address_failing_across_accounts_is_blocked_and_audited() {
         .iter()
         .filter(|e| e["event"] == "source_blocked")
         .collect();
-    assert_eq!(blocks.len(), 1, "{events}");
+    assert_eq!(blocks.len(), 2, "{events}");
+    // Newest first: the /64, then the IPv4 address.
+    assert_eq!(blocks[0]["details"]["source"], "2001:db8:7:7::/64");
+    let blocks = &blocks[1..];
     assert_eq!(blocks[0]["ip"], attacker);
     assert_eq!(blocks[0]["user_id"], Value::Null);
     assert_eq!(blocks[0]["details"]["failures"], 6);

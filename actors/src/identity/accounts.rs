@@ -377,7 +377,7 @@ impl Identity {
     /// Refuses a source address that is blocked.
     pub async fn check_source(&self, ctx: &RequestContext) -> Result<(), IdentityError> {
         let Some(ip) = &ctx.ip else { return Ok(()) };
-        match self.blocklist.blocked(ip).await? {
+        match self.blocklist.blocked(&alerts::network(ip)).await? {
             Some(left) => Err(IdentityError::SourceBlocked {
                 retry_after_secs: left.as_secs().max(1),
             }),
@@ -390,11 +390,13 @@ impl Identity {
     /// the instance that blocked it). Never fails the request it counts.
     async fn count_source_failure(&self, ctx: &RequestContext) {
         let Some(ip) = &ctx.ip else { return };
+        // An IPv6 /64 is one source: its owner picks any address in it.
+        let source = alerts::network(ip);
         let p = self.source_policy;
         let counted = self
             .limiter
             .hit(
-                &format!("auth-fail-source:{ip}"),
+                &format!("auth-fail-source:{source}"),
                 p.max_failures.saturating_sub(1),
                 p.window,
             )
@@ -409,16 +411,17 @@ impl Identity {
         if !over {
             return;
         }
-        match self.blocklist.block(ip, p.block_for).await {
+        match self.blocklist.block(&source, p.block_for).await {
             Ok(true) => {
                 metrics::counter!("auth_sources_blocked_total").increment(1);
-                tracing::warn!(ip = %ip, minutes = p.block_for.as_secs() / 60, "source address blocked after repeated failed sign-ins");
+                tracing::warn!(source = %source, minutes = p.block_for.as_secs() / 60, "source address blocked after repeated failed sign-ins");
                 audit::record(
                     &self.store,
                     None,
                     "source_blocked",
                     ctx,
                     json!({
+                        "source": source,
                         "failures": p.max_failures,
                         "window_secs": p.window.as_secs(),
                         "blocked_secs": p.block_for.as_secs(),
