@@ -15,16 +15,28 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tradingbot_core::identity::alerts::{self, AlertKind, Recipients, Trigger};
 
 /// Audit events waiting for the alert task at most.
 const FEED: usize = 10_000;
+/// Alert mails waiting for the mail server at most.
+const MAIL_QUEUE: usize = 1_000;
 
 pub fn spawn(identity: Arc<Identity>, bus: Arc<EventBus>) {
     let Some(mut feed) = identity.store.audit_feed(FEED) else {
         tracing::warn!("security alerts already running for this store");
         return;
     };
+    // Mails leave in order from a task of their own: a slow mail server
+    // delays mail, not the next alert on the websocket and Telegram.
+    let (mail, mut outbox) = mpsc::channel::<Mail>(MAIL_QUEUE);
+    let mailer = identity.clone();
+    tokio::spawn(async move {
+        while let Some((to, subject, body)) = outbox.recv().await {
+            mailer.mailer.send(&to, &subject, &body).await;
+        }
+    });
     tokio::spawn(async move {
         while let Some(row) = feed.recv().await {
             let details = row
@@ -33,13 +45,22 @@ pub fn spawn(identity: Arc<Identity>, bus: Arc<EventBus>) {
                 .and_then(|d| serde_json::from_str(d).ok())
                 .unwrap_or(serde_json::Value::Null);
             if let Some(trigger) = alerts::classify(&row.event, row.user_id, &details) {
-                deliver(&identity, &bus, &row, trigger).await;
+                deliver(&identity, &bus, &mail, &row, trigger).await;
             }
         }
     });
 }
 
-async fn deliver(identity: &Identity, bus: &EventBus, row: &audit_log::Model, t: Trigger) {
+/// A mail to send: address, subject, body.
+type Mail = (String, String, String);
+
+async fn deliver(
+    identity: &Identity,
+    bus: &EventBus,
+    mail: &mpsc::Sender<Mail>,
+    row: &audit_log::Model,
+    t: Trigger,
+) {
     let recipients = match t.recipients {
         Recipients::User(id) => {
             users::Entity::find_by_id(id)
@@ -102,7 +123,13 @@ async fn deliver(identity: &Identity, bus: &EventBus, row: &audit_log::Model, t:
             } else {
                 format!("[TradingBot] Security alert: {title}")
             };
-            identity.mailer.send(&user.email, &subject, &message).await;
+            if mail.try_send((user.email, subject, message)).is_err() {
+                metrics::counter!("security_alert_mails_dropped_total").increment(1);
+                tracing::warn!(
+                    user_id = user.id,
+                    "security alert mail dropped: the mail queue is full"
+                );
+            }
         }
     }
 }
