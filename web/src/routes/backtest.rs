@@ -75,33 +75,16 @@ pub struct BacktestRequest {
 
 impl crate::extract::Validate for BacktestRequest {
     fn validate(&self) -> Vec<FieldError> {
-        let mut e = Vec::new();
-        let pct = |v: Option<Decimal>, lo_open: bool| {
-            v.is_some_and(|v| {
-                v > Decimal::ONE_HUNDRED || v < Decimal::ZERO || (lo_open && v.is_zero())
-            })
-        };
+        let mut e = super::sizing::errors(&super::sizing::Sizing {
+            investment_pct: self.investment_pct,
+            leverage: self.leverage,
+            long_tp_pct: self.long_tp_pct,
+            long_sl_pct: self.long_sl_pct,
+            short_tp_pct: self.short_tp_pct,
+            short_sl_pct: self.short_sl_pct,
+        });
         if self.strategy_id.is_some_and(|id| id <= 0) {
             e.push(FieldError::new("strategy_id", "a strategy id"));
-        }
-        if pct(self.investment_pct, true) {
-            e.push(FieldError::new(
-                "investment_pct",
-                "a percentage above 0 and at most 100",
-            ));
-        }
-        for (field, v) in [
-            ("long_tp_pct", self.long_tp_pct),
-            ("long_sl_pct", self.long_sl_pct),
-            ("short_tp_pct", self.short_tp_pct),
-            ("short_sl_pct", self.short_sl_pct),
-        ] {
-            if pct(v, false) {
-                e.push(FieldError::new(field, "a percentage from 0 (off) to 100"));
-            }
-        }
-        if self.leverage.is_some_and(|l| !(1..=125).contains(&l)) {
-            e.push(FieldError::new("leverage", "a whole number from 1 to 125"));
         }
         if self
             .initial_capital

@@ -18,6 +18,7 @@ pub mod positions;
 pub mod risk;
 pub mod security_alerts;
 pub mod simulate;
+mod sizing;
 pub mod strategies;
 pub mod telegram;
 pub mod trading;

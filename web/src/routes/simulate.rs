@@ -60,31 +60,14 @@ pub struct SimulateRequest {
 
 impl crate::extract::Validate for SimulateRequest {
     fn validate(&self) -> Vec<FieldError> {
-        let mut e = Vec::new();
-        let out = |v: Option<Decimal>, lo_open: bool| {
-            v.is_some_and(|v| {
-                v < Decimal::ZERO || v > Decimal::ONE_HUNDRED || (lo_open && v.is_zero())
-            })
-        };
-        if out(self.investment_pct, true) {
-            e.push(FieldError::new(
-                "investment_pct",
-                "a percentage above 0 and at most 100",
-            ));
-        }
-        for (f, v) in [
-            ("long_tp_pct", self.long_tp_pct),
-            ("long_sl_pct", self.long_sl_pct),
-            ("short_tp_pct", self.short_tp_pct),
-            ("short_sl_pct", self.short_sl_pct),
-        ] {
-            if out(v, false) {
-                e.push(FieldError::new(f, "a percentage from 0 (off) to 100"));
-            }
-        }
-        if self.leverage.is_some_and(|l| !(1..=125).contains(&l)) {
-            e.push(FieldError::new("leverage", "a whole number from 1 to 125"));
-        }
+        let mut e = super::sizing::errors(&super::sizing::Sizing {
+            investment_pct: self.investment_pct,
+            leverage: self.leverage,
+            long_tp_pct: self.long_tp_pct,
+            long_sl_pct: self.long_sl_pct,
+            short_tp_pct: self.short_tp_pct,
+            short_sl_pct: self.short_sl_pct,
+        });
         if self.entry_price.is_some_and(|p| p <= Decimal::ZERO) {
             e.push(FieldError::new("entry_price", "a positive price"));
         }
