@@ -12,11 +12,7 @@ use serde_json::{Value, json};
 use tradingbot_testkit::binance::LocalBinance;
 use tradingbot_testkit::okx::LocalOkx;
 
-const BINANCE_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const BINANCE_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-const OKX_KEY: &str = "c6ad9e38-5e25-4d8b-9f1a-0f1c3b2a7d11";
-const OKX_SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
-const OKX_PASS: &str = "Correct-Passphrase-1";
+use common::venues::{BINANCE_KEY, BINANCE_SECRET, OKX_KEY, OKX_PASS, OKX_SECRET};
 
 struct Venues {
     binance: LocalBinance,

@@ -17,27 +17,19 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tradingbot_testkit::binance::LocalBinance;
 
-const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+use common::venues::{BINANCE_KEY as KEY, BINANCE_SECRET as SECRET};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn env(b: &LocalBinance) -> Vec<(&str, &str)> {
-    vec![
+    let mut env = vec![
         ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
         ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
         ("TRADINGBOT_POSITION_UPDATE_MS", "100"),
-        ("TRADINGBOT_BINANCE_TESTNET_REST_URL", b.rest_url.as_str()),
-        (
-            "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
-            b.ws_api_url.as_str(),
-        ),
-        (
-            "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
-            b.stream_url.as_str(),
-        ),
-    ]
+    ];
+    env.extend(common::venues::env(Some(b), None));
+    env
 }
 
 fn ws_url(bot: &Spawned) -> String {

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use tradingbot_testkit::binance::LocalBinance;
 use tradingbot_testkit::telegram::{Failure, LocalTelegram};
 
-const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+use common::venues::{BINANCE_KEY as KEY, BINANCE_SECRET as SECRET};
 const BOT_TOKEN: &str = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1";
 const CHAT: i64 = 555_001;
 
@@ -63,26 +62,13 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
     tg.add_bot(BOT_TOKEN, "alice_trades_bot");
     let (_tmp, dir) = workdir();
     create_admin(&dir);
-    let bot = Spawned::start(
-        &dir,
-        &[
-            ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
-            ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
-            ("TRADINGBOT_TELEGRAM_API_URL", tg.url.as_str()),
-            (
-                "TRADINGBOT_BINANCE_TESTNET_REST_URL",
-                venue.rest_url.as_str(),
-            ),
-            (
-                "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
-                venue.ws_api_url.as_str(),
-            ),
-            (
-                "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
-                venue.stream_url.as_str(),
-            ),
-        ],
-    );
+    let mut env = vec![
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_TELEGRAM_API_URL", tg.url.as_str()),
+    ];
+    env.extend(common::venues::env(Some(&venue), None));
+    let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let (u, s) = binance_trader(&api, "tg@example.com", KEY, SECRET).await;
 
