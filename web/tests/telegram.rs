@@ -213,6 +213,17 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
     chat.expect(&["New entries: paused"]).await;
     chat.say("/resume");
     chat.expect(&["New entries allowed again"]).await;
+    // Audited like the API's switch; the chat that did it gets no alert.
+    let audit = json_of(api.get("/audit", &u.access).await).await;
+    let switches: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "kill_switch" && e["details"]["via"] == "telegram")
+        .collect();
+    assert_eq!(switches.len(), 2, "{audit}");
+    assert_eq!(switches[1]["details"]["enabled"], true);
+    assert_eq!(switches[1]["user_agent"], "Telegram bot");
     // An operator's pause is announced: the user did not do it.
     let res = api
         .login("ops@example.com", "operator passphrase 2026")
@@ -249,6 +260,12 @@ async fn a_bot_links_its_chat_reports_every_trade_and_takes_commands() {
     chat.expect(&["New entries allowed again by an administrator"])
         .await;
 
+    assert!(
+        tg.sent(BOT_TOKEN)
+            .iter()
+            .all(|m| !(m.text.contains("Kill switch engaged") && m.text.contains("by you"))),
+        "no alert for the chat's own /pause"
+    );
     // Nobody else's chat got a word.
     assert!(tg.sent(BOT_TOKEN).iter().all(|m| m.chat_id == CHAT));
     // Paced: never a 429 for our own speed, and a second between messages.

@@ -432,8 +432,23 @@ impl BotActor {
             }
             "/pause" | "/resume" => {
                 let on = command == "/pause";
+                let store = self.store.clone();
                 self.answer(ctx, async move {
-                    match deps.execution.set_kill_switch(user_id, Some(on), None).await {
+                    let result = deps.execution.set_kill_switch(user_id, Some(on), None).await;
+                    if result.is_ok() {
+                        crate::identity::audit::record(
+                            &store,
+                            Some(user_id),
+                            "kill_switch",
+                            &crate::identity::RequestContext {
+                                ip: None,
+                                user_agent: Some("Telegram bot".into()),
+                            },
+                            serde_json::json!({ "enabled": on, "via": "telegram" }),
+                        )
+                        .await;
+                    }
+                    match result {
                         Ok(r) if !on && (r.ledger.admin_kill_switch || deps.execution.global_kill_switch()) => {
                             format::plain_text(
                                 lang,

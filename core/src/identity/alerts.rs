@@ -181,6 +181,8 @@ pub fn classify(event: &str, user_id: Option<i64>, details: &Value) -> Option<Tr
             AlertKind::WebhookSecretRotated,
             Some(format!("strategy {}", details.get("strategy")?)),
         ),
+        // From the user's own chat, which the bot answered already.
+        "kill_switch" if details.get("via").and_then(Value::as_str) == Some("telegram") => None,
         "kill_switch" if flag(details, "enabled") => to_user(
             AlertKind::KillSwitchEngaged,
             Some("by you; open positions keep their stop-loss and take-profit".into()),
@@ -442,6 +444,14 @@ mod tests {
             None
         );
         assert_eq!(kind("kill_switch", json!({ "enabled": false })), None);
+        assert_eq!(
+            kind("kill_switch", json!({ "enabled": true })),
+            Some(AlertKind::KillSwitchEngaged)
+        );
+        assert_eq!(
+            kind("kill_switch", json!({ "enabled": true, "via": "telegram" })),
+            None
+        );
         assert_eq!(
             classify(
                 "user_kill_switch",
