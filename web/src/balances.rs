@@ -1,7 +1,10 @@
 //! Keeps `BalanceBook` fresh: every `TRADINGBOT_BALANCE_REFRESH_SECS` each
 //! active exchange account's balances are read through its connection (the
-//! paper exchange answers from memory), and a change is pushed on the
-//! websocket as `account_update`. Requests then read memory only.
+//! paper exchange answers from memory); an account whose positions the
+//! exchange connection reports changed (a fill) is read again within half a
+//! second; a new account starts with its connection test's balances. A
+//! change is pushed on the websocket as `account_update`. Requests read
+//! memory only.
 
 use crate::state::AppState;
 use actix_web::web;
@@ -12,13 +15,54 @@ use tradingbot_actors::store::enums::Exchange;
 /// One exchange call may take this long before the round moves on.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A position changing on an account (a fill: fees, realized profit, new
+/// margin) makes its balances read again this soon, instead of at the next
+/// round; several changes in a row make one read.
+const AFTER_CHANGE: Duration = Duration::from_millis(500);
+
 pub fn spawn(state: web::Data<AppState>, every: Duration) {
+    let rounds = state.clone();
     actix_web::rt::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            refresh(&state).await;
+            refresh(&rounds).await;
+        }
+    });
+    // Off the trading path: a listener of the live bus like the others.
+    let mut rx = state.execution.bus().subscribe();
+    actix_web::rt::spawn(async move {
+        // (user, account) pairs whose positions changed.
+        let mut changed: std::collections::BTreeSet<(i64, i64)> = Default::default();
+        loop {
+            let event = if changed.is_empty() {
+                rx.recv().await.map(Some)
+            } else {
+                match tokio::time::timeout(AFTER_CHANGE, rx.recv()).await {
+                    Ok(e) => e.map(Some),
+                    Err(_) => Ok(None),
+                }
+            };
+            match event {
+                Ok(Some(e)) => {
+                    if let Event::Position(p) = e.as_ref() {
+                        changed.insert((p.user_id, p.account_id));
+                    }
+                }
+                Ok(None) => {
+                    for (user_id, account_id) in std::mem::take(&mut changed) {
+                        match state.accounts.get(user_id, account_id).await {
+                            Ok(a) if a.is_active => read(&state, a).await,
+                            Ok(_) => {}
+                            // Removed meanwhile.
+                            Err(e) => tracing::debug!(error = %e, account_id, "no balance refresh"),
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
         }
     });
 }
@@ -35,49 +79,64 @@ pub async fn refresh(state: &AppState) {
         .balances
         .retain(&accounts.iter().map(|a| a.id).collect::<Vec<_>>());
     for a in accounts {
-        let exchange = match a.exchange {
-            Exchange::Binance => "binance",
-            Exchange::Okx => "okx",
-            Exchange::Paper => "paper",
-        }
-        .to_owned();
-        let conn = match state.accounts.connection(&a).await {
-            Ok(c) => c,
-            Err(e) => {
-                state
-                    .balances
-                    .failed(a.id, a.user_id, &exchange, e.to_string());
-                continue;
-            }
-        };
-        match tokio::time::timeout(CALL_TIMEOUT, conn.balances()).await {
-            Ok(Ok(balances)) => {
-                if state.balances.set(a.id, a.user_id, &exchange, balances)
-                    && let Some(entry) = state.balances.get(a.id)
-                    && let (Some(usdt), Some(at)) = (entry.usdt(), entry.updated_at)
-                {
-                    state
-                        .execution
-                        .bus()
-                        .publish_live(Event::AccountUpdate(AccountBalances {
-                            user_id: a.user_id,
-                            account_id: a.id,
-                            exchange: exchange.clone(),
-                            wallet: usdt.wallet,
-                            available: usdt.available,
-                            unrealized_pnl: usdt.unrealized_pnl,
-                            at,
-                        }));
-                }
-            }
-            Ok(Err(e)) => state
+        read(state, a).await;
+    }
+}
+
+/// Keeps balances just read from `a`'s exchange (by the refresher, or by
+/// the connection test of a new account) and pushes them when they changed.
+pub fn record(
+    state: &AppState,
+    a: &tradingbot_actors::store::entities::api_keys::Model,
+    balances: Vec<tradingbot_core::exchange::Balance>,
+) {
+    let exchange = exchange_name(a.exchange);
+    if state.balances.set(a.id, a.user_id, exchange, balances)
+        && let Some(entry) = state.balances.get(a.id)
+        && let (Some(usdt), Some(at)) = (entry.usdt(), entry.updated_at)
+    {
+        state
+            .execution
+            .bus()
+            .publish_live(Event::AccountUpdate(AccountBalances {
+                user_id: a.user_id,
+                account_id: a.id,
+                exchange: exchange.to_owned(),
+                wallet: usdt.wallet,
+                available: usdt.available,
+                unrealized_pnl: usdt.unrealized_pnl,
+                at,
+            }));
+    }
+}
+
+fn exchange_name(e: Exchange) -> &'static str {
+    match e {
+        Exchange::Binance => "binance",
+        Exchange::Okx => "okx",
+        Exchange::Paper => "paper",
+    }
+}
+
+/// Reads one account's balances through its connection into the book.
+async fn read(state: &AppState, a: tradingbot_actors::store::entities::api_keys::Model) {
+    let exchange = exchange_name(a.exchange);
+    let conn = match state.accounts.connection(&a).await {
+        Ok(c) => c,
+        Err(e) => {
+            state
                 .balances
-                .failed(a.id, a.user_id, &exchange, e.to_string()),
-            Err(_) => {
-                state
-                    .balances
-                    .failed(a.id, a.user_id, &exchange, "no answer within 10 s".into())
-            }
+                .failed(a.id, a.user_id, exchange, e.to_string());
+            return;
         }
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, conn.balances()).await {
+        Ok(Ok(balances)) => record(state, &a, balances),
+        Ok(Err(e)) => state
+            .balances
+            .failed(a.id, a.user_id, exchange, e.to_string()),
+        Err(_) => state
+            .balances
+            .failed(a.id, a.user_id, exchange, "no answer within 10 s".into()),
     }
 }

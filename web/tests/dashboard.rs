@@ -282,3 +282,75 @@ async fn the_cards_add_up_positions_on_binance_and_okx() {
         binance.venue().accounts[BINANCE_KEY].wallet.normalize()
     );
 }
+
+/// With rounds an hour apart, the book still follows the account: a new
+/// account shows the balances its connection test read, and a fill (the
+/// venue's fee leaves the wallet) is read again at once.
+#[tokio::test]
+async fn a_fill_refreshes_its_account_without_waiting_for_the_round() {
+    use common::venues::{self, BINANCE_KEY, BINANCE_SECRET};
+    use rust_decimal_macros::dec;
+    use tradingbot_testkit::binance::LocalBinance;
+    let binance = LocalBinance::start();
+    binance.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    binance.set_mark("BTCUSDT", dec!(43000));
+    let (_tmp, dir) = workdir();
+    let mut env = vec![
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_BALANCE_REFRESH_SECS", "3600"),
+    ];
+    env.extend(venues::env(Some(&binance), None));
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("fill@example.com").await;
+    let mut ws = ws_subscribed(&bot, &u.access, &["positions"]).await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            venues::binance_account(),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let account = json_of(res).await["id"].as_i64().unwrap();
+    let b = json_of(
+        api.get(&format!("/accounts/{account}/balance"), &u.access)
+            .await,
+    )
+    .await;
+    assert_eq!(b["status"], "fresh", "{b}");
+    assert_eq!(dec(&b["wallet_balance"]), Decimal::from(10000));
+
+    let s = json_of(
+        api.post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "f", "symbol": "BTCUSDT", "account_id": account }),
+        )
+        .await,
+    )
+    .await;
+    let (status, body) = post_alert(&api, &s, tv_alert(&s, "buy", "long", "F1")).await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let update = loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("no account_update after the fill");
+        if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(left, ws.next()).await {
+            let f: Value = serde_json::from_str(&t).unwrap();
+            if f["event"] == "account_update" && f["data"]["wallet_balance"] != 10000.0 {
+                break f["data"].clone();
+            }
+        }
+    };
+    let wallet = binance.venue().accounts[BINANCE_KEY].wallet;
+    assert!(wallet < dec!(10000), "the venue charged the entry's fee");
+    assert_eq!(update["account_id"], account);
+    let b = json_of(
+        api.get(&format!("/accounts/{account}/balance"), &u.access)
+            .await,
+    )
+    .await;
+    assert_eq!(dec(&b["wallet_balance"]), wallet.normalize(), "{b}");
+}

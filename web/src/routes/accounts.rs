@@ -343,6 +343,8 @@ pub async fn register(
             .await?;
         (row, report)
     };
+    // The dashboard shows the new account at once, not after the next round.
+    crate::balances::record(&state, &row, report.balances.clone());
     audit::record(
         &state.store,
         Some(user.id),
