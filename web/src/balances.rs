@@ -35,22 +35,26 @@ pub fn spawn(state: web::Data<AppState>, every: Duration) {
     actix_web::rt::spawn(async move {
         // (user, account) pairs whose positions changed.
         let mut changed: std::collections::BTreeSet<(i64, i64)> = Default::default();
+        // When the changes gathered so far are read: a deadline, not a
+        // quiet spell — the bus of a live market is never quiet.
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
-            let event = if changed.is_empty() {
-                rx.recv().await.map(Some)
-            } else {
-                match tokio::time::timeout(AFTER_CHANGE, rx.recv()).await {
+            let event = match due {
+                None => rx.recv().await.map(Some),
+                Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                     Ok(e) => e.map(Some),
                     Err(_) => Ok(None),
-                }
+                },
             };
             match event {
                 Ok(Some(e)) => {
                     if let Event::Position(p) = e.as_ref() {
                         changed.insert((p.user_id, p.account_id));
+                        due.get_or_insert_with(|| tokio::time::Instant::now() + AFTER_CHANGE);
                     }
                 }
                 Ok(None) => {
+                    due = None;
                     for (user_id, account_id) in std::mem::take(&mut changed) {
                         match state.accounts.get(user_id, account_id).await {
                             Ok(a) if a.is_active => read(&state, a).await,

@@ -291,7 +291,7 @@ async fn a_fill_refreshes_its_account_without_waiting_for_the_round() {
     use common::venues::{self, BINANCE_KEY, BINANCE_SECRET};
     use rust_decimal_macros::dec;
     use tradingbot_testkit::binance::LocalBinance;
-    let binance = LocalBinance::start();
+    let binance = std::sync::Arc::new(LocalBinance::start());
     binance.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     binance.set_mark("BTCUSDT", dec!(43000));
     let (_tmp, dir) = workdir();
@@ -299,7 +299,7 @@ async fn a_fill_refreshes_its_account_without_waiting_for_the_round() {
         ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
         ("TRADINGBOT_BALANCE_REFRESH_SECS", "3600"),
     ];
-    env.extend(venues::env(Some(&binance), None));
+    env.extend(venues::env(Some(&*binance), None));
     let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let u = api.user("fill@example.com").await;
@@ -332,6 +332,16 @@ async fn a_fill_refreshes_its_account_without_waiting_for_the_round() {
     .await;
     let (status, body) = post_alert(&api, &s, tv_alert(&s, "buy", "long", "F1")).await;
     assert_eq!(status, 202, "{body}");
+    // A live market: marks keep moving while the fill is read.
+    let ticking = {
+        let venue = binance.clone();
+        tokio::spawn(async move {
+            for i in 0u32.. {
+                venue.set_mark("BTCUSDT", dec!(43000) + Decimal::from(i % 2));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(15);
     let update = loop {
         let left = deadline
@@ -344,6 +354,7 @@ async fn a_fill_refreshes_its_account_without_waiting_for_the_round() {
             }
         }
     };
+    ticking.abort();
     let wallet = binance.venue().accounts[BINANCE_KEY].wallet;
     assert!(wallet < dec!(10000), "the venue charged the entry's fee");
     assert_eq!(update["account_id"], account);
