@@ -410,7 +410,7 @@ async fn honours_429_and_stops_on_418() {
         Err(ExchangeError::Banned { .. })
     ));
     assert!(matches!(
-        client.positions().await,
+        client.mark_price("BTCUSDT").await,
         Err(ExchangeError::Banned { .. })
     ));
     assert_eq!(
@@ -419,6 +419,35 @@ async fn honours_429_and_stops_on_418() {
         "nothing is sent while banned"
     );
     assert!(client.budget().usage(tradingbot_testkit::now_ms()).banned);
+}
+
+/// A stop, a close or the reads that protect a position are never refused
+/// by a ban: they wait for its end, send nothing meanwhile, then go.
+#[tokio::test]
+async fn protective_requests_wait_out_a_ban_and_then_go() {
+    let (venue, client) = venue();
+    venue.fail_next(
+        "/fapi/v2/account",
+        Failure::Banned {
+            retry_after_secs: 2,
+        },
+    );
+    assert!(matches!(
+        client.balances().await,
+        Err(ExchangeError::Banned { .. })
+    ));
+    let before = venue.requests().len();
+    let started = std::time::Instant::now();
+    let positions = {
+        let client = client.clone();
+        tokio::spawn(async move { client.positions().await })
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(venue.requests().len(), before, "queued, not sent");
+    assert!(positions.await.unwrap().is_ok());
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    assert_eq!(venue.requests().len(), before + 1);
+    assert_eq!(venue.venue().bans, 1);
 }
 
 #[tokio::test]

@@ -158,7 +158,7 @@ fn main() {
             .create(user.id, &cfg, Some(account.id), true)
             .await
             .expect("strategy");
-        let exec = Execution::start(store, accounts, strategies, endpoints, 1, Default::default())
+        let exec = Execution::start(store, accounts, strategies, endpoints, 1, Default::default(), None)
             .await
             .expect("execution core");
         let gate = InProcessGate::default();

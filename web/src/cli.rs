@@ -352,7 +352,8 @@ pub async fn create_admin(config: &Config, email: &str) -> anyhow::Result<()> {
     let secrets = secrets::resolve(config)?;
     let store = Store::connect(&config.database_url, &StoreOptions::default()).await?;
     store.migrate_up().await?;
-    let services = Services::build(config, &secrets, store.clone(), None, String::new()).await?;
+    let services =
+        Services::build(config, &secrets, store.clone(), None, String::new(), None).await?;
     let ctx = RequestContext {
         ip: None,
         user_agent: Some("tradingbot create-admin".into()),

@@ -33,6 +33,7 @@ pub struct Server {
     pub public_url: String,
     pub state: web::Data<AppState>,
     server: actix_web::dev::Server,
+    shutdown_timeout: std::time::Duration,
 }
 
 fn announce(what: &str, key: &keys::Key, source: &SecretSource) {
@@ -75,6 +76,13 @@ impl Server {
             backend = store.backend().as_str(),
             "database ready, migrations applied"
         );
+        // Records an earlier run journaled but had not stored go in first.
+        let journal = tradingbot_actors::execution::persist::recover(
+            &store,
+            &config.data_dir.join("journal"),
+        )
+        .await
+        .context("the trading journal")?;
 
         let redis = connect_redis(config).await?;
         let listener = TcpListener::bind(config.bind)
@@ -88,8 +96,15 @@ impl Server {
             .frontend_url
             .clone()
             .unwrap_or_else(|| public_url.clone());
-        let services =
-            Services::build(config, &secrets, store.clone(), redis.clone(), frontend_url).await?;
+        let services = Services::build(
+            config,
+            &secrets,
+            store.clone(),
+            redis.clone(),
+            frontend_url,
+            Some(journal),
+        )
+        .await?;
 
         let history = tradingbot_actors::history::History::new(store.clone());
         let ws = crate::ws::hub::WsHub::start(services.execution.bus(), redis.clone());
@@ -166,6 +181,7 @@ impl Server {
             public_url,
             state,
             server,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -177,9 +193,17 @@ impl Server {
     /// and releases the database.
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, public_url = %self.public_url, "listening");
+        let shutdown_timeout = self.shutdown_timeout;
         self.server.await?;
-        self.state.execution.drain().await;
-        tracing::info!("trading events written");
+        // Within the shutdown budget; what is left is in the journal and
+        // is written at the next start.
+        match tokio::time::timeout(shutdown_timeout, self.state.execution.drain()).await {
+            Ok(()) => tracing::info!("trading events written"),
+            Err(_) => tracing::warn!(
+                waiting = self.state.execution.mailbox_depths()[2].1,
+                "shutdown timeout: the records not yet stored are in the journal and are stored at the next start"
+            ),
+        }
         let store = self.state.store.clone();
         drop(self.state);
         store.close().await?;
@@ -228,6 +252,7 @@ impl Services {
         store: Store,
         redis: Option<Redis>,
         frontend_url: String,
+        journal: Option<Arc<tradingbot_actors::execution::journal::Journal>>,
     ) -> anyhow::Result<Self> {
         let master: [u8; 32] = secrets
             .master_key
@@ -277,6 +302,7 @@ impl Services {
             config.endpoints.clone(),
             config.execution_shards,
             config.monitor,
+            journal,
         )
         .await
         .context("starting the execution core")?;
@@ -290,6 +316,20 @@ impl Services {
         .await
         .context("starting the Telegram bots")?;
         let gate = Arc::new(WebhookGate::new(redis.as_ref()));
+        // The alerts admitted before this start stay admitted.
+        let seeded = tradingbot_actors::kv::webhook_gate::seed(
+            gate.as_ref(),
+            &store,
+            std::time::Duration::from_millis(2 * tradingbot_core::signal::MAX_SKEW_MS as u64),
+        )
+        .await
+        .context("seeding the webhook replay cache")?;
+        if seeded > 0 {
+            tracing::info!(
+                alerts = seeded,
+                "replay cache seeded from the signals table"
+            );
+        }
         let mut identity = Identity::new(
             store,
             vault,

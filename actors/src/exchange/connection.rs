@@ -74,6 +74,16 @@ impl Connection {
         }
     }
 
+    /// Balances for a periodic refresh: skipped, not waited for, when the
+    /// venue's budget is short.
+    pub async fn poll_balances(&self) -> Result<Vec<Balance>, ExchangeError> {
+        match self {
+            Connection::Binance(c) => c.balances_at(Priority::Background).await,
+            Connection::Okx(c) => c.balances_at(Priority::Background).await,
+            Connection::Paper(c) => Ok(c.balances()),
+        }
+    }
+
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
         match self {
             Connection::Binance(c) => c.positions().await,
@@ -139,10 +149,27 @@ impl Connection {
         reference_price: Decimal,
         priority: Priority,
     ) -> Result<OrderReport, ExchangeError> {
-        match self {
+        let placed = match self {
             Connection::Binance(c) => c.place(order, reference_price, priority).await,
             Connection::Okx(c) => c.place(order, margin, reference_price, priority).await,
             Connection::Paper(c) => c.place(order),
+        };
+        match placed {
+            // Our ids are derived from (strategy, signal, leg): an open order
+            // with this id is this very order, placed by an attempt whose
+            // answer was lost. It is found, never sent again or given up on.
+            Err(ExchangeError::DuplicateClientId { code, message }) => {
+                tracing::info!(client_id = %order.client_id, "the order is already on the venue; reading it back");
+                let conditional = order.kind.is_conditional();
+                match self
+                    .query(&order.symbol, &order.client_id, conditional)
+                    .await?
+                {
+                    Some(report) => Ok(report),
+                    None => Err(ExchangeError::DuplicateClientId { code, message }),
+                }
+            }
+            other => other,
         }
     }
 
@@ -156,6 +183,15 @@ impl Connection {
             Connection::Binance(c) => c.query(symbol, id, conditional).await,
             Connection::Okx(c) => c.query(symbol, id, conditional).await,
             Connection::Paper(c) => Ok(c.query(id)),
+        }
+    }
+
+    /// Every open order of `symbol` (venue spelling), ours or not.
+    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, ExchangeError> {
+        match self {
+            Connection::Binance(c) => c.open_orders(symbol).await,
+            Connection::Okx(c) => c.open_orders(symbol).await,
+            Connection::Paper(c) => Ok(c.open_orders(symbol)),
         }
     }
 

@@ -38,3 +38,10 @@ pub fn now_ms() -> i64 {
 pub fn not_sent(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_builder()
 }
+
+/// A transport error as text, without its URL: a signed request's URL
+/// carries its signature (and a bot's, its token), which must not reach a
+/// log line or an error message.
+pub fn redacted(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}

@@ -11,15 +11,18 @@ use actix::prelude::*;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
+/// An event for a durable listener, with its journal number (0 when the
+/// process keeps no journal).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct Published(pub Arc<Event>);
+pub struct Published(pub Arc<Event>, pub u64);
 
 type Durable = (Recipient<Published>, Arc<super::mailbox::Depth>);
 
 pub struct EventBus {
     durable: RwLock<Vec<Durable>>,
     live: broadcast::Sender<Arc<Event>>,
+    journal: std::sync::OnceLock<Arc<super::journal::Journal>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -35,6 +38,7 @@ impl Default for EventBus {
         Self {
             durable: RwLock::new(Vec::new()),
             live: broadcast::channel(4096).0,
+            journal: std::sync::OnceLock::new(),
         }
     }
 }
@@ -52,17 +56,29 @@ impl EventBus {
         self.live.subscribe()
     }
 
+    /// Journals durable events from now on (set once, at start).
+    pub fn set_journal(&self, journal: Arc<super::journal::Journal>) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// Publishes `event`: a durable one is journaled first, and handed to
+    /// the durable listeners in journal order, before anything it describes
+    /// can leave the process.
     pub fn publish(&self, event: Event) {
         count(&event);
         let event = Arc::new(event);
-        for r in self
-            .durable
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            r.0.do_send(Published(event.clone()));
-            r.1.sent();
+        if super::journal::is_durable(&event) {
+            let durable = self.durable.read().unwrap_or_else(|e| e.into_inner());
+            let deliver = |seq: u64| {
+                for r in durable.iter() {
+                    r.0.do_send(Published(event.clone(), seq));
+                    r.1.sent();
+                }
+            };
+            match self.journal.get() {
+                Some(j) => j.append(&event, deliver),
+                None => deliver(0),
+            }
         }
         let _ = self.live.send(event);
     }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tradingbot_core::exchange::ClientOrderId;
 use tradingbot_core::risk::{RiskLedger, RiskRule};
 
@@ -14,7 +14,7 @@ use crate::store::enums::{
 };
 
 /// A received webhook and what became of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignalRecord {
     pub id: i64,
     pub user_id: Option<i64>,
@@ -32,7 +32,7 @@ pub struct SignalRecord {
 }
 
 /// One order, as it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub id: i64,
     pub user_id: i64,
@@ -66,7 +66,7 @@ pub struct OrderRecord {
 }
 
 /// One position, as it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PositionRecord {
     pub id: i64,
     pub user_id: i64,
@@ -93,7 +93,7 @@ pub struct PositionRecord {
 }
 
 /// Something a trader must hear about at once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RiskAlert {
     pub user_id: i64,
     /// `rule` for refused entries; `protection_failed`, `position_adopted`,

@@ -16,11 +16,11 @@ use crate::exchange::updates::{self, UpdateStream, VenueUpdate};
 use crate::exchange::{Connection, Endpoints, handoff};
 use actix::prelude::*;
 use rust_decimal::Decimal;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradingbot_core::exchange::{
-    ClientOrderId, ExchangeError, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
+    ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     OrderStatus, PositionSide, TriggerPrice,
 };
 use tradingbot_core::sizing;
@@ -78,7 +78,12 @@ impl ExchangeActor {
         ctx.spawn(
             async move {
                 if with_balances || view.balance().is_none() {
-                    match conn.balances().await {
+                    let read = if view.balance().is_none() {
+                        conn.balances().await
+                    } else {
+                        conn.poll_balances().await
+                    };
+                    match read {
                         Ok(b) => view.set_balances(&b),
                         Err(e) => tracing::warn!(account = view.account_id, error = %e, "balance refresh failed"),
                     }
@@ -136,7 +141,7 @@ impl Actor for ExchangeActor {
             let (conn, view) = (act.conn.clone(), act.view.clone());
             ctx.spawn(
                 async move {
-                    if let Ok(b) = conn.balances().await {
+                    if let Ok(b) = conn.poll_balances().await {
                         view.set_balances(&b);
                     }
                 }
@@ -311,7 +316,18 @@ impl Handler<Open> for ExchangeActor {
                     result: entry,
                 });
                 let Some(fill) = filled else { return };
-                let Some(rules) = view.rules(&msg.entry.symbol) else {
+                let rules = match view.rules(&msg.entry.symbol) {
+                    Some(r) => Some(r),
+                    None => match conn.rules(&msg.entry.symbol).await {
+                        Ok(r) => {
+                            view.set_rules(r);
+                            view.rules(&msg.entry.symbol)
+                        }
+                        Err(_) => None,
+                    },
+                };
+                let Some(rules) = rules else {
+                    // The guard places it as soon as the rules are known.
                     owner.do_send(FromExchange::ProtectionDone {
                         position_id,
                         placed: Vec::new(),
@@ -422,7 +438,14 @@ async fn follow_until_final(
     Ok(report)
 }
 
+/// How many times a protective order refused for a passing reason (a rate
+/// limit, an unreachable venue) is sent again before the owner hears of
+/// it; the owner's guard then tries again, so a stop is never given up on.
+const PROTECT_ATTEMPTS: u32 = 8;
+
 /// Places protective orders, each retried while the venue is merely busy.
+/// An answer that an order with the same client id exists is resolved by
+/// the connection into that order: found, never duplicated.
 async fn place_all(
     conn: &Connection,
     orders: Vec<(OrderRequest, Decimal)>,
@@ -438,8 +461,8 @@ async fn place_all(
                 .place(&request, margin, reference, Priority::Protective)
                 .await
             {
-                Err(e) if e.retryable() && attempt < 4 => {
-                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+                Err(e) if e.transient() && !e.outcome_unknown() && attempt < PROTECT_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => break other,
             }
@@ -451,6 +474,11 @@ async fn place_all(
         });
     }
     out
+}
+
+/// 250 ms doubling, at most 5 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
 }
 
 /// Places protective orders again (reconciliation found them missing).
@@ -503,19 +531,39 @@ impl Handler<Close> for ExchangeActor {
         let (conn, owner) = (self.conn.clone(), self.owner.clone());
         ctx.spawn(
             async move {
-                let placed = handoff::scope(
-                    msg.origin,
-                    conn.place(
-                        &msg.order,
-                        msg.margin,
-                        msg.reference_price,
-                        Priority::Protective,
-                    ),
-                )
-                .await;
-                let result = match placed {
-                    Ok(r) => follow_until_final(&conn, &msg.order, r).await,
-                    Err(e) => Err(e),
+                let mut origin = msg.origin;
+                let mut attempt = 0u32;
+                // A close refused for a passing reason (a rate limit, a ban,
+                // an unreachable venue) is the trader's decision all the
+                // same: it waits and goes again, it is never dropped.
+                let result = loop {
+                    attempt += 1;
+                    let placed = handoff::scope(
+                        origin.take(),
+                        conn.place(
+                            &msg.order,
+                            msg.margin,
+                            msg.reference_price,
+                            Priority::Protective,
+                        ),
+                    )
+                    .await;
+                    let result = match placed {
+                        Ok(r) => follow_until_final(&conn, &msg.order, r).await,
+                        Err(e) => Err(e),
+                    };
+                    // A reduce-only close sent again after an unknown outcome
+                    // cannot close more than the position: the venue refuses
+                    // it once the first went through.
+                    match result {
+                        Err(e) if e.transient() => {
+                            if attempt == 3 {
+                                tracing::warn!(client_id = %msg.order.client_id, error = %e, "a close keeps being refused for a passing reason; still trying");
+                            }
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
+                        other => break other,
+                    }
                 };
                 let canceled = if result
                     .as_ref()
@@ -544,7 +592,17 @@ async fn cancel_all(
 ) -> Vec<(ClientOrderId, Result<OrderReport, ExchangeError>)> {
     let mut out = Vec::new();
     for id in ids {
-        let r = conn.cancel(symbol, id, true).await;
+        let conditional = matches!(id.leg(), Some(Leg::StopLoss | Leg::TakeProfit));
+        let mut attempt = 0;
+        let r = loop {
+            attempt += 1;
+            match conn.cancel(symbol, id, conditional).await {
+                Err(e) if e.transient() && attempt < PROTECT_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => break other,
+            }
+        };
         if let Err(e) = &r
             && !matches!(e, ExchangeError::OrderNotFound { .. })
         {
@@ -579,12 +637,15 @@ impl Handler<Cancel> for ExchangeActor {
     }
 }
 
-/// Asks the venue for the truth: its positions, and each order of ours
-/// by client id (`true`: a conditional order).
+/// Asks the venue for the truth: its positions, each order of ours by
+/// client id (`true`: a conditional order), and every open order of the
+/// listed symbols (to find protection placed under ids we lost, duplicates
+/// and leftovers).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Reconcile {
     pub orders: Vec<(String, ClientOrderId, bool)>,
+    pub symbols: Vec<String>,
 }
 
 impl Handler<Reconcile> for ExchangeActor {
@@ -601,10 +662,22 @@ impl Handler<Reconcile> for ExchangeActor {
                     let r = conn.query(&symbol, &id, conditional).await;
                     orders.push((id, r));
                 }
+                let mut open = HashMap::new();
+                for symbol in msg.symbols {
+                    match conn.open_orders(&symbol).await {
+                        Ok(list) => {
+                            open.insert(symbol, list);
+                        }
+                        Err(e) => {
+                            tracing::warn!(account_id, %symbol, error = %e, "open orders unavailable; the sweep waits for the next round");
+                        }
+                    }
+                }
                 owner.do_send(FromExchange::Reconciled {
                     account_id,
                     positions,
                     orders,
+                    open,
                 });
             }
             .into_actor(self),

@@ -18,6 +18,7 @@ pub mod bus;
 pub mod events;
 pub mod exchange;
 pub mod ids;
+pub mod journal;
 pub mod mailbox;
 pub mod monitor;
 pub mod persist;
@@ -63,5 +64,8 @@ pub enum FromExchange {
         account_id: i64,
         positions: Result<Vec<PositionReport>, ExchangeError>,
         orders: Vec<(ClientOrderId, Result<Option<OrderReport>, ExchangeError>)>,
+        /// Open orders by symbol (venue spelling), for the symbols that
+        /// could be listed.
+        open: std::collections::HashMap<String, Vec<OrderReport>>,
     },
 }

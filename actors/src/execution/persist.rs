@@ -3,15 +3,21 @@
 //!
 //! Events accumulate while a batch is being written; the next batch takes
 //! them all, so under load the writer does fewer, larger transactions rather
-//! than falling behind. A failed batch is retried; an event the database
-//! refuses on its own (a bug, not an outage) is logged and counted, and does
-//! not block the others. On shutdown [`Drain`] waits until everything
-//! received has been written.
+//! than falling behind. Each batch also stores the journal number of its
+//! last event (see [`super::journal`]), in the same transaction, so a
+//! restart writes again exactly what was not committed. A failed batch is
+//! retried; an event the database refuses on its own is a bug: counted
+//! (`persist_failures_total`, which the tests require to stay 0), logged,
+//! and kept in the journal's rejected file — never silently dropped. On
+//! shutdown [`Drain`] waits until everything received has been written.
 
 use super::bus::Published;
 use super::events::{Event, OrderRecord, PositionRecord, SignalRecord};
+use super::journal::{self, Journal};
 use super::mailbox::Depth;
-use crate::store::entities::{audit_log, orders, positions, risk_settings, signals};
+use crate::store::entities::{
+    audit_log, orders, positions, risk_settings, signals, system_settings,
+};
 use crate::store::{DbDecimal, Store};
 use actix::prelude::*;
 use sea_orm::sea_query::OnConflict;
@@ -28,7 +34,8 @@ const LINGER: Duration = Duration::from_millis(5);
 
 pub struct PersistActor {
     store: Store,
-    pending: Vec<Arc<Event>>,
+    journal: Option<Arc<Journal>>,
+    pending: Vec<(Arc<Event>, u64)>,
     flushing: bool,
     timer_armed: bool,
     waiters: Vec<oneshot::Sender<()>>,
@@ -36,9 +43,10 @@ pub struct PersistActor {
 }
 
 impl PersistActor {
-    pub fn new(store: Store, depth: Arc<Depth>) -> Self {
+    pub fn new(store: Store, depth: Arc<Depth>, journal: Option<Arc<Journal>>) -> Self {
         Self {
             store,
+            journal,
             pending: Vec::new(),
             flushing: false,
             timer_armed: false,
@@ -72,11 +80,11 @@ impl PersistActor {
             return;
         }
         let take = self.pending.len().min(MAX_BATCH);
-        let batch: Vec<Arc<Event>> = self.pending.drain(..take).collect();
+        let batch: Vec<(Arc<Event>, u64)> = self.pending.drain(..take).collect();
         self.flushing = true;
-        let store = self.store.clone();
+        let (store, journal) = (self.store.clone(), self.journal.clone());
         ctx.spawn(
-            async move { write_with_retry(&store, &batch).await }
+            async move { write_with_retry(&store, journal.as_deref(), &batch).await }
                 .into_actor(self)
                 .map(|(), act, ctx| {
                     act.flushing = false;
@@ -107,7 +115,7 @@ impl Handler<Published> for PersistActor {
 
     fn handle(&mut self, msg: Published, ctx: &mut Self::Context) {
         self.depth.handled();
-        self.pending.push(msg.0);
+        self.pending.push((msg.0, msg.1));
         self.schedule(ctx);
     }
 }
@@ -127,15 +135,20 @@ impl Handler<Drain> for PersistActor {
     }
 }
 
-async fn write_with_retry(store: &Store, batch: &[Arc<Event>]) {
+async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Arc<Event>, u64)]) {
     let started = std::time::Instant::now();
+    let key = journal.map(Journal::key);
+    let last = batch.iter().map(|(_, s)| *s).max().unwrap_or(0);
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match write_batch(store, batch).await {
+        match write_batch(store, batch, key, last).await {
             Ok(()) => {
                 metrics::histogram!("persist_batch_seconds")
                     .record(started.elapsed().as_secs_f64());
                 metrics::counter!("persist_events_total").increment(batch.len() as u64);
+                if let Some(j) = journal {
+                    j.committed(last);
+                }
                 return;
             }
             Err(e) => {
@@ -146,10 +159,10 @@ async fn write_with_retry(store: &Store, batch: &[Arc<Event>]) {
         }
     }
     // One by one: an event the database refuses must not hold back the rest.
-    for event in batch {
+    for item in batch {
         let mut delay = Duration::from_millis(200);
         loop {
-            match write_batch(store, std::slice::from_ref(event)).await {
+            match write_batch(store, std::slice::from_ref(item), key, item.1).await {
                 Ok(()) => break,
                 Err(e) if is_outage(&e) => {
                     tracing::error!(error = %e, "database unavailable; holding events until it returns");
@@ -157,12 +170,36 @@ async fn write_with_retry(store: &Store, batch: &[Arc<Event>]) {
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => {
-                    metrics::counter!("persist_failures_total").increment(1);
-                    tracing::error!(error = %e, event = ?event, "the database refused an event; skipped");
+                    refused(journal, &item.0, &e);
                     break;
                 }
             }
         }
+    }
+    if let Some(j) = journal {
+        j.committed(last);
+    }
+}
+
+/// An event the database refuses on its own: a bug. Counted, logged, and
+/// kept in the journal's rejected file for the operator.
+fn refused(journal: Option<&Journal>, event: &Event, e: &sea_orm::DbErr) {
+    metrics::counter!("persist_failures_total").increment(1);
+    let line = serde_json::to_string(event).unwrap_or_default();
+    tracing::error!(error = %e, kind = event_kind(event), "the database refused an event; kept in the rejected file");
+    if let Some(j) = journal {
+        journal::keep_rejected(j.dir(), &line);
+    }
+}
+
+fn event_kind(e: &Event) -> &'static str {
+    match e {
+        Event::Signal(_) => "signal",
+        Event::Order(_) => "order",
+        Event::Position(_) => "position",
+        Event::RiskState { .. } => "risk_state",
+        Event::RiskAlert(_) => "risk_alert",
+        _ => "live",
     }
 }
 
@@ -173,9 +210,56 @@ fn is_outage(e: &sea_orm::DbErr) -> bool {
     ) || e.to_string().contains("connection")
 }
 
-async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm::DbErr> {
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("the journal in its directory cannot be read or started: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// Writes what an earlier run journaled and did not commit, before the
+/// trading core reads the store; then starts this run's journal after it.
+pub async fn recover(store: &Store, dir: &std::path::Path) -> Result<Arc<Journal>, RecoverError> {
+    let found = journal::read(dir)?;
+    let checkpoint: u64 = system_settings::Entity::find_by_id(found.key.clone())
+        .one(store.conn())
+        .await?
+        .and_then(|r| r.value.parse().ok())
+        .unwrap_or(0);
+    let todo: Vec<(Arc<Event>, u64)> = found
+        .events
+        .into_iter()
+        .filter(|r| r.seq > checkpoint)
+        .map(|r| (Arc::new(r.event), r.seq))
+        .collect();
+    if !todo.is_empty() {
+        tracing::warn!(
+            events = todo.len(),
+            "writing the records an earlier run journaled but had not stored"
+        );
+        metrics::counter!("journal_recovered_events_total").increment(todo.len() as u64);
+    }
+    let j = Journal::start(dir, found.key.clone(), found.last_seq.max(checkpoint))?;
+    for chunk in todo.chunks(MAX_BATCH) {
+        write_with_retry(store, Some(&j), chunk).await;
+    }
+    for f in found.files {
+        if let Err(e) = std::fs::remove_file(&f) {
+            tracing::warn!(path = %f.display(), error = %e, "cannot delete a recovered journal file");
+        }
+    }
+    Ok(Arc::new(j))
+}
+
+async fn write_batch(
+    store: &Store,
+    batch: &[(Arc<Event>, u64)],
+    journal_key: Option<&str>,
+    last_seq: u64,
+) -> Result<(), sea_orm::DbErr> {
     let txn = store.conn().begin().await?;
-    for event in batch {
+    for (event, _) in batch {
         match event.as_ref() {
             Event::Signal(s) => insert_signal(&txn, s).await?,
             Event::Order(o) => upsert_order(&txn, o).await?,
@@ -210,6 +294,25 @@ async fn write_batch(store: &Store, batch: &[Arc<Event>]) -> Result<(), sea_orm:
             | Event::Price(_)
             | Event::DayEnded { .. } => {}
         }
+    }
+    if let Some(key) = journal_key
+        && last_seq > 0
+    {
+        system_settings::Entity::insert(system_settings::ActiveModel {
+            key: Set(key.to_owned()),
+            value: Set(last_seq.to_string()),
+            updated_at: Set(chrono::Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(system_settings::Column::Key)
+                .update_columns([
+                    system_settings::Column::Value,
+                    system_settings::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
     }
     txn.commit().await
 }

@@ -118,6 +118,7 @@ impl Execution {
         endpoints: Endpoints,
         shards: usize,
         monitor: MonitorSettings,
+        journal: Option<Arc<super::journal::Journal>>,
     ) -> Result<Arc<Self>, ExecutionError> {
         let floor = max_id::<signals::Entity>(&store, signals::Column::Id)
             .await?
@@ -125,11 +126,14 @@ impl Execution {
             .max(max_id::<positions::Entity>(&store, positions::Column::Id).await?);
         let ids = Arc::new(IdGen::new(floor));
         let bus = Arc::new(EventBus::default());
+        if let Some(j) = &journal {
+            bus.set_journal(j.clone());
+        }
         let persist_depth = Arc::new(Depth::new("persist"));
         let persist = {
             let (store, depth) = (store.clone(), persist_depth.clone());
             PersistActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-                PersistActor::new(store, depth)
+                PersistActor::new(store, depth, journal)
             })
         };
         bus.subscribe_durable(persist.clone().recipient(), persist_depth.clone());
@@ -585,6 +589,24 @@ impl Execution {
         .await
         .map_err(|_| CloseError::Unavailable)?
         .map_err(CloseError::Refused)
+    }
+
+    /// The positions a strategy holds right now (its user's actor is asked:
+    /// the store is written behind and may not show one just opened).
+    pub async fn positions_of(
+        &self,
+        user_id: i64,
+        strategy_id: i64,
+    ) -> Result<Vec<super::user::HeldPosition>, ExecutionError> {
+        match self.registry.destination(user_id) {
+            Some(Destination::Local(a)) => {
+                self.user_depth.sent();
+                a.send(super::user::PositionsOf { strategy_id })
+                    .await
+                    .map_err(|_| ExecutionError::Unavailable)
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     pub async fn open_positions(&self, user_id: i64) -> usize {

@@ -42,6 +42,102 @@ pub trait Gate {
         strategy_id: i64,
         key: &str,
     ) -> impl std::future::Future<Output = Result<(), KvError>> + Send;
+
+    /// Remembers an alert admitted before this process started, for `ttl` more.
+    fn remember(
+        &self,
+        strategy_id: i64,
+        key: &str,
+        ttl: Duration,
+    ) -> impl std::future::Future<Output = Result<(), KvError>> + Send;
+}
+
+/// Refusal codes of alerts the gate did not admit, or let through again
+/// (nothing was traded and the cause passes: the webhook forgets them).
+const NOT_ADMITTED: [&str; 9] = [
+    "webhook_malformed",
+    "webhook_invalid",
+    "webhook_auth_failed",
+    "webhook_stale",
+    "webhook_rate_limited",
+    "account_unavailable",
+    "market_data_unavailable",
+    "balance_unavailable",
+    "risk_unavailable",
+];
+
+/// Whether a recorded signal passed the gate for good: accepted, or
+/// refused by the trading core for a reason that does not pass.
+pub fn was_admitted(outcome: crate::store::enums::SignalOutcome, reason: Option<&str>) -> bool {
+    use crate::store::enums::SignalOutcome;
+    match outcome {
+        SignalOutcome::Accepted => true,
+        SignalOutcome::Rejected => {
+            let code = reason
+                .and_then(|r| r.split(':').next())
+                .unwrap_or_default()
+                .trim();
+            !NOT_ADMITTED.contains(&code)
+        }
+        _ => false,
+    }
+}
+
+/// Fills `gate` with the alerts of the last `window` that the signals
+/// table records as admitted, so a restart (or a deploy, or a failover)
+/// never lets one trade again. The table is complete: every admitted
+/// alert is journaled before it can trade, and the journal is written
+/// into the table before this runs.
+pub async fn seed(
+    gate: &impl Gate,
+    store: &crate::store::Store,
+    window: Duration,
+) -> Result<usize, sea_orm::DbErr> {
+    use crate::store::entities::signals;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let now = chrono::Utc::now();
+    let since = now - chrono::Duration::from_std(window).unwrap_or_default();
+    type Row = (
+        Option<i64>,
+        String,
+        crate::store::enums::SignalOutcome,
+        Option<String>,
+        chrono::DateTime<chrono::Utc>,
+    );
+    let rows: Vec<Row> = signals::Entity::find()
+        .select_only()
+        .columns([
+            signals::Column::StrategyId,
+            signals::Column::SignalKey,
+            signals::Column::Outcome,
+            signals::Column::Reason,
+            signals::Column::ReceivedAt,
+        ])
+        .filter(signals::Column::ReceivedAt.gte(since))
+        .into_tuple()
+        .all(store.conn())
+        .await?;
+    let mut n = 0;
+    for (strategy_id, key, outcome, reason, at) in rows {
+        let Some(strategy_id) = strategy_id else {
+            continue;
+        };
+        if !was_admitted(outcome, reason.as_deref()) {
+            continue;
+        }
+        let left = (at + chrono::Duration::from_std(window).unwrap_or_default() - now)
+            .to_std()
+            .unwrap_or_default();
+        if left.is_zero() {
+            continue;
+        }
+        if let Err(e) = gate.remember(strategy_id, &key, left).await {
+            tracing::error!(error = %e, "cannot seed the replay cache");
+            continue;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +197,14 @@ impl Gate for InProcessGate {
             .unwrap_or_else(|e| e.into_inner())
             .seen
             .remove(&replay_key(strategy_id, key));
+        Ok(())
+    }
+
+    async fn remember(&self, strategy_id: i64, key: &str, ttl: Duration) -> Result<(), KvError> {
+        let until = Instant::now() + ttl;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let exp = s.seen.entry(replay_key(strategy_id, key)).or_insert(until);
+        *exp = (*exp).max(until);
         Ok(())
     }
 }
@@ -178,6 +282,22 @@ impl Gate for RedisGate {
             .await?;
         Ok(())
     }
+
+    async fn remember(&self, strategy_id: i64, key: &str, ttl: Duration) -> Result<(), KvError> {
+        let mut conn = self.redis.pool().get().await?;
+        let _: Option<String> = deadpool_redis::redis::cmd("SET")
+            .arg(
+                self.redis
+                    .key(&format!("wh:seen:{}", replay_key(strategy_id, key))),
+            )
+            .arg("1")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .arg("NX")
+            .query_async(&mut *conn)
+            .await?;
+        Ok(())
+    }
 }
 
 /// The gate this process uses.
@@ -213,6 +333,13 @@ impl Gate for WebhookGate {
         match self {
             Self::InProcess(g) => g.forget(strategy_id, key).await,
             Self::Redis(g) => g.forget(strategy_id, key).await,
+        }
+    }
+
+    async fn remember(&self, strategy_id: i64, key: &str, ttl: Duration) -> Result<(), KvError> {
+        match self {
+            Self::InProcess(g) => g.remember(strategy_id, key, ttl).await,
+            Self::Redis(g) => g.remember(strategy_id, key, ttl).await,
         }
     }
 }

@@ -25,6 +25,11 @@ pub enum ExchangeError {
     Timestamp { code: String, message: String },
     #[error("no such order: {message} ({code})")]
     OrderNotFound { code: String, message: String },
+    /// An open order already carries this client id: ours, from an
+    /// earlier attempt whose answer was lost. It is looked up, never
+    /// treated as a failure.
+    #[error("the client order id is already in use: {message} ({code})")]
+    DuplicateClientId { code: String, message: String },
     #[error("rate limited; retry after {retry_after:?}")]
     RateLimited { retry_after: Duration },
     #[error("banned by the venue for {retry_after:?} (HTTP 418)")]
@@ -54,6 +59,7 @@ impl ExchangeError {
             | Self::PermissionDenied { code, .. }
             | Self::Timestamp { code, .. }
             | Self::OrderNotFound { code, .. }
+            | Self::DuplicateClientId { code, .. }
             | Self::Rejected { code, .. } => Some(code),
             _ => None,
         }
@@ -73,6 +79,27 @@ impl ExchangeError {
         matches!(self, Self::UnknownOutcome { .. })
     }
 
+    /// Whether the request was turned away by a rate limit or a ban
+    /// before the venue acted on it: the same request may go again once
+    /// the limit allows.
+    pub fn throttled(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Banned { .. })
+    }
+
+    /// Whether a protective order or a close refused this way is worth
+    /// sending again later (nothing about the order itself was refused).
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Banned { .. }
+                | Self::Unreachable(_)
+                | Self::Timestamp { .. }
+                | Self::UnknownOutcome { .. }
+                | Self::Malformed(_)
+        )
+    }
+
     /// A stable machine code for our API and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -85,6 +112,7 @@ impl ExchangeError {
             Self::PermissionDenied { .. } => "permission_denied",
             Self::Timestamp { .. } => "timestamp_out_of_window",
             Self::OrderNotFound { .. } => "order_not_found",
+            Self::DuplicateClientId { .. } => "duplicate_client_id",
             Self::RateLimited { .. } => "rate_limited",
             Self::Banned { .. } => "banned",
             Self::UnknownOutcome { .. } => "unknown_outcome",

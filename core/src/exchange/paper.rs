@@ -256,6 +256,15 @@ impl PaperAccount {
             .map(PaperOrder::report)
     }
 
+    /// The orders of `symbol` still resting.
+    pub fn open_orders(&self, symbol: &str) -> Vec<OrderReport> {
+        self.orders
+            .iter()
+            .filter(|o| o.request.symbol == symbol && !o.status.is_final())
+            .map(PaperOrder::report)
+            .collect()
+    }
+
     fn trim_history(&mut self) {
         let finished = self.orders.iter().filter(|o| o.status.is_final()).count();
         if finished > HISTORY {

@@ -210,6 +210,8 @@ fn route(
         ("POST", "/fapi/v1/marginType") => v.set_margin_type(&key, &p),
         ("POST", "/fapi/v1/order") => v.new_order(&key, &p),
         ("GET", "/fapi/v1/order") => v.get_order(&key, &p),
+        ("GET", "/fapi/v1/openOrders") => Ok(v.open_orders(&key, &p)),
+        ("GET", "/fapi/v1/openAlgoOrders") => Ok(v.open_algos(&key, &p)),
         ("DELETE", "/fapi/v1/order") => v.cancel_order(&key, &p),
         ("POST", "/fapi/v1/algoOrder") => v.new_algo(&key, &p),
         ("GET", "/fapi/v1/algoOrder") => v.get_algo(&key, &p),
@@ -248,6 +250,27 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
     let mut delay = None;
     let (status, value, counts) = {
         let mut v = venue.lock().unwrap_or_else(|e| e.into_inner());
+        let refuse_now = |v: &mut Venue, status: u16, code: i64, wait: u64, msg: &str| {
+            v.requests.push(Recorded {
+                method: method.clone(),
+                path: path.clone(),
+                params: parse_params(&total),
+                api_key: api_key.clone(),
+                status,
+                code,
+            });
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("valid"))
+                .insert_header(("Retry-After", wait.to_string()))
+                .json(json!({"code": code, "msg": msg}))
+        };
+        if let Err((status, wait)) = v.admit() {
+            let msg = if status == 418 {
+                "Way too many requests; IP banned until the ban ends."
+            } else {
+                "Too many requests; current limit is exceeded, please use the websocket for live updates."
+            };
+            return refuse_now(&mut v, status, -1003, wait, msg);
+        }
         let failure = match v.failures.front() {
             Some((p, _)) if *p == path => v.failures.pop_front().map(|(_, f)| f),
             _ => None,
@@ -255,25 +278,38 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
         let counts = match v.spend(Venue::weight(&method, &path, &total), is_order) {
             Ok(c) => Some(c),
             Err(wait) => {
-                v.requests.push(Recorded {
-                    method,
-                    path,
-                    params: parse_params(&total),
-                    api_key,
-                    status: 429,
-                    code: -1003,
-                });
-                return HttpResponse::build(actix_web::http::StatusCode::TOO_MANY_REQUESTS)
-                    .insert_header(("Retry-After", wait.to_string()))
-                    .json(json!({"code": -1003, "msg": "Too many requests; current limit is exceeded, please use the websocket for live updates."}));
+                v.limited_for(wait);
+                return refuse_now(
+                    &mut v,
+                    429,
+                    -1003,
+                    wait,
+                    "Too many requests; current limit is exceeded, please use the websocket for live updates.",
+                );
             }
         };
+        // Orders count per account.
+        if is_order
+            && let Some(key) = api_key.as_deref().filter(|k| v.accounts.contains_key(*k))
+            && let Err(wait) = v.spend_order(key)
+        {
+            v.rate_limited_count += 1;
+            return refuse_now(
+                &mut v,
+                429,
+                -1015,
+                wait,
+                "Too many new orders; current limit is exceeded.",
+            );
+        }
         let (status, value) = match failure {
             Some(Failure::RateLimited { retry_after_secs }) => {
+                v.limited_for(retry_after_secs);
                 delay = Some((0, Some(retry_after_secs)));
                 error(429, -1003, "Too many requests; current limit is exceeded.")
             }
             Some(Failure::Banned { retry_after_secs }) => {
+                v.ban_for(retry_after_secs);
                 delay = Some((0, Some(retry_after_secs)));
                 error(418, -1003, "Way too many requests; IP banned.")
             }
@@ -295,6 +331,13 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
             .and_then(Value::as_i64)
             .filter(|_| status >= 400)
             .unwrap_or(0);
+        let counts = counts.map(|(w, o10, o1m)| match api_key.as_deref() {
+            Some(k) if is_order => {
+                let (a10, a1m) = v.order_counts(k);
+                (w, a10, a1m)
+            }
+            _ => (w, o10, o1m),
+        });
         v.requests.push(Recorded {
             method,
             path,

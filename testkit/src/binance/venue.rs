@@ -113,6 +113,8 @@ pub struct Account {
     pub isolated: HashMap<String, bool>,
     pub orders: Vec<VOrder>,
     pub algos: Vec<VAlgo>,
+    /// (window, orders) per 10 s and per minute.
+    order_windows: ((i64, u32), (i64, u32)),
 }
 
 /// An error answer: HTTP status, Binance code, message.
@@ -141,6 +143,18 @@ pub struct Venue {
     pub ws_api_silent: bool,
     /// Candles served by `/fapi/v1/klines`, by (symbol, interval).
     pub klines: HashMap<(String, String), Vec<tradingbot_core::market::candle::Candle>>,
+    /// Requests tolerated while a 429's `Retry-After` runs before the
+    /// address is banned (418), as Binance bans clients that keep sending;
+    /// `None`: never banned.
+    pub ban_after: Option<u32>,
+    /// How long a ban lasts.
+    pub ban_secs: u64,
+    /// 429s answered (weight and order limits) and bans given.
+    pub rate_limited_count: u32,
+    pub bans: u32,
+    limited_until: i64,
+    during_limit: u32,
+    banned_until: i64,
     weight_minute: i64,
     weight_used: u32,
     orders_10s: (i64, u32),
@@ -205,6 +219,13 @@ impl Venue {
             ws_api_generation: 0,
             ws_api_silent: false,
             klines: HashMap::new(),
+            ban_after: None,
+            ban_secs: 120,
+            rate_limited_count: 0,
+            bans: 0,
+            limited_until: 0,
+            during_limit: 0,
+            banned_until: 0,
             weight_minute: 0,
             weight_used: 0,
             orders_10s: (0, 0),
@@ -235,6 +256,7 @@ impl Venue {
                 isolated: HashMap::new(),
                 orders: Vec::new(),
                 algos: Vec::new(),
+                order_windows: ((0, 0), (0, 0)),
             },
         );
     }
@@ -263,6 +285,85 @@ impl Venue {
             ("POST", "/fapi/v1/order") | ("POST", "/fapi/v1/algoOrder") => 0,
             _ => 1,
         }
+    }
+
+    /// The address's standing before a request is counted: `Err` with the
+    /// HTTP status (418 or 429) and the seconds to wait when it must be
+    /// refused. A client that keeps sending during a 429's wait is banned
+    /// once it passes `ban_after` requests.
+    pub fn admit(&mut self) -> Result<(), (u16, u64)> {
+        let now = self.now();
+        if self.banned_until > now {
+            return Err((418, ((self.banned_until - now) as u64).div_ceil(1000)));
+        }
+        if self.limited_until > now {
+            self.during_limit += 1;
+            if self.ban_after.is_some_and(|n| self.during_limit > n) {
+                self.banned_until = now + self.ban_secs as i64 * 1000;
+                self.bans += 1;
+                return Err((418, self.ban_secs));
+            }
+            self.rate_limited_count += 1;
+            return Err((
+                429,
+                ((self.limited_until - now) as u64).div_ceil(1000).max(1),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A 429 was answered: requests are refused for `secs` from now.
+    pub fn limited_for(&mut self, secs: u64) {
+        let until = self.now() + secs as i64 * 1000;
+        if until > self.limited_until {
+            self.limited_until = until;
+            self.during_limit = 0;
+        }
+        self.rate_limited_count += 1;
+    }
+
+    /// A 418 was answered: everything is refused for `secs` from now.
+    pub fn ban_for(&mut self, secs: u64) {
+        self.banned_until = self.banned_until.max(self.now() + secs as i64 * 1000);
+        self.bans += 1;
+    }
+
+    /// Whether the address is banned now.
+    pub fn banned(&self) -> bool {
+        self.banned_until > self.now()
+    }
+
+    /// Counts an order of `key` against the account's order limits
+    /// (orders per 10 s and per minute); `Err` with seconds to wait.
+    pub fn spend_order(&mut self, key: &str) -> Result<(), u64> {
+        let now = self.now();
+        let (l10, l1m) = (self.order_limit_10s, self.order_limit_1m);
+        let Some(a) = self.accounts.get_mut(key) else {
+            return Ok(());
+        };
+        let (w10, w1m) = (now / 10_000, now / 60_000);
+        if a.order_windows.0.0 != w10 {
+            a.order_windows.0 = (w10, 0);
+        }
+        if a.order_windows.1.0 != w1m {
+            a.order_windows.1 = (w1m, 0);
+        }
+        if a.order_windows.0.1 >= l10 {
+            return Err((((w10 + 1) * 10_000 - now) as u64).div_ceil(1000));
+        }
+        if a.order_windows.1.1 >= l1m {
+            return Err((((w1m + 1) * 60_000 - now) as u64).div_ceil(1000));
+        }
+        a.order_windows.0.1 += 1;
+        a.order_windows.1.1 += 1;
+        Ok(())
+    }
+
+    /// The orders of `key` in the current 10 s and minute windows.
+    pub fn order_counts(&self, key: &str) -> (u32, u32) {
+        self.accounts
+            .get(key)
+            .map_or((0, 0), |a| (a.order_windows.0.1, a.order_windows.1.1))
     }
 
     /// Spends request weight; `Err` with seconds to wait when over.
@@ -841,6 +942,32 @@ impl Venue {
             .ok_or_else(|| refuse(400, -2013, "Order does not exist."))
     }
 
+    /// `GET /fapi/v1/openOrders` (`symbol` optional).
+    pub fn open_orders(&self, key: &str, p: &Params) -> Value {
+        Value::Array(
+            self.accounts[key]
+                .orders
+                .iter()
+                .filter(|o| p.get("symbol").is_none_or(|s| s == o.symbol))
+                .filter(|o| o.status == "NEW" || o.status == "PARTIALLY_FILLED")
+                .map(order_json)
+                .collect(),
+        )
+    }
+
+    /// `GET /fapi/v1/openAlgoOrders` (`symbol` optional).
+    pub fn open_algos(&self, key: &str, p: &Params) -> Value {
+        Value::Array(
+            self.accounts[key]
+                .algos
+                .iter()
+                .filter(|a| p.get("symbol").is_none_or(|s| s == a.symbol))
+                .filter(|a| a.status == "NEW")
+                .map(algo_json)
+                .collect(),
+        )
+    }
+
     pub fn cancel_order(&mut self, key: &str, p: &Params) -> Result<Value, Refusal> {
         let id = p.get("origClientOrderId").unwrap_or_default().to_owned();
         let symbol = p.get("symbol").unwrap_or_default().to_owned();
@@ -945,6 +1072,32 @@ impl Venue {
         let acct = self.accounts.get_mut(key).expect("authenticated");
         if acct.isolated.get(&symbol).copied().unwrap_or(false) == isolated {
             return Err(refuse(400, -4046, "No need to change margin type."));
+        }
+        if acct
+            .positions
+            .get(&symbol)
+            .is_some_and(|p| !p.amt.is_zero())
+        {
+            return Err(refuse(
+                400,
+                -4048,
+                "Margin type cannot be changed if there exists position.",
+            ));
+        }
+        if acct
+            .orders
+            .iter()
+            .any(|o| o.symbol == symbol && (o.status == "NEW" || o.status == "PARTIALLY_FILLED"))
+            || acct
+                .algos
+                .iter()
+                .any(|a| a.symbol == symbol && a.status == "NEW")
+        {
+            return Err(refuse(
+                400,
+                -4047,
+                "Margin type cannot be changed if there exists open orders.",
+            ));
         }
         acct.isolated.insert(symbol, isolated);
         Ok(json!({"code": 200, "msg": "success"}))

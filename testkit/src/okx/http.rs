@@ -73,125 +73,149 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
     let simulated = header("x-simulated-trading").as_deref() == Some("1");
     let q = crate::binance::venue::parse_params(&query);
     let json_body: Option<Value> = serde_json::from_str(&body_text).ok();
-    let mut v = venue.lock().unwrap_or_else(|e| e.into_inner());
-    let lose = v
-        .lose_next
-        .iter()
-        .position(|(p, _)| *p == path)
-        .map(|i| v.lose_next.remove(i));
-    let order_endpoint = path.starts_with("/api/v5/trade/");
-    let (status, value) = if path.starts_with("/api/v5/public/") {
-        match path.as_str() {
-            "/api/v5/public/time" => ok(json!([{ "ts": v.now().to_string() }])),
-            "/api/v5/public/instruments" => ok(v.instruments_json()),
-            "/api/v5/public/mark-price" => match query_param(&q, "instId")
-                .and_then(|i| v.instruments.get(i).map(|x| (i, x.mark)))
-            {
-                Some((i, mark)) => ok(
-                    json!([{ "instId": i, "instType": "SWAP", "markPx": mark.to_string(), "ts": v.now().to_string() }]),
-                ),
-                None => fail(
-                    (200, "51001".into(), "Instrument ID does not exist.".into()),
-                    false,
-                ),
-            },
-            "/api/v5/public/position-tiers" => {
-                let family = query_param(&q, "instFamily");
-                let mode = query_param(&q, "tdMode");
-                match (query_param(&q, "instType"), family, mode) {
-                    (Some("SWAP"), Some(f), Some(m @ ("cross" | "isolated"))) => {
-                        match v.position_tiers(f, m) {
-                            Some(t) => ok(t),
-                            None => fail(
-                                (200, "51001".into(), "Instrument ID does not exist.".into()),
-                                false,
-                            ),
-                        }
-                    }
-                    _ => fail(
-                        (
-                            400,
-                            "50014".into(),
-                            "Parameter instType, tdMode or instFamily can not be empty.".into(),
-                        ),
+    let (status, value, hold) = {
+        let mut v = venue.lock().unwrap_or_else(|e| e.into_inner());
+        let lose = v
+            .lose_next
+            .iter()
+            .position(|(p, _)| *p == path)
+            .map(|i| v.lose_next.remove(i));
+        let hold = v
+            .hold_next
+            .iter()
+            .position(|(p, _)| *p == path)
+            .map(|i| v.hold_next.remove(i).1);
+        let order_endpoint = path.starts_with("/api/v5/trade/");
+        let (status, value) = if path.starts_with("/api/v5/public/") {
+            match path.as_str() {
+                "/api/v5/public/time" => ok(json!([{ "ts": v.now().to_string() }])),
+                "/api/v5/public/instruments" => ok(v.instruments_json()),
+                "/api/v5/public/mark-price" => match query_param(&q, "instId")
+                    .and_then(|i| v.instruments.get(i).map(|x| (i, x.mark)))
+                {
+                    Some((i, mark)) => ok(
+                        json!([{ "instId": i, "instType": "SWAP", "markPx": mark.to_string(), "ts": v.now().to_string() }]),
+                    ),
+                    None => fail(
+                        (200, "51001".into(), "Instrument ID does not exist.".into()),
                         false,
                     ),
+                },
+                "/api/v5/public/position-tiers" => {
+                    let family = query_param(&q, "instFamily");
+                    let mode = query_param(&q, "tdMode");
+                    match (query_param(&q, "instType"), family, mode) {
+                        (Some("SWAP"), Some(f), Some(m @ ("cross" | "isolated"))) => {
+                            match v.position_tiers(f, m) {
+                                Some(t) => ok(t),
+                                None => fail(
+                                    (200, "51001".into(), "Instrument ID does not exist.".into()),
+                                    false,
+                                ),
+                            }
+                        }
+                        _ => fail(
+                            (
+                                400,
+                                "50014".into(),
+                                "Parameter instType, tdMode or instFamily can not be empty.".into(),
+                            ),
+                            false,
+                        ),
+                    }
                 }
+                _ => (404, json!({ "code": "404", "msg": "Not Found" })),
             }
-            _ => (404, json!({ "code": "404", "msg": "Not Found" })),
-        }
-    } else {
-        match v.authenticate(
-            key.as_deref(),
-            header("OK-ACCESS-SIGN").as_deref(),
-            header("OK-ACCESS-TIMESTAMP").as_deref(),
-            header("OK-ACCESS-PASSPHRASE").as_deref(),
-            simulated,
-            &method,
-            &path_and_query,
-            &body_text,
-        ) {
-            Err(r) => fail(r, false),
-            Ok(k) if !v.spend(&k, &method, &path) => (
-                429,
-                json!({ "code": "50011", "msg": "Too Many Requests", "data": [] }),
-            ),
-            Ok(k) => {
-                let b = json_body.clone().unwrap_or(Value::Null);
-                let run = |v: &mut Venue| -> (u16, Value) {
-                    let result = match (method.as_str(), path.as_str()) {
-                        ("GET", "/api/v5/account/balance") => Ok(v.balance(&k)),
-                        ("GET", "/api/v5/account/config") => Ok(v.config(&k)),
-                        ("GET", "/api/v5/account/positions") => Ok(v.positions(&k)),
-                        ("POST", "/api/v5/account/set-leverage") => v.set_leverage(&k, &b),
-                        ("POST", "/api/v5/trade/order") => v.place(&k, &b),
-                        ("GET", "/api/v5/trade/order") => {
-                            v.get_order(&k, query_param(&q, "instId"), query_param(&q, "clOrdId"))
+        } else {
+            match v.authenticate(
+                key.as_deref(),
+                header("OK-ACCESS-SIGN").as_deref(),
+                header("OK-ACCESS-TIMESTAMP").as_deref(),
+                header("OK-ACCESS-PASSPHRASE").as_deref(),
+                simulated,
+                &method,
+                &path_and_query,
+                &body_text,
+            ) {
+                Err(r) => fail(r, false),
+                Ok(k) if !v.spend(&k, &method, &path) => (
+                    429,
+                    json!({ "code": "50011", "msg": "Too Many Requests", "data": [] }),
+                ),
+                Ok(k) => {
+                    let b = json_body.clone().unwrap_or(Value::Null);
+                    let run = |v: &mut Venue| -> (u16, Value) {
+                        let result = match (method.as_str(), path.as_str()) {
+                            ("GET", "/api/v5/account/balance") => Ok(v.balance(&k)),
+                            ("GET", "/api/v5/account/config") => Ok(v.config(&k)),
+                            ("GET", "/api/v5/account/positions") => Ok(v.positions(&k)),
+                            ("POST", "/api/v5/account/set-leverage") => v.set_leverage(&k, &b),
+                            ("POST", "/api/v5/trade/order") => v.place(&k, &b),
+                            ("GET", "/api/v5/trade/order") => v.get_order(
+                                &k,
+                                query_param(&q, "instId"),
+                                query_param(&q, "clOrdId"),
+                            ),
+                            ("POST", "/api/v5/trade/cancel-order") => v.cancel_order(&k, &b),
+                            ("POST", "/api/v5/trade/order-algo") => v.place_algo(&k, &b),
+                            ("GET", "/api/v5/trade/order-algo") => {
+                                v.get_algo(&k, query_param(&q, "algoClOrdId"))
+                            }
+                            ("POST", "/api/v5/trade/cancel-algos") => v.cancel_algos(&k, &b),
+                            ("GET", "/api/v5/trade/orders-pending") => {
+                                Ok(v.open_orders(&k, query_param(&q, "instId")))
+                            }
+                            ("GET", "/api/v5/trade/orders-algo-pending") => v.open_algos(
+                                &k,
+                                query_param(&q, "ordType"),
+                                query_param(&q, "instId"),
+                            ),
+                            _ => Err((404, "404".into(), "Not Found".into())),
+                        };
+                        match result {
+                            Ok(data) => ok(data),
+                            Err(r) => fail(r, order_endpoint && method == "POST"),
                         }
-                        ("POST", "/api/v5/trade/cancel-order") => v.cancel_order(&k, &b),
-                        ("POST", "/api/v5/trade/order-algo") => v.place_algo(&k, &b),
-                        ("GET", "/api/v5/trade/order-algo") => {
-                            v.get_algo(&k, query_param(&q, "algoClOrdId"))
-                        }
-                        ("POST", "/api/v5/trade/cancel-algos") => v.cancel_algos(&k, &b),
-                        _ => Err((404, "404".into(), "Not Found".into())),
                     };
-                    match result {
-                        Ok(data) => ok(data),
-                        Err(r) => fail(r, order_endpoint && method == "POST"),
-                    }
-                };
-                match lose {
-                    Some((_, execute)) => {
-                        if execute {
-                            let _ = run(&mut v);
+                    match (lose, hold) {
+                        (Some((_, execute)), _) => {
+                            if execute {
+                                let _ = run(&mut v);
+                            }
+                            (503, json!({}))
                         }
-                        (503, json!({}))
+                        (None, Some(_)) => {
+                            let _ = run(&mut v);
+                            (503, json!({}))
+                        }
+                        (None, None) => run(&mut v),
                     }
-                    None => run(&mut v),
                 }
             }
-        }
+        };
+        let code = value
+            .get("data")
+            .and_then(|d| d.get(0))
+            .and_then(|i| i.get("sCode"))
+            .and_then(Value::as_str)
+            .filter(|c| *c != "0")
+            .or_else(|| value.get("code").and_then(Value::as_str))
+            .unwrap_or(if status >= 500 { "5xx" } else { "0" })
+            .to_owned();
+        v.requests.push(Recorded {
+            method,
+            path,
+            query,
+            body: json_body,
+            api_key: key,
+            status,
+            code,
+        });
+        (status, value, hold)
     };
-    let code = value
-        .get("data")
-        .and_then(|d| d.get(0))
-        .and_then(|i| i.get("sCode"))
-        .and_then(Value::as_str)
-        .filter(|c| *c != "0")
-        .or_else(|| value.get("code").and_then(Value::as_str))
-        .unwrap_or(if status >= 500 { "5xx" } else { "0" })
-        .to_owned();
-    v.requests.push(Recorded {
-        method,
-        path,
-        query,
-        body: json_body,
-        api_key: key,
-        status,
-        code,
-    });
-    drop(v);
+    if let Some(ms) = hold {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("valid status"))
         .json(value)
 }

@@ -77,6 +77,12 @@ impl LocalOkx {
     pub fn lose_next_answer(&self, path: &str, execute: bool) {
         self.venue().lose_next.push((path.to_owned(), execute));
     }
+
+    /// The next request to `path` is carried out, then its answer held for
+    /// `ms` before an HTTP 503: the moment to kill the client.
+    pub fn hold_next_answer(&self, path: &str, ms: u64) {
+        self.venue().hold_next.push((path.to_owned(), ms));
+    }
 }
 
 impl Drop for LocalOkx {

@@ -111,6 +111,9 @@ pub struct Venue {
     pub requests: Vec<Recorded>,
     pub clock_skew_ms: i64,
     pub lose_next: Vec<(String, bool)>,
+    /// The next request to a path is carried out, then its answer is held
+    /// this many ms before a 503 (a process killed meanwhile never hears).
+    pub hold_next: Vec<(String, u64)>,
     /// Bumped to drop every private websocket connection.
     pub ws_generation: u64,
     windows: HashMap<(String, &'static str), (i64, u32)>,
@@ -130,6 +133,8 @@ pub fn endpoint_limit(method: &str, path: &str) -> (&'static str, u32) {
         ("POST", "/api/v5/trade/order-algo") => ("trade/order-algo", 20),
         ("GET", "/api/v5/trade/order-algo") => ("trade/order-algo:get", 20),
         ("POST", "/api/v5/trade/cancel-algos") => ("trade/cancel-algos", 20),
+        ("GET", "/api/v5/trade/orders-pending") => ("trade/orders-pending", 60),
+        ("GET", "/api/v5/trade/orders-algo-pending") => ("trade/orders-algo-pending", 20),
         ("POST", "/api/v5/account/set-leverage") => ("account/set-leverage", 20),
         ("GET", "/api/v5/account/balance") => ("account/balance", 10),
         ("GET", "/api/v5/account/positions") => ("account/positions", 10),
@@ -176,6 +181,7 @@ impl Venue {
             requests: Vec::new(),
             clock_skew_ms: 0,
             lose_next: Vec::new(),
+            hold_next: Vec::new(),
             ws_generation: 0,
             windows: HashMap::new(),
             next_id: 500_000_000,
@@ -672,6 +678,14 @@ impl Venue {
         if cl.len() > 32 || !cl.bytes().all(|c| c.is_ascii_alphanumeric()) {
             return Err(refuse(200, "51000", "Parameter algoClOrdId error"));
         }
+        if !cl.is_empty()
+            && self.accounts[key]
+                .algos
+                .iter()
+                .any(|a| a.algo_cl_ord_id == cl && a.state == "live")
+        {
+            return Err(refuse(200, "51065", "algoClOrdId already exists."));
+        }
         let algo_id = self.id();
         let algo = VAlgo {
             algo_id: algo_id.clone(),
@@ -717,6 +731,40 @@ impl Venue {
             .find(|a| Some(a.algo_cl_ord_id.as_str()) == cl)
             .ok_or_else(|| refuse(200, "51603", "Order does not exist"))?;
         Ok(json!([algo_json(a)]))
+    }
+
+    /// `GET /api/v5/trade/orders-pending` (`instId` optional).
+    pub fn open_orders(&self, key: &str, inst_id: Option<&str>) -> Value {
+        Value::Array(
+            self.accounts[key]
+                .orders
+                .iter()
+                .filter(|o| inst_id.is_none_or(|i| i == o.inst_id))
+                .filter(|o| o.state == "live" || o.state == "partially_filled")
+                .map(order_json)
+                .collect(),
+        )
+    }
+
+    /// `GET /api/v5/trade/orders-algo-pending` (`ordType` required).
+    pub fn open_algos(
+        &self,
+        key: &str,
+        ord_type: Option<&str>,
+        inst_id: Option<&str>,
+    ) -> Result<Value, Refusal> {
+        if ord_type.is_none() {
+            return Err(refuse(400, "50014", "Parameter ordType can not be empty."));
+        }
+        Ok(Value::Array(
+            self.accounts[key]
+                .algos
+                .iter()
+                .filter(|a| inst_id.is_none_or(|i| i == a.inst_id))
+                .filter(|a| a.state == "live")
+                .map(algo_json)
+                .collect(),
+        ))
     }
 
     pub fn cancel_order(&mut self, key: &str, b: &Value) -> Result<Value, Refusal> {

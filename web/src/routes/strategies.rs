@@ -363,7 +363,8 @@ pub async fn get(
 /// Changes only the fields given; takes effect for the next signal.
 #[utoipa::path(put, path = "/api/v1/strategies/{id}", tag = "strategies",
     security(("bearer" = [])), params(("id" = i64, Path)), request_body = Object,
-    responses((status = 200, body = StrategyView), (status = 404), (status = 422)))]
+    responses((status = 200, body = StrategyView), (status = 404), (status = 422),
+        (status = 409, description = "`strategy_has_open_position`: the account, symbol or margin mode of a strategy holding a position")))]
 pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -377,6 +378,7 @@ pub async fn update(
     let base = config_of(&m);
     let cfg = StrategyConfig::from_draft(&body.draft, Some(&base)).map_err(validation)?;
     let account_id = account_field(&body.account_id)?.unwrap_or(m.account_id);
+    held_positions_allow(&state, user.id, &m, &cfg, account_id).await?;
     let warnings = check_venue(&state, user.id, account_id, &cfg).await?;
     let active = body.is_active;
     let mut m = state.strategies.update(m, &cfg, account_id).await?;
@@ -407,6 +409,45 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&state, &m, &hook, warnings)))
 }
 
+/// Refuses a change that would take an open position away from the
+/// strategy that holds it: its account, its symbol or its margin mode.
+/// Other changes (leverage, percentages) apply to the next entry; the open
+/// position keeps what it was opened with.
+async fn held_positions_allow(
+    state: &AppState,
+    user_id: i64,
+    m: &tradingbot_actors::store::entities::strategies::Model,
+    cfg: &StrategyConfig,
+    account_id: Option<i64>,
+) -> Result<(), ApiError> {
+    let held = state
+        .execution
+        .positions_of(user_id, m.id)
+        .await
+        .map_err(ApiError::internal)?;
+    for p in held {
+        let why = if account_id != Some(p.account_id) {
+            Some("its exchange account")
+        } else if !cfg.symbols.iter().any(|s| s.as_str() == p.symbol) {
+            Some("its symbol")
+        } else if cfg.margin_mode != p.margin_mode {
+            Some("its margin mode")
+        } else {
+            None
+        };
+        if let Some(what) = why {
+            return Err(ApiError::conflict(
+                "strategy_has_open_position",
+                format!(
+                    "The strategy holds an open {} position; {what} cannot change until it is closed.",
+                    p.symbol
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Delete a strategy
 ///
 /// Refused while it has an open position: close or deactivate first.
@@ -426,7 +467,12 @@ pub async fn delete(
         .open_positions_of_strategy(m.id)
         .await
         .map_err(ApiError::internal)?;
-    if open > 0 {
+    let held = state
+        .execution
+        .positions_of(user.id, m.id)
+        .await
+        .map_err(ApiError::internal)?;
+    if open > 0 || !held.is_empty() {
         return Err(ApiError::conflict(
             "strategy_has_open_position",
             "The strategy has an open position; close it (or deactivate the strategy) first.",

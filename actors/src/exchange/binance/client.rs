@@ -5,7 +5,7 @@
 //! querying — never by sending an order twice.
 
 use super::ws_api::{WsApi, WsApiError};
-use crate::exchange::budget::{BinanceBudget, Hold, Priority};
+use crate::exchange::budget::{self, BinanceBudget, HoldAction, Priority};
 use crate::exchange::http::{self, now_ms};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -79,7 +79,9 @@ impl BinanceClient {
             http: http::client(Duration::from_secs(10)),
             base: base_url.trim_end_matches('/').to_owned(),
             signer: BinanceSigner::new(api_key, secret),
-            budget: BinanceBudget::default(),
+            // Binance counts weight per address: every account of this
+            // process sending to this venue spends the same budget.
+            budget: BinanceBudget::shared(budget::ip_budget(base_url, 2400), 300, 1200),
             clock_offset_ms: AtomicI64::new(0),
             rules: RwLock::new(HashMap::new()),
             settings: Mutex::new(HashMap::new()),
@@ -144,20 +146,28 @@ impl BinanceClient {
     }
 
     async fn acquire(&self, req: &Request, priority: Priority) -> Result<(), ExchangeError> {
+        let mut told = false;
         loop {
-            match self.budget.acquire(req.cost, priority, now_ms()) {
+            let hold = match self.budget.acquire(req.cost, priority, now_ms()) {
                 Ok(()) => return Ok(()),
-                Err(Hold::Banned(left)) => {
-                    tracing::error!(
-                        remaining_secs = left.as_secs(),
-                        "Binance has banned this address (418); not sending"
-                    );
+                Err(h) => h,
+            };
+            match budget::decide(hold, priority, MAX_NORMAL_WAIT) {
+                HoldAction::Sleep(d) => {
+                    if !told && d > Duration::from_secs(1) {
+                        told = true;
+                        tracing::warn!(
+                            path = req.path,
+                            wait_secs = d.as_secs(),
+                            "Binance rate limit: a protective request waits its turn"
+                        );
+                    }
+                    tokio::time::sleep(d.min(Duration::from_secs(5))).await;
+                }
+                HoldAction::Banned(left) => {
                     return Err(ExchangeError::Banned { retry_after: left });
                 }
-                Err(Hold::Wait(d)) if priority == Priority::Normal && d > MAX_NORMAL_WAIT => {
-                    return Err(ExchangeError::RateLimited { retry_after: d });
-                }
-                Err(Hold::Wait(d)) => tokio::time::sleep(d).await,
+                HoldAction::Refuse(d) => return Err(ExchangeError::RateLimited { retry_after: d }),
             }
         }
     }
@@ -189,10 +199,10 @@ impl BinanceClient {
             Ok(r) => r,
             Err(e) if req.mutation && !http::not_sent(&e) => {
                 return Err(ExchangeError::UnknownOutcome {
-                    message: format!("no answer from Binance: {e}"),
+                    message: format!("no answer from Binance: {}", http::redacted(e)),
                 });
             }
-            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+            Err(e) => return Err(ExchangeError::Unreachable(http::redacted(e))),
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -215,10 +225,10 @@ impl BinanceClient {
             Ok(b) => b.to_vec(),
             Err(e) if req.mutation => {
                 return Err(ExchangeError::UnknownOutcome {
-                    message: format!("the answer was cut off: {e}"),
+                    message: format!("the answer was cut off: {}", http::redacted(e)),
                 });
             }
-            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+            Err(e) => return Err(ExchangeError::Unreachable(http::redacted(e))),
         };
         metrics::histogram!("exchange_request_duration_seconds", "exchange" => "binance", "path" => req.path)
             .record(started.elapsed().as_secs_f64());
@@ -252,15 +262,23 @@ impl BinanceClient {
     }
 
     /// Sends, resynchronizing the clock and retrying once on -1021 (the
-    /// venue refused the request without acting on it).
+    /// venue refused the request without acting on it). A protective
+    /// request turned away by a 429 or a 418 — refused, not executed — is
+    /// queued behind the pause and sent again; it is never dropped.
     async fn send(&self, req: &Request, priority: Priority) -> Result<Vec<u8>, ExchangeError> {
-        match self.send_once(req, priority).await {
-            Err(ExchangeError::Timestamp { .. }) => {
-                tracing::warn!("Binance refused our timestamp; resynchronizing the clock");
-                self.sync_time().await?;
-                self.send_once(req, priority).await
+        loop {
+            let sent = match self.send_once(req, priority).await {
+                Err(ExchangeError::Timestamp { .. }) => {
+                    tracing::warn!("Binance refused our timestamp; resynchronizing the clock");
+                    self.sync_time().await?;
+                    self.send_once(req, priority).await
+                }
+                other => other,
+            };
+            match sent {
+                Err(e) if e.throttled() && priority == Priority::Protective => continue,
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -327,7 +345,12 @@ impl BinanceClient {
     }
 
     pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
-        let body = self.send(&rest::account(), Priority::Normal).await?;
+        self.balances_at(Priority::Normal).await
+    }
+
+    /// Balances at `priority` (the periodic refresh reads in the background).
+    pub async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        let body = self.send(&rest::account(), priority).await?;
         let account: model::Account = model::parse(&body)?;
         Ok(account
             .assets
@@ -343,8 +366,9 @@ impl BinanceClient {
     }
 
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
+        // What reconciliation and protection stand on: it goes first.
         let body = self
-            .send(&rest::position_risk(None), Priority::Normal)
+            .send(&rest::position_risk(None), Priority::Protective)
             .await?;
         let list: Vec<model::PositionRisk> = model::parse(&body)?;
         Ok(list
@@ -355,7 +379,7 @@ impl BinanceClient {
 
     pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let body = self
-            .send(&rest::premium_index(symbol), Priority::Normal)
+            .send(&rest::premium_index(symbol), Priority::Background)
             .await?;
         let p: model::PremiumIndex = model::parse(&body)?;
         Ok(p.mark_price)
@@ -502,6 +526,24 @@ impl BinanceClient {
             Err(ExchangeError::OrderNotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every open order of `symbol`, plain and conditional.
+    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, ExchangeError> {
+        let body = self
+            .send(&rest::open_orders(symbol, false), Priority::Protective)
+            .await?;
+        let mut out = model::parse::<Vec<Order>>(&body)?
+            .iter()
+            .map(Order::report)
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = self
+            .send(&rest::open_orders(symbol, true), Priority::Protective)
+            .await?;
+        for a in model::parse::<Vec<AlgoOrder>>(&body)? {
+            out.push(a.report()?);
+        }
+        Ok(out)
     }
 
     /// Cancels by client id; returns the order as it stands afterwards.

@@ -3,7 +3,7 @@
 //! an unknown outcome is resolved by querying the client order id.
 
 use super::private_stream::PrivateStream;
-use crate::exchange::budget::{Hold, OkxBudget, Priority};
+use crate::exchange::budget::{self, HoldAction, OkxBudget, Priority};
 use crate::exchange::http::{self, now_ms};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -117,13 +117,16 @@ impl OkxClient {
 
     async fn acquire(&self, req: &Request, priority: Priority) -> Result<(), ExchangeError> {
         loop {
-            match self.budget.acquire(req.limit, priority, now_ms()) {
+            let hold = match self.budget.acquire(req.limit, priority, now_ms()) {
                 Ok(()) => return Ok(()),
-                Err(Hold::Banned(left)) => return Err(ExchangeError::Banned { retry_after: left }),
-                Err(Hold::Wait(d)) if priority == Priority::Normal && d > MAX_NORMAL_WAIT => {
-                    return Err(ExchangeError::RateLimited { retry_after: d });
+                Err(h) => h,
+            };
+            match budget::decide(hold, priority, MAX_NORMAL_WAIT) {
+                HoldAction::Sleep(d) => tokio::time::sleep(d.min(Duration::from_secs(5))).await,
+                HoldAction::Banned(left) => {
+                    return Err(ExchangeError::Banned { retry_after: left });
                 }
-                Err(Hold::Wait(d)) => tokio::time::sleep(d).await,
+                HoldAction::Refuse(d) => return Err(ExchangeError::RateLimited { retry_after: d }),
             }
         }
     }
@@ -156,20 +159,20 @@ impl OkxClient {
             Ok(r) => r,
             Err(e) if req.mutation && !http::not_sent(&e) => {
                 return Err(ExchangeError::UnknownOutcome {
-                    message: format!("no answer from OKX: {e}"),
+                    message: format!("no answer from OKX: {}", http::redacted(e)),
                 });
             }
-            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+            Err(e) => return Err(ExchangeError::Unreachable(http::redacted(e))),
         };
         let status = response.status().as_u16();
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),
             Err(e) if req.mutation => {
                 return Err(ExchangeError::UnknownOutcome {
-                    message: format!("the answer was cut off: {e}"),
+                    message: format!("the answer was cut off: {}", http::redacted(e)),
                 });
             }
-            Err(e) => return Err(ExchangeError::Unreachable(e.to_string())),
+            Err(e) => return Err(ExchangeError::Unreachable(http::redacted(e))),
         };
         metrics::histogram!("exchange_request_duration_seconds", "exchange" => "okx", "path" => req.path)
             .record(started.elapsed().as_secs_f64());
@@ -181,18 +184,27 @@ impl OkxClient {
         result
     }
 
+    /// Sends, resynchronizing the clock once on a timestamp refusal. A
+    /// protective request refused by a rate limit (not executed) waits for
+    /// the pause and goes again: it is never dropped.
     async fn send<T: for<'de> Deserialize<'de>>(
         &self,
         req: &Request,
         priority: Priority,
     ) -> Result<Vec<T>, ExchangeError> {
-        match self.send_once(req, priority).await {
-            Err(ExchangeError::Timestamp { .. }) => {
-                tracing::warn!("OKX refused our timestamp; resynchronizing the clock");
-                self.sync_time().await?;
-                self.send_once(req, priority).await
+        loop {
+            let sent = match self.send_once(req, priority).await {
+                Err(ExchangeError::Timestamp { .. }) => {
+                    tracing::warn!("OKX refused our timestamp; resynchronizing the clock");
+                    self.sync_time().await?;
+                    self.send_once(req, priority).await
+                }
+                other => other,
+            };
+            match sent {
+                Err(e) if e.throttled() && priority == Priority::Protective => continue,
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -247,8 +259,12 @@ impl OkxClient {
     }
 
     pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
-        let data: Vec<model::AccountBalance> =
-            self.send(&rest::balance("USDT"), Priority::Normal).await?;
+        self.balances_at(Priority::Normal).await
+    }
+
+    /// Balances at `priority` (the periodic refresh reads in the background).
+    pub async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        let data: Vec<model::AccountBalance> = self.send(&rest::balance("USDT"), priority).await?;
         Ok(data
             .iter()
             .flat_map(|a| a.details.iter().map(model::BalanceDetail::balance))
@@ -264,8 +280,10 @@ impl OkxClient {
     }
 
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
-        let data: Vec<model::Position> =
-            self.send(&rest::positions(None), Priority::Normal).await?;
+        // What reconciliation and protection stand on: it goes first.
+        let data: Vec<model::Position> = self
+            .send(&rest::positions(None), Priority::Protective)
+            .await?;
         let mut out = Vec::new();
         for p in &data {
             let rules = self.rules(&p.inst_id).await?;
@@ -312,7 +330,7 @@ impl OkxClient {
 
     pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let data: Vec<model::MarkPrice> = self
-            .send(&rest::mark_price(symbol), Priority::Normal)
+            .send(&rest::mark_price(symbol), Priority::Background)
             .await?;
         data.first()
             .and_then(model::MarkPrice::price)
@@ -439,6 +457,25 @@ impl OkxClient {
             Err(ExchangeError::OrderNotFound { .. }) => Ok(None),
             other => other,
         }
+    }
+
+    /// Every live order of `symbol`, plain and conditional.
+    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, ExchangeError> {
+        let rules = self.rules(symbol).await?;
+        let mut out = Vec::new();
+        for o in self
+            .send::<model::Order>(&rest::open_orders(symbol), Priority::Protective)
+            .await?
+        {
+            out.push(o.report(&rules)?);
+        }
+        for a in self
+            .send::<model::AlgoOrder>(&rest::open_algos(symbol), Priority::Protective)
+            .await?
+        {
+            out.push(a.report(&rules)?);
+        }
+        Ok(out)
     }
 
     pub async fn cancel(

@@ -194,6 +194,10 @@ impl PaperClient {
         Ok(report)
     }
 
+    pub fn open_orders(&self, symbol: &str) -> Vec<OrderReport> {
+        self.lock().open_orders(symbol)
+    }
+
     pub fn query(&self, id: &ClientOrderId) -> Option<OrderReport> {
         self.lock().query(id.as_str())
     }

@@ -33,10 +33,15 @@ impl UserActor {
         l.rec.status = PositionStatus::Closed;
         l.rec.closed_at = Some(Utc::now());
         self.publish(Event::Position(l.rec.clone()));
+        self.touch(key);
         if !l.slot_handed_over {
             self.risk.do_send(ReleaseSlot {
                 user_id: self.user_id,
             });
+        }
+        if l.protecting {
+            // Its protection is still being placed: cancelled when it answers.
+            self.orphans.insert(l.rec.id, key.clone());
         }
         // Protection that is still resting goes.
         let leftovers: Vec<ClientOrderId> = [l.sl.clone(), l.tp.clone()]
@@ -45,7 +50,7 @@ impl UserActor {
             .filter(|id| {
                 self.orders
                     .get(id.as_str())
-                    .is_some_and(|o| !o.status.is_final_db())
+                    .is_none_or(|o| !o.status.is_final_db())
             })
             .collect();
         if !leftovers.is_empty() {
@@ -93,8 +98,12 @@ impl UserActor {
             None => {
                 match &result {
                     Err(e) if e.outcome_unknown() => {
-                        // The venue may have it: reconciliation finds out.
+                        // The venue may have it: reconciliation finds out
+                        // (and the guard protects what it finds).
                         self.apply_report(&entry_id, Err(e), None, None);
+                        if let Some(l) = self.live.get_mut(&key) {
+                            l.protecting = false;
+                        }
                         self.reconcile(key.0);
                         return;
                     }
@@ -122,75 +131,6 @@ impl UserActor {
                     });
                 }
             }
-        }
-    }
-
-    pub(super) fn on_protection_done(&mut self, position_id: i64, placed: Vec<Placed>) {
-        let key = self.key_of(position_id);
-        let (account_id, strategy_id, signal_id) = match key.as_ref().and_then(|k| self.live.get(k))
-        {
-            Some(l) => (key.as_ref().expect("some").0, l.strategy_id, l.entry_signal),
-            None => return,
-        };
-        let key = key.expect("some");
-        if let Some(l) = self.live.get_mut(&key) {
-            l.protecting = false;
-        }
-        let mut stop_missing = true;
-        for p in &placed {
-            let id = p.request.client_id.clone();
-            if !self.orders.contains_key(id.as_str()) {
-                self.record_new_order(
-                    account_id,
-                    strategy_id,
-                    Some(signal_id),
-                    Some(position_id),
-                    &p.request,
-                    Decimal::ZERO,
-                    OrderStatus::Pending,
-                );
-            }
-            self.apply_report(&id, p.result.as_ref(), None, Some(position_id));
-            let ok = p.result.as_ref().is_ok_and(|r| {
-                !r.status.is_final() || r.status == tradingbot_core::exchange::OrderStatus::Filled
-            });
-            let l = self.live.get_mut(&key).expect("present");
-            match id.leg() {
-                Some(Leg::StopLoss) if ok => {
-                    l.sl = Some(id);
-                    l.rec.stop_loss = Some(p.trigger);
-                    stop_missing = false;
-                }
-                Some(Leg::TakeProfit) if ok => {
-                    l.tp = Some(id);
-                    l.rec.take_profit = Some(p.trigger);
-                }
-                Some(Leg::StopLoss) => {}
-                _ => {}
-            }
-        }
-        let l = self.live.get(&key).expect("present");
-        let wants_stop = l.sl_pct < Decimal::ONE_HUNDRED;
-        self.publish(Event::Position(l.rec.clone()));
-        if stop_missing && wants_stop && l.sl.is_none() && l.phase == Phase::Open {
-            let why = placed
-                .iter()
-                .find(|p| p.request.client_id.leg() == Some(Leg::StopLoss))
-                .and_then(|p| p.result.as_ref().err())
-                .map_or(
-                    "no stop-loss could be computed".to_owned(),
-                    ToString::to_string,
-                );
-            self.alert(
-                "protection_failed",
-                format!(
-                    "the stop-loss of {} could not be placed ({why}); closing the position",
-                    key.1
-                ),
-                Some(position_id),
-            );
-            let signal = self.ids.next();
-            self.launch_close(&key, signal, None, "emergency");
         }
     }
 
@@ -234,6 +174,19 @@ impl UserActor {
                 // stop, a target, a liquidation). Reconciliation says how.
                 self.reconcile(key.0);
             }
+            Err(e) if e.outcome_unknown() => {
+                // It may have closed: the venue says (a close found done is
+                // recorded by reconciliation; one that is not may be sent again).
+                if let Some(l) = self.live.get_mut(&key) {
+                    l.phase = Phase::Open;
+                }
+                self.alert(
+                    "close_unconfirmed",
+                    format!("the close of {} is not confirmed yet: {e}", key.1),
+                    Some(position_id),
+                );
+                self.reconcile(key.0);
+            }
             other => {
                 let l = self.live.get_mut(&key).expect("present");
                 l.phase = Phase::Open;
@@ -253,9 +206,7 @@ impl UserActor {
                     format!("closing {} failed: {why}", key.1),
                     Some(position_id),
                 );
-                if close_id.is_none() {
-                    self.reconcile(key.0);
-                }
+                self.reconcile(key.0);
             }
         }
     }
@@ -280,7 +231,12 @@ impl UserActor {
             .live
             .iter()
             .find(|(k, l)| {
-                k.0 == account_id && (l.sl.as_ref() == Some(&id) || l.tp.as_ref() == Some(&id))
+                k.0 == account_id
+                    && (l.sl.as_ref() == Some(&id)
+                        || l.tp.as_ref() == Some(&id)
+                        || id
+                            .parts()
+                            .is_some_and(|(s, sig, _)| s == l.strategy_id && sig == l.entry_signal))
             })
             .map(|(k, _)| k.clone());
         let Some(key) = key else { return };

@@ -10,6 +10,7 @@
 mod lifecycle;
 mod manual;
 mod orders;
+mod protection;
 mod reconcile;
 mod signals;
 
@@ -73,6 +74,8 @@ struct Live {
     closing_id: Option<ClientOrderId>,
     /// Protective orders are being placed (reconciliation leaves them be).
     protecting: bool,
+    /// Placements of the protection that came back without a stop.
+    protect_attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +184,19 @@ pub struct UserActor {
     restored: Option<Restored>,
     depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
+    /// Accounts compared with their venue at least once since the start:
+    /// before that, what the store says about resting stops is unproven.
+    reconciled: std::collections::HashSet<i64>,
+    /// Positions that ended while their protection was being placed: what
+    /// that placement puts on the venue is cancelled when it answers.
+    orphans: HashMap<i64, (i64, String)>,
+    /// When we last changed each (account, symbol) slot ourselves.
+    touched: HashMap<(i64, String), Instant>,
+    /// Reconciliations in flight, by account: when asked, and whether
+    /// another was wanted meanwhile (one at a time, so each answer can be
+    /// judged against the moment it was asked).
+    reconciling: HashMap<i64, (Instant, bool)>,
+    me: Option<Addr<UserActor>>,
 }
 
 fn side_db(s: PositionSide) -> DbSide {
@@ -267,6 +283,11 @@ impl UserActor {
             restored: Some(restored),
             depth,
             exchange_depth,
+            reconciled: Default::default(),
+            orphans: HashMap::new(),
+            touched: HashMap::new(),
+            reconciling: HashMap::new(),
+            me: None,
         }
     }
 
@@ -317,9 +338,21 @@ impl Actor for UserActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        self.me = Some(ctx.address());
         if let Some(r) = self.restored.take() {
             self.restore(r);
         }
+        // The protection invariant, checked from memory every second: an
+        // open position without a confirmed stop gets one.
+        ctx.run_interval(protection::GUARD_EVERY, |act, _| act.guard());
+        // The venue is asked again now and then: stops cancelled by hand,
+        // leftovers, positions closed while a stream was quiet.
+        ctx.run_interval(protection::SWEEP_EVERY, |act, _| {
+            let accounts: Vec<i64> = act.accounts.keys().copied().collect();
+            for a in accounts {
+                act.reconcile(a);
+            }
+        });
     }
 }
 
@@ -369,8 +402,9 @@ impl Handler<FromExchange> for UserActor {
                 account_id,
                 positions,
                 orders,
+                open,
             } => match positions {
-                Ok(p) => self.on_reconciled(account_id, p, orders),
+                Ok(p) => self.on_reconciled(account_id, p, orders, open),
                 Err(e) => {
                     tracing::warn!(user_id = self.user_id, account_id, error = %e, "reconciliation could not read positions")
                 }
@@ -475,5 +509,46 @@ impl Handler<OpenPositions> for UserActor {
     fn handle(&mut self, _: OpenPositions, _: &mut Self::Context) -> usize {
         self.depth.handled();
         self.live.len()
+    }
+}
+
+/// A position a strategy holds (opening, open or closing), as its user's
+/// actor knows it this instant (the store may lag behind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPosition {
+    pub position_id: i64,
+    pub account_id: i64,
+    /// Canonical (`BTCUSDT`).
+    pub symbol: String,
+    pub margin_mode: MarginMode,
+}
+
+/// The positions strategy `strategy_id` holds.
+#[derive(Message)]
+#[rtype(result = "Vec<HeldPosition>")]
+pub struct PositionsOf {
+    pub strategy_id: i64,
+}
+
+impl Handler<PositionsOf> for UserActor {
+    type Result = MessageResult<PositionsOf>;
+
+    fn handle(&mut self, msg: PositionsOf, _: &mut Self::Context) -> Self::Result {
+        self.depth.handled();
+        MessageResult(
+            self.live
+                .iter()
+                .filter(|(_, l)| l.strategy_id == msg.strategy_id)
+                .map(|((account_id, _), l)| HeldPosition {
+                    position_id: l.rec.id,
+                    account_id: *account_id,
+                    symbol: l.rec.symbol.clone(),
+                    margin_mode: match l.rec.margin_mode {
+                        DbMargin::Isolated => MarginMode::Isolated,
+                        DbMargin::Cross => MarginMode::Cross,
+                    },
+                })
+                .collect(),
+        )
     }
 }

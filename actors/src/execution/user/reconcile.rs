@@ -6,11 +6,23 @@
 use super::*;
 
 impl UserActor {
-    /// Asks the account's venue for the truth about everything we track there.
-    pub(super) fn reconcile(&self, account_id: i64) {
+    /// Asks the account's venue for the truth about everything we track
+    /// there, and for its open orders on every symbol we trade or track.
+    /// One reconciliation per account at a time: a request made while one
+    /// is in flight runs when it answers.
+    pub(super) fn reconcile(&mut self, account_id: i64) {
+        if let Some((_, again)) = self.reconciling.get_mut(&account_id) {
+            *again = true;
+            return;
+        }
         let mut queries = Vec::new();
+        let mut symbols: Vec<String> = Vec::new();
         for ((acct, symbol), l) in &self.live {
-            if *acct != account_id || l.protecting {
+            if *acct != account_id {
+                continue;
+            }
+            symbols.push(symbol.clone());
+            if l.protecting {
                 // Protection being placed answers for itself.
                 continue;
             }
@@ -25,15 +37,35 @@ impl UserActor {
             queries.push((symbol.clone(), tp, true));
         }
         for o in self.orders.values() {
-            if o.account_id == account_id
-                && !queries.iter().any(|(_, id, _)| id == &o.client_order_id)
-            {
-                let conditional = matches!(o.leg, OrderLeg::StopLoss | OrderLeg::TakeProfit);
-                queries.push((o.symbol.clone(), o.client_order_id.clone(), conditional));
+            if o.account_id == account_id {
+                symbols.push(o.symbol.clone());
+                if !queries.iter().any(|(_, id, _)| id == &o.client_order_id) {
+                    let conditional = matches!(o.leg, OrderLeg::StopLoss | OrderLeg::TakeProfit);
+                    queries.push((o.symbol.clone(), o.client_order_id.clone(), conditional));
+                }
             }
         }
+        if let Some(venue) = self.accounts.get(&account_id).map(|a| a.view.venue) {
+            for s in self.strategies.values() {
+                if s.account_id == Some(account_id) {
+                    symbols.extend(s.config.symbols.iter().map(|sym| sym.on(venue)));
+                }
+            }
+        }
+        symbols.sort();
+        symbols.dedup();
         queries.retain(|(_, id, _)| !self.inflight.contains(id.as_str()));
-        self.send_exchange(account_id, ex::Reconcile { orders: queries });
+        if !self.accounts.contains_key(&account_id) {
+            return;
+        }
+        self.reconciling.insert(account_id, (Instant::now(), false));
+        self.send_exchange(
+            account_id,
+            ex::Reconcile {
+                orders: queries,
+                symbols,
+            },
+        );
     }
 
     pub(super) fn on_reconciled(
@@ -41,12 +73,31 @@ impl UserActor {
         account_id: i64,
         positions: Vec<PositionReport>,
         orders: Vec<(ClientOrderId, Result<Option<OrderReport>, ExchangeError>)>,
+        open: HashMap<String, Vec<OrderReport>>,
     ) {
+        let (asked, again) = self
+            .reconciling
+            .remove(&account_id)
+            .unwrap_or((Instant::now(), false));
+        // What we changed after the snapshot was asked for is newer than it.
+        let stale =
+            |me: &Self, key: &(i64, String)| me.touched.get(key).is_some_and(|t| *t >= asked);
         let found: HashMap<String, Option<OrderReport>> = orders
             .into_iter()
             .filter_map(|(id, r)| r.ok().map(|r| (id.as_str().to_owned(), r)))
             .collect();
         let mut repaired = 0u32;
+        // Entries we sent whose position we may not hold (their answer, or
+        // the whole process, was lost): a position found for them is theirs.
+        let entries: HashMap<String, OrderRecord> = self
+            .orders
+            .values()
+            .filter(|o| o.account_id == account_id && o.leg == OrderLeg::Entry)
+            .map(|o| (o.symbol.clone(), o.clone()))
+            .collect();
+        let venue: HashMap<&str, &PositionReport> =
+            positions.iter().map(|p| (p.symbol.as_str(), p)).collect();
+        let mut resend: Vec<((i64, String), i64)> = Vec::new();
         // Orders we track: bring their records up to date.
         let tracked: Vec<ClientOrderId> = self
             .orders
@@ -61,6 +112,20 @@ impl UserActor {
                     self.apply_report(&id, Ok(r), None, None);
                 }
                 Some(None) => {
+                    // A close the trader asked for that never reached the
+                    // venue (the process stopped first) still stands.
+                    if let Some(rec) = self.orders.get(id.as_str())
+                        && rec.leg == OrderLeg::Close
+                        && matches!(rec.status, OrderStatus::Pending | OrderStatus::Unknown)
+                        && let Some(pid) = rec.position_id
+                        && let Some(key) = self.key_of(pid)
+                        && self.live[&key].phase == Phase::Open
+                        && venue.contains_key(key.1.as_str())
+                        && let Some(signal) = rec.signal_id
+                    {
+                        resend.push((key, signal));
+                        continue;
+                    }
                     // Never reached the venue: it will not be filled.
                     let err = ExchangeError::OrderNotFound {
                         code: "reconcile".into(),
@@ -78,8 +143,10 @@ impl UserActor {
                 None => {}
             }
         }
-        let venue: HashMap<&str, &PositionReport> =
-            positions.iter().map(|p| (p.symbol.as_str(), p)).collect();
+        for (key, signal) in resend {
+            tracing::warn!(user_id = self.user_id, symbol = %key.1, "sending a close that never reached the venue");
+            self.launch_close(&key, signal, None, "signal");
+        }
         let keys: Vec<(i64, String)> = self
             .live
             .keys()
@@ -92,7 +159,8 @@ impl UserActor {
                 || l.closing_id
                     .as_ref()
                     .is_some_and(|c| self.inflight.contains(c.as_str()))
-                || l.protecting;
+                || l.protecting
+                || stale(self, &key);
             if busy {
                 // An answer is on its way; it will say more than this snapshot.
                 continue;
@@ -104,7 +172,6 @@ impl UserActor {
                     let report = found.get(l.entry_id.as_str()).cloned().flatten();
                     let r = report.unwrap_or_else(|| synthetic_fill(&l, vp));
                     self.on_entry_done(l.rec.id, Ok(r));
-                    self.protect(&key, Some(vp.entry_price));
                     repaired += 1;
                 }
                 (Phase::Entering, None) => {
@@ -121,28 +188,19 @@ impl UserActor {
                         ),
                     }
                 }
-                (Phase::Open | Phase::Closing, Some(vp)) => {
-                    if side_core(l.rec.side) != vp.side {
-                        continue;
+                (Phase::Closing, Some(_)) if l.closing_id.is_none() => {
+                    // Our close is not in flight and the position is still
+                    // there: it did not go through.
+                    if let Some(l) = self.live.get_mut(&key) {
+                        l.phase = Phase::Open;
                     }
-                    let live_order = |id: &Option<ClientOrderId>, leg: Leg| {
-                        let id = id.clone().unwrap_or_else(|| {
-                            ClientOrderId::derive(l.strategy_id, l.entry_signal, leg)
-                        });
-                        found
-                            .get(id.as_str())
-                            .cloned()
-                            .flatten()
-                            .filter(|r| !r.status.is_final())
-                    };
-                    let sl_ok = live_order(&l.sl, Leg::StopLoss).is_some()
-                        || l.sl_pct >= Decimal::ONE_HUNDRED;
-                    let tp_ok = live_order(&l.tp, Leg::TakeProfit).is_some();
-                    if l.phase == Phase::Open && (!sl_ok || !tp_ok) {
-                        self.protect(&key, None);
-                        repaired += 1;
-                    }
+                    self.alert(
+                        "close_failed",
+                        format!("{} is still open on the exchange after its close", key.1),
+                        Some(l.rec.id),
+                    );
                 }
+                (Phase::Open | Phase::Closing, Some(_)) => {}
                 (Phase::Open | Phase::Closing, None) => {
                     // Closed on the venue while we were not looking.
                     let by = [
@@ -167,6 +225,18 @@ impl UserActor {
                             r.fee.unwrap_or_default(),
                             reason,
                         ),
+                        None if l.phase == Phase::Closing => {
+                            // Our own close went through while its answer was lost.
+                            let mark = self
+                                .accounts
+                                .get(&account_id)
+                                .and_then(|a| a.view.mark(&key.1));
+                            (
+                                mark.unwrap_or(l.rec.entry_price),
+                                Decimal::ZERO,
+                                l.close_reason,
+                            )
+                        }
                         None => {
                             let mark = self
                                 .accounts
@@ -192,12 +262,39 @@ impl UserActor {
         // Positions on the venue we do not know: adopt them.
         for vp in &positions {
             let key = (account_id, vp.symbol.clone());
-            if self.live.contains_key(&key) {
+            if self.live.contains_key(&key) || stale(self, &key) {
                 continue;
             }
-            if self.adopt(account_id, vp) {
+            let entry = entries.get(&vp.symbol).cloned();
+            if self.adopt(
+                account_id,
+                vp,
+                open.get(&vp.symbol).map(Vec::as_slice),
+                entry,
+            ) {
                 repaired += 1;
             }
+        }
+        // Open orders: confirm each position's stop and target, cancel a
+        // second stop, and cancel protection left with no position.
+        let mut complete = true;
+        let symbols: Vec<String> = open.keys().cloned().collect();
+        for symbol in symbols {
+            let key = (account_id, symbol.clone());
+            if stale(self, &key) {
+                complete = false;
+                continue;
+            }
+            let list = &open[&symbol];
+            repaired += self.sweep(&key, list, venue.contains_key(symbol.as_str()));
+        }
+        let listed_all = self
+            .live
+            .keys()
+            .filter(|k| k.0 == account_id)
+            .all(|k| open.contains_key(&k.1));
+        if complete && listed_all {
+            self.reconciled.insert(account_id);
         }
         if repaired > 0 {
             metrics::counter!("reconciliation_repairs_total").increment(u64::from(repaired));
@@ -208,25 +305,124 @@ impl UserActor {
                 "reconciliation repaired state"
             );
         }
+        if again {
+            self.reconcile(account_id);
+        }
+        self.guard();
+    }
+
+    /// Compares the open orders of one symbol with the position we hold
+    /// there: a stop or target of ours resting for it is confirmed (or
+    /// taken as its own when its id was lost), a second one is cancelled,
+    /// and protection resting where the venue shows no position is
+    /// cancelled. Returns how many things it repaired.
+    fn sweep(
+        &mut self,
+        key: &(i64, String),
+        open: &[OrderReport],
+        venue_has_position: bool,
+    ) -> u32 {
+        let ours: Vec<(ClientOrderId, Leg, i64, Side)> = open
+            .iter()
+            .filter_map(|r| {
+                let id = ClientOrderId::try_from(r.client_id.clone()).ok()?;
+                let (strategy, _, leg) = id.parts()?;
+                matches!(leg, Leg::StopLoss | Leg::TakeProfit)
+                    .then_some((id, leg, strategy, r.side))
+            })
+            .collect();
+        let mut cancel = Vec::new();
+        let mut repaired = 0;
+        match self.live.get_mut(key) {
+            Some(l) if l.phase != Phase::Entering && !l.protecting => {
+                let exit = side_core(l.rec.side).exit_side();
+                let (mut sl_seen, mut tp_seen) = (false, false);
+                for (id, leg, strategy, side) in &ours {
+                    if *strategy != l.strategy_id || *side != exit {
+                        // Another position's protection on this symbol.
+                        cancel.push(id.clone());
+                        continue;
+                    }
+                    let (slot, seen) = match leg {
+                        Leg::StopLoss => (&mut l.sl, &mut sl_seen),
+                        _ => (&mut l.tp, &mut tp_seen),
+                    };
+                    match slot {
+                        Some(mine) if mine == id => *seen = true,
+                        None if !*seen => {
+                            *slot = Some(id.clone());
+                            *seen = true;
+                            repaired += 1;
+                        }
+                        // A second stop (or target): at most one per position.
+                        _ => cancel.push(id.clone()),
+                    }
+                }
+                // What we believed rests, and does not: placed again by the guard.
+                if !sl_seen && l.sl.take().is_some() {
+                    repaired += 1;
+                }
+                if !tp_seen && l.tp.take().is_some() {
+                    repaired += 1;
+                }
+            }
+            Some(_) => {}
+            None if !venue_has_position => {
+                // Protection with no position to protect: a leftover.
+                cancel.extend(ours.iter().map(|(id, ..)| id.clone()));
+            }
+            None => {}
+        }
+        if !cancel.is_empty() {
+            tracing::info!(
+                user_id = self.user_id,
+                account_id = key.0,
+                symbol = %key.1,
+                orders = cancel.len(),
+                "cancelling protective orders without a position of their own"
+            );
+            repaired += cancel.len() as u32;
+            self.send_exchange(
+                key.0,
+                ex::Cancel {
+                    symbol: key.1.clone(),
+                    ids: cancel,
+                },
+            );
+        }
+        repaired
     }
 
     /// Takes charge of a position found on the venue: the strategy whose
-    /// unfinished entry it is, or the active strategy trading that symbol.
-    pub(super) fn adopt(&mut self, account_id: i64, vp: &PositionReport) -> bool {
+    /// unfinished entry (or resting protection) it is, or the active
+    /// strategy trading that symbol.
+    pub(super) fn adopt(
+        &mut self,
+        account_id: i64,
+        vp: &PositionReport,
+        open: Option<&[OrderReport]>,
+        entry: Option<OrderRecord>,
+    ) -> bool {
         let venue = match self.accounts.get(&account_id) {
             Some(a) => a.view.venue,
             None => return false,
         };
-        let entry = self
-            .orders
-            .values()
-            .find(|o| {
-                o.account_id == account_id && o.symbol == vp.symbol && o.leg == OrderLeg::Entry
-            })
-            .cloned();
-        let (strategy_id, signal_id) = match entry.as_ref().and_then(|o| o.client_order_id.parts())
+        // Protection of ours resting for this position names its entry's signal.
+        let resting = open.into_iter().flatten().find_map(|r| {
+            let id = ClientOrderId::try_from(r.client_id.clone()).ok()?;
+            let (strategy, signal, leg) = id.parts()?;
+            (matches!(leg, Leg::StopLoss | Leg::TakeProfit)
+                && r.side == vp.side.exit_side()
+                && self.strategies.contains_key(&strategy))
+            .then_some((strategy, signal))
+        });
+        let (strategy_id, signal_id) = match entry
+            .as_ref()
+            .and_then(|o| o.client_order_id.parts())
+            .map(|(s, sig, _)| (s, sig))
+            .or(resting)
         {
-            Some((s, sig, _)) => (s, sig),
+            Some(found) => found,
             None => match self.strategies.values().find(|s| {
                 s.active
                     && s.account_id == Some(account_id)
@@ -235,7 +431,27 @@ impl UserActor {
                         .iter()
                         .any(|sym| sym.on(venue) == vp.symbol)
             }) {
-                Some(s) => (s.strategy_id, self.ids.next()),
+                Some(s) => {
+                    let side = if vp.side == PositionSide::Long {
+                        "long"
+                    } else {
+                        "short"
+                    };
+                    let strategy_id = s.strategy_id;
+                    let symbol = s
+                        .config
+                        .symbols
+                        .iter()
+                        .find(|sym| sym.on(venue) == vp.symbol)
+                        .map_or_else(|| vp.symbol.clone(), |sym| sym.as_str().to_owned());
+                    let signal = self.internal_signal(
+                        strategy_id,
+                        &symbol,
+                        side,
+                        "position_adopted: found open on the exchange".into(),
+                    );
+                    (strategy_id, signal)
+                }
                 None => {
                     self.alert(
                         "unmanaged_position",
@@ -287,6 +503,9 @@ impl UserActor {
         };
         self.publish(Event::Position(rec.clone()));
         if let Some(o) = entry {
+            self.orders
+                .entry(o.client_order_id.as_str().to_owned())
+                .or_insert_with(|| o.clone());
             let report = OrderReport {
                 client_id: o.client_order_id.as_str().to_owned(),
                 venue_order_id: o.venue_order_id.clone().unwrap_or_default(),
@@ -321,6 +540,7 @@ impl UserActor {
                 close_reason: "signal",
                 closing_id: None,
                 protecting: false,
+                protect_attempts: 0,
             },
         );
         self.risk.do_send(TakeSlot {
@@ -334,59 +554,7 @@ impl UserActor {
             ),
             Some(position_id),
         );
-        self.protect(&(account_id, vp.symbol.clone()), Some(vp.entry_price));
         true
-    }
-
-    /// (Re)places the position's protection: orders that already rest on the
-    /// venue under the same client ids are found, not duplicated.
-    pub(super) fn protect(&mut self, key: &(i64, String), entry: Option<Decimal>) {
-        let Some(l) = self.live.get(key) else { return };
-        let Some(link) = self.accounts.get(&key.0) else {
-            return;
-        };
-        let Some(rules) = link.view.rules(&key.1) else {
-            return;
-        };
-        let side = side_core(l.rec.side);
-        let entry = entry.unwrap_or(l.rec.entry_price);
-        let prices = sizing::protection(side, entry, l.tp_pct, l.sl_pct, &rules);
-        let sl = l.rec.stop_loss.or(prices.stop_loss);
-        let tp = l.rec.take_profit.or(prices.take_profit);
-        let mut orders = Vec::new();
-        if let Some(p) = sl {
-            orders.push(ex::protective(
-                &key.1,
-                side,
-                ClientOrderId::derive(l.strategy_id, l.entry_signal, Leg::StopLoss),
-                p,
-                true,
-            ));
-        }
-        if let Some(p) = tp {
-            orders.push(ex::protective(
-                &key.1,
-                side,
-                ClientOrderId::derive(l.strategy_id, l.entry_signal, Leg::TakeProfit),
-                p,
-                false,
-            ));
-        }
-        let margin = match l.rec.margin_mode {
-            DbMargin::Isolated => MarginMode::Isolated,
-            DbMargin::Cross => MarginMode::Cross,
-        };
-        let position_id = l.rec.id;
-        if let Some(l) = self.live.get_mut(key) {
-            l.protecting = true;
-        }
-        let msg = ex::Protect {
-            position_id,
-            orders,
-            margin,
-            reference: entry,
-        };
-        self.send_exchange(key.0, msg);
     }
 
     /// Rebuilds positions and unfinished orders from the store.
@@ -511,6 +679,7 @@ impl UserActor {
                     close_reason: "signal",
                     closing_id: None,
                     protecting: false,
+                    protect_attempts: 0,
                 },
             );
         }

@@ -345,9 +345,12 @@ impl UserActor {
             close_reason: "signal",
             closing_id: None,
             protecting: true,
+            protect_attempts: 0,
         };
         self.inflight.insert(live.entry_id.as_str().to_owned());
-        self.live.insert((account_id, venue_symbol), live);
+        let key = (account_id, venue_symbol);
+        self.touch(&key);
+        self.live.insert(key, live);
         self.send_exchange(
             account_id,
             ex::Open {
@@ -395,7 +398,15 @@ impl UserActor {
             reduce_only: true,
             attach: None,
         };
-        let cancel: Vec<ClientOrderId> = l.sl.iter().chain(l.tp.iter()).cloned().collect();
+        // The position's stop and target, by what we know of them and by
+        // their derived ids (one may rest whose answer never reached us).
+        let mut cancel: Vec<ClientOrderId> = l.sl.iter().chain(l.tp.iter()).cloned().collect();
+        for leg in [Leg::StopLoss, Leg::TakeProfit] {
+            let id = ClientOrderId::derive(l.strategy_id, l.entry_signal, leg);
+            if !cancel.contains(&id) {
+                cancel.push(id);
+            }
+        }
         let (position_id, strategy_id, qty, entry_price) =
             (l.rec.id, l.strategy_id, l.rec.quantity, l.rec.entry_price);
         let margin = match l.rec.margin_mode {
@@ -417,6 +428,7 @@ impl UserActor {
             qty,
             OrderStatus::Pending,
         );
+        self.touch(key);
         self.send_exchange(
             account_id,
             ex::Close {
@@ -430,45 +442,40 @@ impl UserActor {
         );
     }
 
-    /// The entry of a reversal, sized now that the close has settled.
+    /// The entry of a reversal, sized now that the close has settled, and
+    /// approved by risk again on today's equity before it goes (the
+    /// approval at the signal was for the whole reversal, sized then).
     pub(super) fn reenter(&mut self, key: &(i64, String), p: PendingEntry) {
         let account_id = key.0;
-        let Some(link) = self.accounts.get(&account_id) else {
-            return;
-        };
-        let Some(route) = self.strategies.get(&p.strategy_id).cloned() else {
-            return;
-        };
-        let symbol = route
-            .config
-            .symbols
-            .iter()
-            .find(|s| s.on(link.view.venue) == key.1)
-            .cloned();
-        let sized = (|| {
-            let rules = link.view.rules(&key.1)?;
-            let price = link.view.mark(&key.1)?;
-            let balance = link.view.balance()?;
-            Some(
-                sizing::entry_size(
-                    balance.available,
-                    p.investment_pct,
-                    p.leverage,
-                    price,
-                    &rules,
-                )
-                .map(|s| (s, price)),
-            )
-        })();
-        match (sized, symbol) {
-            (Some(Ok((size, price))), Some(symbol)) => {
-                self.launch_entry(p, size, price, account_id, key.1.clone(), symbol);
-            }
-            (sized, _) => {
-                let why = match sized {
-                    Some(Err(e)) => e.to_string(),
-                    _ => "market data unavailable".into(),
+        let sized = self.size_reentry(key, &p);
+        match sized {
+            Ok((size, price, symbol)) => {
+                let check = CheckEntry {
+                    user_id: self.user_id,
+                    leverage: p.leverage,
+                    notional: size.notional,
+                    equity: self.equity(),
+                    now_ms: Utc::now().timestamp_millis(),
+                    replacing: true,
                 };
+                let (risk, me) = (self.risk.clone(), self.me.clone());
+                let venue_symbol = key.1.clone();
+                actix::spawn(async move {
+                    let answer = risk.send(check).await;
+                    if let Some(me) = me {
+                        me.do_send(ReentryDecided {
+                            pending: p,
+                            size,
+                            price,
+                            account_id,
+                            venue_symbol,
+                            symbol,
+                            answer: answer.ok(),
+                        });
+                    }
+                });
+            }
+            Err(why) => {
                 self.risk.do_send(ReleaseSlot {
                     user_id: self.user_id,
                 });
@@ -479,6 +486,41 @@ impl UserActor {
                 );
             }
         }
+    }
+
+    fn size_reentry(
+        &self,
+        key: &(i64, String),
+        p: &PendingEntry,
+    ) -> Result<(EntrySize, Decimal, Symbol), String> {
+        let link = self
+            .accounts
+            .get(&key.0)
+            .ok_or("the account is not connected")?;
+        let route = self
+            .strategies
+            .get(&p.strategy_id)
+            .ok_or("the strategy is gone")?;
+        let symbol = route
+            .config
+            .symbols
+            .iter()
+            .find(|s| s.on(link.view.venue) == key.1)
+            .cloned()
+            .ok_or("the strategy no longer trades this symbol")?;
+        let unavailable = || "market data unavailable".to_owned();
+        let rules = link.view.rules(&key.1).ok_or_else(unavailable)?;
+        let price = link.view.mark(&key.1).ok_or_else(unavailable)?;
+        let balance = link.view.balance().ok_or_else(unavailable)?;
+        let size = sizing::entry_size(
+            balance.available,
+            p.investment_pct,
+            p.leverage,
+            price,
+            &rules,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((size, price, symbol))
     }
 
     /// The account and symbol a signal needs but whose market data is not
@@ -643,5 +685,60 @@ impl UserActor {
                     }
                 }),
         )
+    }
+}
+
+/// Risk's answer about a reversal's entry.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct ReentryDecided {
+    pending: PendingEntry,
+    size: EntrySize,
+    price: Decimal,
+    account_id: i64,
+    venue_symbol: String,
+    symbol: Symbol,
+    /// `None`: the risk actor could not answer (restarting).
+    answer: Option<Result<(), tradingbot_core::risk::RiskRejection>>,
+}
+
+impl Handler<ReentryDecided> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, m: ReentryDecided, _: &mut Self::Context) {
+        let key = (m.account_id, m.venue_symbol.clone());
+        let refused = match m.answer {
+            Some(Ok(())) if !self.live.contains_key(&key) => {
+                self.launch_entry(
+                    m.pending,
+                    m.size,
+                    m.price,
+                    m.account_id,
+                    m.venue_symbol,
+                    m.symbol,
+                );
+                return;
+            }
+            Some(Ok(())) => "another position took the symbol meanwhile".to_owned(),
+            Some(Err(r)) => {
+                self.publish(Event::RiskAlert(RiskAlert {
+                    user_id: self.user_id,
+                    kind: "entry_refused".into(),
+                    rule: Some(r.rule),
+                    message: r.message.clone(),
+                    position_id: None,
+                }));
+                r.message
+            }
+            None => "the risk service is restarting".to_owned(),
+        };
+        self.risk.do_send(ReleaseSlot {
+            user_id: self.user_id,
+        });
+        self.alert(
+            "reversal_entry_failed",
+            format!("closed, but the reversing entry was refused: {refused}"),
+            None,
+        );
     }
 }

@@ -70,6 +70,8 @@ pub fn map(
         -4003 | -4164 | -4013 | -4004 => ExchangeError::BelowMinimum { code, message },
         -2022 | -4118 => ExchangeError::ReduceOnlyRejected { code, message },
         -2011 | -2013 => ExchangeError::OrderNotFound { code, message },
+        // "ClientOrderId is duplicated": an open order already has it.
+        -4116 => ExchangeError::DuplicateClientId { code, message },
         _ if http_status >= 500 && mutation => ExchangeError::UnknownOutcome {
             message: format!("{message} ({code})"),
         },
@@ -129,6 +131,10 @@ mod tests {
                 None
             ),
             ExchangeError::ReduceOnlyRejected { .. }
+        ));
+        assert!(matches!(
+            map(400, body(-4116, "ClientOrderId is duplicated."), true, None),
+            ExchangeError::DuplicateClientId { .. }
         ));
         assert!(matches!(
             map(400, body(-1121, "Invalid symbol."), false, None),

@@ -376,6 +376,19 @@ pub fn query_order(symbol: &str, client_id: &ClientOrderId, conditional: bool) -
     }
 }
 
+/// The open orders of `symbol`: plain ones (`/fapi/v1/openOrders`), or
+/// conditional ones resting on the algo service (`/fapi/v1/openAlgoOrders`).
+pub fn open_orders(symbol: &str, conditional: bool) -> Request {
+    let path = if conditional {
+        "/fapi/v1/openAlgoOrders"
+    } else {
+        "/fapi/v1/openOrders"
+    };
+    Request::new(Method::Get, path, 1)
+        .signed()
+        .param("symbol", symbol)
+}
+
 /// Cancels an order by our client id.
 pub fn cancel_order(symbol: &str, client_id: &ClientOrderId, conditional: bool) -> Request {
     let mut r = if conditional {

@@ -68,6 +68,11 @@ pub fn map(http_status: u16, code: Option<&str>, msg: &str, mutation: bool) -> E
             code: c,
             message: m,
         },
+        // "Duplicated clOrdId" / "algoClOrdId already exists".
+        "51016" | "51065" => ExchangeError::DuplicateClientId {
+            code: c,
+            message: m,
+        },
         "51603" | "51400" | "51401" | "51402" => ExchangeError::OrderNotFound {
             code: c,
             message: m,
@@ -120,6 +125,14 @@ mod tests {
             map(429, Some("50011"), "Too Many Requests", true),
             ExchangeError::RateLimited { .. }
         ));
+        for code in ["51016", "51065"] {
+            let e = map(200, Some(code), "Duplicated clOrdId.", true);
+            assert!(
+                matches!(e, ExchangeError::DuplicateClientId { .. }),
+                "{code}"
+            );
+            assert!(!e.transient() && !e.outcome_unknown());
+        }
         assert!(map(200, Some("50004"), "API endpoint request timeout", true).outcome_unknown());
         assert!(!map(200, Some("50004"), "API endpoint request timeout", false).outcome_unknown());
         assert!(map(502, None, "", true).outcome_unknown());

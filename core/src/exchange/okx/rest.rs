@@ -393,6 +393,26 @@ pub fn query_algo(client_id: &ClientOrderId) -> Request {
     .q("algoClOrdId", client_id.as_str())
 }
 
+/// The live orders of `inst_id`.
+pub fn open_orders(inst_id: &str) -> Request {
+    Request::get(
+        "/api/v5/trade/orders-pending",
+        limit("trade/orders-pending", 60),
+    )
+    .q("instType", "SWAP")
+    .q("instId", inst_id)
+}
+
+/// The live conditional (stop / take-profit) algo orders of `inst_id`.
+pub fn open_algos(inst_id: &str) -> Request {
+    Request::get(
+        "/api/v5/trade/orders-algo-pending",
+        limit("trade/orders-algo-pending", 20),
+    )
+    .q("ordType", "conditional")
+    .q("instId", inst_id)
+}
+
 pub fn cancel_order(inst_id: &str, client_id: &ClientOrderId) -> Request {
     Request::post(
         "/api/v5/trade/cancel-order",
