@@ -134,7 +134,8 @@ async fn read(state: &AppState, a: tradingbot_actors::store::entities::api_keys:
             return;
         }
     };
-    match tokio::time::timeout(CALL_TIMEOUT, conn.balances()).await {
+    // A periodic read: it gives way to trading when the venue's budget is short.
+    match tokio::time::timeout(CALL_TIMEOUT, conn.poll_balances()).await {
         Ok(Ok(balances)) => record(state, &a, balances),
         Ok(Err(e)) => state
             .balances

@@ -87,6 +87,16 @@ pub fn register_series() {
     metrics::gauge!("exchange_rate_limit_usage_ratio", "exchange" => "binance", "limit" => "REQUEST_WEIGHT")
         .increment(0.0);
     metrics::counter!("reconciliation_repairs_total").absolute(0);
+    // Counted before this runs (the journal's recovery writes): made
+    // visible, not reset.
+    for name in [
+        "persist_failures_total",
+        "persist_events_total",
+        "journal_write_failures_total",
+        "journal_recovered_events_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     metrics::counter!("telegram_messages_sent_total").absolute(0);
     metrics::counter!("telegram_messages_failed_total").absolute(0);
     metrics::counter!("risk_rejections_total", "rule" => "none").absolute(0);

@@ -43,7 +43,7 @@ impl Connection {
         let (balances, permissions) = match self {
             Connection::Binance(c) => {
                 c.sync_time().await?;
-                (c.balances().await?, c.permissions().await?)
+                c.balances_and_permissions().await?
             }
             Connection::Okx(c) => {
                 c.sync_time().await?;
@@ -187,11 +187,42 @@ impl Connection {
     }
 
     /// Every open order of `symbol` (venue spelling), ours or not.
-    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, ExchangeError> {
+    pub async fn open_orders(
+        &self,
+        symbol: &str,
+        priority: Priority,
+    ) -> Result<Vec<OrderReport>, ExchangeError> {
         match self {
-            Connection::Binance(c) => c.open_orders(symbol).await,
-            Connection::Okx(c) => c.open_orders(symbol).await,
+            Connection::Binance(c) => c.open_orders(symbol, priority).await,
+            Connection::Okx(c) => c.open_orders(symbol, priority).await,
             Connection::Paper(c) => Ok(c.open_orders(symbol)),
+        }
+    }
+
+    /// Positions at `priority` (a periodic sweep reads in the background).
+    pub async fn positions_at(
+        &self,
+        priority: Priority,
+    ) -> Result<Vec<PositionReport>, ExchangeError> {
+        match self {
+            Connection::Binance(c) => c.positions_at(priority).await,
+            Connection::Okx(c) => c.positions_at(priority).await,
+            Connection::Paper(c) => Ok(c.positions()),
+        }
+    }
+
+    /// An order by client id at `priority`.
+    pub async fn query_at(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+        priority: Priority,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        match self {
+            Connection::Binance(c) => c.query_at(symbol, id, conditional, priority).await,
+            Connection::Okx(c) => c.query_at(symbol, id, conditional, priority).await,
+            Connection::Paper(c) => Ok(c.query(id)),
         }
     }
 

@@ -23,7 +23,6 @@ use tradingbot_core::exchange::{
     ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     OrderStatus, PositionSide, TriggerPrice,
 };
-use tradingbot_core::sizing;
 
 /// How long an entry that did not fill at once is followed before giving up.
 const FILL_WAIT: Duration = Duration::from_secs(10);
@@ -40,6 +39,10 @@ pub struct ExchangeActor {
     stream: Option<UpdateStream>,
     watched: BTreeSet<String>,
     refreshing: bool,
+    /// When balances were last read: a reconnect right after one does not
+    /// read them again (a hundred accounts reconnecting at once must not
+    /// spend the address's budget on it).
+    balances_read: Option<Instant>,
     depth: Arc<Depth>,
 }
 
@@ -59,6 +62,7 @@ impl ExchangeActor {
             stream: None,
             watched: BTreeSet::new(),
             refreshing: false,
+            balances_read: None,
             depth,
         }
     }
@@ -73,6 +77,13 @@ impl ExchangeActor {
             return;
         }
         self.refreshing = true;
+        let with_balances = with_balances
+            && self
+                .balances_read
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+        if with_balances {
+            self.balances_read = Some(Instant::now());
+        }
         let (conn, view) = (self.conn.clone(), self.view.clone());
         let symbols: Vec<String> = self.watched.iter().cloned().collect();
         ctx.spawn(
@@ -263,17 +274,8 @@ impl Handler<Warm> for ExchangeActor {
     }
 }
 
-/// Where the protection of a new position goes, once its entry fills.
-#[derive(Debug, Clone)]
-pub struct ProtectSpec {
-    pub side: PositionSide,
-    pub tp_pct: Decimal,
-    pub sl_pct: Decimal,
-    pub sl_id: ClientOrderId,
-    pub tp_id: ClientOrderId,
-}
-
-/// Opens a position: configure, enter, and protect.
+/// Opens a position: configure and enter (its owner protects it when the
+/// fill is reported).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Open {
@@ -282,7 +284,6 @@ pub struct Open {
     pub leverage: u32,
     pub margin: MarginMode,
     pub reference_price: Decimal,
-    pub protect: ProtectSpec,
     /// When the webhook that caused it arrived.
     pub origin: Option<Instant>,
 }
@@ -300,66 +301,18 @@ impl Handler<Open> for ExchangeActor {
 
     fn handle(&mut self, msg: Open, ctx: &mut Self::Context) {
         self.depth.handled();
-        let (conn, view, owner) = (self.conn.clone(), self.view.clone(), self.owner.clone());
+        let (conn, owner) = (self.conn.clone(), self.owner.clone());
         self.watched.insert(msg.entry.symbol.clone());
         ctx.spawn(
             async move {
                 let position_id = msg.position_id;
                 let entry = enter(&conn, &msg).await;
-                let filled = entry
-                    .as_ref()
-                    .ok()
-                    .filter(|r| r.filled > Decimal::ZERO)
-                    .cloned();
+                // The owner records the stop and target before they go
+                // (so no order exists on the venue that the store cannot
+                // know of), then sends them: one hop on this arbiter.
                 owner.do_send(FromExchange::EntryDone {
                     position_id,
                     result: entry,
-                });
-                let Some(fill) = filled else { return };
-                let rules = match view.rules(&msg.entry.symbol) {
-                    Some(r) => Some(r),
-                    None => match conn.rules(&msg.entry.symbol).await {
-                        Ok(r) => {
-                            view.set_rules(r);
-                            view.rules(&msg.entry.symbol)
-                        }
-                        Err(_) => None,
-                    },
-                };
-                let Some(rules) = rules else {
-                    // The guard places it as soon as the rules are known.
-                    owner.do_send(FromExchange::ProtectionDone {
-                        position_id,
-                        placed: Vec::new(),
-                    });
-                    return;
-                };
-                let entry_price = fill.avg_price.unwrap_or(msg.reference_price);
-                let p = &msg.protect;
-                let prices = sizing::protection(p.side, entry_price, p.tp_pct, p.sl_pct, &rules);
-                let mut orders = Vec::new();
-                if let Some(sl) = prices.stop_loss {
-                    orders.push(protective(
-                        &msg.entry.symbol,
-                        p.side,
-                        p.sl_id.clone(),
-                        sl,
-                        true,
-                    ));
-                }
-                if let Some(tp) = prices.take_profit {
-                    orders.push(protective(
-                        &msg.entry.symbol,
-                        p.side,
-                        p.tp_id.clone(),
-                        tp,
-                        false,
-                    ));
-                }
-                let placed = place_all(&conn, orders, msg.margin, entry_price).await;
-                owner.do_send(FromExchange::ProtectionDone {
-                    position_id,
-                    placed,
                 });
             }
             .into_actor(self),
@@ -646,6 +599,10 @@ impl Handler<Cancel> for ExchangeActor {
 pub struct Reconcile {
     pub orders: Vec<(String, ClientOrderId, bool)>,
     pub symbols: Vec<String>,
+    /// A periodic sweep: its reads give way (and are skipped) when the
+    /// venue's budget is short; a reconciliation after a start, a
+    /// reconnect or an unknown outcome goes first.
+    pub background: bool,
 }
 
 impl Handler<Reconcile> for ExchangeActor {
@@ -656,15 +613,30 @@ impl Handler<Reconcile> for ExchangeActor {
         let (conn, owner, account_id) = (self.conn.clone(), self.owner.clone(), self.account_id());
         ctx.spawn(
             async move {
-                let positions = conn.positions().await;
+                let priority = if msg.background {
+                    Priority::Background
+                } else {
+                    Priority::Protective
+                };
+                let positions = conn.positions_at(priority).await;
                 let mut orders = Vec::new();
+                let mut open = HashMap::new();
+                if positions.is_err() {
+                    // Nothing to compare with; the next round asks again.
+                    owner.do_send(FromExchange::Reconciled {
+                        account_id,
+                        positions,
+                        orders,
+                        open,
+                    });
+                    return;
+                }
                 for (symbol, id, conditional) in msg.orders {
-                    let r = conn.query(&symbol, &id, conditional).await;
+                    let r = conn.query_at(&symbol, &id, conditional, priority).await;
                     orders.push((id, r));
                 }
-                let mut open = HashMap::new();
                 for symbol in msg.symbols {
-                    match conn.open_orders(&symbol).await {
+                    match conn.open_orders(&symbol, priority).await {
                         Ok(list) => {
                             open.insert(symbol, list);
                         }

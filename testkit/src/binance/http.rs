@@ -271,10 +271,26 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
             };
             return refuse_now(&mut v, status, -1003, wait, msg);
         }
-        let failure = match v.failures.front() {
+        let mut failure = match v.failures.front() {
             Some((p, _)) if *p == path => v.failures.pop_front().map(|(_, f)| f),
             _ => None,
         };
+        if failure.is_none()
+            && let Some(i) = v
+                .holds
+                .iter()
+                .position(|(p, _, _)| *p == path || *p == format!("{method} {path}"))
+        {
+            if v.holds[i].1 == 0 {
+                let (_, _, ms) = v.holds.remove(i);
+                failure = Some(Failure::Unknown {
+                    execute: true,
+                    delay_ms: ms,
+                });
+            } else {
+                v.holds[i].1 -= 1;
+            }
+        }
         let counts = match v.spend(Venue::weight(&method, &path, &total), is_order) {
             Ok(c) => Some(c),
             Err(wait) => {

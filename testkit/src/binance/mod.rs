@@ -73,6 +73,19 @@ impl LocalBinance {
         self.venue().failures.push_back((path.to_owned(), failure));
     }
 
+    /// Lets `skip` requests to `path` (or `"METHOD /path"`) through, then carries the next one
+    /// out and holds its answer `ms` before an HTTP 503: the client does
+    /// not hear that the venue acted (kill it meanwhile).
+    pub fn hold_after(&self, path: &str, skip: u32, ms: u64) {
+        self.venue().holds.push((path.to_owned(), skip, ms));
+    }
+
+    /// Whether a hold set by [`hold_after`](Self::hold_after) on `path` has
+    /// been reached (the request arrived and was carried out).
+    pub fn hold_reached(&self, path: &str) -> bool {
+        !self.venue().holds.iter().any(|(p, _, _)| p == path)
+    }
+
     /// Makes every listen key of `api_key` expire now.
     pub fn expire_listen_keys(&self, api_key: &str) {
         let mut v = self.venue();

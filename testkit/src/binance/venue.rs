@@ -11,6 +11,10 @@ use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use tokio::sync::mpsc::UnboundedSender;
 
+/// Requests arriving this soon after a 429 were sent before the client
+/// could have read it: they do not count towards a ban.
+const BAN_GRACE_MS: i64 = 100;
+
 /// Taker fee (0.05 %), as on Binance's default tier.
 pub const TAKER_FEE: Decimal = Decimal::from_parts(5, 0, 0, false, 4);
 
@@ -130,6 +134,9 @@ pub struct Venue {
     pub listen_keys: HashMap<String, (String, i64)>,
     pub streams: HashMap<String, Vec<UnboundedSender<String>>>,
     pub failures: VecDeque<(String, Failure)>,
+    /// (path, requests to let through first, ms): that request is carried
+    /// out, then its answer held before a 503 — the moment to kill a client.
+    pub holds: Vec<(String, u32, u64)>,
     pub requests: Vec<Recorded>,
     /// Added to the server's clock (to exercise `-1021` and clock sync).
     pub clock_skew_ms: i64,
@@ -153,6 +160,9 @@ pub struct Venue {
     pub rate_limited_count: u32,
     pub bans: u32,
     limited_until: i64,
+    /// When the last 429 was answered: requests already on their way then
+    /// (within `BAN_GRACE_MS`) are not held against the client.
+    limited_at: i64,
     during_limit: u32,
     banned_until: i64,
     weight_minute: i64,
@@ -211,6 +221,7 @@ impl Venue {
             listen_keys: HashMap::new(),
             streams: HashMap::new(),
             failures: VecDeque::new(),
+            holds: Vec::new(),
             requests: Vec::new(),
             clock_skew_ms: 0,
             weight_limit: 2400,
@@ -224,6 +235,7 @@ impl Venue {
             rate_limited_count: 0,
             bans: 0,
             limited_until: 0,
+            limited_at: 0,
             during_limit: 0,
             banned_until: 0,
             weight_minute: 0,
@@ -297,7 +309,9 @@ impl Venue {
             return Err((418, ((self.banned_until - now) as u64).div_ceil(1000)));
         }
         if self.limited_until > now {
-            self.during_limit += 1;
+            if now - self.limited_at > BAN_GRACE_MS {
+                self.during_limit += 1;
+            }
             if self.ban_after.is_some_and(|n| self.during_limit > n) {
                 self.banned_until = now + self.ban_secs as i64 * 1000;
                 self.bans += 1;
@@ -314,10 +328,14 @@ impl Venue {
 
     /// A 429 was answered: requests are refused for `secs` from now.
     pub fn limited_for(&mut self, secs: u64) {
-        let until = self.now() + secs as i64 * 1000;
+        let now = self.now();
+        let until = now + secs as i64 * 1000;
         if until > self.limited_until {
+            if self.limited_until <= now {
+                self.limited_at = now;
+                self.during_limit = 0;
+            }
             self.limited_until = until;
-            self.during_limit = 0;
         }
         self.rate_limited_count += 1;
     }

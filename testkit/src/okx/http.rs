@@ -80,11 +80,8 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
             .iter()
             .position(|(p, _)| *p == path)
             .map(|i| v.lose_next.remove(i));
-        let hold = v
-            .hold_next
-            .iter()
-            .position(|(p, _)| *p == path)
-            .map(|i| v.hold_next.remove(i).1);
+        let qualified = format!("{method} {path}");
+        let hold = v.take_hold(&[path.as_str(), qualified.as_str()]);
         let order_endpoint = path.starts_with("/api/v5/trade/");
         let (status, value) = if path.starts_with("/api/v5/public/") {
             match path.as_str() {

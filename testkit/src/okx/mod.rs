@@ -81,7 +81,21 @@ impl LocalOkx {
     /// The next request to `path` is carried out, then its answer held for
     /// `ms` before an HTTP 503: the moment to kill the client.
     pub fn hold_next_answer(&self, path: &str, ms: u64) {
-        self.venue().hold_next.push((path.to_owned(), ms));
+        self.hold_after(path, 0, ms);
+    }
+
+    /// Lets `skip` requests to `path` through, then holds the next one's
+    /// answer as [`hold_next_answer`](Self::hold_next_answer) does. `path`
+    /// may name the method (`"POST /api/v5/trade/order"`), the websocket's
+    /// order operation (`"WS order"`, whose answer is then never sent), or
+    /// alternatives joined by `|`.
+    pub fn hold_after(&self, path: &str, skip: u32, ms: u64) {
+        self.venue().hold_next.push((path.to_owned(), skip, ms));
+    }
+
+    /// Whether the hold on `path` has been reached.
+    pub fn hold_reached(&self, path: &str) -> bool {
+        !self.venue().hold_next.iter().any(|(p, _, _)| p == path)
     }
 }
 

@@ -113,7 +113,7 @@ pub struct Venue {
     pub lose_next: Vec<(String, bool)>,
     /// The next request to a path is carried out, then its answer is held
     /// this many ms before a 503 (a process killed meanwhile never hears).
-    pub hold_next: Vec<(String, u64)>,
+    pub hold_next: Vec<(String, u32, u64)>,
     /// Bumped to drop every private websocket connection.
     pub ws_generation: u64,
     windows: HashMap<(String, &'static str), (i64, u32)>,
@@ -452,6 +452,22 @@ impl Venue {
         let fee = (px * sz * ct_val * TAKER_FEE).round_dp(8);
         acct.cash += realized - fee;
         (px, fee, realized)
+    }
+
+    /// Takes the hold armed for a request named `names` (`"POST /path"`,
+    /// `"/path"`, `"WS order"`; a hold may list alternatives with `|`):
+    /// `Some(ms)` when this request is the one to hold.
+    pub fn take_hold(&mut self, names: &[&str]) -> Option<u64> {
+        let i = self
+            .hold_next
+            .iter()
+            .position(|(p, _, _)| p.split('|').any(|alt| names.contains(&alt)))?;
+        if self.hold_next[i].1 == 0 {
+            Some(self.hold_next.remove(i).2)
+        } else {
+            self.hold_next[i].1 -= 1;
+            None
+        }
     }
 
     /// `POST /api/v5/trade/order`.

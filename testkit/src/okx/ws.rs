@@ -79,6 +79,7 @@ async fn serve(tcp: tokio::net::TcpStream, venue: Shared) {
                 }
                 let Ok(req) = serde_json::from_str::<Value>(&text) else { continue };
                 let op = req.get("op").and_then(Value::as_str).unwrap_or_default();
+                let mut held = false;
                 let reply = {
                     let mut v = venue.lock().unwrap_or_else(|e| e.into_inner());
                     match (op, &key) {
@@ -99,6 +100,8 @@ async fn serve(tcp: tokio::net::TcpStream, venue: Shared) {
                             let id = req.get("id").cloned().unwrap_or(Value::Null);
                             let body = req["args"][0].clone();
                             let result = v.place(&k, &body);
+                            // Carried out, and the answer never sent.
+                            held = v.take_hold(&["WS order"]).is_some();
                             let (code, reply) = match result {
                                 Ok(data) => ("0".to_owned(), json!({ "id": id, "op": "order", "code": "0", "msg": "", "data": data })),
                                 Err((_, code, msg)) => (code.clone(), json!({ "id": id, "op": "order", "code": "1", "msg": "",
@@ -111,6 +114,9 @@ async fn serve(tcp: tokio::net::TcpStream, venue: Shared) {
                         _ => json!({ "event": "error", "code": "60012", "msg": "Invalid request", "connId": "local" }),
                     }
                 };
+                if held {
+                    continue;
+                }
                 let refused = reply.get("event").and_then(Value::as_str) == Some("error") && op == "login";
                 if ws.send(Message::text(reply.to_string())).await.is_err() || refused {
                     let _ = ws.close(None).await;

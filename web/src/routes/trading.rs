@@ -326,6 +326,9 @@ pub async fn orders(
 pub struct SignalView {
     pub id: i64,
     pub strategy_id: Option<i64>,
+    /// The alert's `id` (or a hash of its body): what the replay check
+    /// compares. Orders name the signal they came from.
+    pub signal_key: String,
     pub action: Option<String>,
     pub symbol: Option<String>,
     #[serde(with = "float_opt")]
@@ -386,6 +389,7 @@ pub async fn signals(
             .map(|s| SignalView {
                 id: s.id,
                 strategy_id: s.strategy_id,
+                signal_key: s.signal_key,
                 action: s.action,
                 symbol: s.symbol,
                 price: s.price.map(|d| d.get()),

@@ -359,6 +359,22 @@ impl BinanceClient {
             .collect())
     }
 
+    /// Balances and what the key may do, from one read of the account.
+    pub async fn balances_and_permissions(
+        &self,
+    ) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
+        let body = self.send(&rest::account(), Priority::Normal).await?;
+        let account: model::Account = model::parse(&body)?;
+        Ok((
+            account
+                .assets
+                .iter()
+                .map(model::AccountAsset::balance)
+                .collect(),
+            account.permissions(),
+        ))
+    }
+
     pub async fn permissions(&self) -> Result<KeyPermissions, ExchangeError> {
         let body = self.send(&rest::account(), Priority::Normal).await?;
         let account: model::Account = model::parse(&body)?;
@@ -367,9 +383,14 @@ impl BinanceClient {
 
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
         // What reconciliation and protection stand on: it goes first.
-        let body = self
-            .send(&rest::position_risk(None), Priority::Protective)
-            .await?;
+        self.positions_at(Priority::Protective).await
+    }
+
+    pub async fn positions_at(
+        &self,
+        priority: Priority,
+    ) -> Result<Vec<PositionReport>, ExchangeError> {
+        let body = self.send(&rest::position_risk(None), priority).await?;
         let list: Vec<model::PositionRisk> = model::parse(&body)?;
         Ok(list
             .iter()
@@ -515,11 +536,19 @@ impl BinanceClient {
         id: &ClientOrderId,
         conditional: bool,
     ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.query_at(symbol, id, conditional, Priority::Protective)
+            .await
+    }
+
+    pub async fn query_at(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+        priority: Priority,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
         match self
-            .send(
-                &rest::query_order(symbol, id, conditional),
-                Priority::Protective,
-            )
+            .send(&rest::query_order(symbol, id, conditional), priority)
             .await
         {
             Ok(body) => Self::report(&body, conditional).map(Some),
@@ -529,16 +558,20 @@ impl BinanceClient {
     }
 
     /// Every open order of `symbol`, plain and conditional.
-    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, ExchangeError> {
+    pub async fn open_orders(
+        &self,
+        symbol: &str,
+        priority: Priority,
+    ) -> Result<Vec<OrderReport>, ExchangeError> {
         let body = self
-            .send(&rest::open_orders(symbol, false), Priority::Protective)
+            .send(&rest::open_orders(symbol, false), priority)
             .await?;
         let mut out = model::parse::<Vec<Order>>(&body)?
             .iter()
             .map(Order::report)
             .collect::<Result<Vec<_>, _>>()?;
         let body = self
-            .send(&rest::open_orders(symbol, true), Priority::Protective)
+            .send(&rest::open_orders(symbol, true), priority)
             .await?;
         for a in model::parse::<Vec<AlgoOrder>>(&body)? {
             out.push(a.report()?);

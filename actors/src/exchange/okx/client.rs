@@ -281,9 +281,14 @@ impl OkxClient {
 
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
         // What reconciliation and protection stand on: it goes first.
-        let data: Vec<model::Position> = self
-            .send(&rest::positions(None), Priority::Protective)
-            .await?;
+        self.positions_at(Priority::Protective).await
+    }
+
+    pub async fn positions_at(
+        &self,
+        priority: Priority,
+    ) -> Result<Vec<PositionReport>, ExchangeError> {
+        let data: Vec<model::Position> = self.send(&rest::positions(None), priority).await?;
         let mut out = Vec::new();
         for p in &data {
             let rules = self.rules(&p.inst_id).await?;
@@ -443,13 +448,24 @@ impl OkxClient {
         id: &ClientOrderId,
         conditional: bool,
     ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.query_at(symbol, id, conditional, Priority::Protective)
+            .await
+    }
+
+    pub async fn query_at(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+        priority: Priority,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
         let rules = self.rules(symbol).await?;
         let result = if conditional {
-            self.send::<model::AlgoOrder>(&rest::query_algo(id), Priority::Protective)
+            self.send::<model::AlgoOrder>(&rest::query_algo(id), priority)
                 .await
                 .and_then(|d| d.first().map(|a| a.report(&rules)).transpose())
         } else {
-            self.send::<model::Order>(&rest::query_order(symbol, id), Priority::Protective)
+            self.send::<model::Order>(&rest::query_order(symbol, id), priority)
                 .await
                 .and_then(|d| d.first().map(|o| o.report(&rules)).transpose())
         };
@@ -460,17 +476,21 @@ impl OkxClient {
     }
 
     /// Every live order of `symbol`, plain and conditional.
-    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, ExchangeError> {
+    pub async fn open_orders(
+        &self,
+        symbol: &str,
+        priority: Priority,
+    ) -> Result<Vec<OrderReport>, ExchangeError> {
         let rules = self.rules(symbol).await?;
         let mut out = Vec::new();
         for o in self
-            .send::<model::Order>(&rest::open_orders(symbol), Priority::Protective)
+            .send::<model::Order>(&rest::open_orders(symbol), priority)
             .await?
         {
             out.push(o.report(&rules)?);
         }
         for a in self
-            .send::<model::AlgoOrder>(&rest::open_algos(symbol), Priority::Protective)
+            .send::<model::AlgoOrder>(&rest::open_algos(symbol), priority)
             .await?
         {
             out.push(a.report(&rules)?);

@@ -91,9 +91,12 @@ impl UserActor {
                 l.rec.quantity = r.filled;
                 l.rec.fees = r.fee.unwrap_or_default().abs();
                 l.rec.opened_at = Utc::now();
+                l.protecting = false;
                 let rec = l.rec.clone();
                 self.publish(Event::Position(rec));
                 self.apply_report(&entry_id, Ok(&r), None, Some(position_id));
+                // Its stop and target, priced from the fill, at once.
+                self.protect(&key);
             }
             None => {
                 match &result {
@@ -109,11 +112,15 @@ impl UserActor {
                     }
                     Err(e) => {
                         self.apply_report(&entry_id, Err(e), None, None);
-                        self.alert(
-                            "entry_rejected",
-                            format!("{} entry refused by the exchange: {e}", key.1),
-                            None,
-                        );
+                        let message = if e.throttled() {
+                            format!(
+                                "{} entry not sent: the exchange's request limit is reached ({e}); a late entry would be a stale one",
+                                key.1
+                            )
+                        } else {
+                            format!("{} entry refused by the exchange: {e}", key.1)
+                        };
+                        self.alert("entry_rejected", message, None);
                     }
                     Ok(r) => {
                         self.apply_report(&entry_id, Ok(r), None, None);
@@ -255,7 +262,21 @@ impl UserActor {
     pub(super) fn on_venue(&mut self, account_id: i64, update: VenueUpdate) {
         match update {
             VenueUpdate::Order(u) => self.on_order_update(account_id, u),
-            VenueUpdate::Connected => self.reconcile(account_id),
+            VenueUpdate::Connected => {
+                // Events may have been missed while it was down — unless a
+                // reconciliation was asked for a moment ago (the stream's
+                // first connection follows the account's attachment).
+                let recent = self
+                    .reconciled_at
+                    .get(&account_id)
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(3));
+                let touched = self.touched.iter().any(|(k, t)| {
+                    k.0 == account_id && self.reconciled_at.get(&account_id).is_some_and(|r| t >= r)
+                });
+                if !recent || touched {
+                    self.reconcile(account_id);
+                }
+            }
             VenueUpdate::Position {
                 symbol,
                 position: None,

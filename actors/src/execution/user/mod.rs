@@ -19,7 +19,7 @@ pub use manual::{ClosePosition, CloseRefused, CloseSource, CloseStarted};
 use super::FromExchange;
 use super::bus::EventBus;
 use super::events::{Event, OrderRecord, PositionRecord, RiskAlert, SignalRecord};
-use super::exchange::{self as ex, ExchangeActor, Placed, ProtectSpec};
+use super::exchange::{self as ex, ExchangeActor, Placed};
 use super::ids::IdGen;
 use super::mailbox::Depth;
 use super::registry::StrategyRoute;
@@ -76,6 +76,10 @@ struct Live {
     protecting: bool,
     /// Placements of the protection that came back without a stop.
     protect_attempts: u32,
+    /// What we hold of its stop and target has been compared with the
+    /// venue's open orders (always, for a position opened in this run);
+    /// until then the guard does not place what may already rest there.
+    verified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,9 +188,6 @@ pub struct UserActor {
     restored: Option<Restored>,
     depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
-    /// Accounts compared with their venue at least once since the start:
-    /// before that, what the store says about resting stops is unproven.
-    reconciled: std::collections::HashSet<i64>,
     /// Positions that ended while their protection was being placed: what
     /// that placement puts on the venue is cancelled when it answers.
     orphans: HashMap<i64, (i64, String)>,
@@ -196,6 +197,9 @@ pub struct UserActor {
     /// another was wanted meanwhile (one at a time, so each answer can be
     /// judged against the moment it was asked).
     reconciling: HashMap<i64, (Instant, bool)>,
+    /// When each account's last reconciliation was asked for (a stream
+    /// that reconnects right after one need not ask again).
+    reconciled_at: HashMap<i64, Instant>,
     me: Option<Addr<UserActor>>,
 }
 
@@ -283,10 +287,10 @@ impl UserActor {
             restored: Some(restored),
             depth,
             exchange_depth,
-            reconciled: Default::default(),
             orphans: HashMap::new(),
             touched: HashMap::new(),
             reconciling: HashMap::new(),
+            reconciled_at: HashMap::new(),
             me: None,
         }
     }
@@ -307,7 +311,7 @@ impl UserActor {
     }
 
     fn alert(&self, kind: &str, message: String, position_id: Option<i64>) {
-        tracing::warn!(user_id = self.user_id, kind, %message, "trading alert");
+        tracing::warn!(user_id = self.user_id, kind, detail = %message, "trading alert");
         self.publish(Event::RiskAlert(RiskAlert {
             user_id: self.user_id,
             kind: kind.to_owned(),
@@ -350,7 +354,7 @@ impl Actor for UserActor {
         ctx.run_interval(protection::SWEEP_EVERY, |act, _| {
             let accounts: Vec<i64> = act.accounts.keys().copied().collect();
             for a in accounts {
-                act.reconcile(a);
+                act.reconcile_with(a, true);
             }
         });
     }
@@ -406,7 +410,21 @@ impl Handler<FromExchange> for UserActor {
             } => match positions {
                 Ok(p) => self.on_reconciled(account_id, p, orders, open),
                 Err(e) => {
-                    tracing::warn!(user_id = self.user_id, account_id, error = %e, "reconciliation could not read positions")
+                    tracing::warn!(user_id = self.user_id, account_id, error = %e, "reconciliation could not read positions");
+                    let again = self
+                        .reconciling
+                        .remove(&account_id)
+                        .is_some_and(|(_, again)| again);
+                    // A periodic sweep the budget turned away waits for the
+                    // next round (protective reads are never turned away).
+                    let skipped = e.throttled() && !again;
+                    if !skipped && let Some(me) = self.me.clone() {
+                        actix::spawn(async move {
+                            let wait = if again { 200 } else { 2_000 };
+                            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                            me.do_send(ReconcileAccount { account_id });
+                        });
+                    }
                 }
             },
         }
@@ -550,5 +568,20 @@ impl Handler<PositionsOf> for UserActor {
                 })
                 .collect(),
         )
+    }
+}
+
+/// Compare an account with its venue now (a retry after a failed read).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ReconcileAccount {
+    account_id: i64,
+}
+
+impl Handler<ReconcileAccount> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReconcileAccount, _: &mut Self::Context) {
+        self.reconcile(msg.account_id);
     }
 }

@@ -51,6 +51,64 @@ impl UserActor {
         self.orders.insert(req.client_id.as_str().to_owned(), rec);
     }
 
+    /// Records an order of ours found resting on the venue that the store
+    /// does not know (its record was lost with a process): every order on
+    /// the venue is in the store.
+    pub(super) fn record_found(
+        &mut self,
+        account_id: i64,
+        id: &ClientOrderId,
+        r: &OrderReport,
+        position_id: Option<i64>,
+    ) {
+        if self.orders.contains_key(id.as_str()) {
+            return;
+        }
+        let Some((strategy_id, signal_id, leg)) = id.parts() else {
+            return;
+        };
+        let order_type = match leg {
+            Leg::StopLoss => OrderType::StopMarket,
+            Leg::TakeProfit => OrderType::TakeProfitMarket,
+            Leg::Entry | Leg::Close => OrderType::Market,
+        };
+        let now = Utc::now();
+        let rec = OrderRecord {
+            id: self.ids.next(),
+            user_id: self.user_id,
+            position_id,
+            strategy_id: Some(strategy_id),
+            // The signal may not be stored (an adopted position's): the
+            // order stands without it rather than refer to nothing.
+            signal_id: None,
+            account_id,
+            exchange: self.venue_name(account_id),
+            venue_order_id: (!r.venue_order_id.is_empty()).then(|| r.venue_order_id.clone()),
+            client_order_id: id.clone(),
+            leg: leg_db(leg),
+            symbol: r.symbol.clone(),
+            side: order_side(r.side),
+            order_type,
+            price: None,
+            trigger_price: None,
+            quantity: r.quantity,
+            filled_qty: r.filled,
+            avg_fill_price: r.avg_price,
+            fee: Decimal::ZERO,
+            fee_asset: None,
+            reduce_only: matches!(leg, Leg::StopLoss | Leg::TakeProfit | Leg::Close),
+            status: OrderStatus::from_report(r.status),
+            error_code: None,
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+            filled_at: None,
+        };
+        let _ = signal_id;
+        self.publish(Event::Order(rec.clone()));
+        self.orders.insert(id.as_str().to_owned(), rec);
+    }
+
     /// Applies what the venue says about one of our orders; publishes the change.
     pub(super) fn apply_report(
         &mut self,

@@ -33,7 +33,7 @@ fn passing(e: &ExchangeError) -> bool {
 
 impl UserActor {
     /// Every open position without a confirmed stop (or target) whose
-    /// account has been compared with its venue gets its protection placed.
+    /// orders have been compared with the venue's gets its protection placed.
     pub(super) fn guard(&mut self) {
         let keys: Vec<(i64, String)> = self
             .live
@@ -42,7 +42,8 @@ impl UserActor {
                 l.phase == Phase::Open
                     && !l.protecting
                     && (l.sl.is_none() || l.tp.is_none())
-                    && self.reconciled.contains(&k.0)
+                    && l.verified
+                    && self.accounts.contains_key(&k.0)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -94,6 +95,21 @@ impl UserActor {
         if orders.is_empty() {
             return;
         }
+        let (position_id, strategy_id, signal_id) = (l.rec.id, l.strategy_id, l.entry_signal);
+        // Recorded (journaled) before they leave: no order of ours rests on
+        // a venue that the store cannot know of.
+        for (req, _) in &orders {
+            self.record_new_order(
+                key.0,
+                strategy_id,
+                Some(signal_id),
+                Some(position_id),
+                req,
+                Decimal::ZERO,
+                OrderStatus::Pending,
+            );
+        }
+        let Some(l) = self.live.get(key) else { return };
         let margin = match l.rec.margin_mode {
             DbMargin::Isolated => MarginMode::Isolated,
             DbMargin::Cross => MarginMode::Cross,

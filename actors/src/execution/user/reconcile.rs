@@ -11,8 +11,13 @@ impl UserActor {
     /// One reconciliation per account at a time: a request made while one
     /// is in flight runs when it answers.
     pub(super) fn reconcile(&mut self, account_id: i64) {
+        self.reconcile_with(account_id, false);
+    }
+
+    /// `background`: a periodic sweep, whose reads give way to trading.
+    pub(super) fn reconcile_with(&mut self, account_id: i64, background: bool) {
         if let Some((_, again)) = self.reconciling.get_mut(&account_id) {
-            *again = true;
+            *again |= !background;
             return;
         }
         let mut queries = Vec::new();
@@ -64,6 +69,7 @@ impl UserActor {
             ex::Reconcile {
                 orders: queries,
                 symbols,
+                background,
             },
         );
     }
@@ -288,14 +294,7 @@ impl UserActor {
             let list = &open[&symbol];
             repaired += self.sweep(&key, list, venue.contains_key(symbol.as_str()));
         }
-        let listed_all = self
-            .live
-            .keys()
-            .filter(|k| k.0 == account_id)
-            .all(|k| open.contains_key(&k.1));
-        if complete && listed_all {
-            self.reconciled.insert(account_id);
-        }
+        let _ = complete;
         if repaired > 0 {
             metrics::counter!("reconciliation_repairs_total").increment(u64::from(repaired));
             tracing::info!(
@@ -331,10 +330,19 @@ impl UserActor {
                     .then_some((id, leg, strategy, r.side))
             })
             .collect();
+        let position_id = self.live.get(key).map(|l| l.rec.id);
+        for r in open {
+            if let Ok(id) = ClientOrderId::try_from(r.client_id.clone())
+                && ours.iter().any(|(o, ..)| *o == id)
+            {
+                self.record_found(key.0, &id, r, position_id);
+            }
+        }
         let mut cancel = Vec::new();
         let mut repaired = 0;
         match self.live.get_mut(key) {
             Some(l) if l.phase != Phase::Entering && !l.protecting => {
+                l.verified = true;
                 let exit = side_core(l.rec.side).exit_side();
                 let (mut sl_seen, mut tp_seen) = (false, false);
                 for (id, leg, strategy, side) in &ours {
@@ -541,6 +549,7 @@ impl UserActor {
                 closing_id: None,
                 protecting: false,
                 protect_attempts: 0,
+                verified: true,
             },
         );
         self.risk.do_send(TakeSlot {
@@ -680,6 +689,7 @@ impl UserActor {
                     closing_id: None,
                     protecting: false,
                     protect_attempts: 0,
+                    verified: false,
                 },
             );
         }

@@ -346,6 +346,7 @@ impl UserActor {
             closing_id: None,
             protecting: true,
             protect_attempts: 0,
+            verified: true,
         };
         self.inflight.insert(live.entry_id.as_str().to_owned());
         let key = (account_id, venue_symbol);
@@ -359,13 +360,6 @@ impl UserActor {
                 leverage: p.leverage,
                 margin,
                 reference_price: price,
-                protect: ProtectSpec {
-                    side: p.side,
-                    tp_pct: p.tp_pct,
-                    sl_pct: p.sl_pct,
-                    sl_id: ClientOrderId::derive(p.strategy_id, p.signal_id, Leg::StopLoss),
-                    tp_id: ClientOrderId::derive(p.strategy_id, p.signal_id, Leg::TakeProfit),
-                },
                 origin: p.origin,
             },
         );
