@@ -20,6 +20,7 @@ mod m20261124_000005_risk;
 mod m20261124_000006_telegram;
 mod m20261124_000007_ai;
 mod m20261124_000008_security;
+mod m20261205_000009_replay;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_telegram::Migration),
             Box::new(m20261124_000007_ai::Migration),
             Box::new(m20261124_000008_security::Migration),
+            Box::new(m20261205_000009_replay::Migration),
         ]
     }
 }

@@ -223,6 +223,8 @@ async fn connect_redis(config: &Config) -> anyhow::Result<Option<Redis>> {
             .await
             .context("REDIS_URL")?;
             tracing::info!("redis ready");
+            // A venue's pause or ban holds every instance on this address.
+            tradingbot_actors::kv::venue_holds::share(redis.clone());
             Ok(Some(redis))
         }
         None => {

@@ -445,6 +445,19 @@ impl Campaign {
             let v = self.violations();
             if v.is_empty() {
                 self.worst_unprotected = self.worst_unprotected.max(started.elapsed());
+                if std::env::var("CAMPAIGN_DEBUG").is_ok() {
+                    eprintln!("{what}: settled in {:?}", started.elapsed());
+                    if started.elapsed() > Duration::from_millis(500)
+                        && let Local::Okx(o, _) = &self.local
+                    {
+                        for r in o.requests().iter().rev().take(30).rev() {
+                            eprintln!(
+                                "{} {} {} {} {}",
+                                r.at_ms, r.method, r.path, r.status, r.code
+                            );
+                        }
+                    }
+                }
                 return;
             }
             assert!(
@@ -1026,4 +1039,143 @@ fn venue_recent(venue: &LocalBinance) -> String {
         .collect::<Vec<_>>()
         .join("\n");
     format!("{counts:#?}\nlatest first:\n{latest}")
+}
+
+/// Two instances on one Redis, sending from one address: the ban one of
+/// them receives holds the other — it sends nothing until the ban ends,
+/// and trades again afterwards.
+#[tokio::test]
+async fn a_ban_one_instance_receives_holds_every_instance() {
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        return announce_skip(
+            "a_ban_one_instance_receives_holds_every_instance",
+            "TEST_REDIS_URL",
+        );
+    };
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let venue = LocalBinance::start();
+    let keys = [KEYS[0], KEYS[1]];
+    for (k, s) in keys {
+        venue.add_account(k, s, dec!(10000));
+    }
+    let env = [
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_REST_URL",
+            venue.rest_url.as_str(),
+        ),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
+            "ws://127.0.0.1:9/ws-fapi/v1",
+        ),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
+            venue.stream_url.as_str(),
+        ),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let mut bots = Vec::new();
+    let mut strategies = Vec::new();
+    let mut dirs = Vec::new();
+    for (i, (k, s)) in keys.into_iter().enumerate() {
+        let (tmp, dir) = workdir();
+        let bot = Spawned::start(&dir, &env);
+        let api = Api::new(&bot);
+        let u = api.user(&format!("holds{i}@example.com")).await;
+        let res = api
+            .post(
+                "/accounts/register",
+                Some(&u.access),
+                json!({ "exchange": "binance", "api_key": k, "api_secret": s, "testnet": true }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let account = json(res).await["id"].as_i64().unwrap();
+        let res = api
+            .post(
+                "/strategies",
+                Some(&u.access),
+                json!({ "name": "holds", "symbol": "BTCUSDT", "account_id": account }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        strategies.push(json(res).await);
+        bots.push(bot);
+        dirs.push(tmp);
+    }
+    let sent_by = |key: &str| {
+        venue
+            .requests()
+            .iter()
+            .filter(|r| r.api_key.as_deref() == Some(key))
+            .count()
+    };
+    // The first instance's entry is answered with a ban.
+    venue.fail_next(
+        "/fapi/v1/order",
+        tradingbot_testkit::binance::Failure::Banned {
+            retry_after_secs: 6,
+        },
+    );
+    let banned_at = Instant::now();
+    let (status, _) = common::api::post_alert(
+        &Api::new(&bots[0]),
+        &strategies[0],
+        common::api::tv_alert(&strategies[0], "buy", "long", "h1"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while venue.venue().bans == 0 {
+        assert!(Instant::now() < deadline, "the ban was never given");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The other instance hears of it (it reads every half second) ...
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let before = sent_by(keys[1].0);
+    // ... and sends nothing while the ban lasts, whatever it is asked.
+    let (status, _) = common::api::post_alert(
+        &Api::new(&bots[1]),
+        &strategies[1],
+        common::api::tv_alert(&strategies[1], "buy", "long", "h2"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    while banned_at.elapsed() < Duration::from_millis(5500) {
+        assert_eq!(
+            sent_by(keys[1].0),
+            before,
+            "the second instance sent during the first one's ban"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(venue.venue().bans, 1);
+    // After the ban both trade again.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for (i, s) in strategies.iter().enumerate() {
+        let body = common::api::tv_alert(s, "buy", "long", &format!("after{i}"));
+        let (status, answer) = common::api::post_alert(&Api::new(&bots[i]), s, body).await;
+        assert!(status == 202 || status == 409, "{status} {answer}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = keys
+            .iter()
+            .filter(|(k, _)| {
+                !venue.venue().accounts[*k]
+                    .positions
+                    .get("BTCUSDT")
+                    .map_or(Decimal::ZERO, |p| p.amt)
+                    .is_zero()
+            })
+            .count();
+        if open == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not both trading after the ban");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    announce("two instances on one Redis: a 418 received by one held both until it ended");
 }

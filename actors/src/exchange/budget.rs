@@ -12,8 +12,9 @@
 //!   cancels and queries that keep a position safe) may use the whole
 //!   limit and *wait* through a pause or a ban — they are queued, never
 //!   dropped; entries use 90 % and give up after a short wait (a late
-//!   signal is a stale one); background reads (balances, marks, rules)
-//!   use 70 % and never wait;
+//!   signal is a stale one); background reads (balances, marks, periodic
+//!   sweeps) use half and never wait — with many accounts on one address
+//!   they thin out rather than crowd out entries;
 //! - a 429 pauses everything for its `Retry-After`, and background reads
 //!   stay quiet a minute longer; a 418 stops everything until it ends.
 
@@ -49,7 +50,7 @@ fn allowance(limit: u32, priority: Priority) -> u32 {
     let pct = match priority {
         Priority::Protective => 100,
         Priority::Normal => 90,
-        Priority::Background => 70,
+        Priority::Background => 50,
     };
     (u64::from(limit) * pct / 100) as u32
 }
@@ -135,16 +136,83 @@ struct IpState {
 #[derive(Debug)]
 pub struct IpBudget {
     state: Mutex<IpState>,
+    /// The venue address it counts for (empty: not shared).
+    venue: String,
+}
+
+/// A pause (429) or a ban (418).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldKind {
+    Pause,
+    Ban,
+}
+
+type HoldListener = Box<dyn Fn(&str, HoldKind, Duration) + Send + Sync>;
+
+fn listener() -> &'static OnceLock<HoldListener> {
+    static LISTENER: OnceLock<HoldListener> = OnceLock::new();
+    &LISTENER
+}
+
+fn registry() -> &'static Mutex<HashMap<String, Arc<IpBudget>>> {
+    static BUDGETS: OnceLock<Mutex<HashMap<String, Arc<IpBudget>>>> = OnceLock::new();
+    BUDGETS.get_or_init(Default::default)
+}
+
+/// Tells `f` of every pause or ban a venue gives this process (so other
+/// instances on the same address can hold too). Set once.
+pub fn on_hold(f: impl Fn(&str, HoldKind, Duration) + Send + Sync + 'static) {
+    let _ = listener().set(Box::new(f));
+}
+
+/// The venue addresses this process sends to.
+pub fn venues() -> Vec<String> {
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// Holds `venue` as another instance was told to (not told on again).
+pub fn adopt_hold(venue: &str, kind: HoldKind, left: Duration) {
+    let budget = registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(venue)
+        .cloned();
+    if let Some(b) = budget {
+        let now = crate::exchange::http::now_ms();
+        let mut s = b.lock();
+        match kind {
+            HoldKind::Pause => s.holds.pause(left, now),
+            HoldKind::Ban => s.holds.ban(left, now),
+        }
+    }
 }
 
 impl IpBudget {
     pub fn new(weight_limit: u32) -> Self {
+        Self::for_venue(weight_limit, String::new())
+    }
+
+    fn for_venue(weight_limit: u32, venue: String) -> Self {
         Self {
             state: Mutex::new(IpState {
                 weight_limit,
                 weight: Window::default(),
                 holds: Holds::default(),
             }),
+            venue,
+        }
+    }
+
+    fn tell(&self, kind: HoldKind, left: Duration) {
+        if !self.venue.is_empty()
+            && let Some(f) = listener().get()
+        {
+            f(&self.venue, kind, left);
         }
     }
 
@@ -181,11 +249,13 @@ impl IpBudget {
     /// A 429: nothing goes until `retry_after` has passed.
     pub fn rate_limited(&self, retry_after: Duration, now_ms: i64) {
         self.lock().holds.pause(retry_after, now_ms);
+        self.tell(HoldKind::Pause, retry_after);
     }
 
     /// A 418: banned until `retry_after` has passed.
     pub fn banned(&self, retry_after: Duration, now_ms: i64) {
         self.lock().holds.ban(retry_after, now_ms);
+        self.tell(HoldKind::Ban, retry_after);
     }
 
     fn usage(&self, now_ms: i64) -> (u32, u32, bool) {
@@ -202,13 +272,12 @@ impl IpBudget {
 /// The process-wide budget of the venue address `base_url` (one egress
 /// address per process: every account sending there shares it).
 pub fn ip_budget(base_url: &str, default_weight_limit: u32) -> Arc<IpBudget> {
-    static BUDGETS: OnceLock<Mutex<HashMap<String, Arc<IpBudget>>>> = OnceLock::new();
-    BUDGETS
-        .get_or_init(Default::default)
+    let venue = base_url.trim_end_matches('/').to_owned();
+    registry()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .entry(base_url.trim_end_matches('/').to_owned())
-        .or_insert_with(|| Arc::new(IpBudget::new(default_weight_limit)))
+        .entry(venue.clone())
+        .or_insert_with(|| Arc::new(IpBudget::for_venue(default_weight_limit, venue)))
         .clone()
 }
 
@@ -558,11 +627,11 @@ mod tests {
                 .is_err()
         );
         assert!(b.acquire(weight(1), Priority::Normal, T0 + 80_001).is_ok());
-        // 70 % for background reads.
+        // Half for background reads.
         let b = BinanceBudget::new(100, 10, 100);
-        assert!(b.acquire(weight(70), Priority::Background, T0).is_ok());
+        assert!(b.acquire(weight(50), Priority::Background, T0).is_ok());
         assert!(b.acquire(weight(1), Priority::Background, T0).is_err());
-        assert!(b.acquire(weight(20), Priority::Normal, T0).is_ok());
+        assert!(b.acquire(weight(40), Priority::Normal, T0).is_ok());
     }
 
     #[test]

@@ -45,3 +45,26 @@ pub fn not_sent(e: &reqwest::Error) -> bool {
 pub fn redacted(e: reqwest::Error) -> String {
     e.without_url().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn transport_errors_lose_the_signed_url() {
+        // Nothing listens on port 9: the connection is refused.
+        let url =
+            "http://127.0.0.1:9/fapi/v1/order?symbol=BTCUSDT&timestamp=1&signature=5f2b9c0ffee";
+        let e = client(Duration::from_secs(2))
+            .post(url)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("signature"), "reqwest names the URL");
+        let text = redacted(e);
+        assert!(
+            !text.contains("signature") && !text.contains("5f2b9c0ffee"),
+            "{text}"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 pub mod blocklist;
 pub mod rate_limit;
 pub mod revocation;
+pub mod venue_holds;
 pub mod webhook_gate;
 
 pub use blocklist::Blocklist;

@@ -207,6 +207,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
             api_key: key,
             status,
             code,
+            at_ms: crate::now_ms(),
         });
         (status, value, hold)
     };

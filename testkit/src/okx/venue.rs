@@ -21,6 +21,8 @@ pub struct Recorded {
     pub status: u16,
     /// OKX code of the answer ("0" for success; the item's sCode on order failures).
     pub code: String,
+    /// When it arrived (Unix ms).
+    pub at_ms: i64,
 }
 
 pub struct Instrument {

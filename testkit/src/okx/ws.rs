@@ -108,7 +108,7 @@ async fn serve(tcp: tokio::net::TcpStream, venue: Shared) {
                                     "data": [{ "clOrdId": body.get("clOrdId").cloned().unwrap_or(Value::Null), "ordId": "", "sCode": code, "sMsg": msg }] })),
                             };
                             v.requests.push(Recorded { method: "WS".into(), path: "order".into(), query: String::new(),
-                                body: Some(body), api_key: Some(k), status: 200, code });
+                                body: Some(body), api_key: Some(k), status: 200, code, at_ms: crate::now_ms() });
                             reply
                         }
                         _ => json!({ "event": "error", "code": "60012", "msg": "Invalid request", "connId": "local" }),
