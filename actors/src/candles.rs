@@ -183,7 +183,7 @@ impl KlineSource {
                 self.base_url
             );
             *requests += 1;
-            let rows = self.page(&url).await?;
+            let rows = self.page(&url, PAGE).await?;
             let rows = &rows;
             let mut newest = None;
             for row in rows {
@@ -207,8 +207,31 @@ impl KlineSource {
 }
 
 impl KlineSource {
-    /// One request; Binance's refusals and rate limits as errors.
-    async fn page(&self, url: &str) -> Result<Vec<serde_json::Value>, KlineError> {
+    /// One request of `limit` candles; Binance's refusals and rate limits
+    /// as errors. Klines weigh on the same per-address budget as trading
+    /// (a chart or a backtest download must not get the address banned):
+    /// they are background reads, refused rather than waited for when it is
+    /// short, and a 429 or 418 they receive holds trading too.
+    async fn page(&self, url: &str, limit: usize) -> Result<Vec<serde_json::Value>, KlineError> {
+        use crate::exchange::budget::{self, Hold, Priority};
+        let ip = budget::ip_budget(&self.base_url, 2400);
+        let weight = match limit {
+            0..100 => 1,
+            100..500 => 2,
+            500..=1000 => 5,
+            _ => 10,
+        };
+        let now = crate::exchange::http::now_ms();
+        if let Err(hold) = ip.acquire(weight, Priority::Background, now) {
+            let (status, left) = match hold {
+                Hold::Banned(d) => (418, d),
+                Hold::Wait(d) => (429, d),
+            };
+            return Err(KlineError::RateLimited {
+                status,
+                retry_after_s: left.as_secs().max(1),
+            });
+        }
         let res = self
             .client
             .get(url)
@@ -216,6 +239,14 @@ impl KlineSource {
             .await
             .map_err(|e| KlineError::Network(e.without_url().to_string()))?;
         let status = res.status().as_u16();
+        if let Some(used) = res
+            .headers()
+            .get("X-MBX-USED-WEIGHT-1M")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+        {
+            ip.observe(used, crate::exchange::http::now_ms());
+        }
         if status == 429 || status == 418 {
             let retry_after_s = res
                 .headers()
@@ -223,6 +254,13 @@ impl KlineSource {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(60);
+            let wait = std::time::Duration::from_secs(retry_after_s);
+            let now = crate::exchange::http::now_ms();
+            if status == 418 {
+                ip.banned(wait, now);
+            } else {
+                ip.rate_limited(wait, now);
+            }
             return Err(KlineError::RateLimited {
                 status,
                 retry_after_s,
@@ -268,7 +306,7 @@ impl KlineSource {
             self.base_url,
             limit + 1
         );
-        let rows = self.page(&url).await?;
+        let rows = self.page(&url, limit + 1).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let cell = |i: usize| -> Option<Decimal> {

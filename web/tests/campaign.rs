@@ -736,6 +736,21 @@ async fn campaign(local: Local, with: &[(&str, &str)]) {
         closes <= asked_closes,
         "{closes} closes on the venue for {asked_closes} close or reverse alerts: the service closed a position on its own"
     );
+    // Nothing the writer was given was refused, across every kill.
+    let metrics = client()
+        .get(bot.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("persist_failures_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(refused, 0.0, "records refused by the database");
     // A clean stop within the shutdown budget.
     let started = Instant::now();
     let (status, out) = bot.signal_and_wait("TERM");

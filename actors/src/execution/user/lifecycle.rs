@@ -230,6 +230,34 @@ impl UserActor {
         );
         let leg = id.leg();
         if u.report.status != tradingbot_core::exchange::OrderStatus::Filled
+            && u.report.status.is_final()
+        {
+            // A stop or target of an open position gone without a fill
+            // (cancelled by hand on the exchange, expired): the guard
+            // places it again within a second.
+            let mut gone = None;
+            for (k, l) in self.live.iter_mut() {
+                if k.0 != account_id || l.phase != Phase::Open || l.protecting {
+                    continue;
+                }
+                if l.sl.as_ref() == Some(&id) {
+                    l.sl = None;
+                    gone = Some((k.1.clone(), l.rec.id, "stop-loss"));
+                } else if l.tp.as_ref() == Some(&id) {
+                    l.tp = None;
+                    gone = Some((k.1.clone(), l.rec.id, "take-profit"));
+                }
+            }
+            if let Some((symbol, position_id, what)) = gone {
+                self.alert(
+                    "protection_removed",
+                    format!("the {what} of {symbol} was removed on the exchange; placing it again"),
+                    Some(position_id),
+                );
+            }
+            return;
+        }
+        if u.report.status != tradingbot_core::exchange::OrderStatus::Filled
             || !matches!(leg, Some(Leg::StopLoss | Leg::TakeProfit))
         {
             return;
