@@ -347,3 +347,53 @@ async fn postgres_and_redis_serve_and_health_reports_a_lost_database() {
         "postgres+redis: the binary served on PostgreSQL and Redis; health saw the database go",
     );
 }
+
+/// Three instances started at the same moment on an empty PostgreSQL
+/// database: they take turns at the migrations and all serve.
+#[tokio::test]
+async fn three_instances_cold_start_together_on_an_empty_database() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip(
+            "three_instances_cold_start_together_on_an_empty_database",
+            "TEST_DATABASE_URL",
+        );
+    };
+    let dirs: Vec<(tempfile::TempDir, std::path::PathBuf)> = (0..3).map(|_| workdir()).collect();
+    let url = db.url.clone();
+    let bots: Vec<Spawned> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|(_, dir)| {
+                let url = url.clone();
+                s.spawn(move || Spawned::start(dir, &[("DATABASE_URL", url.as_str())]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let http = client();
+    for bot in &bots {
+        let health: serde_json::Value = http
+            .get(bot.url("/api/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok", "{health}");
+    }
+    let applied = bots
+        .iter()
+        .filter(|b| {
+            b.output()
+                .contains("Migration 'm20261124_000001_identity' has been applied")
+        })
+        .count();
+    assert_eq!(
+        applied, 1,
+        "one instance migrated, the others waited their turn"
+    );
+    drop(bots);
+    db.cleanup().await;
+    announce("three instances started together on an empty PostgreSQL database");
+}

@@ -444,7 +444,9 @@ impl Campaign {
         loop {
             let v = self.violations();
             if v.is_empty() {
-                self.worst_unprotected = self.worst_unprotected.max(started.elapsed());
+                if what != "closed again" {
+                    self.worst_unprotected = self.worst_unprotected.max(started.elapsed());
+                }
                 if std::env::var("CAMPAIGN_DEBUG").is_ok() {
                     eprintln!("{what}: settled in {:?}", started.elapsed());
                     if started.elapsed() > Duration::from_millis(500)

@@ -48,6 +48,10 @@ impl Backend {
     }
 }
 
+/// The advisory lock instances take to migrate one at a time ("tbmigr"
+/// in ASCII).
+const MIGRATION_LOCK: i64 = 0x7462_6d69_6772;
+
 /// Errors at the persistence boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -92,6 +96,19 @@ pub struct Store {
     backend: Backend,
     /// Where audit events go once written, for the security alerts.
     audit_tap: Arc<OnceLock<mpsc::Sender<entities::audit_log::Model>>>,
+    /// For a connection of its own (the migration lock). May carry a
+    /// password: never shown.
+    url: Secret,
+}
+
+/// A string kept out of `Debug` output.
+#[derive(Clone)]
+struct Secret(Arc<str>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl Store {
@@ -127,6 +144,7 @@ impl Store {
             db,
             backend,
             audit_tap: Arc::default(),
+            url: Secret(Arc::from(url)),
         })
     }
 
@@ -158,11 +176,31 @@ impl Store {
         &self.db
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration. On PostgreSQL the instances that
+    /// start together take turns (a session advisory lock, released when
+    /// done or when the connection drops): the first applies, the others
+    /// find nothing pending.
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.db, None)
+        if self.backend != Backend::Postgres {
+            return Migrator::up(&self.db, None)
+                .await
+                .map_err(StoreError::Migration);
+        }
+        // On a connection of its own, so a pool of one connection is enough
+        // for the migrations themselves.
+        let mut opts = ConnectOptions::new(self.url.0.to_string());
+        opts.max_connections(1).sqlx_logging(false);
+        let lock = Database::connect(opts).await?;
+        lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await?;
+        let applied = Migrator::up(&self.db, None)
             .await
-            .map_err(StoreError::Migration)
+            .map_err(StoreError::Migration);
+        let _ = lock
+            .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await;
+        let _ = lock.close().await;
+        applied
     }
 
     /// Reverts the last `steps` migrations (all of them when `None`).
