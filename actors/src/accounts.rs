@@ -279,6 +279,12 @@ impl Accounts {
         Ok(())
     }
 
+    /// Drops the cached connection of an account (its credentials changed
+    /// on another instance): the next use opens a new one.
+    pub fn forget_connection(&self, id: i64) {
+        self.forget(id);
+    }
+
     fn forget(&self, id: i64) {
         self.connections
             .lock()

@@ -14,6 +14,7 @@ pub mod advisor;
 pub mod anomalies;
 pub mod balances;
 pub mod candles;
+pub mod cluster;
 pub mod exchange;
 pub mod execution;
 pub mod gauges;

@@ -158,7 +158,16 @@ fn main() {
             .create(user.id, &cfg, Some(account.id), true)
             .await
             .expect("strategy");
-        let exec = Execution::start(store, accounts, strategies, endpoints, 1, Default::default(), None)
+        let exec = Execution::start(
+            store,
+            accounts,
+            strategies,
+            endpoints,
+            tradingbot_actors::execution::ExecutionOptions {
+                shards: 1,
+                ..Default::default()
+            },
+        )
             .await
             .expect("execution core");
         let gate = InProcessGate::default();

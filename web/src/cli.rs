@@ -352,8 +352,16 @@ pub async fn create_admin(config: &Config, email: &str) -> anyhow::Result<()> {
     let secrets = secrets::resolve(config)?;
     let store = Store::connect(&config.database_url, &StoreOptions::default()).await?;
     store.migrate_up().await?;
-    let services =
-        Services::build(config, &secrets, store.clone(), None, String::new(), None).await?;
+    let services = Services::build(
+        config,
+        &secrets,
+        store.clone(),
+        None,
+        String::new(),
+        None,
+        None,
+    )
+    .await?;
     let ctx = RequestContext {
         ip: None,
         user_agent: Some("tradingbot create-admin".into()),

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backtests;
 pub mod balances;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod errors;
 pub mod extract;

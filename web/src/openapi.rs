@@ -136,6 +136,7 @@ impl Modify for BearerAuth {
         risk::GlobalSwitchView,
         health::Health,
         health::ComponentHealth,
+        health::ClusterHealth,
         views::UserView,
         auth::RegisterRequest,
         auth::LoginRequest,

@@ -96,6 +96,20 @@ impl Server {
             .frontend_url
             .clone()
             .unwrap_or_else(|| public_url.clone());
+        // With PostgreSQL and Redis, instances share the users: this one's
+        // place among them. (SQLite is one process's database.)
+        let shared_store = store.backend() == tradingbot_actors::store::Backend::Postgres;
+        let cluster = redis.as_ref().filter(|_| shared_store).map(|r| {
+            let url = config
+                .internal_url
+                .clone()
+                .unwrap_or_else(|| internal_url(addr));
+            // Kept across restarts with the data directory: a restarted
+            // instance takes its own leases back at once.
+            let id = journal.id().to_owned();
+            tracing::info!(instance = %id, internal_url = %url, "joining the cluster");
+            tradingbot_actors::cluster::Cluster::new(r.clone(), id, url)
+        });
         let services = Services::build(
             config,
             &secrets,
@@ -103,8 +117,12 @@ impl Server {
             redis.clone(),
             frontend_url,
             Some(journal),
+            cluster,
         )
         .await?;
+        let forwarder = Arc::new(crate::cluster::Forwarder::new(
+            secrets.jwt_secret.expose_secret(),
+        ));
 
         let history = tradingbot_actors::history::History::new(store.clone());
         let ws = crate::ws::hub::WsHub::start(services.execution.bus(), redis.clone());
@@ -145,6 +163,7 @@ impl Server {
             advisor: Arc::new(advisor(&config.ai)),
             balances: Arc::new(tradingbot_actors::balances::BalanceBook::default()),
             production: config.is_production(),
+            forwarder,
         });
         let settings = HttpSettings {
             body_limit: config.max_body_bytes,
@@ -195,6 +214,8 @@ impl Server {
         tracing::info!(addr = %self.addr, public_url = %self.public_url, "listening");
         let shutdown_timeout = self.shutdown_timeout;
         self.server.await?;
+        // Hand this instance's users to the others before going.
+        self.state.execution.leave(shutdown_timeout).await;
         // Within the shutdown budget; what is left is in the journal and
         // is written at the next start.
         match tokio::time::timeout(shutdown_timeout, self.state.execution.drain()).await {
@@ -209,6 +230,22 @@ impl Server {
         store.close().await?;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// Where the other instances reach this one, from the bound address (the
+/// host's name when bound to every address).
+fn internal_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        format!("http://{host}:{}", addr.port())
+    } else {
+        format!("http://{addr}")
     }
 }
 
@@ -255,6 +292,7 @@ impl Services {
         redis: Option<Redis>,
         frontend_url: String,
         journal: Option<Arc<tradingbot_actors::execution::journal::Journal>>,
+        cluster: Option<Arc<tradingbot_actors::cluster::Cluster>>,
     ) -> anyhow::Result<Self> {
         let master: [u8; 32] = secrets
             .master_key
@@ -302,9 +340,12 @@ impl Services {
             accounts.clone(),
             strategies.clone(),
             config.endpoints.clone(),
-            config.execution_shards,
-            config.monitor,
-            journal,
+            tradingbot_actors::execution::ExecutionOptions {
+                shards: config.execution_shards,
+                monitor: config.monitor,
+                journal,
+                cluster,
+            },
         )
         .await
         .context("starting the execution core")?;

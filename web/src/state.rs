@@ -53,4 +53,6 @@ pub struct AppState {
     /// Every exchange account's latest balances, refreshed in the background.
     pub balances: Arc<tradingbot_actors::balances::BalanceBook>,
     pub production: bool,
+    /// The hop to the instance that trades for a user.
+    pub forwarder: Arc<crate::cluster::Forwarder>,
 }

@@ -1063,7 +1063,14 @@ fn venue_recent(venue: &LocalBinance) -> String {
 /// and trades again afterwards.
 #[tokio::test]
 async fn a_ban_one_instance_receives_holds_every_instance() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip(
+            "a_ban_one_instance_receives_holds_every_instance",
+            "TEST_DATABASE_URL",
+        );
+    };
     let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
         return announce_skip(
             "a_ban_one_instance_receives_holds_every_instance",
             "TEST_REDIS_URL",
@@ -1092,6 +1099,9 @@ async fn a_ban_one_instance_receives_holds_every_instance() {
         ),
         ("REDIS_URL", redis.as_str()),
         ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+        SHARED_SECRETS[0],
+        SHARED_SECRETS[1],
+        ("DATABASE_URL", db.url.as_str()),
     ];
     let mut bots = Vec::new();
     let mut strategies = Vec::new();
@@ -1122,6 +1132,7 @@ async fn a_ban_one_instance_receives_holds_every_instance() {
         bots.push(bot);
         dirs.push(tmp);
     }
+    settled_cluster(&bots.iter().collect::<Vec<_>>()).await;
     let sent_by = |key: &str| {
         venue
             .requests()
@@ -1159,7 +1170,9 @@ async fn a_ban_one_instance_receives_holds_every_instance() {
         common::api::tv_alert(&strategies[1], "buy", "long", "h2"),
     )
     .await;
-    assert_eq!(status, 202);
+    // Accepted (the entry is then refused, unsent), or refused at once when
+    // the account's prices or balance could not be read during the ban.
+    assert!(status == 202 || status == 503, "{status}");
     while banned_at.elapsed() < Duration::from_millis(5500) {
         assert_eq!(
             sent_by(keys[1].0),
@@ -1191,8 +1204,16 @@ async fn a_ban_one_instance_receives_holds_every_instance() {
         if open == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "not both trading after the ban");
+        assert!(
+            Instant::now() < deadline,
+            "not both trading after the ban:\n{}\n---\n{}\n---\n{}",
+            venue_recent(&venue),
+            bots[0].output(),
+            bots[1].output()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(bots);
+    db.cleanup().await;
     announce("two instances on one Redis: a 418 received by one held both until it ended");
 }

@@ -355,16 +355,19 @@ async fn events_fan_out_between_instances_over_redis() {
     let venue = LocalBinance::start();
     venue.add_account(KEY, SECRET, dec!(10000));
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-    // One directory: both instances use the secrets the first generated.
+    // Two directories, the deployment's secrets shared.
     let (_tmp, dir) = workdir();
+    let (_tmp2, dir2) = workdir();
     let mut e = env(&venue);
     e.extend_from_slice(&[
         ("DATABASE_URL", db.url.as_str()),
         ("REDIS_URL", redis.as_str()),
         ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
     ]);
+    e.extend_from_slice(&SHARED_SECRETS);
     let bot_a = Spawned::start(&dir, &e);
-    let bot_b = Spawned::start(&dir, &e);
+    let bot_b = Spawned::start(&dir2, &e);
+    settled_cluster(&[&bot_a, &bot_b]).await;
     let api_a = Api::new(&bot_a);
     let (a, s) = binance_trader(&api_a, "carol@example.com", KEY, SECRET).await;
     let mut ws = connect_query(&bot_b, &a.access).await;

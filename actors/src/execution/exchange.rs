@@ -31,8 +31,19 @@ const BALANCE_REFRESH: Duration = Duration::from_secs(30);
 /// How often prices of the watched symbols are refreshed.
 const MARK_REFRESH: Duration = Duration::from_secs(2);
 
+/// Whether this instance may still send for the account's user (it owns
+/// the user's shard), asked right before each order or cancel leaves.
+pub type Fence = Arc<dyn Fn() -> bool + Send + Sync>;
+
+fn fenced() -> ExchangeError {
+    ExchangeError::InvalidRequest(
+        "this instance no longer trades for the account's user; the owner takes over".into(),
+    )
+}
+
 pub struct ExchangeActor {
     view: Arc<AccountView>,
+    fence: Fence,
     conn: Connection,
     endpoints: Endpoints,
     owner: Recipient<FromExchange>,
@@ -53,9 +64,11 @@ impl ExchangeActor {
         endpoints: Endpoints,
         owner: Recipient<FromExchange>,
         depth: Arc<Depth>,
+        fence: Fence,
     ) -> Self {
         Self {
             view,
+            fence,
             conn,
             endpoints,
             owner,
@@ -163,6 +176,22 @@ impl Actor for ExchangeActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.stream = None;
+    }
+}
+
+/// Stop: the account's user is handled elsewhere now (or its credentials
+/// changed). Requests in flight are dropped with the actor; the next owner
+/// reconciles them by client id.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
+        self.depth.handled();
+        ctx.stop();
     }
 }
 
@@ -301,12 +330,16 @@ impl Handler<Open> for ExchangeActor {
 
     fn handle(&mut self, msg: Open, ctx: &mut Self::Context) {
         self.depth.handled();
-        let (conn, owner) = (self.conn.clone(), self.owner.clone());
+        let (conn, owner, fence) = (self.conn.clone(), self.owner.clone(), self.fence.clone());
         self.watched.insert(msg.entry.symbol.clone());
         ctx.spawn(
             async move {
                 let position_id = msg.position_id;
-                let entry = enter(&conn, &msg).await;
+                let entry = if fence() {
+                    enter(&conn, &msg).await
+                } else {
+                    Err(fenced())
+                };
                 // The owner records the stop and target before they go
                 // (so no order exists on the venue that the store cannot
                 // know of), then sends them: one hop on this arbiter.
@@ -401,6 +434,7 @@ const PROTECT_ATTEMPTS: u32 = 8;
 /// the connection into that order: found, never duplicated.
 async fn place_all(
     conn: &Connection,
+    fence: &Fence,
     orders: Vec<(OrderRequest, Decimal)>,
     margin: MarginMode,
     reference: Decimal,
@@ -410,6 +444,9 @@ async fn place_all(
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
+            if !fence() {
+                break Err(fenced());
+            }
             match conn
                 .place(&request, margin, reference, Priority::Protective)
                 .await
@@ -449,10 +486,10 @@ impl Handler<Protect> for ExchangeActor {
 
     fn handle(&mut self, msg: Protect, ctx: &mut Self::Context) {
         self.depth.handled();
-        let (conn, owner) = (self.conn.clone(), self.owner.clone());
+        let (conn, owner, fence) = (self.conn.clone(), self.owner.clone(), self.fence.clone());
         ctx.spawn(
             async move {
-                let placed = place_all(&conn, msg.orders, msg.margin, msg.reference).await;
+                let placed = place_all(&conn, &fence, msg.orders, msg.margin, msg.reference).await;
                 owner.do_send(FromExchange::ProtectionDone {
                     position_id: msg.position_id,
                     placed,
@@ -481,7 +518,7 @@ impl Handler<Close> for ExchangeActor {
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
         self.depth.handled();
-        let (conn, owner) = (self.conn.clone(), self.owner.clone());
+        let (conn, owner, fence) = (self.conn.clone(), self.owner.clone(), self.fence.clone());
         ctx.spawn(
             async move {
                 let mut origin = msg.origin;
@@ -491,6 +528,9 @@ impl Handler<Close> for ExchangeActor {
                 // same: it waits and goes again, it is never dropped.
                 let result = loop {
                     attempt += 1;
+                    if !fence() {
+                        break Err(fenced());
+                    }
                     let placed = handoff::scope(
                         origin.take(),
                         conn.place(
@@ -523,7 +563,7 @@ impl Handler<Close> for ExchangeActor {
                     .is_ok_and(|r| r.status == OrderStatus::Filled)
                     || matches!(result, Err(ExchangeError::ReduceOnlyRejected { .. }))
                 {
-                    cancel_all(&conn, &msg.order.symbol, &msg.cancel).await
+                    cancel_all(&conn, &fence, &msg.order.symbol, &msg.cancel).await
                 } else {
                     Vec::new()
                 };
@@ -540,6 +580,7 @@ impl Handler<Close> for ExchangeActor {
 
 async fn cancel_all(
     conn: &Connection,
+    fence: &Fence,
     symbol: &str,
     ids: &[ClientOrderId],
 ) -> Vec<(ClientOrderId, Result<OrderReport, ExchangeError>)> {
@@ -549,6 +590,9 @@ async fn cancel_all(
         let mut attempt = 0;
         let r = loop {
             attempt += 1;
+            if !fence() {
+                break Err(fenced());
+            }
             match conn.cancel(symbol, id, conditional).await {
                 Err(e) if e.transient() && attempt < PROTECT_ATTEMPTS => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -580,10 +624,10 @@ impl Handler<Cancel> for ExchangeActor {
 
     fn handle(&mut self, msg: Cancel, ctx: &mut Self::Context) {
         self.depth.handled();
-        let conn = self.conn.clone();
+        let (conn, fence) = (self.conn.clone(), self.fence.clone());
         ctx.spawn(
             async move {
-                cancel_all(&conn, &msg.symbol, &msg.ids).await;
+                cancel_all(&conn, &fence, &msg.symbol, &msg.ids).await;
             }
             .into_actor(self),
         );

@@ -104,6 +104,9 @@ pub struct Journal {
     dir: PathBuf,
     key: String,
     writer: Mutex<Writer>,
+    /// Held while the journal is open: one process per data directory.
+    _lock: Option<File>,
+    id: String,
 }
 
 impl std::fmt::Debug for Journal {
@@ -121,6 +124,8 @@ pub struct Recovered {
 /// The journal as found in `dir`: its events in order, and the files that
 /// hold them (deleted once written).
 pub struct Found {
+    /// This data directory's instance id (kept across restarts).
+    pub id: String,
     pub key: String,
     pub events: Vec<Recovered>,
     pub files: Vec<PathBuf>,
@@ -129,6 +134,29 @@ pub struct Found {
 
 fn segment_path(dir: &Path, start: u64) -> PathBuf {
     dir.join(format!("{start:020}.jsonl"))
+}
+
+/// Takes the journal directory for this process alone: a second process
+/// on the same data directory would write its own records into ours and
+/// share our instance id.
+pub fn lock(dir: &Path) -> io::Result<File> {
+    fs::create_dir_all(dir)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "another process is using the data directory {} (its journal is locked)",
+                dir.display()
+            ),
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// Reads what an earlier run left in `dir` (creating it when missing).
@@ -186,6 +214,7 @@ pub fn read(dir: &Path) -> io::Result<Found> {
     }
     Ok(Found {
         key: format!("journal:{id}"),
+        id,
         events,
         files,
         last_seq,
@@ -215,6 +244,8 @@ impl Journal {
         Ok(Self {
             dir: dir.to_owned(),
             key,
+            _lock: None,
+            id: String::new(),
             writer: Mutex::new(Writer {
                 file,
                 next_seq,
@@ -222,6 +253,23 @@ impl Journal {
                 segments: vec![(next_seq, path)],
             }),
         })
+    }
+
+    /// Names the instance whose journal this is.
+    pub fn with_id(mut self, id: String) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// The instance id of this data directory.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Holds `lock` (the data directory's) as long as the journal lives.
+    pub fn hold(mut self, lock: File) -> Self {
+        self._lock = Some(lock);
+        self
     }
 
     /// The key of this journal's checkpoint in `system_settings`.

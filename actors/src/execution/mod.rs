@@ -28,7 +28,7 @@ pub mod runtime;
 pub mod user;
 pub mod view;
 
-pub use runtime::{CloseError, Execution};
+pub use runtime::{CloseError, Execution, ExecutionOptions};
 
 use crate::exchange::updates::VenueUpdate;
 use actix::prelude::*;

@@ -221,6 +221,7 @@ pub enum RecoverError {
 /// Writes what an earlier run journaled and did not commit, before the
 /// trading core reads the store; then starts this run's journal after it.
 pub async fn recover(store: &Store, dir: &std::path::Path) -> Result<Arc<Journal>, RecoverError> {
+    let lock = journal::lock(dir)?;
     let found = journal::read(dir)?;
     let checkpoint: u64 = system_settings::Entity::find_by_id(found.key.clone())
         .one(store.conn())
@@ -240,7 +241,9 @@ pub async fn recover(store: &Store, dir: &std::path::Path) -> Result<Arc<Journal
         );
         metrics::counter!("journal_recovered_events_total").increment(todo.len() as u64);
     }
-    let j = Journal::start(dir, found.key.clone(), found.last_seq.max(checkpoint))?;
+    let j = Journal::start(dir, found.key.clone(), found.last_seq.max(checkpoint))?
+        .hold(lock)
+        .with_id(found.id.clone());
     for chunk in todo.chunks(MAX_BATCH) {
         write_with_retry(store, Some(&j), chunk).await;
     }

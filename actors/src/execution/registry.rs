@@ -107,6 +107,26 @@ impl Registry {
         write(&self.users).insert(user_id, d);
     }
 
+    /// Forgets where a user is handled (its actor is stopping here).
+    pub fn remove_destination(&self, user_id: i64) {
+        write(&self.users).remove(&user_id);
+    }
+
+    /// The users handled here, with their actors.
+    pub fn local_users(&self) -> Vec<(i64, Addr<UserActor>)> {
+        read(&self.users)
+            .iter()
+            .map(|(u, d)| match d {
+                Destination::Local(a) => (*u, a.clone()),
+            })
+            .collect()
+    }
+
+    /// Every strategy route.
+    pub fn all_strategies(&self) -> Vec<Arc<StrategyRoute>> {
+        read(&self.routes).values().cloned().collect()
+    }
+
     pub fn strategy(&self, strategy_id: i64) -> Option<Arc<StrategyRoute>> {
         let hash = *read(&self.by_strategy).get(&strategy_id)?;
         read(&self.routes).get(&hash).cloned()

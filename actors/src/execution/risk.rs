@@ -344,3 +344,68 @@ impl Handler<GetRisk> for RiskActor {
         )
     }
 }
+
+/// Reads a user's limits and state again from the store (this instance has
+/// just taken the user over, or another instance changed them).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ReloadUser {
+    pub user_id: i64,
+}
+
+impl Handler<ReloadUser> for RiskActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, m: ReloadUser, _: &mut Self::Context) -> Self::Result {
+        let store = self.store.clone();
+        Box::pin(
+            async move { load_user(&store, m.user_id).await }
+                .into_actor(self)
+                .map(move |loaded, act, _| match loaded {
+                    Ok(Some(u)) => {
+                        act.users.insert(m.user_id, u);
+                    }
+                    Ok(None) => {
+                        act.users.remove(&m.user_id);
+                    }
+                    Err(e) => {
+                        tracing::error!(user_id = m.user_id, error = %e, "cannot reload a user's risk state")
+                    }
+                }),
+        )
+    }
+}
+
+/// One user's risk state from the store (`None`: nothing stored).
+async fn load_user(store: &Store, user_id: i64) -> Result<Option<UserRisk>, sea_orm::DbErr> {
+    let row = risk_settings::Entity::find_by_id(user_id)
+        .one(store.conn())
+        .await?;
+    let open = positions::Entity::find()
+        .filter(positions::Column::Status.eq(PositionStatus::Open))
+        .filter(positions::Column::UserId.eq(user_id))
+        .all(store.conn())
+        .await?
+        .len() as u32;
+    Ok(match row {
+        Some(row) => Some(UserRisk {
+            limits: limits_of(&row),
+            ledger: RiskLedger {
+                day: row.day,
+                start_equity: row.day_start_equity.get(),
+                open_positions: open,
+                kill_switch: row.kill_switch,
+                admin_kill_switch: row.admin_kill_switch,
+                halted_day: row.halted_day,
+            },
+        }),
+        None if open > 0 => Some(UserRisk {
+            ledger: RiskLedger {
+                open_positions: open,
+                ..RiskLedger::default()
+            },
+            ..UserRisk::default()
+        }),
+        None => None,
+    })
+}

@@ -16,7 +16,7 @@ use super::mailbox::Depth;
 use super::monitor::{MonitorSettings, PositionMonitor, Valuations, WatchAccount};
 use super::persist::{Drain, PersistActor};
 use super::registry::{Destination, Registry, StrategyRoute};
-use super::risk::{GetRisk, RiskActor, SetKillSwitch, SetLimits, UserRisk};
+use super::risk::{GetRisk, ReloadUser, RiskActor, SetKillSwitch, SetLimits, UserRisk};
 use super::shard_of;
 use super::user::{
     AccountAttached, AccountDetached, AccountLink, ClosePosition, CloseRefused, CloseSource,
@@ -24,6 +24,7 @@ use super::user::{
 };
 use super::view::{AccountView, MarkTable};
 use crate::accounts::Accounts;
+use crate::cluster::{self, Cluster, Peer, ShardChange};
 use crate::exchange::Endpoints;
 use crate::store::Store;
 use crate::store::entities::{orders, positions, signals, system_settings};
@@ -33,6 +34,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +59,8 @@ pub enum ExecutionError {
     Db(#[from] sea_orm::DbErr),
     #[error("the trading core is not running")]
     Unavailable,
+    #[error("another instance trades for this user")]
+    NotOwner,
     #[error("{0}")]
     Setup(String),
 }
@@ -85,7 +89,60 @@ pub struct Execution {
     user_depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
     persist_depth: Arc<Depth>,
+    /// Several instances: who owns which users (`None`: this one owns all).
+    cluster: Option<Arc<Cluster>>,
+    /// Exchange accounts attached, by user (to stop them with the user).
+    accounts_of: Mutex<HashMap<i64, HashSet<i64>>>,
 }
+
+/// How the core runs.
+#[derive(Debug, Default)]
+pub struct ExecutionOptions {
+    /// Arbiters (threads) users are spread over.
+    pub shards: usize,
+    pub monitor: MonitorSettings,
+    /// The write-ahead journal of the records (`None`: none).
+    pub journal: Option<Arc<super::journal::Journal>>,
+    /// The other instances (`None`: this one trades for every user).
+    pub cluster: Option<Arc<Cluster>>,
+}
+
+/// Where a user's trading is handled right now.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// Here.
+    Local,
+    /// On another instance.
+    Remote(Peer),
+    /// Nowhere yet: its shard is changing hands.
+    Unowned,
+}
+
+/// A change made on one instance that the others must apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Change {
+    StrategySaved {
+        strategy_id: i64,
+    },
+    StrategyRemoved {
+        user_id: i64,
+        strategy_id: i64,
+    },
+    AccountChanged {
+        user_id: i64,
+        account_id: i64,
+        deleted: bool,
+    },
+    RiskChanged {
+        user_id: i64,
+    },
+    GlobalKill {
+        on: bool,
+    },
+}
+
+const CHANGES: &str = "cluster:changes";
 
 impl std::fmt::Debug for Execution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,10 +173,14 @@ impl Execution {
         accounts: Arc<Accounts>,
         strategies: Arc<Strategies>,
         endpoints: Endpoints,
-        shards: usize,
-        monitor: MonitorSettings,
-        journal: Option<Arc<super::journal::Journal>>,
+        options: ExecutionOptions,
     ) -> Result<Arc<Self>, ExecutionError> {
+        let ExecutionOptions {
+            shards,
+            monitor,
+            journal,
+            cluster,
+        } = options;
         let floor = max_id::<signals::Entity>(&store, signals::Column::Id)
             .await?
             .max(max_id::<orders::Entity>(&store, orders::Column::Id).await?)
@@ -184,8 +245,30 @@ impl Execution {
             user_depth: Arc::new(Depth::new("user")),
             exchange_depth: Arc::new(Depth::new("exchange")),
             persist_depth,
+            cluster,
+            accounts_of: Mutex::new(HashMap::new()),
         });
         exec.restore().await?;
+        if let Some(c) = exec.cluster.clone() {
+            // The shards free now are taken before the server listens.
+            match c.tick().await {
+                Ok((changes, _)) => {
+                    for change in changes {
+                        exec.shard_changed(change).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cluster leases not taken at start; retrying"),
+            }
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            c.spawn(tx);
+            let me = exec.clone();
+            tokio::spawn(async move {
+                while let Some(change) = rx.recv().await {
+                    me.shard_changed(change).await;
+                }
+            });
+            exec.follow_changes(c);
+        }
         Ok(exec)
     }
 
@@ -195,16 +278,33 @@ impl Execution {
             .all_routes()
             .await
             .map_err(|e| ExecutionError::Setup(e.to_string()))?;
-        let mut by_user: HashMap<i64, Vec<Arc<StrategyRoute>>> = HashMap::new();
         for (hash, route) in routes {
-            let route = Arc::new(route);
-            self.registry.put(hash, route.clone());
-            by_user.entry(route.user_id).or_default().push(route);
+            self.registry.put(hash, Arc::new(route));
         }
-        let open = positions::Entity::find()
+        if self.cluster.is_none() {
+            self.bring_up(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings up the users of `shard` (all users with `None`): their open
+    /// positions and unfinished orders from the store, their actors, their
+    /// exchange accounts — each reconciled with its venue before it trades.
+    async fn bring_up(&self, shard: Option<u16>) -> Result<(), ExecutionError> {
+        let mine = |user_id: i64| shard.is_none_or(|s| cluster::shard_of(user_id) == s);
+        let mut by_user: HashMap<i64, Vec<Arc<StrategyRoute>>> = HashMap::new();
+        for route in self.registry.all_strategies() {
+            if mine(route.user_id) {
+                by_user.entry(route.user_id).or_default().push(route);
+            }
+        }
+        let open: Vec<positions::Model> = positions::Entity::find()
             .filter(positions::Column::Status.eq(PositionStatus::Open))
             .all(self.store.conn())
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|p| mine(p.user_id))
+            .collect();
         let open_ids: Vec<i64> = open.iter().map(|p| p.id).collect();
         let unfinished = [
             OrderStatus::Pending,
@@ -212,10 +312,13 @@ impl Execution {
             OrderStatus::PartiallyFilled,
             OrderStatus::Unknown,
         ];
-        let mut order_rows = orders::Entity::find()
+        let mut order_rows: Vec<orders::Model> = orders::Entity::find()
             .filter(orders::Column::Status.is_in(unfinished))
             .all(self.store.conn())
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|o| mine(o.user_id))
+            .collect();
         for chunk in open_ids.chunks(500) {
             order_rows.extend(
                 orders::Entity::find()
@@ -247,6 +350,15 @@ impl Execution {
             }
         }
         let users: HashSet<i64> = by_user.keys().chain(restored.keys()).copied().collect();
+        if shard.is_some() {
+            // The previous owner kept their risk state in the store.
+            for user_id in &users {
+                let _ = self
+                    .risk_of(*user_id)
+                    .send(ReloadUser { user_id: *user_id })
+                    .await;
+            }
+        }
         for user_id in &users {
             let routes = by_user.remove(user_id).unwrap_or_default();
             let r = restored.remove(user_id).unwrap_or_default();
@@ -255,12 +367,191 @@ impl Execution {
         for (user_id, accounts) in needed {
             for account_id in accounts {
                 if let Err(e) = self.attach(user_id, account_id).await {
-                    tracing::error!(user_id, account_id, error = %e, "cannot connect an exchange account at start");
+                    tracing::error!(user_id, account_id, error = %e, "cannot connect an exchange account");
                 }
             }
         }
-        tracing::info!(users = users.len(), "execution core started");
+        tracing::info!(users = users.len(), shard = ?shard, "execution core brought users up");
         Ok(())
+    }
+
+    /// Applies a change of shard ownership.
+    async fn shard_changed(&self, change: ShardChange) {
+        let started = Instant::now();
+        match change {
+            ShardChange::Gained { shard, token } => {
+                tracing::info!(shard, token, "shard taken");
+                if let Err(e) = self.bring_up(Some(shard)).await {
+                    tracing::error!(shard, error = %e, "cannot bring a shard's users up");
+                }
+                metrics::histogram!("cluster_takeover_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
+            ShardChange::Release { shard } => {
+                tracing::info!(shard, "handing a shard over");
+                self.wind_down(shard, true).await;
+                if let Some(c) = &self.cluster
+                    && let Err(e) = c.release(shard).await
+                {
+                    tracing::warn!(shard, error = %e, "cannot release a shard; it expires on its own");
+                }
+            }
+            ShardChange::Lost { shard } => {
+                tracing::warn!(shard, "shard lease lost; its users stop here at once");
+                self.wind_down(shard, false).await;
+            }
+        }
+    }
+
+    /// Stops the actors of the users of `shard` here: after the orders they
+    /// have in flight are answered (`graceful`, at most a few seconds), or
+    /// at once. What they wrote is in the store before the shard is given up.
+    async fn wind_down(&self, shard: u16, graceful: bool) {
+        let users: Vec<(i64, Addr<UserActor>)> = self
+            .registry
+            .local_users()
+            .into_iter()
+            .filter(|(u, _)| cluster::shard_of(*u) == shard)
+            .collect();
+        for (user_id, addr) in users {
+            self.registry.remove_destination(user_id);
+            self.user_depth.sent();
+            let _ = addr.send(super::user::Retire { graceful }).await;
+            let accounts = self
+                .accounts_of
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&user_id)
+                .unwrap_or_default();
+            for account_id in accounts {
+                let old = self
+                    .attached
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&account_id);
+                if let Some(old) = old {
+                    old.do_send(super::exchange::Retire);
+                }
+            }
+        }
+        self.drain().await;
+    }
+
+    /// Applies the changes other instances make, and publishes ours.
+    fn follow_changes(self: &Arc<Self>, cluster: Arc<Cluster>) {
+        let me = self.clone();
+        let mut rx = cluster.redis().subscribe(CHANGES);
+        tokio::spawn(async move {
+            while let Some(text) = rx.recv().await {
+                let Ok(change) = serde_json::from_str::<Change>(&text) else {
+                    continue;
+                };
+                me.apply(change).await;
+            }
+        });
+        // A message lost while Redis was away is made up for here.
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Ok(routes) = me.strategies.all_routes().await {
+                    for (hash, route) in routes {
+                        me.registry.put(hash, Arc::new(route));
+                    }
+                }
+            }
+        });
+    }
+
+    fn announce(&self, change: Change) {
+        if let Some(c) = &self.cluster {
+            let (redis, text) = (
+                c.redis().clone(),
+                serde_json::to_string(&change).unwrap_or_default(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = redis.publish(CHANGES, &text).await {
+                    tracing::warn!(error = %e, "a change could not be announced to the other instances");
+                }
+            });
+        }
+    }
+
+    async fn apply(&self, change: Change) {
+        match change {
+            Change::StrategySaved { strategy_id } => {
+                if let Err(e) = self.apply_strategy_saved(strategy_id).await {
+                    tracing::warn!(strategy_id, error = %e, "a strategy change could not be applied");
+                }
+            }
+            Change::StrategyRemoved {
+                user_id,
+                strategy_id,
+            } => self.apply_strategy_removed(user_id, strategy_id),
+            Change::AccountChanged {
+                user_id,
+                account_id,
+                deleted,
+            } => {
+                self.apply_account_changed(user_id, account_id, deleted)
+                    .await
+            }
+            Change::RiskChanged { user_id } => {
+                if self.is_local(user_id) {
+                    let _ = self.risk_of(user_id).send(ReloadUser { user_id }).await;
+                }
+            }
+            Change::GlobalKill { on } => self.global_kill.store(on, Ordering::Release),
+        }
+    }
+
+    fn is_local(&self, user_id: i64) -> bool {
+        self.registry.destination(user_id).is_some()
+    }
+
+    /// Where `user_id`'s trading is handled now.
+    pub fn placement(&self, user_id: i64) -> Placement {
+        let Some(c) = &self.cluster else {
+            return Placement::Local;
+        };
+        match c.owner_of(user_id) {
+            Some(None) if c.acts_for(user_id) && self.is_local(user_id) => Placement::Local,
+            Some(None) => Placement::Unowned,
+            Some(Some(peer)) => Placement::Remote(peer),
+            None => Placement::Unowned,
+        }
+    }
+
+    /// A graceful stop: with other instances, leaves the cluster and hands
+    /// every owned shard over (orders in flight answered first), within
+    /// `within`; alone, nothing to do.
+    pub async fn leave(&self, within: std::time::Duration) {
+        let Some(c) = self.cluster.clone() else {
+            return;
+        };
+        if let Err(e) = c.leave().await {
+            tracing::warn!(error = %e, "cannot leave the cluster; its leases expire on their own");
+        }
+        let hand_over = async {
+            for shard in c.owned() {
+                self.wind_down(shard, true).await;
+                let _ = c.release(shard).await;
+            }
+        };
+        if tokio::time::timeout(within, hand_over).await.is_err() {
+            tracing::warn!("shards not all handed over in time; their leases expire on their own");
+        }
+    }
+
+    /// This instance's id in the cluster (`None` alone).
+    pub fn instance_id(&self) -> Option<&str> {
+        self.cluster.as_deref().map(Cluster::id)
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     fn spawn_user(
@@ -280,10 +571,19 @@ impl Execution {
         addr
     }
 
-    fn user(&self, user_id: i64) -> Addr<UserActor> {
+    /// The user's actor here, started when this instance owns the user
+    /// and it is not running yet; `None` when another instance owns it.
+    fn user(&self, user_id: i64) -> Option<Addr<UserActor>> {
         match self.registry.destination(user_id) {
-            Some(Destination::Local(a)) => a,
-            None => self.spawn_user(user_id, Vec::new(), Restored::default()),
+            Some(Destination::Local(a)) => Some(a),
+            None if self.cluster.as_ref().is_none_or(|c| c.acts_for(user_id)) => {
+                Some(self.spawn_user(
+                    user_id,
+                    self.registry.user_strategies(user_id),
+                    Restored::default(),
+                ))
+            }
+            None => None,
         }
     }
 
@@ -298,6 +598,9 @@ impl Execution {
             return Ok(());
         }
         let Ok(model) = self.accounts.get(user_id, account_id).await else {
+            return Ok(());
+        };
+        let Some(user) = self.user(user_id) else {
             return Ok(());
         };
         let conn = self
@@ -336,8 +639,8 @@ impl Execution {
             model.testnet,
             marks,
         ));
-        let user = self.user(user_id);
         let shard = &self.shards[shard_of(user_id, self.shards.len())];
+        let fence = self.fence(user_id);
         let (endpoints, depth, owner, v) = (
             self.endpoints.clone(),
             self.exchange_depth.clone(),
@@ -349,16 +652,34 @@ impl Execution {
             return Ok(());
         }
         let exchange = ExchangeActor::start_in_arbiter(&shard.arbiter, move |_| {
-            ExchangeActor::new(v, conn, endpoints, owner, depth)
+            ExchangeActor::new(v, conn, endpoints, owner, depth, fence)
         });
         attached.insert(account_id, exchange.clone());
         drop(attached);
+        self.accounts_of
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(user_id)
+            .or_default()
+            .insert(account_id);
         self.user_depth.sent();
         self.monitor.do_send(WatchAccount(view.clone()));
         user.do_send(AccountAttached {
             link: AccountLink { view, exchange },
         });
         Ok(())
+    }
+
+    /// What decides, right before an order leaves, whether this instance
+    /// may still send for `user_id` (always, alone).
+    fn fence(&self, user_id: i64) -> super::exchange::Fence {
+        match &self.cluster {
+            Some(c) => {
+                let c = c.clone();
+                Arc::new(move || c.acts_for(user_id))
+            }
+            None => Arc::new(|| true),
+        }
     }
 
     /// The monitor's latest valuation of an open position.
@@ -393,10 +714,10 @@ impl Execution {
         received_at: DateTime<Utc>,
         source_ip: Option<String>,
     ) -> Result<Outcome, ExecutionError> {
-        let Destination::Local(addr) = self
-            .registry
-            .destination(route.user_id)
-            .unwrap_or_else(|| Destination::Local(self.user(route.user_id)));
+        let addr = match self.registry.destination(route.user_id) {
+            Some(Destination::Local(a)) => a,
+            None => self.user(route.user_id).ok_or(ExecutionError::NotOwner)?,
+        };
         self.user_depth.sent();
         addr.send(SignalReceived {
             route,
@@ -417,8 +738,15 @@ impl Execution {
         self.bus.publish(Event::Signal(record));
     }
 
-    /// A strategy was created or changed: route it and tell its user's actor.
+    /// A strategy was created or changed: route it, tell its user's actor,
+    /// and the other instances.
     pub async fn strategy_saved(&self, strategy_id: i64) -> Result<(), ExecutionError> {
+        self.apply_strategy_saved(strategy_id).await?;
+        self.announce(Change::StrategySaved { strategy_id });
+        Ok(())
+    }
+
+    async fn apply_strategy_saved(&self, strategy_id: i64) -> Result<(), ExecutionError> {
         let Some((hash, route)) = self
             .strategies
             .route(strategy_id)
@@ -430,7 +758,9 @@ impl Execution {
         let route = Arc::new(route);
         let user_id = route.user_id;
         self.registry.put(hash, route.clone());
-        let user = self.user(user_id);
+        let Some(user) = self.user(user_id) else {
+            return Ok(());
+        };
         if let Some(account_id) = route.account_id {
             self.attach(user_id, account_id).await?;
         }
@@ -443,6 +773,14 @@ impl Execution {
     }
 
     pub fn strategy_removed(&self, user_id: i64, strategy_id: i64) {
+        self.apply_strategy_removed(user_id, strategy_id);
+        self.announce(Change::StrategyRemoved {
+            user_id,
+            strategy_id,
+        });
+    }
+
+    fn apply_strategy_removed(&self, user_id: i64, strategy_id: i64) {
         self.registry.remove_strategy(strategy_id);
         if let Some(Destination::Local(a)) = self.registry.destination(user_id) {
             self.user_depth.sent();
@@ -456,6 +794,17 @@ impl Execution {
     /// An account's credentials changed or it was deleted: its actor stops
     /// (and, if still needed, a new one starts with the new credentials).
     pub async fn account_changed(&self, user_id: i64, account_id: i64, deleted: bool) {
+        self.apply_account_changed(user_id, account_id, deleted)
+            .await;
+        self.announce(Change::AccountChanged {
+            user_id,
+            account_id,
+            deleted,
+        });
+    }
+
+    async fn apply_account_changed(&self, user_id: i64, account_id: i64, deleted: bool) {
+        self.accounts.forget_connection(account_id);
         let old = self
             .attached
             .lock()
@@ -466,9 +815,9 @@ impl Execution {
                 self.user_depth.sent();
                 a.do_send(AccountDetached { account_id });
             }
-            drop(old);
+            old.do_send(super::exchange::Retire);
         }
-        if !deleted {
+        if !deleted && self.is_local(user_id) {
             let used = self
                 .registry
                 .user_strategies(user_id)
@@ -520,6 +869,7 @@ impl Execution {
         )
         .exec_without_returning(self.store.conn())
         .await?;
+        self.announce(Change::RiskChanged { user_id });
         self.risk_of(user_id)
             .send(SetLimits { user_id, limits })
             .await
@@ -564,6 +914,7 @@ impl Execution {
         .exec_without_returning(self.store.conn())
         .await?;
         self.global_kill.store(on, Ordering::Release);
+        self.announce(Change::GlobalKill { on });
         tracing::warn!(on, "global kill switch changed");
         Ok(())
     }

@@ -38,6 +38,13 @@ pub const PUBLIC_URL: Key = Key {
     meaning: "Base URL the outside world reaches this server at; webhook URLs are built from it. Must be https in production.",
     secret: false,
 };
+pub const INTERNAL_URL: Key = Key {
+    env: "TRADINGBOT_INTERNAL_URL",
+    toml: "internal_url",
+    default: "http://<bind> (the host name when bound to every address)",
+    meaning: "Where the other instances reach this one (alerts and commands for the users it trades for are forwarded here). Used with REDIS_URL.",
+    secret: false,
+};
 pub const DATA_DIR: Key = Key {
     env: "TRADINGBOT_DATA_DIR",
     toml: "data_dir",
@@ -445,6 +452,7 @@ pub const ALL: &[Key] = &[
     ENV,
     BIND,
     PUBLIC_URL,
+    INTERNAL_URL,
     DATA_DIR,
     DATABASE_URL,
     DATABASE_MAX_CONNECTIONS,

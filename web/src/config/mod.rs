@@ -97,6 +97,8 @@ pub struct Config {
     pub bind_explicit: bool,
     /// `None`: derived from the address actually bound (development only).
     pub public_url: Option<String>,
+    /// Where the other instances reach this one (`None`: from the bind address).
+    pub internal_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_backend: Backend,
@@ -207,6 +209,7 @@ impl fmt::Debug for Config {
             .field("env", &self.env)
             .field("bind", &self.bind)
             .field("public_url", &self.public_url)
+            .field("internal_url", &self.internal_url)
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
@@ -612,6 +615,15 @@ impl Config {
             }
         }
 
+        let internal_url = match sources.get(&keys::INTERNAL_URL) {
+            None => None,
+            Some((raw, origin)) => {
+                let url = raw.trim().trim_end_matches('/').to_owned();
+                parse_url(&url, &["http", "https"])
+                    .map_err(|r| invalid(&keys::INTERNAL_URL, origin, &raw, r))?;
+                Some(url)
+            }
+        };
         let public_url = match sources.get(&keys::PUBLIC_URL) {
             None if production => {
                 return Err(ConfigError::RequiredInProduction {
@@ -1030,6 +1042,7 @@ impl Config {
             bind,
             bind_explicit,
             public_url,
+            internal_url,
             data_dir,
             database_url,
             database_backend,

@@ -54,7 +54,8 @@ pub async fn per_ip(
             .map(ServiceResponse::map_into_left_body);
     };
     let ip = client_ip::attach(&req, &state.trusted_proxies);
-    if exempt(req.path()) {
+    // A request another instance forwarded was counted where it arrived.
+    if exempt(req.path()) || state.forwarder.verify(req.request()) {
         return next
             .call(req)
             .await

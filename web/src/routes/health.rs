@@ -32,6 +32,19 @@ pub struct Health {
     pub uptime_seconds: u64,
     pub database: ComponentHealth,
     pub redis: ComponentHealth,
+    /// With Redis: this instance's place among the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterHealth>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterHealth {
+    /// This instance's id.
+    pub instance: String,
+    /// The user shards (of 64) it trades for.
+    pub owned_shards: usize,
+    /// The instances alive, this one included.
+    pub members: usize,
 }
 
 fn down(backend: Option<&'static str>, error: &'static str) -> ComponentHealth {
@@ -105,6 +118,11 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         uptime_seconds: state.started.elapsed().as_secs(),
         database,
         redis,
+        cluster: state.execution.cluster().map(|c| ClusterHealth {
+            instance: c.id().to_owned(),
+            owned_shards: c.owned().len(),
+            members: c.members().len(),
+        }),
     };
     let mut res = if status == "down" {
         HttpResponse::ServiceUnavailable()

@@ -32,6 +32,8 @@ use actix_web::web;
 /// Mounts every route. Each path is one `Resource`, so a wrong method gets
 /// 405 with `Allow` rather than 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Between the instances of a deployment only (nginx does not pass it).
+    cfg.service(web::resource("/internal/v1/signals").route(web::post().to(webhook::forwarded)));
     cfg.service(
         web::scope("/api/v1")
             .service(web::resource("/health").route(web::get().to(health::health)))

@@ -40,10 +40,14 @@ pub struct CloseView {
         (status = 409, description = "`position_opening` or `position_closing`")))]
 pub async fn close(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     user: AuthUser,
     ip: ClientIp,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(answer) = crate::cluster::to_owner(&state, &req, user.id, Vec::new()).await {
+        return answer;
+    }
     let id = id.into_inner();
     let started = state
         .execution

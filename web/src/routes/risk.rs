@@ -67,7 +67,14 @@ async fn current(state: &AppState, user_id: i64) -> Result<RiskView, ApiError> {
 /// Your risk limits and state
 #[utoipa::path(get, path = "/api/v1/risk", tag = "risk",
     security(("bearer" = [])), responses((status = 200, body = RiskView)))]
-pub async fn get(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(answer) = crate::cluster::to_owner(&state, &req, user.id, Vec::new()).await {
+        return answer;
+    }
     Ok(HttpResponse::Ok().json(current(&state, user.id).await?))
 }
 
@@ -190,6 +197,10 @@ pub async fn kill_switch(
     body: Json<SwitchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let on = body.into_inner().enabled;
+    let raw = serde_json::to_vec(&json!({ "enabled": on })).unwrap_or_default();
+    if let Some(answer) = crate::cluster::to_owner(&state, &req, user.id, raw).await {
+        return answer;
+    }
     state
         .execution
         .set_kill_switch(user.id, Some(on), None)
@@ -266,6 +277,10 @@ pub async fn user_set(
     let user_id = id.into_inner();
     state.identity.user(user_id).await?;
     let on = body.into_inner().enabled;
+    let raw = serde_json::to_vec(&json!({ "enabled": on })).unwrap_or_default();
+    if let Some(answer) = crate::cluster::to_owner(&state, &req, user_id, raw).await {
+        return answer;
+    }
     state
         .execution
         .set_kill_switch(user_id, None, Some(on))

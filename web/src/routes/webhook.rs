@@ -9,6 +9,7 @@
 //! in well under a millisecond of our own time; the exchange is not waited for.
 
 use crate::auth::ClientIp;
+use crate::cluster::{ForwardError, ForwardedSignal, INSTANCE_HEADER};
 use crate::extract::json::read_body;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -17,7 +18,8 @@ use chrono::Utc;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tradingbot_actors::execution::events::SignalRecord;
-use tradingbot_actors::execution::registry::{Destination, StrategyRoute};
+use tradingbot_actors::execution::registry::StrategyRoute;
+use tradingbot_actors::execution::runtime::{ExecutionError, Placement};
 use tradingbot_actors::execution::user::Outcome;
 use tradingbot_actors::kv::{Admission, Gate, GateRules};
 use tradingbot_actors::store::enums::SignalOutcome;
@@ -283,23 +285,116 @@ pub async fn tradingview(
 
     let key = alert.dedupe_key.clone();
     let strategy_id = route.strategy_id;
-    let outcome = match dest {
-        Some(Destination::Local(_)) | None => {
-            state
-                .execution
-                .submit(route, signal_id, alert, started, Utc::now(), ip.as_string())
-                .await
+    let _ = dest;
+    // To whichever instance trades for the user: here, or forwarded. While
+    // the user's shard changes hands the alert waits (TradingView waits
+    // about 3 s).
+    let deadline = started + OWNER_WAIT;
+    loop {
+        match state.execution.placement(route.user_id) {
+            Placement::Local => {
+                let outcome = state
+                    .execution
+                    .submit(
+                        route.clone(),
+                        signal_id,
+                        alert.clone(),
+                        started,
+                        Utc::now(),
+                        ip.as_string(),
+                    )
+                    .await;
+                let moving = matches!(&outcome, Err(ExecutionError::NotOwner))
+                    || matches!(&outcome, Ok(Outcome::Rejected { code, .. }) if code == "owner_changing");
+                if !moving {
+                    return answer(&state, outcome, strategy_id, &key, started).await;
+                }
+            }
+            Placement::Remote(peer) => {
+                let forwarded = ForwardedSignal {
+                    strategy_id,
+                    signal_id,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    source_ip: ip.as_string(),
+                };
+                match state.forwarder.signal(&peer, &forwarded).await {
+                    Ok(a) if a.status == 409 && a.body.windows(9).any(|w| w == b"not_owner") => {}
+                    Ok(a) => {
+                        count(if a.status == 202 {
+                            "accepted"
+                        } else {
+                            "forwarded"
+                        });
+                        return Ok(a.into_response(&peer.id));
+                    }
+                    Err(ForwardError::NotSent(e)) => {
+                        tracing::warn!(peer = %peer.id, error = %e, "the user's instance is unreachable; waiting for its shard to move");
+                    }
+                    Err(ForwardError::NoAnswer(e)) => {
+                        // It may have traded: never sent again (the replay
+                        // cache keeps the id).
+                        count("unavailable");
+                        return Err(problem(
+                            502,
+                            "forwarded_without_answer",
+                            format!(
+                                "the instance trading for this user did not answer ({e}); the alert was not sent again"
+                            ),
+                            Some(signal_id),
+                        ));
+                    }
+                }
+            }
+            Placement::Unowned => {}
         }
+        if Instant::now() >= deadline {
+            let _ = state.gate.forget(strategy_id, &key).await;
+            count("unavailable");
+            return Err(problem(
+                503,
+                "owner_unavailable",
+                "this user's trading is moving between instances; the alert was not traded, send it again",
+                Some(signal_id),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How long an alert waits for its user's shard to find an owner.
+const OWNER_WAIT: Duration = Duration::from_millis(2500);
+
+/// The answer to an alert executed here.
+async fn answer(
+    state: &AppState,
+    outcome: Result<Outcome, ExecutionError>,
+    strategy_id: i64,
+    key: &str,
+    started: Instant,
+) -> Result<HttpResponse, ApiError> {
+    let instance = state.execution.instance_id().map(str::to_owned);
+    let with_instance = |mut r: HttpResponse| {
+        if let Some(id) = &instance
+            && let Ok(v) = actix_web::http::header::HeaderValue::from_str(id)
+        {
+            r.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static(INSTANCE_HEADER),
+                v,
+            );
+        }
+        r
     };
     match outcome {
         Ok(Outcome::Accepted { signal_id, intent }) => {
             count("accepted");
             metrics::histogram!("webhook_response_seconds").record(started.elapsed().as_secs_f64());
-            Ok(HttpResponse::Accepted().json(WebhookAnswer {
-                status: "accepted",
-                signal_id,
-                intent: Some(intent),
-            }))
+            Ok(with_instance(HttpResponse::Accepted().json(
+                WebhookAnswer {
+                    status: "accepted",
+                    signal_id,
+                    intent: Some(intent),
+                },
+            )))
         }
         Ok(Outcome::Rejected {
             signal_id,
@@ -310,21 +405,69 @@ pub async fn tradingview(
             count("rejected");
             if status == 503 {
                 // Nothing was traded and the cause passes: let a retry through.
-                let _ = state.gate.forget(strategy_id, &key).await;
+                let _ = state.gate.forget(strategy_id, key).await;
             }
             Err(problem(status, &code, message, Some(signal_id)))
         }
         Err(e) => {
-            let _ = state.gate.forget(strategy_id, &key).await;
+            let _ = state.gate.forget(strategy_id, key).await;
             count("unavailable");
-            Err(problem(
-                503,
-                "execution_unavailable",
-                e.to_string(),
-                Some(signal_id),
-            ))
+            Err(problem(503, "execution_unavailable", e.to_string(), None))
         }
     }
+}
+
+/// `POST /internal/v1/signals`: an alert another instance authenticated and
+/// admitted, for a user this one trades for.
+pub async fn forwarded(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<ForwardedSignal>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.forwarder.verify(&req) {
+        return Err(problem(
+            401,
+            "internal_auth_failed",
+            "not from an instance of this deployment",
+            None,
+        ));
+    }
+    let started = Instant::now();
+    let s = body.into_inner();
+    let Some(route) = state.execution.registry().strategy(s.strategy_id) else {
+        return Err(problem(
+            404,
+            "webhook_unknown",
+            "no such strategy",
+            Some(s.signal_id),
+        ));
+    };
+    if !matches!(state.execution.placement(route.user_id), Placement::Local) {
+        return Err(problem(
+            409,
+            "not_owner",
+            "this instance does not trade for the user",
+            Some(s.signal_id),
+        ));
+    }
+    let alert = Alert::parse(s.body.as_bytes())
+        .map_err(|e| problem(400, "webhook_malformed", e.to_string(), Some(s.signal_id)))?;
+    let key = alert.dedupe_key.clone();
+    let outcome = state
+        .execution
+        .submit(route, s.signal_id, alert, started, Utc::now(), s.source_ip)
+        .await;
+    if matches!(&outcome, Err(ExecutionError::NotOwner))
+        || matches!(&outcome, Ok(Outcome::Rejected { code, .. }) if code == "owner_changing")
+    {
+        return Err(problem(
+            409,
+            "not_owner",
+            "this user's trading is moving",
+            Some(s.signal_id),
+        ));
+    }
+    answer(&state, outcome, s.strategy_id, &key, started).await
 }
 
 fn auth_failed(signal_id: i64) -> ApiError {

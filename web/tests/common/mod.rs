@@ -198,3 +198,50 @@ pub fn create_admin(dir: &std::path::Path) {
         .unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
 }
+
+/// Waits until `bots` form one cluster: each sees all of them, and
+/// together they own every user shard, each some.
+pub async fn settled_cluster(bots: &[&Spawned]) {
+    let http = client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut owned = Vec::new();
+        let mut members = Vec::new();
+        for b in bots {
+            let h: serde_json::Value = http
+                .get(b.url("/api/v1/health"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            owned.push(h["cluster"]["owned_shards"].as_u64().unwrap_or(0));
+            members.push(h["cluster"]["members"].as_u64().unwrap_or(0));
+        }
+        if owned.iter().sum::<u64>() == 64
+            && owned.iter().all(|o| *o > 0)
+            && members.iter().all(|m| *m as usize == bots.len())
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle: owned {owned:?}, members {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The secrets every instance of one deployment shares (tests that run
+/// several instances, each in its own directory).
+pub const SHARED_SECRETS: [(&str, &str); 2] = [
+    (
+        "TRADINGBOT_JWT_SECRET",
+        "9f1c2e3d4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ),
+    (
+        "TRADINGBOT_MASTER_KEY",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    ),
+];

@@ -200,6 +200,9 @@ pub struct UserActor {
     /// When each account's last reconciliation was asked for (a stream
     /// that reconnects right after one need not ask again).
     reconciled_at: HashMap<i64, Instant>,
+    /// Handed over to another instance: takes no new signal, stops once
+    /// its orders in flight are answered.
+    retiring: Option<(Instant, Option<tokio::sync::oneshot::Sender<()>>)>,
     me: Option<Addr<UserActor>>,
 }
 
@@ -291,6 +294,7 @@ impl UserActor {
             touched: HashMap::new(),
             reconciling: HashMap::new(),
             reconciled_at: HashMap::new(),
+            retiring: None,
             me: None,
         }
     }
@@ -348,10 +352,17 @@ impl Actor for UserActor {
         }
         // The protection invariant, checked from memory every second: an
         // open position without a confirmed stop gets one.
-        ctx.run_interval(protection::GUARD_EVERY, |act, _| act.guard());
+        ctx.run_interval(protection::GUARD_EVERY, |act, _| {
+            if act.retiring.is_none() {
+                act.guard();
+            }
+        });
         // The venue is asked again now and then: stops cancelled by hand,
         // leftovers, positions closed while a stream was quiet.
         ctx.run_interval(protection::SWEEP_EVERY, |act, _| {
+            if act.retiring.is_some() {
+                return;
+            }
             let accounts: Vec<i64> = act.accounts.keys().copied().collect();
             for a in accounts {
                 act.reconcile_with(a, true);
@@ -365,6 +376,15 @@ impl Handler<SignalReceived> for UserActor {
 
     fn handle(&mut self, mut msg: SignalReceived, _: &mut Self::Context) -> Self::Result {
         self.depth.handled();
+        if self.retiring.is_some() {
+            // Not recorded here: the instance taking over receives it.
+            return AtomicResponse::new(Box::pin(actix::fut::ready(reject(
+                msg.signal_id,
+                503,
+                "owner_changing",
+                "this user's trading is moving to another instance; retry",
+            ))));
+        }
         if !msg.warmed
             && let Some((exchange, symbol)) = self.cold(&msg)
         {
@@ -583,5 +603,47 @@ impl Handler<ReconcileAccount> for UserActor {
 
     fn handle(&mut self, msg: ReconcileAccount, _: &mut Self::Context) {
         self.reconcile(msg.account_id);
+    }
+}
+
+/// Hand the user over to another instance: take no new signal, and stop
+/// once the orders in flight are answered (`graceful`, at most
+/// [`RETIRE_WAIT`]) or at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire {
+    pub graceful: bool,
+}
+
+/// Longest a graceful hand-over waits for orders in flight.
+pub const RETIRE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Handler<Retire> for UserActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Retire, ctx: &mut Self::Context) -> Self::Result {
+        self.depth.handled();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !msg.graceful {
+            ctx.stop();
+            return Box::pin(async {});
+        }
+        self.retiring = Some((Instant::now(), Some(tx)));
+        ctx.run_interval(std::time::Duration::from_millis(50), |act, ctx| {
+            let idle = act.inflight.is_empty() && act.live.values().all(|l| !l.protecting);
+            let late = act
+                .retiring
+                .as_ref()
+                .is_some_and(|(since, _)| since.elapsed() >= RETIRE_WAIT);
+            if idle || late {
+                if let Some((_, Some(tx))) = act.retiring.as_mut().map(|(s, t)| (*s, t.take())) {
+                    let _ = tx.send(());
+                }
+                ctx.stop();
+            }
+        });
+        Box::pin(async move {
+            let _ = tokio::time::timeout(RETIRE_WAIT * 2, rx).await;
+        })
     }
 }

@@ -1,0 +1,311 @@
+//! Several instances on one PostgreSQL and one Redis, against the local
+//! Binance venue: started together on an empty database, they split the
+//! users between them; an alert sent to any of them trades once, on the
+//! instance that owns its user, with the right size; a strategy edited on
+//! one applies to an alert sent to another within a second; when an owner
+//! is killed another takes its users over and trades for them, with no
+//! order twice and every position still protected.
+
+mod common;
+
+use common::api::{Api, Session, json_of as json};
+use common::*;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tradingbot_testkit::binance::LocalBinance;
+
+const USERS: usize = 6;
+
+fn key(i: usize) -> (String, String) {
+    (
+        format!("clusterKey{i:02}{}", "k".repeat(52)),
+        format!("clusterSecret{i:02}{}", "s".repeat(49)),
+    )
+}
+
+async fn instance_id(bot: &Spawned) -> String {
+    let h: Value = client()
+        .get(bot.url("/api/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    h["cluster"]["instance"].as_str().unwrap().to_owned()
+}
+
+/// Posts `body` to `strategy`'s webhook on `bot`: status, answer, and the
+/// instance that executed it.
+async fn post(bot: &Spawned, strategy: &Value, body: String) -> (u16, Value, String) {
+    let url = strategy["webhook_url"].as_str().unwrap();
+    let url = format!("{}{}", bot.base, &url[url.find("/api/").unwrap()..]);
+    let res = client()
+        .post(url)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let by = res
+        .headers()
+        .get("x-tradingbot-instance")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, res.json().await.unwrap_or(Value::Null), by)
+}
+
+fn amount(venue: &LocalBinance, i: usize) -> Decimal {
+    venue.venue().accounts[key(i).0.as_str()]
+        .positions
+        .get("BTCUSDT")
+        .map_or(Decimal::ZERO, |p| p.amt)
+}
+
+fn entries(venue: &LocalBinance, i: usize) -> Vec<(String, Decimal)> {
+    venue.venue().accounts[key(i).0.as_str()]
+        .orders
+        .iter()
+        .filter(|o| o.client_id.ends_with('e'))
+        .map(|o| (o.client_id.clone(), o.qty))
+        .collect()
+}
+
+fn stops(venue: &LocalBinance, i: usize) -> usize {
+    venue.venue().accounts[key(i).0.as_str()]
+        .algos
+        .iter()
+        .filter(|a| a.status == "NEW" && a.kind == "STOP_MARKET")
+        .count()
+}
+
+async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_instances_share_the_users_and_take_over_from_a_dead_one() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip("three_instances_share_the_users…", "TEST_DATABASE_URL");
+    };
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
+        return announce_skip("three_instances_share_the_users…", "TEST_REDIS_URL");
+    };
+    let venue = LocalBinance::start();
+    for i in 0..USERS {
+        let (k, s) = key(i);
+        venue.add_account(&k, &s, dec!(10000));
+    }
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_WEBHOOK", "100000"),
+    ];
+    env.extend_from_slice(&SHARED_SECRETS);
+    env.extend(common::venues::env(Some(&venue), None));
+    // Started together on an empty database.
+    let dirs: Vec<(tempfile::TempDir, std::path::PathBuf)> = (0..3).map(|_| workdir()).collect();
+    let mut bots: Vec<Option<Spawned>> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|(_, dir)| {
+                let env = env.clone();
+                s.spawn(move || Spawned::start(dir, &env))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| Some(h.join().unwrap()))
+            .collect()
+    });
+    settled_cluster(&bots.iter().flatten().collect::<Vec<_>>()).await;
+    let mut ids = Vec::new();
+    for b in bots.iter().flatten() {
+        ids.push(instance_id(b).await);
+    }
+
+    // Users, each made through one instance or another.
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut strategies: Vec<Value> = Vec::new();
+    for i in 0..USERS {
+        let bot = bots[i % 3].as_ref().unwrap();
+        let api = Api::new(bot);
+        let u = api.user(&format!("cluster{i}@example.com")).await;
+        let (k, s) = key(i);
+        let res = api
+            .post(
+                "/accounts/register",
+                Some(&u.access),
+                json!({ "exchange": "binance", "api_key": k, "api_secret": s, "testnet": true }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let account = json(res).await["id"].as_i64().unwrap();
+        let res = api
+            .post(
+                "/strategies",
+                Some(&u.access),
+                json!({ "name": "cluster", "symbol": "BTCUSDT", "account_id": account,
+                        "investment_pct": 10, "leverage": 3 }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        strategies.push(json(res).await);
+        sessions.push(u);
+    }
+
+    // Every user's alert to an instance it was not made on: traded once,
+    // by its owner, sized right, protected.
+    let mut owner: HashMap<usize, String> = HashMap::new();
+    let mut forwarded = 0;
+    for (i, s) in strategies.iter().enumerate() {
+        let at = (i + 1) % 3;
+        let body = common::api::tv_alert(s, "buy", "long", &format!("L{i}"));
+        let (status, answer, by) = post(bots[at].as_ref().unwrap(), s, body.clone()).await;
+        assert_eq!(status, 202, "user {i}: {answer}");
+        assert!(ids.contains(&by), "{by}");
+        forwarded += usize::from(by != ids[at]);
+        owner.insert(i, by);
+        // The same alert again, to every instance: a duplicate everywhere.
+        for b in bots.iter().flatten() {
+            let (status, answer, _) = post(b, s, body.clone()).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
+    assert!(
+        forwarded > 0,
+        "some alerts went to an instance not owning their user"
+    );
+    assert!(
+        owner
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1,
+        "the users are shared between instances: {owner:?}"
+    );
+    for i in 0..USERS {
+        until(
+            "every entry filled and protected",
+            Duration::from_secs(10),
+            || amount(&venue, i) == dec!(0.069) && stops(&venue, i) == 1,
+        )
+        .await;
+        assert_eq!(entries(&venue, i).len(), 1);
+    }
+
+    // An edit on one instance is applied by the owner at once, whichever
+    // instance the next alert reaches.
+    let s0 = &strategies[0];
+    let (status, _, _) = post(
+        bots[2].as_ref().unwrap(),
+        s0,
+        common::api::tv_alert(s0, "sell", "flat", "C0"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    until("user 0 flat", Duration::from_secs(10), || {
+        amount(&venue, 0).is_zero()
+    })
+    .await;
+    let edited_at = Instant::now();
+    let res = client()
+        .put(
+            bots[1]
+                .as_ref()
+                .unwrap()
+                .url(&format!("/api/v1/strategies/{}", s0["id"])),
+        )
+        .bearer_auth(&sessions[0].access)
+        .json(&json!({ "investment_pct": 20 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, answer, _) = post(
+        bots[0].as_ref().unwrap(),
+        s0,
+        common::api::tv_alert(s0, "buy", "long", "L0b"),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(edited_at.elapsed() < Duration::from_secs(1));
+    until(
+        "user 0 long at the new size",
+        Duration::from_secs(10),
+        || amount(&venue, 0) == dec!(0.139),
+    )
+    .await;
+
+    // The owner of user 0 dies; its users move to the others.
+    let victim = ids.iter().position(|id| *id == owner[&0]).unwrap();
+    let killed_at = Instant::now();
+    let (status, _) = bots[victim].take().unwrap().signal_and_wait("KILL");
+    assert!(!status.success());
+    let survivor = bots.iter().flatten().next().unwrap();
+    let close = common::api::tv_alert(s0, "sell", "flat", "C0b");
+    let takeover = loop {
+        let (status, answer, by) = post(survivor, s0, close.clone()).await;
+        match status {
+            202 => {
+                assert_ne!(by, owner[&0]);
+                break killed_at.elapsed();
+            }
+            // Moving: the alert was not traded and may be sent again.
+            503 => assert_eq!(answer["code"], "owner_unavailable", "{answer}"),
+            other => panic!("{other}: {answer}"),
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(20), "no takeover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    until(
+        "user 0 closed by the new owner",
+        Duration::from_secs(10),
+        || amount(&venue, 0).is_zero(),
+    )
+    .await;
+    // Nothing twice, everything still protected.
+    for i in 0..USERS {
+        let e = entries(&venue, i);
+        let mut ids: Vec<&String> = e.iter().map(|(c, _)| c).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), e.len(), "user {i}: an entry sent twice");
+        if i != 0 {
+            until(
+                "protected after the takeover",
+                Duration::from_secs(10),
+                || amount(&venue, i) == dec!(0.069) && stops(&venue, i) == 1,
+            )
+            .await;
+        }
+    }
+    let closes = venue.venue().accounts[key(0).0.as_str()]
+        .orders
+        .iter()
+        .filter(|o| o.client_id.ends_with('c'))
+        .count();
+    assert_eq!(closes, 2, "one close per close alert");
+    drop(bots);
+    db.cleanup().await;
+    announce(&format!(
+        "three instances: {forwarded} of {USERS} alerts forwarded to their owner, an edit applied \
+         across instances, takeover after a kill -9 in {} ms",
+        takeover.as_millis()
+    ));
+}
