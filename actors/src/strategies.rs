@@ -372,6 +372,29 @@ impl Strategies {
         ))
     }
 
+    /// The route of the strategy whose current webhook token is `token`
+    /// (an instance that has not heard of a new strategy yet asks here).
+    pub async fn route_by_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<(TokenHash, StrategyRoute)>, StrategiesError> {
+        let Some(row) = webhook_tokens::Entity::find()
+            .filter(webhook_tokens::Column::TokenHash.eq(secrets::digest(token)))
+            .filter(webhook_tokens::Column::RevokedAt.is_null())
+            .one(self.store.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(model) = strategies::Entity::find_by_id(row.strategy_id)
+            .one(self.store.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.to_route(&model, &row).map(Some)
+    }
+
     /// Every strategy's route, for start-up.
     pub async fn all_routes(&self) -> Result<Vec<(TokenHash, StrategyRoute)>, StrategiesError> {
         let models = strategies::Entity::find().all(self.store.conn()).await?;

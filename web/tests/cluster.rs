@@ -309,3 +309,169 @@ async fn three_instances_share_the_users_and_take_over_from_a_dead_one() {
         takeover.as_millis()
     ));
 }
+
+/// An owner paused past its lease (SIGSTOP: a frozen VM, a long pause)
+/// does not act when it resumes: the shard has another owner, and an alert
+/// that reached the paused instance is executed by the new owner, once.
+#[tokio::test]
+async fn a_paused_owner_does_not_act_when_it_resumes() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip("a_paused_owner_does_not_act…", "TEST_DATABASE_URL");
+    };
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
+        return announce_skip("a_paused_owner_does_not_act…", "TEST_REDIS_URL");
+    };
+    let venue = LocalBinance::start();
+    let (k, s) = key(0);
+    venue.add_account(&k, &s, dec!(10000));
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+    ];
+    env.extend_from_slice(&SHARED_SECRETS);
+    env.extend(common::venues::env(Some(&venue), None));
+    let (_t1, d1) = workdir();
+    let (_t2, d2) = workdir();
+    let bots = [Spawned::start(&d1, &env), Spawned::start(&d2, &env)];
+    settled_cluster(&[&bots[0], &bots[1]]).await;
+    let ids = [instance_id(&bots[0]).await, instance_id(&bots[1]).await];
+    let api = Api::new(&bots[0]);
+    let u = api.user("paused@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "binance", "api_key": k, "api_secret": s, "testnet": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let account = json(res).await["id"].as_i64().unwrap();
+    let res = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "paused", "symbol": "BTCUSDT", "account_id": account }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let strategy = json(res).await;
+    // Who owns the user: the instance that executes its first alert.
+    let (status, _, by) = post(
+        &bots[1],
+        &strategy,
+        common::api::tv_alert(&strategy, "buy", "long", "P1"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    until("a protected long", Duration::from_secs(10), || {
+        amount(&venue, 0) == dec!(0.069) && stops(&venue, 0) == 1
+    })
+    .await;
+    let owner = ids.iter().position(|i| *i == by).unwrap();
+    let other = 1 - owner;
+    // The owner freezes; an alert reaches it meanwhile and waits in its
+    // socket.
+    bots[owner].signal("STOP");
+    let close = common::api::tv_alert(&strategy, "sell", "flat", "P2");
+    let url = {
+        let u = strategy["webhook_url"].as_str().unwrap();
+        format!("{}{}", bots[owner].base, &u[u.find("/api/").unwrap()..])
+    };
+    let stuck = tokio::spawn(async move {
+        let res = client()
+            .post(url)
+            .header("content-type", "text/plain")
+            .body(close)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap();
+        let by = res
+            .headers()
+            .get("x-tradingbot-instance")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (res.status().as_u16(), by)
+    });
+    // Its lease passes to the other instance.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let h: Value = client()
+            .get(bots[other].url("/api/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["cluster"]["owned_shards"] == 64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no takeover from the paused owner"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests_before = venue.requests().len();
+    bots[owner].signal("CONT");
+    let (status, executed_by) = stuck.await.unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(
+        executed_by, ids[other],
+        "the alert the paused owner received was executed by the new owner"
+    );
+    until("closed once", Duration::from_secs(10), || {
+        amount(&venue, 0).is_zero()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    {
+        let v = venue.venue();
+        let a = &v.accounts[k.as_str()];
+        assert_eq!(
+            a.orders
+                .iter()
+                .filter(|o| o.client_id.ends_with('e'))
+                .count(),
+            1
+        );
+        assert_eq!(
+            a.orders
+                .iter()
+                .filter(|o| o.client_id.ends_with('c'))
+                .count(),
+            1
+        );
+        assert!(
+            !a.algos.iter().any(|x| x.status == "NEW"),
+            "nothing rests after the close"
+        );
+        assert!(v.requests.len() > requests_before);
+    }
+    let metrics = client()
+        .get(bots[owner].url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cluster_leases_lost_total") && !l.ends_with(" 0")),
+        "the resumed owner saw its leases gone"
+    );
+    drop(bots);
+    db.cleanup().await;
+    announce(
+        "a paused owner resumed without acting: its alert was executed once, by the new owner",
+    );
+}

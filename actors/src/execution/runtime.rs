@@ -545,6 +545,18 @@ impl Execution {
         }
     }
 
+    /// With other instances, a webhook token this one does not know yet
+    /// may belong to a strategy just made elsewhere (its announcement on
+    /// its way): the store says, and the registry learns it. Alone, the
+    /// registry is complete and nothing is asked.
+    pub async fn route_from_store(&self, token: &str) -> Option<Arc<StrategyRoute>> {
+        self.cluster.as_ref()?;
+        let (hash, route) = self.strategies.route_by_token(token).await.ok()??;
+        let route = Arc::new(route);
+        self.registry.put(hash, route.clone());
+        Some(route)
+    }
+
     /// This instance's id in the cluster (`None` alone).
     pub fn instance_id(&self) -> Option<&str> {
         self.cluster.as_deref().map(Cluster::id)

@@ -157,6 +157,14 @@ pub async fn tradingview(
             .and_then(Alert::secret)
             .and_then(|s| state.execution.registry().route_by_secret(s)),
     };
+    let found = match (found, &token) {
+        (None, Some(t)) => state
+            .execution
+            .route_from_store(t.as_str())
+            .await
+            .map(|r| (r, None)),
+        (found, _) => found,
+    };
     let Some((route, dest)) = found else {
         count("unknown");
         return Err(problem(

@@ -128,6 +128,16 @@ impl Spawned {
             .collect()
     }
 
+    /// Sends `signal` (e.g. "STOP", "CONT") and returns at once.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// Sends `signal` (e.g. "TERM") and waits for the process to exit.
     pub fn signal_and_wait(mut self, signal: &str) -> (ExitStatus, String) {
         let status = Command::new("kill")
