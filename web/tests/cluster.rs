@@ -361,13 +361,13 @@ async fn a_paused_owner_does_not_act_when_it_resumes() {
     assert_eq!(res.status(), 201);
     let strategy = json(res).await;
     // Who owns the user: the instance that executes its first alert.
-    let (status, _, by) = post(
+    let (status, answer, by) = post(
         &bots[1],
         &strategy,
         common::api::tv_alert(&strategy, "buy", "long", "P1"),
     )
     .await;
-    assert_eq!(status, 202);
+    assert_eq!(status, 202, "{answer}");
     until("a protected long", Duration::from_secs(10), || {
         amount(&venue, 0) == dec!(0.069) && stops(&venue, 0) == 1
     })
@@ -474,4 +474,156 @@ async fn a_paused_owner_does_not_act_when_it_resumes() {
     announce(
         "a paused owner resumed without acting: its alert was executed once, by the new owner",
     );
+}
+
+/// Instances join and leave (SIGTERM) while alerts keep coming: the shards
+/// they take or give move without a gap — every alert is executed once (or
+/// refused for a trading reason), none is lost to the move.
+#[tokio::test]
+async fn instances_join_and_leave_without_losing_an_alert() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip("instances_join_and_leave…", "TEST_DATABASE_URL");
+    };
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
+        return announce_skip("instances_join_and_leave…", "TEST_REDIS_URL");
+    };
+    const N: usize = 4;
+    let venue = LocalBinance::start();
+    for i in 0..N {
+        let (k, s) = key(i);
+        venue.add_account(&k, &s, dec!(10000));
+    }
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_WEBHOOK", "100000"),
+        ("TRADINGBOT_SHUTDOWN_TIMEOUT_SECS", "10"),
+    ];
+    env.extend_from_slice(&SHARED_SECRETS);
+    env.extend(common::venues::env(Some(&venue), None));
+    let dirs: Vec<(tempfile::TempDir, std::path::PathBuf)> = (0..3).map(|_| workdir()).collect();
+    let a = Spawned::start(&dirs[0].1, &env);
+    let b = Spawned::start(&dirs[1].1, &env);
+    settled_cluster(&[&a, &b]).await;
+    let api = Api::new(&a);
+    let mut strategies = Vec::new();
+    for i in 0..N {
+        let u = api.user(&format!("moving{i}@example.com")).await;
+        let (k, s) = key(i);
+        let res = api
+            .post(
+                "/accounts/register",
+                Some(&u.access),
+                json!({ "exchange": "binance", "api_key": k, "api_secret": s, "testnet": true }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let account = json(res).await["id"].as_i64().unwrap();
+        let res = api
+            .post(
+                "/strategies",
+                Some(&u.access),
+                json!({ "name": "moving", "symbol": "BTCUSDT", "account_id": account }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        strategies.push(json(res).await);
+    }
+    // Where alerts go: the live instances, in turn.
+    let targets = std::sync::Arc::new(std::sync::Mutex::new(vec![a.base.clone(), b.base.clone()]));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let (targets, stop, strategies) = (targets.clone(), stop.clone(), strategies.clone());
+        tokio::spawn(async move {
+            let mut answers: Vec<(u16, String)> = Vec::new();
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, s) in strategies.iter().enumerate() {
+                    n += 1;
+                    let base = {
+                        let t = targets.lock().unwrap();
+                        t[n % t.len()].clone()
+                    };
+                    let (action, position) = if (n / N).is_multiple_of(2) {
+                        ("buy", "long")
+                    } else {
+                        ("sell", "flat")
+                    };
+                    let body = common::api::tv_alert(s, action, position, &format!("m{i}-{n}"));
+                    let url = s["webhook_url"].as_str().unwrap();
+                    let url = format!("{base}{}", &url[url.find("/api/").unwrap()..]);
+                    let res = client()
+                        .post(url)
+                        .header("content-type", "text/plain")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = res.status().as_u16();
+                    let text = res.text().await.unwrap_or_default();
+                    answers.push((status, text));
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            answers
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // One joins ...
+    let c = Spawned::start(&dirs[2].1, &env);
+    targets.lock().unwrap().push(c.base.clone());
+    settled_cluster(&[&a, &b, &c]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // ... and one leaves (nginx stops sending to it first).
+    targets.lock().unwrap().retain(|t| *t != b.base);
+    let (status, out) = b.signal_and_wait("TERM");
+    assert!(status.success(), "{out}");
+    settled_cluster(&[&a, &c]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = loader.await.unwrap();
+    let lost: Vec<&(u16, String)> = answers
+        .iter()
+        .filter(|(s, body)| {
+            !(*s == 202
+                || (*s == 409
+                    && (body.contains("already_in_position")
+                        || body.contains("no_open_position")
+                        || body.contains("order_in_flight"))))
+        })
+        .collect();
+    assert!(lost.is_empty(), "alerts lost to a move: {lost:?}");
+    let accepted = answers.iter().filter(|(s, _)| *s == 202).count();
+    for i in 0..N {
+        until("settled and protected", Duration::from_secs(10), || {
+            let amt = amount(&venue, i);
+            let resting = venue.venue().accounts[key(i).0.as_str()]
+                .algos
+                .iter()
+                .filter(|x| x.status == "NEW")
+                .count();
+            if amt.is_zero() {
+                resting == 0
+            } else {
+                stops(&venue, i) == 1
+            }
+        })
+        .await;
+        let e = entries(&venue, i);
+        let mut ids: Vec<&String> = e.iter().map(|(c, _)| c).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), e.len(), "user {i}: an entry sent twice");
+    }
+    drop((a, c));
+    db.cleanup().await;
+    announce(&format!(
+        "rebalancing: {} alerts while an instance joined and another left, {accepted} executed, none lost",
+        answers.len()
+    ));
 }

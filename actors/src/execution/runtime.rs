@@ -554,6 +554,15 @@ impl Execution {
         let (hash, route) = self.strategies.route_by_token(token).await.ok()??;
         let route = Arc::new(route);
         self.registry.put(hash, route.clone());
+        // Owned here: its account is connected before the alert arrives.
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.acts_for(route.user_id))
+            && let Err(e) = self.apply_strategy_saved(route.strategy_id).await
+        {
+            tracing::warn!(strategy_id = route.strategy_id, error = %e, "a new strategy could not be set up");
+        }
         Some(route)
     }
 
