@@ -343,6 +343,45 @@ impl Cluster {
         Ok((changes, unsettled))
     }
 
+    /// Reads who owns the shard of `user_id` now (a router waiting for a
+    /// shard that changes hands does not wait for its own next tick).
+    pub async fn refresh_owner(&self, user_id: i64) -> Result<(), KvError> {
+        let shard = shard_of(user_id);
+        let mut conn = self.redis.pool().get().await?;
+        let value: Option<String> = deadpool_redis::redis::cmd("GET")
+            .arg(self.key(shard))
+            .query_async(&mut *conn)
+            .await?;
+        let Some((id, _)) = value.as_deref().and_then(|v| v.rsplit_once(':')) else {
+            self.write().owners.remove(&shard);
+            return Ok(());
+        };
+        if id == self.id {
+            return Ok(());
+        }
+        let url: Option<String> = deadpool_redis::redis::cmd("HGET")
+            .arg(self.redis.key("cluster:peers"))
+            .arg(id)
+            .query_async(&mut *conn)
+            .await?;
+        let mut s = self.write();
+        match url {
+            Some(url) => {
+                s.owners.insert(
+                    shard,
+                    Peer {
+                        id: id.to_owned(),
+                        url,
+                    },
+                );
+            }
+            None => {
+                s.owners.remove(&shard);
+            }
+        }
+        Ok(())
+    }
+
     /// Gives a shard up (after its users were handed over).
     pub async fn release(&self, shard: u16) -> Result<(), KvError> {
         let lease = {

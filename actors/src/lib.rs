@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod advisor;
 pub mod anomalies;
+pub mod backtest_jobs;
 pub mod balances;
 pub mod candles;
 pub mod cluster;

@@ -21,6 +21,7 @@ mod m20261124_000006_telegram;
 mod m20261124_000007_ai;
 mod m20261124_000008_security;
 mod m20261205_000009_replay;
+mod m20261205_000010_backtest_jobs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_ai::Migration),
             Box::new(m20261124_000008_security::Migration),
             Box::new(m20261205_000009_replay::Migration),
+            Box::new(m20261205_000010_backtest_jobs::Migration),
         ]
     }
 }

@@ -2,8 +2,11 @@
 //! arrives (so bad input gets its 422 at once), then runs off the request
 //! path — candles downloaded when asked, the simulation on a blocking
 //! thread, at most one job per core at a time — while its owner polls the
-//! progress. Jobs live in memory: finished ones are kept for a day, the
-//! newest twenty per user.
+//! progress. Jobs are rows of `backtest_jobs`: every instance sees them,
+//! and they survive a restart (a job whose instance stopped while it ran is
+//! marked failed, `interrupted`); the instance running a job writes its
+//! progress twice a second and its result at the end. Finished jobs are
+//! kept for a day, the newest twenty per user.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,7 +14,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
+use tradingbot_actors::backtest_jobs::{Ending, JobRow, JobStore, Progress};
 use tradingbot_actors::candles::KlineSource;
+use tradingbot_actors::store::Store;
 use tradingbot_backtest::data::load_csv;
 use tradingbot_backtest::engine::{Series, Settings, run_observed};
 use tradingbot_core::market::candle::BUNDLED_BTC_DAILY;
@@ -57,10 +62,37 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Status::Queued,
+            "running" => Status::Running,
+            "completed" => Status::Completed,
+            _ => Status::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct JobError {
-    pub code: &'static str,
+    pub code: String,
     pub detail: String,
+}
+
+fn job_error(code: &str, detail: impl Into<String>) -> JobError {
+    JobError {
+        code: code.to_owned(),
+        detail: detail.into(),
+    }
 }
 
 struct State {
@@ -88,7 +120,7 @@ pub struct Job {
 pub struct JobView {
     pub id: Uuid,
     pub status: Status,
-    pub phase: &'static str,
+    pub phase: String,
     /// 0 to 1.
     pub progress: f64,
     pub created_at: DateTime<Utc>,
@@ -111,16 +143,12 @@ impl Job {
         self.permille.fetch_max(p, Ordering::Relaxed);
     }
 
-    fn active(&self) -> bool {
-        matches!(self.state().status, Status::Queued | Status::Running)
-    }
-
     pub fn view(&self, with_result: bool) -> JobView {
         let s = self.state();
         JobView {
             id: self.id,
             status: s.status,
-            phase: s.phase,
+            phase: s.phase.to_owned(),
             progress: self.permille.load(Ordering::Relaxed) as f64 / 1000.0,
             created_at: self.created_at,
             started_at: s.started_at,
@@ -151,110 +179,213 @@ impl Job {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{MAX_ACTIVE_PER_USER} backtests are already queued or running")]
-pub struct TooMany;
+pub enum SubmitError {
+    #[error("{MAX_ACTIVE_PER_USER} backtests are already queued or running")]
+    TooMany,
+    #[error("database: {0}")]
+    Db(#[from] tradingbot_actors::backtest_jobs::StoreError),
+}
 
+/// The backtest jobs: rows in the store, and the ones this instance runs.
 pub struct Backtests {
-    jobs: Mutex<HashMap<Uuid, Arc<Job>>>,
+    /// Jobs running on this instance (fresher than their rows).
+    jobs: Arc<Mutex<HashMap<Uuid, Arc<Job>>>>,
     permits: Arc<Semaphore>,
     klines: Arc<KlineSource>,
+    store: JobStore,
+    /// This instance, named on the rows of the jobs it runs.
+    instance: String,
+}
+
+/// How often a running job's row is brought up to date.
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// A job not written for this long while running lost its instance.
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+fn view_of(row: JobRow, with_result: bool) -> Option<JobView> {
+    let error = row.error_code.map(|code| JobError {
+        code,
+        detail: row.error_detail.unwrap_or_default(),
+    });
+    let now = Utc::now();
+    let status = Status::parse(&row.status);
+    // A job whose runner stopped writing is not running any more.
+    let (status, error) = if matches!(status, Status::Queued | Status::Running)
+        && now - row.updated_at > STALE_AFTER
+    {
+        (
+            Status::Failed,
+            Some(job_error("interrupted", "the instance running it stopped")),
+        )
+    } else {
+        (status, error)
+    };
+    Some(JobView {
+        id: Uuid::parse_str(&row.id).ok()?,
+        status,
+        phase: row.phase,
+        progress: f64::from(row.permille) / 1000.0,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        request: serde_json::from_str(&row.request).unwrap_or(serde_json::Value::Null),
+        error,
+        result: if with_result {
+            row.result
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .map(Arc::new)
+        } else {
+            None
+        },
+    })
 }
 
 impl Backtests {
-    pub fn new(klines: KlineSource) -> Self {
+    pub fn new(klines: KlineSource, store: Store, instance: String) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Arc::new(Mutex::new(HashMap::new())),
             permits: Arc::new(Semaphore::new(cores)),
             klines: Arc::new(klines),
+            store: JobStore::new(store),
+            instance,
         }
+    }
+
+    /// Jobs this instance was running when it stopped are not running any
+    /// more: marked failed (`interrupted`).
+    pub async fn recover(&self) -> Result<u64, tradingbot_actors::backtest_jobs::StoreError> {
+        self.store.interrupted(&self.instance).await
     }
 
     fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Job>>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The job, if it is `user_id`'s.
-    pub fn get(&self, user_id: i64, id: Uuid) -> Option<Arc<Job>> {
-        self.jobs()
-            .get(&id)
-            .filter(|j| j.user_id == user_id)
-            .cloned()
+    /// The job, if it is `user_id`'s (with its result when it has one).
+    pub async fn get(
+        &self,
+        user_id: i64,
+        id: Uuid,
+    ) -> Result<Option<JobView>, tradingbot_actors::backtest_jobs::StoreError> {
+        if let Some(j) = self.jobs().get(&id).filter(|j| j.user_id == user_id) {
+            return Ok(Some(j.view(true)));
+        }
+        Ok(self
+            .store
+            .get(user_id, &id.to_string())
+            .await?
+            .and_then(|r| view_of(r, true)))
     }
 
-    /// The user's jobs, newest first.
-    pub fn list(&self, user_id: i64) -> Vec<Arc<Job>> {
-        let mut mine: Vec<Arc<Job>> = self
-            .jobs()
-            .values()
-            .filter(|j| j.user_id == user_id)
-            .cloned()
-            .collect();
-        mine.sort_by_key(|j| std::cmp::Reverse(j.created_at));
-        mine
+    /// The user's jobs, newest first (without results).
+    pub async fn list(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<JobView>, tradingbot_actors::backtest_jobs::StoreError> {
+        let rows = self.store.list(user_id, KEEP_PER_USER as u64).await?;
+        let live = self.jobs();
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let id = Uuid::parse_str(&r.id).ok()?;
+                match live.get(&id) {
+                    Some(j) => Some(j.view(false)),
+                    None => view_of(r, false),
+                }
+            })
+            .collect())
     }
 
     /// Queues `spec` for `user_id` and starts it on the current runtime.
-    pub fn submit(&self, user_id: i64, spec: Spec) -> Result<Arc<Job>, TooMany> {
+    pub async fn submit(&self, user_id: i64, spec: Spec) -> Result<JobView, SubmitError> {
         let now = Utc::now();
-        let job = {
-            let mut jobs = self.jobs();
-            let active = jobs
-                .values()
-                .filter(|j| j.user_id == user_id && j.active())
-                .count();
-            if active >= MAX_ACTIVE_PER_USER {
-                return Err(TooMany);
-            }
-            prune(&mut jobs, user_id, now);
-            let job = Arc::new(Job {
-                id: Uuid::new_v4(),
-                user_id,
-                created_at: now,
-                echo: spec.echo.clone(),
-                permille: AtomicU64::new(0),
-                state: Mutex::new(State {
-                    status: Status::Queued,
-                    phase: "waiting",
-                    started_at: None,
-                    finished_at: None,
-                    error: None,
-                    result: None,
-                }),
-            });
-            jobs.insert(job.id, job.clone());
-            job
-        };
-        let (permits, klines, j) = (self.permits.clone(), self.klines.clone(), job.clone());
-        actix_web::rt::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            let outcome = execute(&j, spec, &klines).await;
-            if let Err(e) = &outcome {
-                tracing::info!(job = %j.id, code = e.code, "backtest failed");
-            }
-            j.finish(outcome);
+        let active = self.store.active(user_id, now - STALE_AFTER).await?;
+        if active as usize >= MAX_ACTIVE_PER_USER {
+            return Err(SubmitError::TooMany);
+        }
+        self.store
+            .prune(user_id, KEEP_PER_USER - MAX_ACTIVE_PER_USER, now - KEEP_FOR)
+            .await?;
+        let job = Arc::new(Job {
+            id: Uuid::new_v4(),
+            user_id,
+            created_at: now,
+            echo: spec.echo.clone(),
+            permille: AtomicU64::new(0),
+            state: Mutex::new(State {
+                status: Status::Queued,
+                phase: "waiting",
+                started_at: None,
+                finished_at: None,
+                error: None,
+                result: None,
+            }),
         });
-        Ok(job)
+        self.store
+            .insert(
+                &job.id.to_string(),
+                user_id,
+                &job.echo.to_string(),
+                &self.instance,
+                now,
+            )
+            .await?;
+        self.jobs().insert(job.id, job.clone());
+        let view = job.view(false);
+        let (permits, klines, j, store) = (
+            self.permits.clone(),
+            self.klines.clone(),
+            job.clone(),
+            self.store.clone(),
+        );
+        // Its row follows it.
+        let (watched, watch_store) = (job.clone(), store.clone());
+        let writer = actix_web::rt::spawn(async move {
+            let mut every = tokio::time::interval(WRITE_EVERY);
+            loop {
+                every.tick().await;
+                write(&watch_store, &watched, false).await;
+            }
+        });
+        let jobs = self.jobs.clone();
+        actix_web::rt::spawn(async move {
+            if let Ok(_permit) = permits.acquire_owned().await {
+                let outcome = execute(&j, spec, &klines).await;
+                if let Err(e) = &outcome {
+                    tracing::info!(job = %j.id, code = %e.code, "backtest failed");
+                }
+                j.finish(outcome);
+            } else {
+                j.finish(Err(job_error("internal", "the job runner stopped")));
+            }
+            writer.abort();
+            write(&store, &j, true).await;
+            jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(&j.id);
+        });
+        Ok(view)
     }
 }
 
-/// Drops the user's finished jobs past a day, and beyond the newest
-/// [`KEEP_PER_USER`].
-fn prune(jobs: &mut HashMap<Uuid, Arc<Job>>, user_id: i64, now: DateTime<Utc>) {
-    jobs.retain(|_, j| j.active() || now - j.created_at < KEEP_FOR);
-    let mut mine: Vec<(DateTime<Utc>, Uuid)> = jobs
-        .values()
-        .filter(|j| j.user_id == user_id && !j.active())
-        .map(|j| (j.created_at, j.id))
-        .collect();
-    mine.sort();
-    let excess = mine
-        .len()
-        .saturating_sub(KEEP_PER_USER - MAX_ACTIVE_PER_USER);
-    for (_, id) in mine.into_iter().take(excess) {
-        jobs.remove(&id);
+/// Writes a job's row from the job (how it ended too, when `last`).
+async fn write(store: &JobStore, job: &Job, last: bool) {
+    let (progress, ending) = {
+        let s = job.state();
+        let progress = Progress {
+            status: s.status.as_str(),
+            phase: s.phase,
+            permille: job.permille.load(Ordering::Relaxed) as i32,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+        };
+        let ending = last.then(|| Ending {
+            error: s.error.clone().map(|e| (e.code, e.detail)),
+            result: s.result.as_ref().map(|r| r.to_string()),
+        });
+        (progress, ending)
+    };
+    if let Err(e) = store.update(&job.id.to_string(), &progress, ending).await {
+        tracing::warn!(job = %job.id, error = %e, "a backtest's row could not be written");
     }
 }
 
@@ -282,14 +413,16 @@ async fn execute(
             let fetched = klines
                 .fetch(symbol, interval, from, to, now, &progress)
                 .await
-                .map_err(|e| JobError {
-                    code: match e {
-                        tradingbot_actors::candles::KlineError::RateLimited { .. } => {
-                            "exchange_rate_limited"
-                        }
-                        _ => "candles_unavailable",
-                    },
-                    detail: e.to_string(),
+                .map_err(|e| {
+                    job_error(
+                        match e {
+                            tradingbot_actors::candles::KlineError::RateLimited { .. } => {
+                                "exchange_rate_limited"
+                            }
+                            _ => "candles_unavailable",
+                        },
+                        e.to_string(),
+                    )
                 })?;
             (fetched.csv, 0.3)
         }
@@ -298,10 +431,7 @@ async fn execute(
     let worker = job.clone();
     tokio::task::spawn_blocking(move || simulate(&worker, spec, &text, sim_from))
         .await
-        .map_err(|e| JobError {
-            code: "internal",
-            detail: format!("the simulation stopped: {e}"),
-        })?
+        .map_err(|e| job_error("internal", format!("the simulation stopped: {e}")))?
 }
 
 const SIX_MONTHS_MS: i64 = 182 * 86_400_000;
@@ -312,16 +442,14 @@ fn simulate(
     text: &str,
     progress_from: f64,
 ) -> Result<serde_json::Value, JobError> {
-    let (candles, data) = load_csv(text).map_err(|e| JobError {
-        code: "no_candles",
-        detail: format!("no usable candles: {e}"),
-    })?;
+    let (candles, data) =
+        load_csv(text).map_err(|e| job_error("no_candles", format!("no usable candles: {e}")))?;
     let chosen = tradingbot_backtest::cli::window(&candles, spec.from_ms, spec.to_ms, false);
     if chosen.len() < 2 {
-        return Err(JobError {
-            code: "empty_window",
-            detail: "fewer than two candles in the chosen window".into(),
-        });
+        return Err(job_error(
+            "empty_window",
+            "fewer than two candles in the chosen window",
+        ));
     }
     let series = Series::new(chosen);
     let total = series.candles.len() as f64;

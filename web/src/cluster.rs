@@ -203,5 +203,6 @@ pub async fn to_owner(
             )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+        state.execution.refresh_placement(user_id).await;
     }
 }

@@ -96,6 +96,7 @@ impl Server {
             .frontend_url
             .clone()
             .unwrap_or_else(|| public_url.clone());
+        let instance_id = journal.id().to_owned();
         // With PostgreSQL and Redis, instances share the users: this one's
         // place among them. (SQLite is one process's database.)
         let shared_store = store.backend() == tradingbot_actors::store::Backend::Postgres;
@@ -126,6 +127,21 @@ impl Server {
 
         let history = tradingbot_actors::history::History::new(store.clone());
         let ws = crate::ws::hub::WsHub::start(services.execution.bus(), redis.clone());
+        let backtests = Arc::new(crate::backtests::Backtests::new(
+            tradingbot_actors::candles::KlineSource::new(
+                &config.endpoints.binance_live_rest,
+                Some(config.data_dir.join("candles")),
+            ),
+            store.clone(),
+            instance_id,
+        ));
+        let interrupted = backtests.recover().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                jobs = interrupted,
+                "backtests interrupted by the restart marked failed"
+            );
+        }
         let state = web::Data::new(AppState {
             store,
             redis,
@@ -147,12 +163,7 @@ impl Server {
             trusted_proxies: config.trusted_proxies.clone().into(),
             public_url: Arc::from(public_url.as_str()),
             started,
-            backtests: Arc::new(crate::backtests::Backtests::new(
-                tradingbot_actors::candles::KlineSource::new(
-                    &config.endpoints.binance_live_rest,
-                    Some(config.data_dir.join("candles")),
-                ),
-            )),
+            backtests: backtests.clone(),
             market_data: Arc::new(crate::market_data::MarketData::new(
                 tradingbot_actors::candles::KlineSource::new(
                     &config.endpoints.binance_live_rest,

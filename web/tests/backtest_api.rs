@@ -277,3 +277,50 @@ async fn a_download_from_binance_runs_and_failures_are_reported() {
     assert_eq!((a, b, c), (202, 202, 429), "{e}");
     assert_eq!(e["code"], "too_many_backtests");
 }
+
+/// Jobs are kept in the database: after a restart a finished job is still
+/// there with its result, and one the restart interrupted says so.
+#[tokio::test]
+async fn jobs_outlive_a_restart() {
+    let (_tmp, dir) = workdir();
+    let env = [("TRADINGBOT_RATE_LIMIT_USER", "100000")];
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("kept@example.com").await;
+    let (status, job, location) = start(
+        &api,
+        &u,
+        json!({ "indicator_id": "ema_crossover", "params": { "fast": 5, "slow": 13 } }),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let location = location.unwrap();
+    let done = until_done(&api, &u, &location).await;
+    assert_eq!(done["status"], "completed");
+    let (status, _) = bot.signal_and_wait("TERM");
+    assert!(status.success());
+
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let res = api.login("kept@example.com", common::api::PASSWORD).await;
+    let access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let u = Session { access, ..u };
+    let again = until_done(&api, &u, &location).await;
+    assert_eq!(again["status"], "completed");
+    assert_eq!(again["result"], done["result"], "the result as it was");
+    let listed: Value = api
+        .http
+        .get(api.url("/backtest"))
+        .bearer_auth(&u.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("result").is_none(), "lists carry no results");
+}

@@ -545,10 +545,6 @@ async fn instances_join_and_leave_without_losing_an_alert() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 for (i, s) in strategies.iter().enumerate() {
                     n += 1;
-                    let base = {
-                        let t = targets.lock().unwrap();
-                        t[n % t.len()].clone()
-                    };
                     let (action, position) = if (n / N).is_multiple_of(2) {
                         ("buy", "long")
                     } else {
@@ -556,17 +552,32 @@ async fn instances_join_and_leave_without_losing_an_alert() {
                     };
                     let body = common::api::tv_alert(s, action, position, &format!("m{i}-{n}"));
                     let url = s["webhook_url"].as_str().unwrap();
-                    let url = format!("{base}{}", &url[url.find("/api/").unwrap()..]);
-                    let res = client()
-                        .post(url)
-                        .header("content-type", "text/plain")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = res.status().as_u16();
-                    let text = res.text().await.unwrap_or_default();
-                    answers.push((status, text));
+                    let path = &url[url.find("/api/").unwrap()..];
+                    // Like nginx: a refused connection (an instance that
+                    // stopped listening) goes to the next instance; an
+                    // alert that reached one is never sent again.
+                    let mut attempt = n;
+                    let answer = loop {
+                        let base = {
+                            let t = targets.lock().unwrap();
+                            t[attempt % t.len()].clone()
+                        };
+                        match client()
+                            .post(format!("{base}{path}"))
+                            .header("content-type", "text/plain")
+                            .body(body.clone())
+                            .send()
+                            .await
+                        {
+                            Ok(res) => {
+                                let status = res.status().as_u16();
+                                break (status, res.text().await.unwrap_or_default());
+                            }
+                            Err(e) if e.is_connect() && attempt < n + 6 => attempt += 1,
+                            Err(e) => break (0, e.to_string()),
+                        }
+                    };
+                    answers.push(answer);
                 }
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }

@@ -240,7 +240,15 @@ impl Journal {
         fs::create_dir_all(dir)?;
         let next_seq = after + 1;
         let path = segment_path(dir, next_seq);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A file of that name can only be an earlier run's segment that
+        // holds no whole event (it died before its first write ended, or
+        // wrote nothing); what it held was read before this. Started
+        // afresh, so a torn line cannot glue onto this run's first event.
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
         Ok(Self {
             dir: dir.to_owned(),
             key,
@@ -329,6 +337,22 @@ impl Journal {
 
     /// Every event up to `seq` is in the database: files holding only such
     /// events go.
+    /// Deletes an earlier run's files once their events are stored —
+    /// except a file this journal writes to now (an earlier run that
+    /// journaled nothing left an empty file under the very name this run's
+    /// first segment takes; deleting it would unlink what this run writes).
+    pub fn retire(&self, files: Vec<PathBuf>) {
+        let open: Vec<PathBuf> = {
+            let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            w.segments.iter().map(|(_, p)| p.clone()).collect()
+        };
+        for f in files.into_iter().filter(|f| !open.contains(f)) {
+            if let Err(e) = fs::remove_file(&f) {
+                tracing::warn!(path = %f.display(), error = %e, "cannot delete a recovered journal file");
+            }
+        }
+    }
+
     pub fn committed(&self, seq: u64) {
         let done: Vec<PathBuf> = {
             let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -413,6 +437,31 @@ mod tests {
             }
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn a_run_after_one_that_journaled_nothing_keeps_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A run killed before its first event was whole: its segment holds
+        // a torn line and nothing else.
+        let first = Journal::start(dir.path(), "journal:t".into(), 7).unwrap();
+        drop(first);
+        fs::write(segment_path(dir.path(), 8), b"{\"seq\":8,\"eve").unwrap();
+        // The next run recovers and starts under the same name.
+        let found = read(dir.path()).unwrap();
+        assert!(found.events.is_empty());
+        let j = Journal::start(dir.path(), found.key.clone(), found.last_seq.max(7)).unwrap();
+        assert_eq!(found.files, vec![segment_path(dir.path(), 8)]);
+        j.retire(found.files);
+        let mut seqs = Vec::new();
+        j.append(&signal(1), |s| seqs.push(s));
+        j.append(&signal(2), |s| seqs.push(s));
+        assert_eq!(seqs, vec![8, 9]);
+        drop(j);
+        // Killed again: what it wrote is there, whole.
+        let again = read(dir.path()).unwrap();
+        let got: Vec<u64> = again.events.iter().map(|r| r.seq).collect();
+        assert_eq!(got, vec![8, 9], "the second run's events survive it");
     }
 
     #[test]

@@ -247,11 +247,7 @@ pub async fn recover(store: &Store, dir: &std::path::Path) -> Result<Arc<Journal
     for chunk in todo.chunks(MAX_BATCH) {
         write_with_retry(store, Some(&j), chunk).await;
     }
-    for f in found.files {
-        if let Err(e) = std::fs::remove_file(&f) {
-            tracing::warn!(path = %f.display(), error = %e, "cannot delete a recovered journal file");
-        }
-    }
+    j.retire(found.files);
     Ok(Arc::new(j))
 }
 

@@ -252,19 +252,20 @@ impl Execution {
         if let Some(c) = exec.cluster.clone() {
             // The shards free now are taken before the server listens.
             match c.tick().await {
-                Ok((changes, _)) => {
-                    for change in changes {
-                        exec.shard_changed(change).await;
-                    }
-                }
+                Ok((changes, _)) => exec.shards_changed(changes).await,
                 Err(e) => tracing::warn!(error = %e, "cluster leases not taken at start; retrying"),
             }
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             c.spawn(tx);
             let me = exec.clone();
             tokio::spawn(async move {
-                while let Some(change) = rx.recv().await {
-                    me.shard_changed(change).await;
+                while let Some(first) = rx.recv().await {
+                    // What a tick reports together is handled together.
+                    let mut batch = vec![first];
+                    while let Ok(more) = rx.try_recv() {
+                        batch.push(more);
+                    }
+                    me.shards_changed(batch).await;
                 }
             });
             exec.follow_changes(c);
@@ -290,8 +291,8 @@ impl Execution {
     /// Brings up the users of `shard` (all users with `None`): their open
     /// positions and unfinished orders from the store, their actors, their
     /// exchange accounts — each reconciled with its venue before it trades.
-    async fn bring_up(&self, shard: Option<u16>) -> Result<(), ExecutionError> {
-        let mine = |user_id: i64| shard.is_none_or(|s| cluster::shard_of(user_id) == s);
+    async fn bring_up(&self, shards: Option<&HashSet<u16>>) -> Result<(), ExecutionError> {
+        let mine = |user_id: i64| shards.is_none_or(|s| s.contains(&cluster::shard_of(user_id)));
         let mut by_user: HashMap<i64, Vec<Arc<StrategyRoute>>> = HashMap::new();
         for route in self.registry.all_strategies() {
             if mine(route.user_id) {
@@ -350,7 +351,7 @@ impl Execution {
             }
         }
         let users: HashSet<i64> = by_user.keys().chain(restored.keys()).copied().collect();
-        if shard.is_some() {
+        if shards.is_some() {
             // The previous owner kept their risk state in the store.
             for user_id in &users {
                 let _ = self
@@ -371,52 +372,63 @@ impl Execution {
                 }
             }
         }
-        tracing::info!(users = users.len(), shard = ?shard, "execution core brought users up");
+        tracing::info!(users = users.len(), "execution core brought users up");
         Ok(())
     }
 
-    /// Applies a change of shard ownership.
-    async fn shard_changed(&self, change: ShardChange) {
-        let started = Instant::now();
-        match change {
-            ShardChange::Gained { shard, token } => {
-                tracing::info!(shard, token, "shard taken");
-                if let Err(e) = self.bring_up(Some(shard)).await {
-                    tracing::error!(shard, error = %e, "cannot bring a shard's users up");
+    /// Applies changes of shard ownership: shards lost stop at once, shards
+    /// to hand over are wound down together (one write of the records) and
+    /// released, shards gained are brought up together.
+    async fn shards_changed(&self, changes: Vec<ShardChange>) {
+        let (mut lost, mut release, mut gained) = (Vec::new(), Vec::new(), Vec::new());
+        for c in changes {
+            match c {
+                ShardChange::Lost { shard } => lost.push(shard),
+                ShardChange::Release { shard } => release.push(shard),
+                ShardChange::Gained { shard, token } => gained.push((shard, token)),
+            }
+        }
+        if !lost.is_empty() {
+            tracing::warn!(shards = ?lost, "shard leases lost; their users stop here at once");
+            self.wind_down(&lost, false).await;
+        }
+        if !release.is_empty() {
+            tracing::info!(shards = ?release, "handing shards over");
+            self.wind_down(&release, true).await;
+            if let Some(c) = &self.cluster {
+                for shard in release {
+                    if let Err(e) = c.release(shard).await {
+                        tracing::warn!(shard, error = %e, "cannot release a shard; it expires on its own");
+                    }
                 }
-                metrics::histogram!("cluster_takeover_seconds")
-                    .record(started.elapsed().as_secs_f64());
             }
-            ShardChange::Release { shard } => {
-                tracing::info!(shard, "handing a shard over");
-                self.wind_down(shard, true).await;
-                if let Some(c) = &self.cluster
-                    && let Err(e) = c.release(shard).await
-                {
-                    tracing::warn!(shard, error = %e, "cannot release a shard; it expires on its own");
-                }
+        }
+        if !gained.is_empty() {
+            let started = Instant::now();
+            tracing::info!(shards = ?gained.iter().map(|g| g.0).collect::<Vec<_>>(), "shards taken");
+            let shards: HashSet<u16> = gained.iter().map(|g| g.0).collect();
+            if let Err(e) = self.bring_up(Some(&shards)).await {
+                tracing::error!(error = %e, "cannot bring the shards' users up");
             }
-            ShardChange::Lost { shard } => {
-                tracing::warn!(shard, "shard lease lost; its users stop here at once");
-                self.wind_down(shard, false).await;
-            }
+            metrics::histogram!("cluster_takeover_seconds").record(started.elapsed().as_secs_f64());
         }
     }
 
-    /// Stops the actors of the users of `shard` here: after the orders they
+    /// Stops the actors of the users of `shards` here: after the orders they
     /// have in flight are answered (`graceful`, at most a few seconds), or
-    /// at once. What they wrote is in the store before the shard is given up.
-    async fn wind_down(&self, shard: u16, graceful: bool) {
+    /// at once. What they wrote is in the store before the shards are given up.
+    async fn wind_down(&self, shards: &[u16], graceful: bool) {
         let users: Vec<(i64, Addr<UserActor>)> = self
             .registry
             .local_users()
             .into_iter()
-            .filter(|(u, _)| cluster::shard_of(*u) == shard)
+            .filter(|(u, _)| shards.contains(&cluster::shard_of(*u)))
             .collect();
+        let mut retiring = Vec::new();
         for (user_id, addr) in users {
             self.registry.remove_destination(user_id);
             self.user_depth.sent();
-            let _ = addr.send(super::user::Retire { graceful }).await;
+            retiring.push(addr.send(super::user::Retire { graceful }));
             let accounts = self
                 .accounts_of
                 .lock()
@@ -434,6 +446,7 @@ impl Execution {
                 }
             }
         }
+        futures_util::future::join_all(retiring).await;
         self.drain().await;
     }
 
@@ -535,8 +548,9 @@ impl Execution {
             tracing::warn!(error = %e, "cannot leave the cluster; its leases expire on their own");
         }
         let hand_over = async {
-            for shard in c.owned() {
-                self.wind_down(shard, true).await;
+            let shards = c.owned();
+            self.wind_down(&shards, true).await;
+            for shard in shards {
                 let _ = c.release(shard).await;
             }
         };
@@ -564,6 +578,16 @@ impl Execution {
             tracing::warn!(strategy_id = route.strategy_id, error = %e, "a new strategy could not be set up");
         }
         Some(route)
+    }
+
+    /// Asks the cluster who owns `user_id`'s shard now (after a forward found
+    /// nobody there, or while nobody owns it).
+    pub async fn refresh_placement(&self, user_id: i64) {
+        if let Some(c) = &self.cluster
+            && let Err(e) = c.refresh_owner(user_id).await
+        {
+            tracing::debug!(error = %e, "shard owner not refreshed");
+        }
     }
 
     /// This instance's id in the cluster (`None` alone).
@@ -676,7 +700,6 @@ impl Execution {
             ExchangeActor::new(v, conn, endpoints, owner, depth, fence)
         });
         attached.insert(account_id, exchange.clone());
-        drop(attached);
         self.accounts_of
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -685,9 +708,12 @@ impl Execution {
             .insert(account_id);
         self.user_depth.sent();
         self.monitor.do_send(WatchAccount(view.clone()));
+        // Queued before the lock is let go: whoever finds the account
+        // attached and then sends the user a signal sends it after this.
         user.do_send(AccountAttached {
             link: AccountLink { view, exchange },
         });
+        drop(attached);
         Ok(())
     }
 
@@ -739,6 +765,22 @@ impl Execution {
             Some(Destination::Local(a)) => a,
             None => self.user(route.user_id).ok_or(ExecutionError::NotOwner)?,
         };
+        // A strategy routed an instant ago (its announcement being applied,
+        // or just taken over) may still be connecting its account: the
+        // alert waits for it rather than being refused.
+        let connecting = route.account_id.filter(|id| {
+            !self
+                .attached
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(id)
+        });
+        if let Some(account_id) = connecting
+            && let Err(e) = self.attach(route.user_id, account_id).await
+        {
+            // The actor answers `account_unavailable`.
+            tracing::warn!(account_id, error = %e, "the account could not be connected");
+        }
         self.user_depth.sent();
         addr.send(SignalReceived {
             route,

@@ -316,15 +316,19 @@ pub async fn start(
     let job = state
         .backtests
         .submit(user.id, spec)
-        .map_err(|e| ApiError::Other {
-            status: 429,
-            code: "too_many_backtests".into(),
-            detail: format!("{e}; wait for one to finish."),
-            extensions: serde_json::Map::new(),
+        .await
+        .map_err(|e| match e {
+            crate::backtests::SubmitError::TooMany => ApiError::Other {
+                status: 429,
+                code: "too_many_backtests".into(),
+                detail: format!("{e}; wait for one to finish."),
+                extensions: serde_json::Map::new(),
+            },
+            crate::backtests::SubmitError::Db(e) => ApiError::internal(e),
         })?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/v1/backtest/{}", job.id)))
-        .json(job.view(false)))
+        .json(job))
 }
 
 /// One backtest: progress, and the result when completed
@@ -338,19 +342,23 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    let job = state.backtests.get(user.id, id).ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(job.view(true)))
+    let job = state
+        .backtests
+        .get(user.id, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(job))
 }
 
 /// Your backtests, newest first (without results)
 #[utoipa::path(get, path = "/api/v1/backtest", tag = "backtest",
     security(("bearer" = [])), responses((status = 200, description = "jobs")))]
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> HttpResponse {
-    let jobs: Vec<_> = state
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let jobs = state
         .backtests
         .list(user.id)
-        .iter()
-        .map(|j| j.view(false))
-        .collect();
-    HttpResponse::Ok().json(jobs)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(jobs))
 }

@@ -165,7 +165,7 @@ pub async fn tradingview(
             .map(|r| (r, None)),
         (found, _) => found,
     };
-    let Some((route, dest)) = found else {
+    let Some((route, _)) = found else {
         count("unknown");
         return Err(problem(
             404,
@@ -293,7 +293,6 @@ pub async fn tradingview(
 
     let key = alert.dedupe_key.clone();
     let strategy_id = route.strategy_id;
-    let _ = dest;
     // To whichever instance trades for the user: here, or forwarded. While
     // the user's shard changes hands the alert waits (TradingView waits
     // about 3 s).
@@ -366,6 +365,7 @@ pub async fn tradingview(
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+        state.execution.refresh_placement(route.user_id).await;
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod backtest_jobs;
 pub mod email_verification_tokens;
 pub mod orders;
 pub mod paper_accounts;
