@@ -8,6 +8,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use tradingbot_core::exchange::instrument::InstrumentRules;
 use tradingbot_core::market::candle::Candle;
 
 /// Binance allows at most this many candles per request.
@@ -60,6 +61,12 @@ pub struct Fetched {
     pub requests: u32,
     pub months_from_cache: u32,
     pub months_downloaded: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedRules {
+    fetched_ms: i64,
+    rules: InstrumentRules,
 }
 
 pub struct KlineSource {
@@ -213,14 +220,22 @@ impl KlineSource {
     /// they are background reads, refused rather than waited for when it is
     /// short, and a 429 or 418 they receive holds trading too.
     async fn page(&self, url: &str, limit: usize) -> Result<Vec<serde_json::Value>, KlineError> {
-        use crate::exchange::budget::{self, Hold, Priority};
-        let ip = budget::ip_budget(&self.base_url, 2400);
         let weight = match limit {
             0..100 => 1,
             100..500 => 2,
             500..=1000 => 5,
             _ => 10,
         };
+        match self.get(url, weight).await? {
+            serde_json::Value::Array(rows) => Ok(rows),
+            _ => Err(KlineError::Malformed("not an array".into())),
+        }
+    }
+
+    /// One public GET of `weight` on the address's budget.
+    async fn get(&self, url: &str, weight: u32) -> Result<serde_json::Value, KlineError> {
+        use crate::exchange::budget::{self, Hold, Priority};
+        let ip = budget::ip_budget(&self.base_url, 2400);
         let now = crate::exchange::http::now_ms();
         if let Err(hold) = ip.acquire(weight, Priority::Background, now) {
             let (status, left) = match hold {
@@ -282,9 +297,64 @@ impl KlineSource {
                     .collect(),
             });
         }
-        match body {
-            serde_json::Value::Array(rows) => Ok(rows),
-            _ => Err(KlineError::Malformed("not an array".into())),
+        Ok(body)
+    }
+
+    /// The venue's rules (tick, step, quantity limits) for `symbol`, from
+    /// `GET /fapi/v1/exchangeInfo`; kept a day in the cache, and the cached
+    /// copy used at any age when the venue cannot be reached.
+    pub async fn rules(&self, symbol: &str, now_ms: i64) -> Result<InstrumentRules, KlineError> {
+        const FRESH_MS: i64 = 86_400_000;
+        let cached_path = self.cache_dir.as_ref().and_then(|d| {
+            symbol
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric())
+                .then(|| d.join("rules").join(format!("{symbol}.json")))
+        });
+        let cached: Option<CachedRules> = cached_path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(c) = &cached
+            && now_ms - c.fetched_ms < FRESH_MS
+        {
+            return Ok(c.rules.clone());
+        }
+        let fetched = async {
+            let body = self
+                .get(&format!("{}/fapi/v1/exchangeInfo", self.base_url), 1)
+                .await?;
+            let info: tradingbot_core::exchange::binance::model::ExchangeInfo =
+                serde_json::from_value(body).map_err(|e| KlineError::Malformed(e.to_string()))?;
+            info.trading_rules()
+                .into_iter()
+                .find(|r| r.symbol == symbol)
+                .ok_or_else(|| KlineError::Refused {
+                    status: 200,
+                    code: 0,
+                    msg: format!("{symbol} is not a trading perpetual on the venue"),
+                })
+        }
+        .await;
+        match fetched {
+            Ok(rules) => {
+                if let Some(p) = &cached_path {
+                    let c = CachedRules {
+                        fetched_ms: now_ms,
+                        rules: rules.clone(),
+                    };
+                    if let Some(dir) = p.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    if let Ok(b) = serde_json::to_vec(&c) {
+                        let _ = std::fs::write(p, b);
+                    }
+                }
+                Ok(rules)
+            }
+            // The venue said no: not a symbol to trust an old copy for.
+            Err(e @ KlineError::Refused { .. }) => Err(e),
+            Err(e) => cached.map(|c| c.rules).ok_or(e),
         }
     }
 

@@ -5,10 +5,12 @@
 use crate::data::{LoadReport, load_csv};
 use crate::engine::{Fill, Series, Settings, run_observed};
 use crate::report::{Report, report};
+use crate::rules::{self, Chosen, Overrides};
 use crate::sweep::{self, RankBy};
 use rust_decimal::Decimal;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use tradingbot_core::exchange::instrument::InstrumentRules;
 use tradingbot_core::market::candle::{BUNDLED_BTC_DAILY, Candle};
 use tradingbot_core::strategy::OppositeSignal;
 use tradingbot_core::templates;
@@ -35,13 +37,18 @@ pub struct Request {
     pub rank_by: RankBy,
     /// How many of the best combinations the table shows.
     pub top: usize,
+    /// The traded symbol (`--symbol`, or the downloaded one): its rules.
+    pub symbol: Option<String>,
+    /// The venue's rules for `symbol`, when they could be read.
+    pub venue_rules: Option<InstrumentRules>,
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{0}: {1}")]
     Read(PathBuf, std::io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Data(#[from] crate::data::DataError),
     #[error("unknown template `{0}`; one of {1}")]
     Template(String, String),
@@ -53,20 +60,22 @@ pub enum CliError {
     Write(PathBuf, std::io::Error),
     #[error("{0}")]
     Sweep(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
 }
 
 const SIX_MONTHS_MS: i64 = 182 * 86_400_000;
 
-/// The window the seed asks for by default: the data's last six months.
-pub fn window(candles: &[Candle], from: Option<i64>, to: Option<i64>, whole: bool) -> Vec<Candle> {
+/// Where the window starts: `from`, or by default the data's last six
+/// months (the seed's default); `None` for the whole series.
+pub fn window_start(candles: &[Candle], from: Option<i64>, whole: bool) -> Option<i64> {
     let last = candles.last().map_or(0, |c| c.time_ms);
-    let from = if whole {
-        i64::MIN
-    } else {
-        from.unwrap_or(last - SIX_MONTHS_MS)
-    };
+    (!whole).then(|| from.unwrap_or(last - SIX_MONTHS_MS))
+}
+
+/// The window's candles alone (no warm-up).
+pub fn window(candles: &[Candle], from: Option<i64>, to: Option<i64>, whole: bool) -> Vec<Candle> {
+    let from = window_start(candles, from, whole).unwrap_or(i64::MIN);
     let to = to.unwrap_or(i64::MAX);
     candles
         .iter()
@@ -75,11 +84,24 @@ pub fn window(candles: &[Candle], from: Option<i64>, to: Option<i64>, whole: boo
         .collect()
 }
 
+/// The window with the bars before it as its indicators' warm-up.
+pub fn warmed_window(
+    candles: &[Candle],
+    from: Option<i64>,
+    to: Option<i64>,
+    whole: bool,
+) -> Series {
+    Series::window(candles, window_start(candles, from, whole), to)
+}
+
 pub struct Done {
     pub table: String,
     pub report: Report,
     pub data: LoadReport,
     pub files: Vec<PathBuf>,
+    pub rules: Chosen,
+    /// Bars before the window that warmed the indicators.
+    pub warmup: usize,
 }
 
 /// Runs the request; `progress(done, total)` hears about bars (one run) or
@@ -91,6 +113,21 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
         (None, None) => BUNDLED_BTC_DAILY.to_owned(),
     };
     let (candles, data) = load_csv(&text)?;
+    // The bundled series is BTC's.
+    let symbol = req
+        .symbol
+        .clone()
+        .or_else(|| (req.text.is_none() && req.data.is_none()).then(|| "BTCUSDT".to_owned()));
+    let chosen_rules = rules::choose(
+        req.venue_rules.clone(),
+        symbol.as_deref(),
+        &candles,
+        req.overrides,
+    );
+    let settings = Settings {
+        rules: chosen_rules.rules.clone(),
+        ..req.settings.clone()
+    };
     let t = templates::find(&req.template).ok_or_else(|| {
         let ids: Vec<&str> = templates::library().iter().map(|t| t.id).collect();
         CliError::Template(req.template.clone(), ids.join(", "))
@@ -115,24 +152,32 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
                 .join("; "),
         )
     })?;
-    let chosen = window(&candles, req.from_ms, req.to_ms, req.whole);
-    if chosen.is_empty() {
+    let series = warmed_window(&candles, req.from_ms, req.to_ms, req.whole);
+    if series.traded().is_empty() {
         return Err(CliError::EmptyWindow);
     }
-    let series = Series::new(chosen);
     std::fs::create_dir_all(&req.out).map_err(|e| CliError::Write(req.out.clone(), e))?;
     if !req.sweep.is_empty() {
-        return execute_sweep(req, &t, &given, &series, data, progress);
+        return execute_sweep(
+            req,
+            &settings,
+            &t,
+            &given,
+            &series,
+            data,
+            chosen_rules,
+            progress,
+        );
     }
-    let total = series.candles.len() as u64;
+    let total = series.traded().len() as u64;
     let mut rule = configured.rule();
     let outcome = run_observed(
         &series,
         |_, bar| rule.update(*bar),
-        &req.settings,
+        &settings,
         |done| progress(done as u64, total),
     );
-    let r = report(&series.candles, req.settings.capital, &outcome);
+    let r = report(series.traded(), settings.capital, &outcome);
 
     let trades_path = req.out.join("trades.csv");
     let mut csv = String::from(
@@ -162,9 +207,9 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
     write(&equity_path, &eq)?;
     let png_path = req.out.join("equity.png");
     let closes: Vec<(i64, f64)> = series
-        .candles
+        .traded()
         .iter()
-        .zip(&series.bars)
+        .zip(&series.bars[series.start..])
         .map(|(c, b)| (c.time_ms, b.close))
         .collect();
     crate::plot::equity_png(
@@ -174,15 +219,14 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
         &closes,
     )?;
 
-    let first = series.candles.first().map_or(0, |c| c.time_ms);
-    let last = series.candles.last().map_or(0, |c| c.time_ms);
+    let first = series.traded().first().map_or(0, |c| c.time_ms);
+    let last = series.traded().last().map_or(0, |c| c.time_ms);
     let table = table(
         t.name,
         &configured,
         &data,
-        first,
-        last,
-        series.candles.len(),
+        (first, last, series.traded().len(), series.warmup()),
+        &chosen_rules,
         &r,
     );
     Ok(Done {
@@ -190,15 +234,20 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
         report: r,
         data,
         files: vec![trades_path, equity_path, png_path],
+        rules: chosen_rules,
+        warmup: series.warmup(),
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn execute_sweep(
     req: &Request,
+    settings: &Settings,
     t: &templates::Template,
     fixed: &serde_json::Map<String, serde_json::Value>,
     series: &Series,
     data: LoadReport,
+    chosen_rules: Chosen,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Done, CliError> {
     let axes = req
@@ -212,7 +261,7 @@ fn execute_sweep(
         fixed.remove(a.name);
     }
     let combos = sweep::combinations(&fixed, &axes).map_err(CliError::Sweep)?;
-    let result = sweep::sweep(series, t, &combos, &req.settings, req.rank_by, progress);
+    let result = sweep::sweep(series, t, &combos, settings, req.rank_by, progress);
     let Some(best) = result.rows.first() else {
         return Err(CliError::Sweep(format!(
             "every combination was refused, e.g. {}: {}",
@@ -243,13 +292,14 @@ fn execute_sweep(
         );
     }
     write(&csv_path, &csv)?;
-    let first = series.candles.first().map_or(0, |c| c.time_ms);
-    let last = series.candles.last().map_or(0, |c| c.time_ms);
+    let first = series.traded().first().map_or(0, |c| c.time_ms);
+    let last = series.traded().last().map_or(0, |c| c.time_ms);
     let mut table = format!(
-        "sweep of {} over {} bars ({}), {} → {}: {} combinations, {} refused by the template\n\n",
+        "sweep of {} over {} bars ({}, {} warm-up bars before), {} → {}: {} combinations, {} refused by the template\ninstrument: {chosen_rules}\n\n",
         t.name,
-        series.candles.len(),
+        series.traded().len(),
         data.format,
+        series.warmup(),
         iso(first),
         iso(last),
         combos.len(),
@@ -286,6 +336,8 @@ fn execute_sweep(
         report: best.report.clone(),
         data,
         files: vec![csv_path],
+        rules: chosen_rules,
+        warmup: series.warmup(),
     })
 }
 
@@ -314,6 +366,14 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// To the cent, half away from zero (a formatter's precision truncates).
+fn cents(d: Decimal) -> String {
+    format!(
+        "{:.2}",
+        d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    )
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), |v| format!("{v:.2}"))
 }
@@ -322,9 +382,8 @@ fn table(
     name: &str,
     c: &templates::Configured,
     data: &LoadReport,
-    first: i64,
-    last: i64,
-    bars: usize,
+    (first, last, bars, warmup): (i64, i64, usize, usize),
+    rules: &Chosen,
     r: &Report,
 ) -> String {
     let rows: Vec<(&str, String)> = vec![
@@ -340,6 +399,15 @@ fn table(
             ),
         ),
         (
+            "warm-up",
+            if warmup == 0 {
+                "none: the window starts at the data's first bar".to_owned()
+            } else {
+                format!("{warmup} bars before the window warmed the indicators")
+            },
+        ),
+        ("instrument", rules.to_string()),
+        (
             "data problems",
             format!(
                 "{} missing bars, {} duplicates, {} unusable rows",
@@ -350,7 +418,11 @@ fn table(
         ),
         (
             "final equity",
-            format!("{:.2} (from {:.2})", r.final_equity, r.initial_capital),
+            format!(
+                "{} (from {})",
+                cents(r.final_equity),
+                cents(r.initial_capital)
+            ),
         ),
         ("total return", format!("{:.2} %", r.total_return_pct)),
         ("buy and hold", format!("{:.2} %", r.buy_and_hold_pct)),

@@ -58,6 +58,12 @@ fn layout(header: &[&str]) -> Option<Layout> {
             .iter()
             .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
     };
+    // pandas writes its index first under an empty name: a DatetimeIndex
+    // is the time column when no other column is named for it.
+    let index_time = header
+        .first()
+        .is_some_and(|h| h.trim().is_empty())
+        .then_some(0);
     Some(Layout {
         time: find(&[
             "time",
@@ -66,7 +72,8 @@ fn layout(header: &[&str]) -> Option<Layout> {
             "datetime",
             "open_time",
             "opentime",
-        ])?,
+        ])
+        .or(index_time)?,
         open: find(&["open", "o"])?,
         high: find(&["high", "h"])?,
         low: find(&["low", "l"])?,
@@ -246,6 +253,25 @@ mod tests {
             load_csv("a,b,c\n1,2,3\n"),
             Err(DataError::Columns(_))
         ));
+    }
+
+    #[test]
+    fn reads_pandas_exports_with_their_unnamed_index() {
+        // `df.to_csv()` of a frame indexed by time.
+        let indexed = ",open,high,low,close,volume\n\
+                       2024-01-01,1.1034,1.1045,1.1001,1.1040,0\n\
+                       2024-01-02,1.1040,1.1050,1.0990,1.0995,0\n";
+        let (c, r) = load_csv(indexed).unwrap();
+        assert_eq!((r.format, c.len()), ("ohlcv", 2));
+        assert_eq!(c[1].close, dec!(1.0995));
+        assert_eq!(r.interval_ms, 86_400_000);
+        // `df.reset_index().to_csv()`: a 0, 1, 2 … index before a named time.
+        let numbered = ",Date,Open,High,Low,Close,Volume\n\
+                        0,2024-01-01,10,11,9,10.5,100\n\
+                        1,2024-01-02,10.5,12,10,11,50\n";
+        let (c, _) = load_csv(numbered).unwrap();
+        assert_eq!(c[0].time_ms, 1_704_067_200_000);
+        assert_eq!(c[1].high, dec!(12));
     }
 
     #[test]

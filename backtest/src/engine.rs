@@ -5,7 +5,9 @@
 //!
 //! Inside a bar the engine cannot know the order of prices, so it assumes
 //! the worst: a stop-loss (or liquidation) reachable in the bar is taken
-//! before a take-profit; a bar opening beyond a stop fills at the open.
+//! before a take-profit; a bar opening beyond a stop fills at the open, one
+//! opening beyond the liquidation price liquidates. A liquidated isolated
+//! position loses its margin: never less, never more.
 //! Nothing reads a later bar than the one being simulated.
 
 use rust_decimal::Decimal;
@@ -73,23 +75,7 @@ impl Settings {
 /// Binance BTCUSDT's filters, without the minimum notional that would stop
 /// a small simulated account.
 pub fn btc_rules() -> InstrumentRules {
-    InstrumentRules {
-        symbol: "BTCUSDT".into(),
-        base_asset: "BTC".into(),
-        quote_asset: "USDT".into(),
-        tick_size: Decimal::new(1, 2),
-        min_price: Decimal::ZERO,
-        max_price: Decimal::ZERO,
-        step_size: Decimal::new(1, 3),
-        min_qty: Decimal::new(1, 3),
-        max_qty: Decimal::from(1000),
-        market_step_size: Decimal::new(1, 3),
-        market_min_qty: Decimal::new(1, 3),
-        market_max_qty: Decimal::from(1000),
-        min_notional: Decimal::ZERO,
-        contract_value: Decimal::ONE,
-        max_leverage: Some(125),
-    }
+    crate::rules::bundled("BTCUSDT").expect("BTCUSDT is bundled")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -126,16 +112,55 @@ pub struct Trade {
 
 /// Candles with their `f64` view for the indicators, converted once (a
 /// sweep runs many strategies over one series).
+///
+/// The bars before `start` only warm the indicators: a live TradingView
+/// indicator always has history, so a window that starts cold would signal
+/// differently from the chart the trader trades on.
 #[derive(Debug, Clone)]
 pub struct Series {
     pub candles: Vec<Candle>,
     pub bars: Vec<Bar>,
+    /// The first bar traded; the ones before it are the warm-up.
+    pub start: usize,
 }
+
+/// At most this many bars before a window warm its indicators (about what
+/// a TradingView chart loads; an EMA has long forgotten its seed by then).
+pub const MAX_WARMUP_BARS: usize = 5_000;
 
 impl Series {
     pub fn new(candles: Vec<Candle>) -> Self {
+        Self::warmed(candles, 0)
+    }
+
+    /// `candles[start..]` traded, the bars before warming the indicators.
+    pub fn warmed(candles: Vec<Candle>, start: usize) -> Self {
         let bars = candles.iter().map(Bar::from).collect();
-        Self { candles, bars }
+        let start = start.min(candles.len());
+        Self {
+            candles,
+            bars,
+            start,
+        }
+    }
+
+    /// The candles of `from..to` (ms; `None`: open), warmed on up to
+    /// [`MAX_WARMUP_BARS`] of the bars before `from`.
+    pub fn window(all: &[Candle], from: Option<i64>, to: Option<i64>) -> Self {
+        let end = to.map_or(all.len(), |to| all.partition_point(|c| c.time_ms < to));
+        let first = from.map_or(0, |from| all[..end].partition_point(|c| c.time_ms < from));
+        let begin = first.saturating_sub(MAX_WARMUP_BARS);
+        Self::warmed(all[begin..end].to_vec(), first - begin)
+    }
+
+    /// The traded bars.
+    pub fn traded(&self) -> &[Candle] {
+        &self.candles[self.start..]
+    }
+
+    /// How many bars warmed the indicators.
+    pub fn warmup(&self) -> usize {
+        self.start
     }
 }
 
@@ -279,8 +304,17 @@ impl<'a> Engine<'a> {
 
     fn exit(&mut self, price: Decimal, reason: ExitReason, bar: usize, time_ms: i64) {
         let Some(o) = self.open.take() else { return };
-        let gross = sizing::pnl(o.side, o.entry, price, o.qty);
-        let exit_fee = fee(price * o.qty, self.s.fee_rate);
+        let (gross, exit_fee) = if reason == ExitReason::Liquidation {
+            // An isolated position liquidated loses its whole margin (what
+            // the engine does not need to close it goes to the insurance
+            // fund), and never more.
+            (-o.margin, Decimal::ZERO)
+        } else {
+            (
+                sizing::pnl(o.side, o.entry, price, o.qty),
+                fee(price * o.qty, self.s.fee_rate),
+            )
+        };
         self.wallet += gross - exit_fee;
         if self.wallet <= Decimal::ZERO {
             // Isolated margin cannot take more than the account holds.
@@ -330,6 +364,21 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A bar opening beyond the liquidation price: liquidated at the open,
+    /// before a signal acted on at that open could close the position.
+    fn gap(&mut self, c: &Candle, bar: usize) {
+        let Some(o) = &self.open else { return };
+        if let Some(liq) = o.liq {
+            let beyond = match o.side {
+                PositionSide::Long => c.open <= liq,
+                PositionSide::Short => c.open >= liq,
+            };
+            if beyond {
+                self.exit(liq, ExitReason::Liquidation, bar, c.time_ms);
+            }
+        }
+    }
+
     /// Stops, targets and liquidation inside the bar, worst case first.
     fn protect(&mut self, c: &Candle, b: &Bar, bar: usize) {
         let Some(o) = &self.open else { return };
@@ -369,6 +418,15 @@ impl<'a> Engine<'a> {
                 c.low <= level
             }
         };
+        // A bar opening beyond the liquidation price liquidates before any
+        // stop can fill: the stop's market order would sell below what the
+        // margin covers, and the venue's engine takes the position first.
+        if let Some(liq) = o.liq
+            && opened_beyond(liq)
+        {
+            self.exit(liq, ExitReason::Liquidation, bar, c.time_ms);
+            return;
+        }
         // Which adverse level comes first as the price moves against us.
         let first_adverse = match (o.sl, o.liq) {
             (Some(sl), Some(liq)) => {
@@ -482,23 +540,32 @@ pub fn run_observed(
     s: &Settings,
     mut progress: impl FnMut(usize),
 ) -> Outcome {
-    let candles = &series.candles;
-    let mut e = Engine::new(s);
+    let start = series.start;
+    let all = &series.candles;
+    let candles = &all[start..];
     let mut pending: Option<Signal> = None;
+    // Warm-up: the indicators see every bar; nothing trades. A signal on
+    // the last warm-up bar is acted on at the window's first open, as the
+    // full history would.
+    for (i, bar) in series.bars[..start].iter().enumerate() {
+        pending = signal(i, bar);
+    }
+    let mut e = Engine::new(s);
     let mut equity = Vec::with_capacity(candles.len());
     let mut in_market = 0;
-    for (i, (c, bar)) in candles.iter().zip(&series.bars).enumerate() {
+    for (i, (c, bar)) in candles.iter().zip(&series.bars[start..]).enumerate() {
         if i % PROGRESS_EVERY == 0 && i > 0 {
             progress(i);
         }
         if let Some(sig) = pending.take() {
+            e.gap(c, i);
             e.act(sig, c.open, i, c.time_ms);
         }
         e.protect(c, bar, i);
         if e.open.is_some() {
             in_market += 1;
         }
-        if let Some(sig) = signal(i, bar) {
+        if let Some(sig) = signal(start + i, bar) {
             match s.fill {
                 Fill::NextOpen => pending = Some(sig),
                 Fill::Close => {

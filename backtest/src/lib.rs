@@ -10,7 +10,9 @@ pub mod data;
 pub mod engine;
 pub mod plot;
 pub mod report;
+pub mod rules;
 pub mod sweep;
 
+pub use data::load_csv;
 pub use engine::{ExitReason, Fill, Outcome, Series, Settings, Trade, run, run_with};
 pub use report::{Report, report};

@@ -194,7 +194,7 @@ pub fn sweep(
                 Ok(c) => {
                     let o = run(series, c.rule(), s);
                     Ok(Row {
-                        report: report(&series.candles, s.capital, &o),
+                        report: report(series.traded(), s.capital, &o),
                         params: c.params,
                     })
                 }

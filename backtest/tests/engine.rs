@@ -196,9 +196,16 @@ proptest! {
         }
         prop_assert!(o.final_wallet >= Decimal::ZERO);
         for t in &o.trades {
-            let fees = (t.entry_price * t.quantity * s.fee_rate).round_dp(8)
-                + (t.exit_price * t.quantity * s.fee_rate).round_dp(8);
+            // A liquidation takes the margin; no exit fee on top.
+            let exit_fee = if t.exit_reason == ExitReason::Liquidation {
+                Decimal::ZERO
+            } else {
+                (t.exit_price * t.quantity * s.fee_rate).round_dp(8)
+            };
+            let fees = (t.entry_price * t.quantity * s.fee_rate).round_dp(8) + exit_fee;
             prop_assert_eq!(t.fees, fees);
+            // Never more than the margin (and the fees) lost.
+            prop_assert!(t.pnl >= -(t.margin + t.fees));
             prop_assert!(t.fees > Decimal::ZERO);
             prop_assert!(t.exit_bar >= t.entry_bar);
         }
@@ -221,4 +228,157 @@ proptest! {
         prop_assert_eq!(done(&full), done(&part));
         prop_assert_eq!(&full.equity[..cut - 1], &part.equity[..cut - 1]);
     }
+}
+
+/// Issue 19, case 2 and 5: long 10x with its stop (95) above the
+/// liquidation price, a bar gapping open far below both. The position is
+/// liquidated, not stopped at the open: the loss is its margin, never more.
+#[test]
+fn a_gap_through_stop_and_liquidation_loses_the_margin_and_no_more() {
+    let s = Settings {
+        leverage: 10,
+        ..settings()
+    };
+    let candles = [
+        candle(0, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(2, dec!(80), dec!(81), dec!(79), dec!(80)),
+    ];
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    let t = &o.trades[0];
+    // $10,000 × 10 % = $1,000 of margin, × 10 = 100 units at 100, entry fee
+    // 10 000 × 0.1 % = 10. Liquidation: 100 × (1 − 1/10) / (1 − 0.4 %) =
+    // 90.3614…, on BTCUSDT's 0.1 tick toward the entry: 90.4.
+    assert_eq!((t.quantity, t.margin), (dec!(100), dec!(1000)));
+    assert_eq!(t.stop_loss, Some(dec!(95)));
+    assert_eq!(
+        (t.exit_reason, t.exit_price),
+        (ExitReason::Liquidation, dec!(90.4))
+    );
+    // The whole margin and the entry fee; a stop filled at the open (80)
+    // would have booked −2,000 − 10 − 8: twice the margin.
+    assert_eq!(t.pnl, dec!(-1010));
+    assert_eq!(o.final_wallet, dec!(8990));
+    // The same gap for a short above its liquidation price.
+    let up = [
+        candle(0, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(2, dec!(125), dec!(126), dec!(124), dec!(125)),
+    ];
+    let o = run_with(
+        &Series::new(up.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Short),
+        &s,
+    );
+    // 100 × (1 + 1/10) / (1 + 0.4 %) = 109.5617…, toward the entry: 109.5.
+    assert_eq!(
+        (o.trades[0].exit_reason, o.trades[0].exit_price),
+        (ExitReason::Liquidation, dec!(109.5))
+    );
+    assert_eq!(o.trades[0].pnl, dec!(-1010));
+    // A gap through the stop alone still fills the stop at the open.
+    let shallow = [
+        candle(0, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(2, dec!(93), dec!(94), dec!(92), dec!(93)),
+    ];
+    let o = run_with(
+        &Series::new(shallow.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    assert_eq!(
+        (o.trades[0].exit_reason, o.trades[0].exit_price),
+        (ExitReason::StopLoss, dec!(93))
+    );
+    // −700 gross, fees 10 + 9.3.
+    assert_eq!(o.trades[0].pnl, dec!(-719.3));
+}
+
+/// A liquidation reached inside a bar books the whole margin too (Binance:
+/// the rest of the maintenance margin goes to the insurance fund).
+#[test]
+fn a_liquidation_inside_a_bar_books_the_whole_margin() {
+    let s = Settings {
+        leverage: 10,
+        long_sl_pct: Decimal::ZERO,
+        ..settings()
+    };
+    let candles = [
+        candle(0, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(2, dec!(99), dec!(99), dec!(88), dec!(95)),
+    ];
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    assert_eq!(
+        (o.trades[0].exit_reason, o.trades[0].exit_price),
+        (ExitReason::Liquidation, dec!(90.4))
+    );
+    assert_eq!(o.trades[0].pnl, dec!(-1010));
+}
+
+/// Issue 19, case 1: a window's indicators are warmed on the bars before
+/// it, so its entries are the full history's entries inside it.
+#[test]
+fn a_window_trades_as_the_full_history_does_inside_it() {
+    let (all, _) =
+        tradingbot_backtest::load_csv(tradingbot_core::market::candle::BUNDLED_BTC_DAILY).unwrap();
+    let s = Settings {
+        long_tp_pct: Decimal::ZERO,
+        long_sl_pct: Decimal::ZERO,
+        short_tp_pct: Decimal::ZERO,
+        short_sl_pct: Decimal::ZERO,
+        leverage: 1,
+        ..Settings::defaults()
+    };
+    let rule = || {
+        templates::find("ema_crossover")
+            .unwrap()
+            .configure(
+                serde_json::json!({ "fast": 9, "slow": 21 })
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap()
+            .rule()
+    };
+    let entries = |o: &tradingbot_backtest::Outcome, from: i64| -> Vec<(i64, PositionSide)> {
+        o.trades
+            .iter()
+            .filter(|t| t.entry_time_ms >= from)
+            .map(|t| (t.entry_time_ms, t.side))
+            .collect()
+    };
+    let full = run(&Series::new(all.clone()), rule(), &s);
+    let mut checked = 0;
+    for from in ["2018-02-03", "2019-06-01", "2020-01-15"] {
+        let from = chrono::NaiveDate::parse_from_str(from, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        let series = Series::window(&all, Some(from), None);
+        assert!(series.warmup() > 100, "the bars before the window warm it");
+        assert_eq!(series.traded()[0].time_ms, from);
+        let warm = run(&series, rule(), &s);
+        assert_eq!(entries(&warm, from), entries(&full, from));
+        assert!(warm.trades.iter().all(|t| t.entry_time_ms >= from));
+        assert_eq!(warm.equity.len(), series.traded().len());
+        // Cold, the same window starts trading late: the slow EMA needs
+        // its 21 bars before the first cross.
+        let cold = run(&Series::new(series.traded().to_vec()), rule(), &s);
+        if entries(&cold, from) != entries(&full, from) {
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "a cold start differs somewhere");
 }

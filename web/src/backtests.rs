@@ -18,7 +18,7 @@ use tradingbot_actors::backtest_jobs::{Ending, JobRow, JobStore, Progress};
 use tradingbot_actors::candles::KlineSource;
 use tradingbot_actors::store::Store;
 use tradingbot_backtest::data::load_csv;
-use tradingbot_backtest::engine::{Series, Settings, run_observed};
+use tradingbot_backtest::engine::{Settings, run_observed};
 use tradingbot_core::market::candle::BUNDLED_BTC_DAILY;
 use tradingbot_core::templates::Configured;
 use uuid::Uuid;
@@ -401,17 +401,23 @@ async fn execute(
     }
     let now = Utc::now().timestamp_millis();
     // A download is the first 30 % of the bar; the simulation the rest.
-    let (text, sim_from) = match &spec.source {
-        Source::Bundled => (BUNDLED_BTC_DAILY.to_owned(), 0.0),
+    let mut spec = spec;
+    let (text, sim_from, venue_rules) = match &spec.source {
+        Source::Bundled => (BUNDLED_BTC_DAILY.to_owned(), 0.0, None),
         Source::Binance { symbol, interval } => {
             job.state().phase = "download";
             let to = spec.to_ms.unwrap_or(now);
             let from = spec.from_ms.unwrap_or(to - SIX_MONTHS_MS);
+            // The window starts at `from`; bars before it warm the
+            // indicators (a chart always has history).
+            spec.from_ms = Some(from);
+            let warmup = tradingbot_actors::candles::interval_ms(interval)
+                .map_or(0, |step| WARMUP_BARS * step);
             let progress = |done: u64, total: u64| {
                 job.set_progress(0.3 * done as f64 / total.max(1) as f64);
             };
             let fetched = klines
-                .fetch(symbol, interval, from, to, now, &progress)
+                .fetch(symbol, interval, from - warmup, to, now, &progress)
                 .await
                 .map_err(|e| {
                     job_error(
@@ -424,43 +430,62 @@ async fn execute(
                         e.to_string(),
                     )
                 })?;
-            (fetched.csv, 0.3)
+            let rules = match klines.rules(symbol, now).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::info!(symbol, error = %e, "the venue's rules are not available; the bundled copy or the data's are used");
+                    None
+                }
+            };
+            (fetched.csv, 0.3, rules)
         }
     };
     job.state().phase = "simulation";
     let worker = job.clone();
-    tokio::task::spawn_blocking(move || simulate(&worker, spec, &text, sim_from))
+    tokio::task::spawn_blocking(move || simulate(&worker, spec, &text, sim_from, venue_rules))
         .await
         .map_err(|e| job_error("internal", format!("the simulation stopped: {e}")))?
 }
 
 const SIX_MONTHS_MS: i64 = 182 * 86_400_000;
+/// Bars downloaded before the window to warm the indicators.
+const WARMUP_BARS: i64 = 1_000;
 
 fn simulate(
     job: &Job,
     spec: Spec,
     text: &str,
     progress_from: f64,
+    venue_rules: Option<tradingbot_core::exchange::instrument::InstrumentRules>,
 ) -> Result<serde_json::Value, JobError> {
     let (candles, data) =
         load_csv(text).map_err(|e| job_error("no_candles", format!("no usable candles: {e}")))?;
-    let chosen = tradingbot_backtest::cli::window(&candles, spec.from_ms, spec.to_ms, false);
-    if chosen.len() < 2 {
+    let series = tradingbot_backtest::cli::warmed_window(&candles, spec.from_ms, spec.to_ms, false);
+    if series.traded().len() < 2 {
         return Err(job_error(
             "empty_window",
             "fewer than two candles in the chosen window",
         ));
     }
-    let series = Series::new(chosen);
-    let total = series.candles.len() as f64;
+    let symbol = match &spec.source {
+        Source::Bundled => "BTCUSDT",
+        Source::Binance { symbol, .. } => symbol.as_str(),
+    };
+    let chosen =
+        tradingbot_backtest::rules::choose(venue_rules, Some(symbol), &candles, Default::default());
+    let settings = Settings {
+        rules: chosen.rules.clone(),
+        ..spec.settings.clone()
+    };
+    let total = series.traded().len() as f64;
     let mut rule = spec.configured.rule();
     let outcome = run_observed(
         &series,
         |_, bar| rule.update(*bar),
-        &spec.settings,
+        &settings,
         |done| job.set_progress(progress_from + (1.0 - progress_from) * done as f64 / total),
     );
-    let report = tradingbot_backtest::report(&series.candles, spec.settings.capital, &outcome);
+    let report = tradingbot_backtest::report(series.traded(), settings.capital, &outcome);
     let stride = outcome.equity.len().div_ceil(EQUITY_POINTS).max(1);
     let mut equity: Vec<serde_json::Value> = outcome
         .equity
@@ -473,8 +498,8 @@ fn simulate(
     {
         equity.push(serde_json::json!({ "time": iso(*t), "equity": round2(*e) }));
     }
-    let first = series.candles.first().map_or(0, |c| c.time_ms);
-    let last = series.candles.last().map_or(0, |c| c.time_ms);
+    let first = series.traded().first().map_or(0, |c| c.time_ms);
+    let last = series.traded().last().map_or(0, |c| c.time_ms);
     let (source, symbol, timeframe) = match &spec.source {
         Source::Bundled => ("bundled", "BTCUSDT".to_owned(), "1d".to_owned()),
         Source::Binance { symbol, interval } => ("binance", symbol.clone(), interval.clone()),
@@ -487,7 +512,8 @@ fn simulate(
             "source": source,
             "symbol": symbol,
             "timeframe": timeframe,
-            "bars": series.candles.len(),
+            "bars": series.traded().len(),
+            "warmup_bars": series.warmup(),
             "from": iso(first),
             "to": iso(last),
             "interval_ms": data.interval_ms,
@@ -495,6 +521,13 @@ fn simulate(
             "gaps": data.gaps.iter().take(50).map(|(t, n)| serde_json::json!({ "after": iso(*t), "missing": n })).collect::<Vec<_>>(),
             "duplicates": data.duplicates,
             "skipped_rows": data.skipped.len(),
+        },
+        "instrument": {
+            "source": chosen.origin.as_str(),
+            "tick_size": chosen.rules.tick_size.normalize(),
+            "step_size": chosen.rules.step_size.normalize(),
+            "max_qty": chosen.rules.market_max_qty.normalize(),
+            "description": chosen.to_string(),
         },
         "trades": outcome.trades,
         "equity": equity,

@@ -5,7 +5,8 @@ use crate::config::secrets;
 use crate::server::Services;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, IsTerminal};
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::PathBuf;
 use tradingbot_actors::identity::RequestContext;
 use tradingbot_actors::store::enums::Role;
@@ -178,7 +179,24 @@ pub struct BacktestArgs {
     /// How many of a sweep's best combinations to print.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// The symbol the data is (its instrument rules: tick, step, maximum
+    /// quantity). Default: the downloaded symbol, BTCUSDT for the bundled
+    /// data, otherwise rules derived from the data.
+    #[arg(long, value_name = "SYMBOL")]
+    pub symbol: Option<String>,
+    /// Price tick, replacing the instrument's.
+    #[arg(long)]
+    pub tick: Option<String>,
+    /// Quantity step, replacing the instrument's.
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Largest quantity one order may carry, replacing the instrument's.
+    #[arg(long)]
+    pub max_qty: Option<String>,
 }
+
+/// Bars downloaded before `--from` to warm the indicators.
+const WARMUP_BARS: i64 = 1_000;
 
 /// `tradingbot backtest …`: the report on standard output.
 pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
@@ -213,6 +231,23 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
             .map(|t| t.and_utc().timestamp_millis())
             .unwrap_or_default()
     };
+    let positive = |name: &str,
+                    v: &Option<String>|
+     -> anyhow::Result<Option<rust_decimal::Decimal>> {
+        v.as_deref()
+            .map(|v| {
+                dec(name, v).and_then(|d| {
+                    anyhow::ensure!(d > rust_decimal::Decimal::ZERO, "--{name}: must be above 0");
+                    Ok(d)
+                })
+            })
+            .transpose()
+    };
+    let overrides = tradingbot_backtest::rules::Overrides {
+        tick: positive("tick", &a.tick)?,
+        step: positive("step", &a.step)?,
+        max_qty: positive("max-qty", &a.max_qty)?,
+    };
     let rank_by = tradingbot_backtest::sweep::RankBy::parse(&a.rank_by).ok_or_else(|| {
         anyhow::anyhow!("--rank-by: return, sharpe, profit-factor, win-rate or drawdown")
     })?;
@@ -232,27 +267,48 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
         bar.set_length(total);
         bar.set_position(done);
     };
+    let mut symbol = a.symbol.as_deref().map(|s| s.trim().to_ascii_uppercase());
+    let mut venue_rules = None;
+    let mut from_ms = a.from.map(day_ms);
     let text = match &a.download {
         None => None,
-        Some(symbol) => {
+        Some(downloaded) => {
             let now = chrono::Utc::now().timestamp_millis();
             let to = a.to.map_or(now, |d| day_ms(d) + 86_400_000);
             let from = a.from.map_or(to - 183 * 86_400_000, day_ms);
+            // The window starts at `from`; the bars before it warm the
+            // indicators, as a chart's history does.
+            from_ms = Some(from);
+            let step = tradingbot_actors::candles::interval_ms(&a.interval).ok_or_else(|| {
+                anyhow::anyhow!("--interval: `{}` is not a kline interval", a.interval)
+            })?;
             bar.set_message("months");
             let source = tradingbot_actors::candles::KlineSource::new(
                 &a.binance_url,
                 Some(a.cache_dir.clone()),
             );
-            let symbol = symbol.trim().to_ascii_uppercase();
-            let fetched = tokio::runtime::Builder::new_current_thread()
+            let downloaded = downloaded.trim().to_ascii_uppercase();
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()?
-                .block_on(source.fetch(&symbol, &a.interval, from, to, now, &progress));
+                .build()?;
+            let fetched = rt.block_on(source.fetch(
+                &downloaded,
+                &a.interval,
+                from - WARMUP_BARS * step,
+                to,
+                now,
+                &progress,
+            ));
             let fetched = fetched?;
             eprintln!(
-                "{symbol} {}: {} months downloaded ({} requests), {} from the cache",
+                "{downloaded} {}: {} months downloaded ({} requests), {} from the cache",
                 a.interval, fetched.months_downloaded, fetched.requests, fetched.months_from_cache
             );
+            let symbol = symbol.get_or_insert(downloaded);
+            match rt.block_on(source.rules(symbol, now)) {
+                Ok(r) => venue_rules = Some(r),
+                Err(e) => eprintln!("{symbol}: the venue's rules could not be read ({e})"),
+            }
             bar.set_message(if a.sweep.is_empty() {
                 "bars"
             } else {
@@ -268,23 +324,30 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
             template: a.template,
             params,
             settings,
-            from_ms: a.from.map(day_ms),
+            from_ms,
             to_ms: a.to.map(|d| day_ms(d) + 86_400_000),
             whole: a.all,
             out: a.out,
             sweep: a.sweep,
             rank_by,
             top: a.top,
+            symbol,
+            venue_rules,
+            overrides,
         },
         &progress,
     );
     bar.finish_and_clear();
     let done = done?;
-    print!("{}", done.table);
+    let mut text = done.table;
     for f in &done.files {
-        println!("wrote {}", f.display());
+        let _ = writeln!(text, "wrote {}", f.display());
     }
-    Ok(())
+    // `… | head` closes the pipe early: the reader has what it wanted.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -183,11 +183,13 @@ fn the_cli_downloads_klines_once_and_then_reads_its_cache() {
     use rust_decimal::Decimal;
     let (_tmp, dir) = workdir();
     let venue = tradingbot_testkit::binance::LocalBinance::start();
-    let start = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+    let start = chrono::DateTime::parse_from_rfc3339("2023-11-01T00:00:00Z")
         .unwrap()
         .timestamp_millis();
-    // January and February 2024 in hourly candles: a wave, so EMAs cross.
-    let candles: Vec<_> = (0..(31 + 29) * 24)
+    // November 2023 to February 2024 in hourly candles: a wave, so EMAs
+    // cross. The window is January and February; the 1,000 bars before it
+    // (from November 20) warm the indicators.
+    let candles: Vec<_> = (0..(30 + 31 + 31 + 29) * 24)
         .map(|i| {
             let wave = ((i as f64) / 40.0).sin() * 2_000.0;
             let open = Decimal::from(40_000 + wave as i64);
@@ -224,10 +226,24 @@ fn the_cli_downloads_klines_once_and_then_reads_its_cache() {
     let (ok, stdout, stderr) = run(&dir, &args);
     assert!(ok, "{stdout}{stderr}");
     assert!(
-        stderr.contains("2 months downloaded (2 requests), 0 from the cache"),
+        stderr.contains("4 months downloaded (4 requests), 0 from the cache"),
         "{stderr}"
     );
     assert!(stdout.contains("1440 bars (binance_klines)"), "{stdout}");
+    assert!(
+        stdout.contains("1000 bars before the window warmed the indicators"),
+        "{stdout}"
+    );
+    // The venue's own filters for the symbol, kept beside the candles.
+    let instrument = stdout
+        .lines()
+        .find(|l| l.starts_with("instrument"))
+        .unwrap();
+    assert!(
+        instrument.ends_with("BTCUSDT from the venue"),
+        "{instrument}"
+    );
+    assert!(dir.join("cache/rules/BTCUSDT.json").exists());
     assert!(stdout.contains("0 missing bars, 0 duplicates"), "{stdout}");
     assert!(dir.join("cache/binance/BTCUSDT/1h/2024-01.csv").exists());
     let trades = std::fs::read_to_string(dir.join("dl/trades.csv")).unwrap();
@@ -236,7 +252,7 @@ fn the_cli_downloads_klines_once_and_then_reads_its_cache() {
     let (ok, again, stderr) = run(&dir, &args);
     assert!(ok);
     assert!(
-        stderr.contains("0 months downloaded (0 requests), 2 from the cache"),
+        stderr.contains("0 months downloaded (0 requests), 4 from the cache"),
         "{stderr}"
     );
     assert_eq!(again, stdout);
@@ -245,7 +261,13 @@ fn the_cli_downloads_klines_once_and_then_reads_its_cache() {
         .iter()
         .filter(|r| r.path == "/fapi/v1/klines")
         .count();
-    assert_eq!(asked, 2);
+    assert_eq!(asked, 4);
+    let asked = |path: &str| venue.requests().iter().filter(|r| r.path == path).count();
+    assert_eq!(
+        asked("/fapi/v1/exchangeInfo"),
+        1,
+        "the rules come from the cache too"
+    );
 
     let (ok, _, stderr) = run(
         &dir,
@@ -260,4 +282,142 @@ fn the_cli_downloads_klines_once_and_then_reads_its_cache() {
     );
     assert!(!ok);
     assert!(stderr.contains("Invalid symbol"), "{stderr}");
+}
+
+/// Issue 19, cases 3 and 4: EURUSD data exported by pandas gets rules of
+/// its own (a 0.5 % stop lands 0.5 % away; no BTC quantity cap), flags replace
+/// them, errors are printed once, and `| head` is not a crash.
+#[test]
+fn other_data_gets_its_own_rules_and_the_cli_behaves_in_a_pipe() {
+    let (_tmp, dir) = workdir();
+    // 400 days of EURUSD-like prices, five decimals, `df.to_csv()` layout.
+    let mut csv = String::from(",open,high,low,close,volume\n");
+    let day0 = chrono::NaiveDate::from_ymd_opt(2022, 1, 1).unwrap();
+    let price = |i: i64| 1.08 + ((i as f64) / 9.0).sin() * 0.04;
+    for i in 0..400i64 {
+        let (o, c) = (price(i), price(i + 1));
+        let _ = std::fmt::Write::write_fmt(
+            &mut csv,
+            format_args!(
+                "{},{:.5},{:.5},{:.5},{:.5},0\n",
+                day0 + chrono::Days::new(i as u64),
+                o,
+                // Wicks of ~0.75 %: a 0.5 % stop is reached inside a
+                // bar, never by a gap.
+                o.max(c) + 0.008,
+                o.min(c) - 0.008,
+                c
+            ),
+        );
+    }
+    std::fs::write(dir.join("eurusd.csv"), &csv).unwrap();
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "--data",
+            "eurusd.csv",
+            "--all",
+            "--out",
+            "fx",
+            "--long-sl",
+            "0.5",
+            "--short-sl",
+            "0.5",
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let instrument = stdout
+        .lines()
+        .find(|l| l.starts_with("instrument"))
+        .unwrap();
+    assert!(
+        instrument.contains("tick 0.00001, step 1, max quantity none — derived from the data"),
+        "{instrument}"
+    );
+    let trades = std::fs::read_to_string(dir.join("fx/trades.csv")).unwrap();
+    let rows: Vec<Vec<String>> = trades
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    assert!(rows.len() > 5, "{trades}");
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    // 10,000 × 10 % × 3 / ~1.08: some 2,700 units, never cut to 1,000.
+    assert!(rows.iter().all(|r| num(&r[5]) > 2_000.0), "{trades}");
+    let stops: Vec<f64> = rows
+        .iter()
+        .filter(|r| r[8] == "StopLoss")
+        .map(|r| (num(&r[4]) / num(&r[3]) - 1.0).abs() * 100.0)
+        .collect();
+    assert!(!stops.is_empty(), "{trades}");
+    for d in &stops {
+        // Within a tick (0.00001 on ~1.08) of 0.5 %; BTCUSDT's 0.1 tick
+        // would put it at 1.0 or 1.1.
+        assert!(
+            (d - 0.5).abs() < 0.002,
+            "a 0.5 % stop filled {d} % away\n{trades}"
+        );
+    }
+
+    // The trader's flags win, and say so.
+    let (ok, stdout, _) = run(
+        &dir,
+        &[
+            "--data",
+            "eurusd.csv",
+            "--all",
+            "--out",
+            "fx2",
+            "--tick",
+            "0.001",
+            "--max-qty",
+            "1000",
+        ],
+    );
+    assert!(ok);
+    let instrument = stdout
+        .lines()
+        .find(|l| l.starts_with("instrument"))
+        .unwrap();
+    assert!(
+        instrument.contains("tick 0.001, step 1, max quantity 1000"),
+        "{instrument}"
+    );
+    assert!(
+        instrument.ends_with("with --tick --max-qty"),
+        "{instrument}"
+    );
+    let trades = std::fs::read_to_string(dir.join("fx2/trades.csv")).unwrap();
+    assert!(
+        trades
+            .lines()
+            .skip(1)
+            .all(|l| num(l.split(',').nth(5).unwrap()) <= 1000.0),
+        "{trades}"
+    );
+
+    // An unreadable file: its error, once.
+    std::fs::write(dir.join("bad.csv"), "a,b,c\n1,2,3\n").unwrap();
+    let (ok, _, stderr) = run(&dir, &["--data", "bad.csv"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.matches("the header does not name").count(),
+        1,
+        "{stderr}"
+    );
+
+    // `tradingbot backtest … | head`: the reader leaves before the report.
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .env_clear()
+        .args(["backtest", "--data", "eurusd.csv", "--all", "--out", "fx3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
 }
