@@ -51,6 +51,11 @@ struct BotState {
     failures: VecDeque<Failure>,
     /// Every answer given to `sendMessage` (status codes), in order.
     send_statuses: Vec<u16>,
+    /// `getUpdates` calls so far: a newer one ends an older one still
+    /// waiting, as Telegram does with two pollers of one bot.
+    polls: u64,
+    /// Polls ended that way (409 Conflict).
+    conflicts: usize,
     next_message_id: i64,
 }
 
@@ -135,6 +140,8 @@ impl LocalTelegram {
                 last_sent: HashMap::new(),
                 failures: VecDeque::new(),
                 send_statuses: Vec::new(),
+                polls: 0,
+                conflicts: 0,
                 next_message_id: 1,
             },
         );
@@ -195,6 +202,20 @@ impl LocalTelegram {
         if let Some(b) = self.shared.lock().bots.get_mut(token) {
             b.failures.push_back(failure);
         }
+    }
+
+    /// Polls of the bot that another poll ended (two instances polling).
+    pub fn conflicts(&self, token: &str) -> usize {
+        self.shared
+            .lock()
+            .bots
+            .get(token)
+            .map_or(0, |b| b.conflicts)
+    }
+
+    /// `getUpdates` calls the bot made.
+    pub fn polls(&self, token: &str) -> u64 {
+        self.shared.lock().bots.get(token).map_or(0, |b| b.polls)
     }
 
     /// Whether updates the bot has not confirmed (by a higher offset) remain.
@@ -338,6 +359,16 @@ async fn get_updates(
     let offset = int(p, "offset");
     let timeout = Duration::from_secs(int(p, "timeout").unwrap_or(0).clamp(0, 50) as u64);
     let deadline = Instant::now() + timeout;
+    let me = {
+        let mut w = shared.lock();
+        let Some(bot) = w.bots.get_mut(token) else {
+            return fail(401, "Unauthorized", None);
+        };
+        bot.polls += 1;
+        bot.polls
+    };
+    // Wakes the poll this one ends.
+    shared.updated.notify_waiters();
     loop {
         let notified = shared.updated.notified();
         {
@@ -345,6 +376,14 @@ async fn get_updates(
             let Some(bot) = w.bots.get_mut(token) else {
                 return fail(401, "Unauthorized", None);
             };
+            if bot.polls != me {
+                bot.conflicts += 1;
+                return fail(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                    None,
+                );
+            }
             // An offset confirms every update before it: they are forgotten.
             if let Some(o) = offset {
                 bot.updates

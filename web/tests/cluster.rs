@@ -638,3 +638,142 @@ async fn instances_join_and_leave_without_losing_an_alert() {
         answers.len()
     ));
 }
+
+/// A user's Telegram bot runs on the instance trading for the user, and
+/// only there: one `getUpdates` poll at a time (Telegram ends a second one
+/// with 409 Conflict and would split the updates), a bot registered
+/// through another instance starts on the owner, each command is answered
+/// once, and after the owner is killed the instance taking the user over
+/// answers.
+#[tokio::test]
+async fn a_telegram_bot_runs_on_its_users_instance_only() {
+    use tradingbot_testkit::telegram::LocalTelegram;
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip("a_telegram_bot_runs_on…", "TEST_DATABASE_URL");
+    };
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
+        return announce_skip("a_telegram_bot_runs_on…", "TEST_REDIS_URL");
+    };
+    const TOKEN: &str = "7123456789:AAClusterBotTokenForTheTestsOnly-abcd";
+    const CHAT: i64 = 424_242;
+    let venue = LocalBinance::start();
+    let (k, s) = key(0);
+    venue.add_account(&k, &s, dec!(10000));
+    let tg = LocalTelegram::start();
+    tg.add_bot(TOKEN, "cluster_trades_bot");
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_TELEGRAM_API_URL", tg.url.as_str()),
+    ];
+    env.extend_from_slice(&SHARED_SECRETS);
+    env.extend(common::venues::env(Some(&venue), None));
+    let dirs: Vec<(tempfile::TempDir, std::path::PathBuf)> = (0..2).map(|_| workdir()).collect();
+    let mut bots: Vec<Option<Spawned>> = dirs
+        .iter()
+        .map(|(_, d)| Some(Spawned::start(d, &env)))
+        .collect();
+    settled_cluster(&bots.iter().flatten().collect::<Vec<_>>()).await;
+    let api = Api::new(bots[0].as_ref().unwrap());
+    let u = api.user("telegram-cluster@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "binance", "api_key": k, "api_secret": s, "testnet": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let account = json(res).await["id"].as_i64().unwrap();
+    let res = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "tg", "symbol": "BTCUSDT", "account_id": account }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let strategy = json(res).await;
+    // Which instance trades for the user: the one that executes its alert.
+    let body = common::api::tv_alert(&strategy, "buy", "long", "tg-1");
+    let (status, answer, owner) = post(bots[0].as_ref().unwrap(), &strategy, body).await;
+    assert_eq!(status, 202, "{answer}");
+    let mut ids = Vec::new();
+    for b in bots.iter().flatten() {
+        ids.push(instance_id(b).await);
+    }
+    let at = ids.iter().position(|i| *i == owner).unwrap();
+    let other = 1 - at;
+
+    // Registered through the instance that does not trade for the user.
+    let elsewhere = Api::new(bots[other].as_ref().unwrap());
+    let res = elsewhere
+        .post(
+            "/telegram/register",
+            Some(&u.access),
+            json!({ "bot_token": TOKEN }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let link = json(res).await["start_link"].as_str().unwrap().to_owned();
+    let code = link.split("start=").nth(1).unwrap().to_owned();
+    until("the owner polling the bot", Duration::from_secs(10), || {
+        tg.polls(TOKEN) > 0
+    })
+    .await;
+    let replies = |needle: &str| {
+        tg.sent(TOKEN)
+            .iter()
+            .filter(|m| m.chat_id == CHAT && m.text.contains(needle))
+            .count()
+    };
+    tg.user_says(TOKEN, CHAT, &format!("/start {code}"));
+    until("the chat linked", Duration::from_secs(15), || {
+        replies("This chat now receives") == 1
+    })
+    .await;
+    tg.user_says(TOKEN, CHAT, "/positions");
+    until("/positions answered", Duration::from_secs(15), || {
+        replies("BTCUSDT") >= 1
+    })
+    .await;
+    // The test message goes through whichever instance is asked.
+    let res = elsewhere
+        .post("/telegram/test", Some(&u.access), json!({}))
+        .await;
+    assert_eq!(res.status(), 202);
+    until("the test message", Duration::from_secs(15), || {
+        tg.sent(TOKEN).len() >= 3
+    })
+    .await;
+    // Steady state for a few long polls: one poller, nothing answered twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(tg.conflicts(TOKEN), 0, "two instances polled the bot");
+    assert_eq!(replies("This chat now receives"), 1);
+    let polls = tg.polls(TOKEN);
+
+    // The owner dies; the instance taking the user over runs the bot.
+    drop(bots[at].take());
+    let killed = Instant::now();
+    let before = tg.sent(TOKEN).len();
+    tg.user_says(TOKEN, CHAT, "/status");
+    until(
+        "/status answered after the takeover",
+        Duration::from_secs(30),
+        || tg.sent(TOKEN).len() > before,
+    )
+    .await;
+    assert!(tg.polls(TOKEN) > polls);
+    let took = killed.elapsed();
+    drop(bots);
+    db.cleanup().await;
+    announce(&format!(
+        "telegram in a cluster: one poller, 0 conflicts, registered through the other instance; answered {} ms after the owner's kill -9",
+        took.as_millis()
+    ));
+}

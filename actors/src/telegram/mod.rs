@@ -5,6 +5,12 @@
 //! The notifier listens to the event bus like any other live listener and
 //! hands each user's notices to that user's bot actor; neither ever makes
 //! trading wait.
+//!
+//! With several instances, a bot runs on the instance that trades for its
+//! user, and only there: Telegram lets one `getUpdates` poll per bot (a
+//! second one ends the first with 409 Conflict, and updates would be split
+//! between instances), the user's notices are raised there, and `/close`
+//! acts there. Bots follow their users' shards as they move.
 
 pub mod bot;
 pub mod client;
@@ -117,15 +123,75 @@ impl Telegram {
             .all(me.store.conn())
             .await?;
         for row in rows {
+            if !me.runs_here(row.user_id) {
+                continue;
+            }
             if let Err(e) = me.spawn(row).await {
                 tracing::warn!(error = %e, "a telegram bot cannot start");
             }
+        }
+        if me.deps.execution.cluster().is_some() {
+            let weak = Arc::downgrade(&me);
+            actix::spawn(async move {
+                let mut tick = tokio::time::interval(FOLLOW_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(me) = weak.upgrade() else { return };
+                    if let Err(e) = me.follow_owners().await {
+                        tracing::debug!(error = %e, "telegram bots not matched to their instances");
+                    }
+                }
+            });
         }
         Notifier::start_in_arbiter(&me.arbiter, {
             let me = me.clone();
             move |_| Notifier::new(me, bus)
         });
         Ok(me)
+    }
+
+    /// Whether this instance runs `user_id`'s bot (always, alone).
+    fn runs_here(&self, user_id: i64) -> bool {
+        self.deps
+            .execution
+            .cluster()
+            .is_none_or(|c| c.acts_for(user_id))
+    }
+
+    /// Starts the bots of users this instance now trades for, and stops
+    /// the ones whose users moved away or whose bot was removed elsewhere.
+    async fn follow_owners(&self) -> Result<(), TelegramError> {
+        let rows = telegram_bots::Entity::find()
+            .filter(telegram_bots::Column::IsActive.eq(true))
+            .all(self.store.conn())
+            .await?;
+        let wanted: HashMap<i64, telegram_bots::Model> = rows
+            .into_iter()
+            .filter(|r| self.runs_here(r.user_id))
+            .map(|r| (r.user_id, r))
+            .collect();
+        let gone: Vec<Addr<BotActor>> = {
+            let mut bots = self.bots.lock().unwrap_or_else(|e| e.into_inner());
+            let leaving: Vec<i64> = bots
+                .keys()
+                .filter(|u| !wanted.contains_key(u))
+                .copied()
+                .collect();
+            leaving.iter().filter_map(|u| bots.remove(u)).collect()
+        };
+        for addr in gone {
+            stop(addr);
+        }
+        for (user_id, row) in wanted {
+            if self.bot(user_id).is_none() {
+                tracing::info!(user_id, "telegram bot taken over by this instance");
+                if let Err(e) = self.spawn(row).await {
+                    tracing::warn!(error = %e, "a telegram bot cannot start");
+                }
+            }
+        }
+        Ok(())
     }
 
     fn bot(&self, user_id: i64) -> Option<Addr<BotActor>> {
@@ -230,7 +296,11 @@ impl Telegram {
         );
         active.bot_token_enc = Set(sealed);
         let row = active.update(self.store.conn()).await?;
-        self.spawn(row.clone()).await?;
+        // Elsewhere, the instance trading for the user starts it at its
+        // next look (within `FOLLOW_EVERY`).
+        if self.runs_here(user_id) {
+            self.spawn(row.clone()).await?;
+        }
         Ok(self.view_of(row, None))
     }
 
@@ -314,6 +384,9 @@ impl Handler<Stop> for BotActor {
         ctx.stop();
     }
 }
+
+/// How often an instance matches the bots it runs to the users it trades for.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// How long an opened position may wait for its stop-loss and take-profit
 /// before it is announced without them.

@@ -165,7 +165,15 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/telegram/test", tag = "telegram",
     security(("bearer" = [])),
     responses((status = 202, description = "queued"), (status = 404), (status = 409, description = "`telegram_chat_missing`")))]
-pub async fn test(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn test(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    // The bot runs where the user's trading does.
+    if let Some(answer) = crate::cluster::to_owner(&state, &req, user.id, Vec::new()).await {
+        return answer;
+    }
     state.telegram.test(user.id).await.map_err(problem)?;
     Ok(HttpResponse::Accepted().json(json!({ "status": "queued" })))
 }
