@@ -74,13 +74,16 @@ async fn the_bundled_data_backtests_like_the_engine() {
     assert_eq!(r["data"]["missing_bars"], 0);
 
     // The same run, in process.
-    use tradingbot_backtest::{Settings, engine::Series, run};
+    use tradingbot_backtest::{Settings, run};
     let (candles, _) =
         tradingbot_backtest::data::load_csv(tradingbot_core::market::candle::BUNDLED_BTC_DAILY)
             .unwrap();
-    let series = Series::new(tradingbot_backtest::cli::window(
-        &candles, None, None, false,
-    ));
+    // Warmed on the bars before the window, as the job is.
+    let series = tradingbot_backtest::cli::warmed_window(&candles, None, None, false);
+    assert_eq!(r["data"]["warmup_bars"], series.warmup());
+    assert!(series.warmup() > 1000);
+    assert_eq!(r["instrument"]["source"], "bundled");
+    assert_eq!(r["instrument"]["tick_size"], "0.1");
     let c = tradingbot_core::templates::find("ema_crossover")
         .unwrap()
         .configure(json!({ "fast": 5, "slow": 13 }).as_object().unwrap())
@@ -90,7 +93,7 @@ async fn the_bundled_data_backtests_like_the_engine() {
         ..Settings::defaults()
     };
     let o = run(&series, c.rule(), &s);
-    let report = tradingbot_backtest::report(&series.candles, s.capital, &o);
+    let report = tradingbot_backtest::report(series.traded(), s.capital, &o);
     assert_eq!(r["report"]["trades"], o.trades.len());
     assert_eq!(r["trades"].as_array().unwrap().len(), o.trades.len());
     let shown: Decimal = r["report"]["final_equity"].to_string().parse().unwrap();

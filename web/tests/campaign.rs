@@ -306,6 +306,8 @@ struct Campaign {
     kills: usize,
     seq: usize,
     worst_unprotected: Duration,
+    /// The logs of the processes killed so far.
+    history: String,
 }
 
 impl Campaign {
@@ -381,8 +383,10 @@ impl Campaign {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let (status, _) = bot.signal_and_wait("KILL");
+        let (status, out) = bot.signal_and_wait("KILL");
         assert!(!status.success());
+        self.history
+            .push_str(&format!("\n=== killed at {point:?}\n{out}"));
         self.kills += 1;
     }
 
@@ -550,8 +554,19 @@ impl Campaign {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "{}: venue orders missing from the database: {missing:?}",
-                    self.local.name()
+                    "{}: venue orders missing from the database: {missing:?}\nvenue: {:?}\nstored: {stored:?}\n{}",
+                    self.local.name(),
+                    self.local.client_ids(key),
+                    (self.history.clone() + "\n=== now\n" + &bot.output())
+                        .lines()
+                        .filter(|l| missing.iter().any(|m| l.contains(m.as_str()))
+                            || l.contains("refused")
+                            || l.starts_with("===")
+                            || l.contains("journal")
+                            || l.contains("ERROR")
+                            || l.contains("WARN"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             };
@@ -588,6 +603,7 @@ async fn campaign(local: Local, with: &[(&str, &str)]) {
         kills: 0,
         seq: 0,
         worst_unprotected: Duration::ZERO,
+        history: String::new(),
     };
     let bot = Spawned::start(&dir, &c.env());
     {
@@ -667,8 +683,11 @@ async fn campaign(local: Local, with: &[(&str, &str)]) {
         let answer = c.post(&bot, slot, body).await;
         assert_eq!(answer.as_ref().map(|a| a.0), Some(202), "{answer:?}");
         tokio::time::sleep(Duration::from_millis(jitter_ms)).await;
-        let (status, _) = bot.signal_and_wait("KILL");
+        let (status, out) = bot.signal_and_wait("KILL");
         assert!(!status.success());
+        c.history.push_str(&format!(
+            "\n=== killed {jitter_ms} ms after an entry\n{out}"
+        ));
         c.kills += 1;
         c.expected.insert(slot, Some(true));
         let restarted = c.restart().await;
@@ -706,8 +725,10 @@ async fn campaign(local: Local, with: &[(&str, &str)]) {
         }));
     }
     tokio::time::sleep(Duration::from_millis(4)).await;
-    let (status, _) = bot.signal_and_wait("KILL");
+    let (status, out) = bot.signal_and_wait("KILL");
     assert!(!status.success());
+    c.history
+        .push_str(&format!("\n=== killed with alerts racing\n{out}"));
     c.kills += 1;
     for ((slot, body), t) in bodies.into_iter().zip(tasks) {
         let answered = t.await.unwrap();

@@ -170,6 +170,20 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => {
+                    // An order the venue holds is kept even when a row it
+                    // points at (its signal, its position) is missing:
+                    // losing the order is worse than losing the link.
+                    if let Some(unlinked) = without_missing_links(store, &item.0).await {
+                        let again = (Arc::new(unlinked), item.1);
+                        if write_batch(store, std::slice::from_ref(&again), key, item.1)
+                            .await
+                            .is_ok()
+                        {
+                            tracing::warn!(error = %e, "an order was stored without links to rows the database does not have");
+                            metrics::counter!("persist_unlinked_total").increment(1);
+                            break;
+                        }
+                    }
                     refused(journal, &item.0, &e);
                     break;
                 }
@@ -179,6 +193,40 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
     if let Some(j) = journal {
         j.committed(last);
     }
+}
+
+/// The order event with its optional references to rows that do not exist
+/// (signal, position, strategy) removed; `None` when nothing was missing
+/// or it is not an order.
+async fn without_missing_links(store: &Store, event: &Event) -> Option<Event> {
+    let Event::Order(o) = event else { return None };
+    let db = store.conn();
+    let mut o = o.clone();
+    let mut changed = false;
+    if let Some(id) = o.signal_id
+        && matches!(signals::Entity::find_by_id(id).one(db).await, Ok(None))
+    {
+        o.signal_id = None;
+        changed = true;
+    }
+    if let Some(id) = o.position_id
+        && matches!(positions::Entity::find_by_id(id).one(db).await, Ok(None))
+    {
+        o.position_id = None;
+        changed = true;
+    }
+    if let Some(id) = o.strategy_id
+        && matches!(
+            crate::store::entities::strategies::Entity::find_by_id(id)
+                .one(db)
+                .await,
+            Ok(None)
+        )
+    {
+        o.strategy_id = None;
+        changed = true;
+    }
+    changed.then_some(Event::Order(o))
 }
 
 /// An event the database refuses on its own: a bug. Counted, logged, and
