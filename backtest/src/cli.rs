@@ -486,3 +486,18 @@ pub fn opposite(word: &str) -> Option<OppositeSignal> {
 pub fn decimal(word: &str) -> Option<Decimal> {
     word.trim().parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::cents;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn final_equity_is_rounded_to_the_cent_not_cut() {
+        assert_eq!(cents(dec!(10293.7810614)), "10293.78");
+        assert_eq!(cents(dec!(10293.785)), "10293.79");
+        assert_eq!(cents(dec!(8999.999)), "9000.00");
+        assert_eq!(cents(dec!(-0.005)), "-0.01");
+        assert_eq!(cents(dec!(10000)), "10000.00");
+    }
+}
