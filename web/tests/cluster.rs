@@ -19,6 +19,10 @@ use tradingbot_testkit::binance::LocalBinance;
 
 const USERS: usize = 6;
 
+/// One cluster at a time: each test runs several instances, and a
+/// handover timed on two cores must not be timing another test's too.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn key(i: usize) -> (String, String) {
     (
         format!("clusterKey{i:02}{}", "k".repeat(52)),
@@ -94,6 +98,7 @@ async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn three_instances_share_the_users_and_take_over_from_a_dead_one() {
+    let _serial = SERIAL.lock().await;
     let Some(db) = TestDatabase::postgres().await else {
         return announce_skip("three_instances_share_the_users…", "TEST_DATABASE_URL");
     };
@@ -315,6 +320,7 @@ async fn three_instances_share_the_users_and_take_over_from_a_dead_one() {
 /// that reached the paused instance is executed by the new owner, once.
 #[tokio::test]
 async fn a_paused_owner_does_not_act_when_it_resumes() {
+    let _serial = SERIAL.lock().await;
     let Some(db) = TestDatabase::postgres().await else {
         return announce_skip("a_paused_owner_does_not_act…", "TEST_DATABASE_URL");
     };
@@ -481,6 +487,7 @@ async fn a_paused_owner_does_not_act_when_it_resumes() {
 /// refused for a trading reason), none is lost to the move.
 #[tokio::test]
 async fn instances_join_and_leave_without_losing_an_alert() {
+    let _serial = SERIAL.lock().await;
     let Some(db) = TestDatabase::postgres().await else {
         return announce_skip("instances_join_and_leave…", "TEST_DATABASE_URL");
     };
@@ -647,6 +654,7 @@ async fn instances_join_and_leave_without_losing_an_alert() {
 /// answers.
 #[tokio::test]
 async fn a_telegram_bot_runs_on_its_users_instance_only() {
+    let _serial = SERIAL.lock().await;
     use tradingbot_testkit::telegram::LocalTelegram;
     let Some(db) = TestDatabase::postgres().await else {
         return announce_skip("a_telegram_bot_runs_on…", "TEST_DATABASE_URL");
