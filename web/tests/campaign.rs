@@ -571,6 +571,21 @@ impl Campaign {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             };
             orders += stored.len();
+            let all = self.history.clone() + "\n=== now\n" + &bot.output();
+            let unlinked: Vec<&str> = all
+                .lines()
+                .filter(|l| l.contains("stored without links") || l.starts_with("==="))
+                .collect();
+            assert!(
+                !unlinked.iter().any(|l| l.contains("stored without links")),
+                "{}: orders stored without their signal or position:\n{}\n{}",
+                self.local.name(),
+                unlinked.join("\n"),
+                all.lines()
+                    .filter(|l| l.starts_with("===") || l.contains("WARN") || l.contains("ERROR"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
             let mut per_alert: HashMap<String, usize> = HashMap::new();
             for e in self.local.entries(key) {
                 let key = signals.get(&signal_of(&e)).unwrap_or_else(|| {

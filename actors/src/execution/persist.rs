@@ -173,13 +173,17 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
                     // An order the venue holds is kept even when a row it
                     // points at (its signal, its position) is missing:
                     // losing the order is worse than losing the link.
-                    if let Some(unlinked) = without_missing_links(store, &item.0).await {
+                    if let Some((unlinked, cleared)) = without_missing_links(store, &item.0).await {
+                        let client_order_id = match &unlinked {
+                            Event::Order(o) => o.client_order_id.as_str().to_owned(),
+                            _ => String::new(),
+                        };
                         let again = (Arc::new(unlinked), item.1);
                         if write_batch(store, std::slice::from_ref(&again), key, item.1)
                             .await
                             .is_ok()
                         {
-                            tracing::warn!(error = %e, "an order was stored without links to rows the database does not have");
+                            tracing::warn!(error = %e, client_order_id, cleared = ?cleared, "an order was stored without links to rows the database does not have");
                             metrics::counter!("persist_unlinked_total").increment(1);
                             break;
                         }
@@ -196,24 +200,24 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
 }
 
 /// The order event with its optional references to rows that do not exist
-/// (signal, position, strategy) removed; `None` when nothing was missing
-/// or it is not an order.
-async fn without_missing_links(store: &Store, event: &Event) -> Option<Event> {
+/// (signal, position, strategy) removed, and which were; `None` when
+/// nothing was missing or it is not an order.
+async fn without_missing_links(store: &Store, event: &Event) -> Option<(Event, Vec<&'static str>)> {
     let Event::Order(o) = event else { return None };
     let db = store.conn();
     let mut o = o.clone();
-    let mut changed = false;
+    let mut cleared = Vec::new();
     if let Some(id) = o.signal_id
         && matches!(signals::Entity::find_by_id(id).one(db).await, Ok(None))
     {
         o.signal_id = None;
-        changed = true;
+        cleared.push("signal");
     }
     if let Some(id) = o.position_id
         && matches!(positions::Entity::find_by_id(id).one(db).await, Ok(None))
     {
         o.position_id = None;
-        changed = true;
+        cleared.push("position");
     }
     if let Some(id) = o.strategy_id
         && matches!(
@@ -224,9 +228,9 @@ async fn without_missing_links(store: &Store, event: &Event) -> Option<Event> {
         )
     {
         o.strategy_id = None;
-        changed = true;
+        cleared.push("strategy");
     }
-    changed.then_some(Event::Order(o))
+    (!cleared.is_empty()).then_some((Event::Order(o), cleared))
 }
 
 /// An event the database refuses on its own: a bug. Counted, logged, and

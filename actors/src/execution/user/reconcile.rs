@@ -634,13 +634,44 @@ impl UserActor {
                     .map(|(_, id)| id.clone())
             };
             let (sl, tp) = (find(OrderLeg::StopLoss), find(OrderLeg::TakeProfit));
-            let entry_signal = find(OrderLeg::Entry)
+            let strategy_id = p.strategy_id.unwrap_or_default();
+            // An entry whose link to the position was not written yet (the
+            // process stopped between the two records) names it too.
+            let unlinked_entry = || {
+                self.orders
+                    .values()
+                    .find(|o| {
+                        o.leg == OrderLeg::Entry
+                            && o.position_id.is_none()
+                            && o.strategy_id == p.strategy_id
+                            && o.account_id == account_id
+                            && o.symbol == venue_symbol
+                    })
+                    .map(|o| o.client_order_id.clone())
+            };
+            let named = find(OrderLeg::Entry)
                 .or(sl.clone())
                 .or(tp.clone())
+                .or_else(unlinked_entry)
                 .and_then(|id| id.parts())
-                .map(|(_, sig, _)| sig)
-                .unwrap_or(p.id);
-            let strategy_id = p.strategy_id.unwrap_or_default();
+                .map(|(_, sig, _)| sig);
+            // No order of the position names its signal (its entry's record
+            // lost its link): the orders placed for it from now on refer to
+            // a signal on record that says so — never to a made-up id the
+            // signals table does not have.
+            let entry_signal = named.unwrap_or_else(|| {
+                let side = if p.side == DbSide::Long {
+                    "long"
+                } else {
+                    "short"
+                };
+                self.internal_signal(
+                    strategy_id,
+                    &p.symbol,
+                    side,
+                    "position_restored: the signal of its entry is not on record".into(),
+                )
+            });
             let route = self.strategies.get(&strategy_id);
             let (tp_pct, sl_pct) = match (route, p.side) {
                 (Some(r), DbSide::Long) => (r.config.long_tp_pct, r.config.long_sl_pct),
