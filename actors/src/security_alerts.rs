@@ -4,15 +4,22 @@
 //! their Telegram bot, when registered) and by email when SMTP is
 //! configured. Kinds the user switched off are skipped, critical ones never.
 //! Runs as its own task: an audited action never waits for its alert.
+//!
+//! With several instances the audit event is read by the instance it was
+//! written on, which may not run the user's Telegram bot: the alert also
+//! goes out on Redis ([`RELAY`]) and the instance that runs the bot sends
+//! it (websocket frames already travel between instances on their own).
 
 use crate::execution::bus::EventBus;
 use crate::execution::events::{Event, SecurityAlert};
 use crate::identity::{Identity, Mailer};
+use crate::kv::Redis;
 use crate::store::Store;
 use crate::store::entities::{audit_log, security_alert_settings as settings, users};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -23,7 +30,46 @@ const FEED: usize = 10_000;
 /// Alert mails waiting for the mail server at most.
 const MAIL_QUEUE: usize = 1_000;
 
-pub fn spawn(identity: Arc<Identity>, bus: Arc<EventBus>) {
+/// The Redis channel security alerts travel on between instances.
+pub const RELAY: &str = "security_alerts";
+
+/// A security alert between instances.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Relayed {
+    /// The instance that raised it (which ignores its own).
+    pub origin: String,
+    pub user_id: i64,
+    pub kind: String,
+    pub critical: bool,
+    pub title: String,
+    pub message: String,
+    pub ip: Option<String>,
+    pub at: chrono::DateTime<Utc>,
+}
+
+impl Relayed {
+    /// The alert, when its kind is one this build knows.
+    pub fn into_alert(self) -> Option<SecurityAlert> {
+        Some(SecurityAlert {
+            user_id: self.user_id,
+            kind: AlertKind::parse(&self.kind)?.code(),
+            critical: self.critical,
+            title: self.title,
+            message: self.message,
+            ip: self.ip,
+            at: self.at,
+        })
+    }
+}
+
+/// Where alerts go besides this instance's bus: the other instances.
+#[derive(Clone)]
+pub struct Relay {
+    pub redis: Redis,
+    pub origin: String,
+}
+
+pub fn spawn(identity: Arc<Identity>, bus: Arc<EventBus>, relay: Option<Relay>) {
     let Some(mut feed) = identity.store.audit_feed(FEED) else {
         tracing::warn!("security alerts already running for this store");
         return;
@@ -45,7 +91,7 @@ pub fn spawn(identity: Arc<Identity>, bus: Arc<EventBus>) {
                 .and_then(|d| serde_json::from_str(d).ok())
                 .unwrap_or(serde_json::Value::Null);
             if let Some(trigger) = alerts::classify(&row.event, row.user_id, &details) {
-                deliver(&identity, &bus, &mail, &row, trigger).await;
+                deliver(&identity, &bus, relay.as_ref(), &mail, &row, trigger).await;
             }
         }
     });
@@ -57,6 +103,7 @@ type Mail = (String, String, String);
 async fn deliver(
     identity: &Identity,
     bus: &EventBus,
+    relay: Option<&Relay>,
     mail: &mpsc::Sender<Mail>,
     row: &audit_log::Model,
     t: Trigger,
@@ -108,7 +155,7 @@ async fn deliver(
         );
         let title = t.kind.title(korean).to_owned();
         metrics::counter!("security_alerts_total", "kind" => t.kind.code()).increment(1);
-        bus.publish_live(Event::SecurityAlert(SecurityAlert {
+        let alert = SecurityAlert {
             user_id: user.id,
             kind: t.kind.code(),
             critical: t.kind.critical(),
@@ -116,7 +163,26 @@ async fn deliver(
             message: message.clone(),
             ip: row.ip.clone(),
             at: row.created_at,
-        }));
+        };
+        if let Some(r) = relay {
+            let relayed = Relayed {
+                origin: r.origin.clone(),
+                user_id: alert.user_id,
+                kind: alert.kind.to_owned(),
+                critical: alert.critical,
+                title: alert.title.clone(),
+                message: alert.message.clone(),
+                ip: alert.ip.clone(),
+                at: alert.at,
+            };
+            if let Ok(text) = serde_json::to_string(&relayed)
+                && let Err(e) = r.redis.publish(RELAY, &text).await
+            {
+                metrics::counter!("security_alert_relay_errors_total").increment(1);
+                tracing::warn!(error = %e, user_id = user.id, "security alert not relayed to the other instances");
+            }
+        }
+        bus.publish_live(Event::SecurityAlert(alert));
         if matches!(identity.mailer, Mailer::Smtp { .. }) {
             let subject = if korean {
                 format!("[TradingBot] 보안 알림: {title}")

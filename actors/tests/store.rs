@@ -16,6 +16,7 @@ use tradingbot_actors::store::{DbDecimal, Store};
 const TABLES: &[&str] = &[
     "users",
     "backtest_jobs",
+    "shard_fences",
     "refresh_tokens",
     "email_verification_tokens",
     "totp_recovery_codes",

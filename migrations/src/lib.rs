@@ -22,6 +22,7 @@ mod m20261124_000007_ai;
 mod m20261124_000008_security;
 mod m20261205_000009_replay;
 mod m20261205_000010_backtest_jobs;
+mod m20261207_000011_shard_fences;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_security::Migration),
             Box::new(m20261205_000009_replay::Migration),
             Box::new(m20261205_000010_backtest_jobs::Migration),
+            Box::new(m20261207_000011_shard_fences::Migration),
         ]
     }
 }

@@ -191,6 +191,13 @@ impl Server {
         tradingbot_actors::security_alerts::spawn(
             state.identity.clone(),
             state.execution.bus().clone(),
+            state
+                .execution
+                .cluster()
+                .map(|c| tradingbot_actors::security_alerts::Relay {
+                    redis: c.redis().clone(),
+                    origin: c.id().to_owned(),
+                }),
         );
         telemetry::register_series();
         telemetry::spawn_gauges(

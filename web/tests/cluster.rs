@@ -651,7 +651,7 @@ async fn instances_join_and_leave_without_losing_an_alert() {
 /// with 409 Conflict and would split the updates), a bot registered
 /// through another instance starts on the owner, each command is answered
 /// once, and after the owner is killed the instance taking the user over
-/// answers.
+/// answers. A security alert raised on the other instance reaches the bot.
 #[tokio::test]
 async fn a_telegram_bot_runs_on_its_users_instance_only() {
     let _serial = SERIAL.lock().await;
@@ -759,10 +759,33 @@ async fn a_telegram_bot_runs_on_its_users_instance_only() {
         tg.sent(TOKEN).len() >= 3
     })
     .await;
+    // A security alert raised on the instance that does not run the bot
+    // (the failed sign-ins land there) reaches the chat, once.
+    for _ in 0..3 {
+        let res = elsewhere
+            .post(
+                "/auth/login",
+                None,
+                json!({ "email": "telegram-cluster@example.com", "password": "not the password at all" }),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    until(
+        "the security alert relayed",
+        Duration::from_secs(15),
+        || replies("Failed sign-in attempts") == 1,
+    )
+    .await;
     // Steady state for a few long polls: one poller, nothing answered twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(tg.conflicts(TOKEN), 0, "two instances polled the bot");
     assert_eq!(replies("This chat now receives"), 1);
+    assert_eq!(
+        replies("Failed sign-in attempts"),
+        1,
+        "the alert sent twice"
+    );
     let polls = tg.polls(TOKEN);
 
     // The owner dies; the instance taking the user over runs the bot.

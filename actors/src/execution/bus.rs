@@ -12,10 +12,20 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
 /// An event for a durable listener, with its journal number (0 when the
-/// process keeps no journal).
+/// process keeps no journal) and the lease it was made under.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct Published(pub Arc<Event>, pub u64);
+pub struct Published(pub Arc<Event>, pub u64, pub Lease);
+
+/// The fencing token of the shard lease an event was made under: `None`
+/// for a lone instance (nothing to fence), `Some(0)` for an event about a
+/// user whose shard this instance does not hold. The database writer
+/// checks it against the shard's fence, so an owner that lost its shard
+/// cannot overwrite what the next owner wrote.
+pub type Lease = Option<u64>;
+
+/// Tells the lease token this instance holds for a user's shard (0: none).
+pub type LeaseOf = Arc<dyn Fn(i64) -> u64 + Send + Sync>;
 
 type Durable = (Recipient<Published>, Arc<super::mailbox::Depth>);
 
@@ -23,6 +33,7 @@ pub struct EventBus {
     durable: RwLock<Vec<Durable>>,
     live: broadcast::Sender<Arc<Event>>,
     journal: std::sync::OnceLock<Arc<super::journal::Journal>>,
+    lease_of: std::sync::OnceLock<LeaseOf>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -39,6 +50,7 @@ impl Default for EventBus {
             durable: RwLock::new(Vec::new()),
             live: broadcast::channel(4096).0,
             journal: std::sync::OnceLock::new(),
+            lease_of: std::sync::OnceLock::new(),
         }
     }
 }
@@ -61,6 +73,12 @@ impl EventBus {
         let _ = self.journal.set(journal);
     }
 
+    /// Stamps durable events with the lease they are made under (set
+    /// once, at start, when the instance is one of several).
+    pub fn set_lease_of(&self, lease_of: LeaseOf) {
+        let _ = self.lease_of.set(lease_of);
+    }
+
     /// Publishes `event`: a durable one is journaled first, and handed to
     /// the durable listeners in journal order, before anything it describes
     /// can leave the process.
@@ -68,15 +86,19 @@ impl EventBus {
         count(&event);
         let event = Arc::new(event);
         if super::journal::is_durable(&event) {
+            let lease = match (self.lease_of.get(), event.user_id()) {
+                (Some(f), Some(user_id)) => Some(f(user_id)),
+                _ => None,
+            };
             let durable = self.durable.read().unwrap_or_else(|e| e.into_inner());
             let deliver = |seq: u64| {
                 for r in durable.iter() {
-                    r.0.do_send(Published(event.clone(), seq));
+                    r.0.do_send(Published(event.clone(), seq, lease));
                     r.1.sent();
                 }
             };
             match self.journal.get() {
-                Some(j) => j.append(&event, deliver),
+                Some(j) => j.append(&event, lease, deliver),
                 None => deliver(0),
             }
         }

@@ -11,6 +11,7 @@
 //! after that checkpoint are written again (the writes are upserts), and
 //! files whose events are all committed are deleted as it goes.
 
+use super::bus::Lease;
 use super::events::{Event, OrderRecord, PositionRecord, RiskAlert, SignalRecord};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -84,12 +85,18 @@ pub fn is_durable(event: &Event) -> bool {
 struct LineOut<'a> {
     seq: u64,
     event: DurableRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease: Lease,
 }
 
 #[derive(Deserialize)]
 struct LineIn {
     seq: u64,
     event: Durable,
+    /// Lines written before leases were journaled have none: a lone
+    /// instance's, written as they were.
+    #[serde(default)]
+    lease: Lease,
 }
 
 struct Writer {
@@ -119,6 +126,8 @@ impl std::fmt::Debug for Journal {
 pub struct Recovered {
     pub seq: u64,
     pub event: Event,
+    /// The lease it was made under: written back with the same fencing.
+    pub lease: Lease,
 }
 
 /// The journal as found in `dir`: its events in order, and the files that
@@ -198,6 +207,7 @@ pub fn read(dir: &Path) -> io::Result<Found> {
                     events.push(Recovered {
                         seq: l.seq,
                         event: l.event.into(),
+                        lease: l.lease,
                     });
                 }
                 // The last line of the last file, cut by the kill: nothing
@@ -292,14 +302,18 @@ impl Journal {
     /// Writes `event` and hands its sequence number to `deliver` while the
     /// journal is still held, so deliveries happen in journal order. Events
     /// the database does not keep are delivered with number 0, unwritten.
-    pub fn append(&self, event: &Event, deliver: impl FnOnce(u64)) {
+    pub fn append(&self, event: &Event, lease: Lease, deliver: impl FnOnce(u64)) {
         let Some(d) = durable(event) else {
             deliver(0);
             return;
         };
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let seq = w.next_seq;
-        let mut line = match serde_json::to_vec(&LineOut { seq, event: d }) {
+        let mut line = match serde_json::to_vec(&LineOut {
+            seq,
+            event: d,
+            lease,
+        }) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(error = %e, "an event could not be journaled");
@@ -400,12 +414,13 @@ mod tests {
         let j = Journal::start(dir.path(), found.key.clone(), 41).unwrap();
         let mut seqs = Vec::new();
         for id in 1..=3 {
-            j.append(&signal(id), |s| seqs.push(s));
+            j.append(&signal(id), None, |s| seqs.push(s));
         }
         j.append(
             &Event::DayEnded {
                 date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             },
+            None,
             |s| seqs.push(s),
         );
         assert_eq!(
@@ -440,6 +455,24 @@ mod tests {
     }
 
     #[test]
+    fn an_event_comes_back_with_the_lease_it_was_made_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let found = read(dir.path()).unwrap();
+        let j = Journal::start(dir.path(), found.key.clone(), 0).unwrap();
+        j.append(&signal(1), Some(7), |_| {});
+        j.append(&signal(2), Some(0), |_| {});
+        j.append(&signal(3), None, |_| {});
+        drop(j);
+        let leases: Vec<Lease> = read(dir.path())
+            .unwrap()
+            .events
+            .iter()
+            .map(|r| r.lease)
+            .collect();
+        assert_eq!(leases, vec![Some(7), Some(0), None]);
+    }
+
+    #[test]
     fn a_run_after_one_that_journaled_nothing_keeps_its_file() {
         let dir = tempfile::tempdir().unwrap();
         // A run killed before its first event was whole: its segment holds
@@ -454,8 +487,8 @@ mod tests {
         assert_eq!(found.files, vec![segment_path(dir.path(), 8)]);
         j.retire(found.files);
         let mut seqs = Vec::new();
-        j.append(&signal(1), |s| seqs.push(s));
-        j.append(&signal(2), |s| seqs.push(s));
+        j.append(&signal(1), None, |s| seqs.push(s));
+        j.append(&signal(2), None, |s| seqs.push(s));
         assert_eq!(seqs, vec![8, 9]);
         drop(j);
         // Killed again: what it wrote is there, whole.
@@ -470,7 +503,7 @@ mod tests {
         let j = Journal::start(dir.path(), "journal:t".into(), 0).unwrap();
         let mut last = 0;
         for id in 0..(SEGMENT_EVENTS * 2 + 10) {
-            j.append(&signal(id as i64), |s| last = s);
+            j.append(&signal(id as i64), None, |s| last = s);
         }
         let count = || {
             fs::read_dir(dir.path())

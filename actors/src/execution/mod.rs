@@ -17,6 +17,7 @@
 pub mod bus;
 pub mod events;
 pub mod exchange;
+pub mod fences;
 pub mod ids;
 pub mod journal;
 pub mod mailbox;

@@ -11,7 +11,7 @@
 //! and kept in the journal's rejected file — never silently dropped. On
 //! shutdown [`Drain`] waits until everything received has been written.
 
-use super::bus::Published;
+use super::bus::{Lease, Published};
 use super::events::{Event, OrderRecord, PositionRecord, SignalRecord};
 use super::journal::{self, Journal};
 use super::mailbox::Depth;
@@ -27,6 +27,15 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tradingbot_core::risk::RiskLedger;
 
+/// An event waiting to be written: its journal number and the lease it
+/// was made under.
+#[derive(Clone)]
+struct Item {
+    event: Arc<Event>,
+    seq: u64,
+    lease: Lease,
+}
+
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
 /// How long an event may wait for companions before it is written.
@@ -35,7 +44,7 @@ const LINGER: Duration = Duration::from_millis(5);
 pub struct PersistActor {
     store: Store,
     journal: Option<Arc<Journal>>,
-    pending: Vec<(Arc<Event>, u64)>,
+    pending: Vec<Item>,
     flushing: bool,
     timer_armed: bool,
     waiters: Vec<oneshot::Sender<()>>,
@@ -80,7 +89,7 @@ impl PersistActor {
             return;
         }
         let take = self.pending.len().min(MAX_BATCH);
-        let batch: Vec<(Arc<Event>, u64)> = self.pending.drain(..take).collect();
+        let batch: Vec<Item> = self.pending.drain(..take).collect();
         self.flushing = true;
         let (store, journal) = (self.store.clone(), self.journal.clone());
         ctx.spawn(
@@ -115,7 +124,11 @@ impl Handler<Published> for PersistActor {
 
     fn handle(&mut self, msg: Published, ctx: &mut Self::Context) {
         self.depth.handled();
-        self.pending.push((msg.0, msg.1));
+        self.pending.push(Item {
+            event: msg.0,
+            seq: msg.1,
+            lease: msg.2,
+        });
         self.schedule(ctx);
     }
 }
@@ -135,10 +148,10 @@ impl Handler<Drain> for PersistActor {
     }
 }
 
-async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Arc<Event>, u64)]) {
+async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[Item]) {
     let started = std::time::Instant::now();
     let key = journal.map(Journal::key);
-    let last = batch.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    let last = batch.iter().map(|i| i.seq).max().unwrap_or(0);
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
         match write_batch(store, batch, key, last).await {
@@ -162,7 +175,7 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
     for item in batch {
         let mut delay = Duration::from_millis(200);
         loop {
-            match write_batch(store, std::slice::from_ref(item), key, item.1).await {
+            match write_batch(store, std::slice::from_ref(item), key, item.seq).await {
                 Ok(()) => break,
                 Err(e) if is_outage(&e) => {
                     tracing::error!(error = %e, "database unavailable; holding events until it returns");
@@ -173,13 +186,18 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
                     // An order the venue holds is kept even when a row it
                     // points at (its signal, its position) is missing:
                     // losing the order is worse than losing the link.
-                    if let Some((unlinked, cleared)) = without_missing_links(store, &item.0).await {
+                    if let Some((unlinked, cleared)) =
+                        without_missing_links(store, &item.event).await
+                    {
                         let client_order_id = match &unlinked {
                             Event::Order(o) => o.client_order_id.as_str().to_owned(),
                             _ => String::new(),
                         };
-                        let again = (Arc::new(unlinked), item.1);
-                        if write_batch(store, std::slice::from_ref(&again), key, item.1)
+                        let again = Item {
+                            event: Arc::new(unlinked),
+                            ..item.clone()
+                        };
+                        if write_batch(store, std::slice::from_ref(&again), key, item.seq)
                             .await
                             .is_ok()
                         {
@@ -188,7 +206,7 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[(Ar
                             break;
                         }
                     }
-                    refused(journal, &item.0, &e);
+                    refused(journal, &item.event, &e);
                     break;
                 }
             }
@@ -280,11 +298,15 @@ pub async fn recover(store: &Store, dir: &std::path::Path) -> Result<Arc<Journal
         .await?
         .and_then(|r| r.value.parse().ok())
         .unwrap_or(0);
-    let todo: Vec<(Arc<Event>, u64)> = found
+    let todo: Vec<Item> = found
         .events
         .into_iter()
         .filter(|r| r.seq > checkpoint)
-        .map(|r| (Arc::new(r.event), r.seq))
+        .map(|r| Item {
+            event: Arc::new(r.event),
+            seq: r.seq,
+            lease: r.lease,
+        })
         .collect();
     if !todo.is_empty() {
         tracing::warn!(
@@ -305,18 +327,31 @@ pub async fn recover(store: &Store, dir: &std::path::Path) -> Result<Arc<Journal
 
 async fn write_batch(
     store: &Store,
-    batch: &[(Arc<Event>, u64)],
+    batch: &[Item],
     journal_key: Option<&str>,
     last_seq: u64,
 ) -> Result<(), sea_orm::DbErr> {
     let txn = store.conn().begin().await?;
-    for (event, _) in batch {
-        match event.as_ref() {
-            Event::Signal(s) => insert_signal(&txn, s).await?,
-            Event::Order(o) => upsert_order(&txn, o).await?,
-            Event::Position(p) => upsert_position(&txn, p).await?,
+    let fences =
+        super::fences::read_locked(&txn, batch.iter().map(|i| (i.event.as_ref(), i.lease))).await?;
+    for item in batch {
+        // A record made under a lease the shard has since passed beyond
+        // is a stale owner's: kept as a new fact, never overwriting.
+        let current = super::fences::current(&fences, &item.event, item.lease);
+        if !current {
+            metrics::counter!("persist_fenced_total").increment(1);
+            tracing::warn!(
+                kind = event_kind(&item.event),
+                lease = ?item.lease,
+                "a record made under a lease its shard has passed beyond: kept only where nothing newer is"
+            );
+        }
+        match item.event.as_ref() {
+            Event::Signal(s) => insert_signal(&txn, s, current).await?,
+            Event::Order(o) => upsert_order(&txn, o, current).await?,
+            Event::Position(p) => upsert_position(&txn, p, current).await?,
             Event::RiskState { user_id, ledger } => {
-                upsert_risk_state(&txn, *user_id, ledger).await?
+                upsert_risk_state(&txn, *user_id, ledger, current).await?
             }
             Event::RiskAlert(a) => {
                 audit_log::Entity::insert(audit_log::ActiveModel {
@@ -372,7 +407,27 @@ fn dec(d: Option<rust_decimal::Decimal>) -> Option<DbDecimal> {
     d.map(DbDecimal)
 }
 
-async fn insert_signal(db: &impl ConnectionTrait, s: &SignalRecord) -> Result<(), sea_orm::DbErr> {
+/// What an upsert does with a row already there: update the columns a
+/// later record may change, or (a stale owner's record) leave it.
+fn on_conflict<C: sea_orm::sea_query::IntoIden + Copy>(
+    key: C,
+    columns: impl IntoIterator<Item = C>,
+    overwrite: bool,
+) -> OnConflict {
+    let mut c = OnConflict::column(key);
+    if overwrite {
+        c.update_columns(columns);
+    } else {
+        c.do_nothing();
+    }
+    c
+}
+
+async fn insert_signal(
+    db: &impl ConnectionTrait,
+    s: &SignalRecord,
+    overwrite: bool,
+) -> Result<(), sea_orm::DbErr> {
     let row = signals::ActiveModel {
         id: Set(s.id),
         user_id: Set(s.user_id),
@@ -388,17 +443,21 @@ async fn insert_signal(db: &impl ConnectionTrait, s: &SignalRecord) -> Result<()
         received_at: Set(s.received_at),
     };
     signals::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(signals::Column::Id)
-                .update_columns([signals::Column::Outcome, signals::Column::Reason])
-                .to_owned(),
-        )
+        .on_conflict(on_conflict(
+            signals::Column::Id,
+            [signals::Column::Outcome, signals::Column::Reason],
+            overwrite,
+        ))
         .exec_without_returning(db)
         .await?;
     Ok(())
 }
 
-async fn upsert_order(db: &impl ConnectionTrait, o: &OrderRecord) -> Result<(), sea_orm::DbErr> {
+async fn upsert_order(
+    db: &impl ConnectionTrait,
+    o: &OrderRecord,
+    overwrite: bool,
+) -> Result<(), sea_orm::DbErr> {
     use orders::Column as C;
     let row = orders::ActiveModel {
         id: Set(o.id),
@@ -433,26 +492,26 @@ async fn upsert_order(db: &impl ConnectionTrait, o: &OrderRecord) -> Result<(), 
         filled_at: Set(o.filled_at),
     };
     orders::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::ClientOrderId)
-                .update_columns([
-                    C::PositionId,
-                    C::OrderId,
-                    C::Price,
-                    C::TriggerPrice,
-                    C::Quantity,
-                    C::FilledQty,
-                    C::AvgFillPrice,
-                    C::Fee,
-                    C::FeeAsset,
-                    C::Status,
-                    C::ErrorCode,
-                    C::ErrorMessage,
-                    C::UpdatedAt,
-                    C::FilledAt,
-                ])
-                .to_owned(),
-        )
+        .on_conflict(on_conflict(
+            C::ClientOrderId,
+            [
+                C::PositionId,
+                C::OrderId,
+                C::Price,
+                C::TriggerPrice,
+                C::Quantity,
+                C::FilledQty,
+                C::AvgFillPrice,
+                C::Fee,
+                C::FeeAsset,
+                C::Status,
+                C::ErrorCode,
+                C::ErrorMessage,
+                C::UpdatedAt,
+                C::FilledAt,
+            ],
+            overwrite,
+        ))
         .exec_without_returning(db)
         .await?;
     Ok(())
@@ -461,6 +520,7 @@ async fn upsert_order(db: &impl ConnectionTrait, o: &OrderRecord) -> Result<(), 
 async fn upsert_position(
     db: &impl ConnectionTrait,
     p: &PositionRecord,
+    overwrite: bool,
 ) -> Result<(), sea_orm::DbErr> {
     use positions::Column as C;
     let row = positions::ActiveModel {
@@ -489,24 +549,24 @@ async fn upsert_position(
         updated_at: Set(chrono::Utc::now()),
     };
     positions::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::Id)
-                .update_columns([
-                    C::EntryPrice,
-                    C::Quantity,
-                    C::StopLoss,
-                    C::TakeProfit,
-                    C::LiquidationPrice,
-                    C::RealizedPnl,
-                    C::Fees,
-                    C::ExitPrice,
-                    C::CloseReason,
-                    C::Status,
-                    C::ClosedAt,
-                    C::UpdatedAt,
-                ])
-                .to_owned(),
-        )
+        .on_conflict(on_conflict(
+            C::Id,
+            [
+                C::EntryPrice,
+                C::Quantity,
+                C::StopLoss,
+                C::TakeProfit,
+                C::LiquidationPrice,
+                C::RealizedPnl,
+                C::Fees,
+                C::ExitPrice,
+                C::CloseReason,
+                C::Status,
+                C::ClosedAt,
+                C::UpdatedAt,
+            ],
+            overwrite,
+        ))
         .exec_without_returning(db)
         .await?;
     Ok(())
@@ -516,6 +576,7 @@ async fn upsert_risk_state(
     db: &impl ConnectionTrait,
     user_id: i64,
     l: &RiskLedger,
+    overwrite: bool,
 ) -> Result<(), sea_orm::DbErr> {
     use risk_settings::Column as C;
     let defaults = tradingbot_core::risk::RiskLimits::default();
@@ -533,18 +594,18 @@ async fn upsert_risk_state(
         updated_at: Set(chrono::Utc::now()),
     };
     risk_settings::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::UserId)
-                .update_columns([
-                    C::KillSwitch,
-                    C::AdminKillSwitch,
-                    C::Day,
-                    C::DayStartEquity,
-                    C::HaltedDay,
-                    C::UpdatedAt,
-                ])
-                .to_owned(),
-        )
+        .on_conflict(on_conflict(
+            C::UserId,
+            [
+                C::KillSwitch,
+                C::AdminKillSwitch,
+                C::Day,
+                C::DayStartEquity,
+                C::HaltedDay,
+                C::UpdatedAt,
+            ],
+            overwrite,
+        ))
         .exec_without_returning(db)
         .await?;
     Ok(())

@@ -190,6 +190,10 @@ impl Execution {
         if let Some(j) = &journal {
             bus.set_journal(j.clone());
         }
+        if let Some(c) = &cluster {
+            let c = c.clone();
+            bus.set_lease_of(Arc::new(move |user_id| c.token_for(user_id).unwrap_or(0)));
+        }
         let persist_depth = Arc::new(Depth::new("persist"));
         let persist = {
             let (store, depth) = (store.clone(), persist_depth.clone());
@@ -407,6 +411,22 @@ impl Execution {
             let started = Instant::now();
             tracing::info!(shards = ?gained.iter().map(|g| g.0).collect::<Vec<_>>(), "shards taken");
             let shards: HashSet<u16> = gained.iter().map(|g| g.0).collect();
+            // The database learns the new tokens before the users are read
+            // back: whatever an older owner writes from now on cannot
+            // overwrite what is read and written here.
+            if let Some(c) = &self.cluster {
+                let mut delay = std::time::Duration::from_millis(100);
+                for attempt in 1..=5 {
+                    match super::fences::raise(&self.store, c.id(), &gained).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(attempt, error = %e, "cannot raise the shards' fences; retrying");
+                            tokio::time::sleep(delay).await;
+                            delay *= 2;
+                        }
+                    }
+                }
+            }
             if let Err(e) = self.bring_up(Some(&shards)).await {
                 tracing::error!(error = %e, "cannot bring the shards' users up");
             }

@@ -547,6 +547,36 @@ impl Actor for Notifier {
                 }
             }
         });
+        // Security alerts raised on another instance (the login landed
+        // there): the bot runs here only on the user's instance.
+        if let Some(c) = self.telegram.deps.execution.cluster() {
+            let (mut relayed, me, own) = (
+                c.redis().subscribe(crate::security_alerts::RELAY),
+                ctx.address(),
+                c.id().to_owned(),
+            );
+            actix::spawn(async move {
+                while let Some(text) = relayed.recv().await {
+                    let alert = match serde_json::from_str::<crate::security_alerts::Relayed>(&text)
+                    {
+                        Ok(r) if r.origin != own => r.into_alert(),
+                        Ok(_) => None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unreadable relayed security alert");
+                            None
+                        }
+                    };
+                    if let Some(a) = alert
+                        && me
+                            .try_send(Observed(Arc::new(Event::SecurityAlert(a))))
+                            .is_err()
+                        && !me.connected()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
     }
 }
 

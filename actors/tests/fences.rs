@@ -1,0 +1,169 @@
+//! The database's fencing of shard owners, through the real writer on real
+//! databases (SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set):
+//! once a new owner has raised a shard's fence, a record the old owner
+//! made under its older lease adds what is new and overwrites nothing.
+
+use actix::prelude::*;
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use std::sync::Arc;
+use tradingbot_actors::cluster::shard_of;
+use tradingbot_actors::execution::bus::Published;
+use tradingbot_actors::execution::events::{Event, SignalRecord};
+use tradingbot_actors::execution::fences;
+use tradingbot_actors::execution::mailbox::Depth;
+use tradingbot_actors::execution::persist::{Drain, PersistActor};
+use tradingbot_actors::store::Store;
+use tradingbot_actors::store::entities::{signals, users};
+use tradingbot_actors::store::enums::{Role, SignalOutcome};
+use tradingbot_actors::store::testing::{TestDatabase, announce};
+
+async fn user(store: &Store) -> i64 {
+    let now = Utc::now();
+    users::ActiveModel {
+        email: Set("fenced@example.com".to_owned()),
+        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
+        role: Set(Role::User),
+        ai_alert_confidence: Set(0.7),
+        is_active: Set(true),
+        is_2fa_enabled: Set(false),
+        failed_login_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(store.conn())
+    .await
+    .unwrap()
+    .id
+}
+
+fn signal(id: i64, user_id: i64, outcome: SignalOutcome, reason: &str) -> Event {
+    Event::Signal(SignalRecord {
+        id,
+        user_id: Some(user_id),
+        strategy_id: None,
+        signal_key: format!("k{id}"),
+        action: Some("buy".into()),
+        symbol: Some("BTCUSDT".into()),
+        price: None,
+        outcome,
+        reason: Some(reason.into()),
+        latency_us: 1,
+        source_ip: None,
+        received_at: Utc::now(),
+    })
+}
+
+async fn write(writer: &Addr<PersistActor>, event: Event, lease: Option<u64>) {
+    writer.do_send(Published(Arc::new(event), 0, lease));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    writer.do_send(Drain(tx));
+    rx.await.unwrap();
+}
+
+async fn reason(store: &Store, id: i64) -> Option<String> {
+    signals::Entity::find_by_id(id)
+        .one(store.conn())
+        .await
+        .unwrap()
+        .and_then(|s| s.reason)
+}
+
+async fn stale_owner_adds_but_never_overwrites(db: &TestDatabase) {
+    let store = db.connect().await.unwrap();
+    store.migrate_up().await.unwrap();
+    let user_id = user(&store).await;
+    let shard = shard_of(user_id);
+    let writer = PersistActor::new(store.clone(), Arc::new(Depth::new("persist")), None).start();
+
+    // Instance a owns the shard under token 5.
+    fences::raise(&store, "a", &[(shard, 5)]).await.unwrap();
+    write(
+        &writer,
+        signal(1, user_id, SignalOutcome::Accepted, "a"),
+        Some(5),
+    )
+    .await;
+    assert_eq!(reason(&store, 1).await.as_deref(), Some("a"));
+
+    // b takes it over (token 6) and updates the record.
+    fences::raise(&store, "b", &[(shard, 6)]).await.unwrap();
+    write(
+        &writer,
+        signal(1, user_id, SignalOutcome::Rejected, "b"),
+        Some(6),
+    )
+    .await;
+    assert_eq!(reason(&store, 1).await.as_deref(), Some("b"));
+
+    // a resumes: its late update changes nothing, its new fact is kept.
+    write(
+        &writer,
+        signal(1, user_id, SignalOutcome::Accepted, "a late"),
+        Some(5),
+    )
+    .await;
+    write(
+        &writer,
+        signal(2, user_id, SignalOutcome::Accepted, "a new"),
+        Some(5),
+    )
+    .await;
+    assert_eq!(reason(&store, 1).await.as_deref(), Some("b"));
+    assert_eq!(reason(&store, 2).await.as_deref(), Some("a new"));
+    // Neither does a record made where the shard is not held at all.
+    write(
+        &writer,
+        signal(2, user_id, SignalOutcome::Rejected, "no lease"),
+        Some(0),
+    )
+    .await;
+    assert_eq!(reason(&store, 2).await.as_deref(), Some("a new"));
+
+    // A fence never goes down: a raise with an older token is ignored.
+    fences::raise(&store, "a", &[(shard, 5)]).await.unwrap();
+    write(
+        &writer,
+        signal(1, user_id, SignalOutcome::Accepted, "a again"),
+        Some(5),
+    )
+    .await;
+    assert_eq!(reason(&store, 1).await.as_deref(), Some("b"));
+    write(
+        &writer,
+        signal(1, user_id, SignalOutcome::Accepted, "b again"),
+        Some(6),
+    )
+    .await;
+    assert_eq!(reason(&store, 1).await.as_deref(), Some("b again"));
+
+    // A lone instance (no lease at all) writes as always.
+    write(
+        &writer,
+        signal(1, user_id, SignalOutcome::Accepted, "alone"),
+        None,
+    )
+    .await;
+    assert_eq!(reason(&store, 1).await.as_deref(), Some("alone"));
+}
+
+#[actix_rt::test]
+async fn a_stale_owner_adds_records_but_never_overwrites_on_sqlite() {
+    let db = TestDatabase::sqlite();
+    stale_owner_adds_but_never_overwrites(&db).await;
+    db.cleanup().await;
+}
+
+#[actix_rt::test]
+async fn a_stale_owner_adds_records_but_never_overwrites_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return tradingbot_actors::store::testing::announce_skip(
+            "a_stale_owner_adds_records_but_never_overwrites_on_postgres",
+            "TEST_DATABASE_URL",
+        );
+    };
+    stale_owner_adds_but_never_overwrites(&db).await;
+    db.cleanup().await;
+    announce("fencing: a stale owner's late records overwrite nothing on PostgreSQL");
+}
