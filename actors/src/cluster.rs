@@ -92,6 +92,8 @@ pub struct Cluster {
     id: String,
     url: String,
     state: RwLock<State>,
+    /// This instance's id slot (see [`Cluster::claim_id_slot`]).
+    id_slot: std::sync::OnceLock<u8>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -110,6 +112,32 @@ local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
 return token
 ";
+
+/// Takes the first slot free or already ours; -1 when all are held.
+const CLAIM_SLOT: &str = r"
+for i = 0, tonumber(ARGV[4]) - 1 do
+  local k = ARGV[1] .. i
+  local v = redis.call('GET', k)
+  if (not v) or v == ARGV[2] then
+    redis.call('SET', k, ARGV[2], 'PX', ARGV[3])
+    return i
+  end
+end
+return -1
+";
+
+/// How many instances can mint ids at once.
+pub const ID_SLOTS: u8 = 16;
+/// How long an id slot outlives its instance.
+const ID_SLOT_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    #[error("all {ID_SLOTS} id slots are held: at most {ID_SLOTS} instances can run together")]
+    NoIdSlot,
+}
 
 const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -153,7 +181,31 @@ impl Cluster {
             id,
             url,
             state: RwLock::new(State::default()),
+            id_slot: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Claims one of the [`ID_SLOTS`] slots that keep the ids instances
+    /// mint apart (`execution::ids`): two instances minting in the same
+    /// millisecond would otherwise make the same signal, order and position
+    /// ids, and one's record would land on the other's row. Held like a
+    /// lease ([`ID_SLOT_TTL`], renewed every tick); a restarted instance
+    /// takes its own slot back.
+    pub async fn claim_id_slot(&self) -> Result<u8, ClusterError> {
+        if let Some(s) = self.id_slot.get() {
+            return Ok(*s);
+        }
+        let mut conn = self.redis.pool().get().await.map_err(KvError::from)?;
+        let slot: i64 = deadpool_redis::redis::Script::new(CLAIM_SLOT)
+            .arg(self.redis.key("cluster:id_slot:"))
+            .arg(&self.id)
+            .arg(ID_SLOT_TTL.as_millis() as u64)
+            .arg(i64::from(ID_SLOTS))
+            .invoke_async(&mut *conn)
+            .await
+            .map_err(KvError::from)?;
+        let slot = u8::try_from(slot).map_err(|_| ClusterError::NoIdSlot)?;
+        Ok(*self.id_slot.get_or_init(|| slot))
     }
 
     pub fn id(&self) -> &str {
@@ -235,6 +287,36 @@ impl Cluster {
                 .hgetall(&peers_key)
                 .query_async(&mut *conn)
                 .await?;
+        if let Some(slot) = self.id_slot.get() {
+            let ok: i64 = deadpool_redis::redis::Script::new(RENEW)
+                .key(self.redis.key(&format!("cluster:id_slot:{slot}")))
+                .arg(&self.id)
+                .arg(ID_SLOT_TTL.as_millis() as u64)
+                .invoke_async(&mut *conn)
+                .await?;
+            if ok != 1 {
+                // Lost only after a pause of a minute, when every shard
+                // lease is long gone too: taken back unless another
+                // instance took it meanwhile (then the operator must know).
+                metrics::counter!("cluster_id_slot_lost_total").increment(1);
+                let back: Option<String> = deadpool_redis::redis::cmd("SET")
+                    .arg(self.redis.key(&format!("cluster:id_slot:{slot}")))
+                    .arg(&self.id)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ID_SLOT_TTL.as_millis() as u64)
+                    .query_async(&mut *conn)
+                    .await?;
+                if back.is_none() {
+                    tracing::error!(
+                        slot,
+                        "this instance's id slot expired and another instance took it: restart this instance"
+                    );
+                } else {
+                    tracing::warn!(slot, "this instance's id slot had expired; taken back");
+                }
+            }
+        }
         let mut changes = Vec::new();
         // Renew what we own; notice what we lost.
         let owned: Vec<(u16, Lease)> = self.read().owned.iter().map(|(k, v)| (*k, *v)).collect();

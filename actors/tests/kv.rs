@@ -249,3 +249,37 @@ async fn redis_webhook_gate_is_shared_and_atomic() {
     assert_eq!(admitted, 1);
     announce("redis: one alert delivered 40 times to two instances was admitted once");
 }
+
+/// Instances mint ids apart: each claims its own id slot, a restarted one
+/// (same instance id) takes its own back, and a seventeenth finds none.
+#[tokio::test]
+async fn instances_claim_distinct_id_slots() {
+    use tradingbot_actors::cluster::{Cluster, ClusterError, ID_SLOTS};
+    let Some((redis, _)) = two_instances().await else {
+        return announce_skip("instances_claim_distinct_id_slots", "TEST_REDIS_URL");
+    };
+    let member = |n: usize| {
+        Cluster::new(
+            redis.clone(),
+            format!("i{n}"),
+            format!("http://10.0.0.{n}:8001"),
+        )
+    };
+    let mut slots = Vec::new();
+    for n in 0..usize::from(ID_SLOTS) {
+        slots.push(member(n).claim_id_slot().await.unwrap());
+    }
+    let mut distinct = slots.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), usize::from(ID_SLOTS), "{slots:?}");
+    // Restarted: the same instance id finds its slot.
+    assert_eq!(member(3).claim_id_slot().await.unwrap(), slots[3]);
+    assert!(matches!(
+        member(99).claim_id_slot().await,
+        Err(ClusterError::NoIdSlot)
+    ));
+    announce(
+        "id slots: 16 instances mint apart, a restarted one keeps its slot, a 17th is refused",
+    );
+}

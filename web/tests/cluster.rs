@@ -808,3 +808,462 @@ async fn a_telegram_bot_runs_on_its_users_instance_only() {
         took.as_millis()
     ));
 }
+
+/// One trader's account on one of the two local venues.
+#[derive(Clone, Copy)]
+enum Seat {
+    Binance(usize),
+    Okx(usize),
+}
+
+impl Seat {
+    fn key(self) -> String {
+        match self {
+            Seat::Binance(i) => key(i).0,
+            Seat::Okx(i) => format!("okx-cluster-{i:02}-5e25-4d8b-9f1a-0f1c3b2a7d11"),
+        }
+    }
+
+    fn account(self) -> Value {
+        match self {
+            Seat::Binance(i) => {
+                let (k, s) = key(i);
+                json!({ "exchange": "binance", "api_key": k, "api_secret": s, "testnet": true })
+            }
+            Seat::Okx(_) => json!({ "exchange": "okx", "api_key": self.key(),
+                                     "api_secret": common::venues::OKX_SECRET,
+                                     "passphrase": common::venues::OKX_PASS, "testnet": true }),
+        }
+    }
+}
+
+/// What the venues hold for one seat: position, entry sizes (by client id),
+/// resting stops, resting conditional orders, every client id ever seen.
+struct Held {
+    position: Decimal,
+    entries: Vec<(String, Decimal)>,
+    stops: usize,
+    resting: usize,
+    ids: Vec<String>,
+}
+
+fn held(b: &LocalBinance, o: &tradingbot_testkit::okx::LocalOkx, seat: Seat) -> Held {
+    let key = seat.key();
+    match seat {
+        Seat::Binance(_) => {
+            let v = b.venue();
+            let a = &v.accounts[key.as_str()];
+            Held {
+                position: a.positions.get("BTCUSDT").map_or(Decimal::ZERO, |p| p.amt),
+                entries: a
+                    .orders
+                    .iter()
+                    .filter(|o| o.client_id.ends_with('e'))
+                    .map(|o| (o.client_id.clone(), o.qty))
+                    .collect(),
+                stops: a
+                    .algos
+                    .iter()
+                    .filter(|x| x.status == "NEW" && x.kind == "STOP_MARKET")
+                    .count(),
+                resting: a.algos.iter().filter(|x| x.status == "NEW").count(),
+                ids: a
+                    .orders
+                    .iter()
+                    .map(|o| o.client_id.clone())
+                    .chain(a.algos.iter().map(|x| x.client_id.clone()))
+                    .collect(),
+            }
+        }
+        Seat::Okx(_) => {
+            let v = o.venue();
+            let a = &v.accounts[key.as_str()];
+            Held {
+                position: a
+                    .positions
+                    .get("BTC-USDT-SWAP")
+                    .map_or(Decimal::ZERO, |p| p.pos),
+                entries: a
+                    .orders
+                    .iter()
+                    .filter(|o| o.cl_ord_id.ends_with('e'))
+                    .map(|o| (o.cl_ord_id.clone(), o.sz))
+                    .collect(),
+                stops: a
+                    .algos
+                    .iter()
+                    .filter(|x| x.state == "live" && x.sl.is_some())
+                    .count(),
+                resting: a.algos.iter().filter(|x| x.state == "live").count(),
+                ids: a
+                    .orders
+                    .iter()
+                    .map(|o| o.cl_ord_id.clone())
+                    .chain(a.algos.iter().map(|x| x.algo_cl_ord_id.clone()))
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// What became of one alert sent through nginx (resent, as a retrying
+/// sender would, while the answer said "not traded, send again" or while
+/// no answer came at all).
+#[derive(Debug, Clone)]
+struct Sent {
+    entry: bool,
+    status: u16,
+    body: String,
+    /// An attempt got no answer from its instance (killed while serving
+    /// it: nginx says 502): its outcome was unknown to the sender.
+    cut: bool,
+}
+
+/// Three instances behind Debian's nginx (round-robin, the repo's
+/// configuration) on one PostgreSQL and one Redis; traders on the local
+/// Binance and the local OKX venue send alerts through nginx without
+/// pause while the instance owning most of them is killed -9. Judged on
+/// the venues: every alert answered as accepted traded exactly once (none
+/// twice, none lost), every entry sized right, every open position has its
+/// stop, and — once the dead instance is started again on its directory —
+/// every order the venues hold is in the database.
+#[tokio::test]
+async fn behind_nginx_every_alert_trades_once_through_an_owners_kill() {
+    use tradingbot_testkit::okx::LocalOkx;
+    let _serial = SERIAL.lock().await;
+    let Some(db) = TestDatabase::postgres().await else {
+        return announce_skip("behind_nginx_every_alert…", "TEST_DATABASE_URL");
+    };
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        db.cleanup().await;
+        return announce_skip("behind_nginx_every_alert…", "TEST_REDIS_URL");
+    };
+    let seats: Vec<Seat> = (0..6)
+        .map(Seat::Binance)
+        .chain((0..3).map(Seat::Okx))
+        .collect();
+    let binance = LocalBinance::start();
+    let okx = LocalOkx::start();
+    for s in &seats {
+        match s {
+            Seat::Binance(i) => {
+                let (k, sec) = key(*i);
+                binance.add_account(&k, &sec, dec!(10000));
+            }
+            Seat::Okx(_) => okx.add_account(
+                &s.key(),
+                common::venues::OKX_SECRET,
+                common::venues::OKX_PASS,
+                dec!(10000),
+                true,
+            ),
+        }
+    }
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("TRADINGBOT_REDIS_PREFIX", prefix.as_str()),
+        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+        ("TRADINGBOT_RATE_LIMIT_WEBHOOK", "100000"),
+        // nginx's address: the backends see the traders' own.
+        ("TRADINGBOT_TRUSTED_PROXIES", "127.0.0.2/32"),
+    ];
+    env.extend_from_slice(&SHARED_SECRETS);
+    env.extend(common::venues::env(Some(&binance), Some(&okx)));
+    let dirs: Vec<(tempfile::TempDir, std::path::PathBuf)> = (0..3).map(|_| workdir()).collect();
+    let mut bots: Vec<Option<Spawned>> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|(_, dir)| {
+                let env = env.clone();
+                s.spawn(move || Spawned::start(dir, &env))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| Some(h.join().unwrap()))
+            .collect()
+    });
+    settled_cluster(&bots.iter().flatten().collect::<Vec<_>>()).await;
+    let mut ids = Vec::new();
+    for b in bots.iter().flatten() {
+        ids.push(instance_id(b).await);
+    }
+    let backends: Vec<String> = bots
+        .iter()
+        .flatten()
+        .map(|b| b.base.trim_start_matches("http://").to_owned())
+        .collect();
+    let Some(nginx) = common::nginx::Nginx::start(&backends) else {
+        drop(bots);
+        db.cleanup().await;
+        return;
+    };
+
+    let mut sessions = Vec::new();
+    let mut strategies = Vec::new();
+    for (i, seat) in seats.iter().enumerate() {
+        let api = Api::new(bots[i % 3].as_ref().unwrap());
+        let u = api.user(&format!("nginx{i}@example.com")).await;
+        let res = api
+            .post("/accounts/register", Some(&u.access), seat.account())
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let account = json(res).await["id"].as_i64().unwrap();
+        let res = api
+            .post(
+                "/strategies",
+                Some(&u.access),
+                json!({ "name": "nginx", "symbol": "BTCUSDT", "account_id": account,
+                        "investment_pct": 10, "leverage": 3 }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        strategies.push(json(res).await);
+        sessions.push(u);
+    }
+
+    // Each trader's alerts, one after another (as one TradingView strategy
+    // sends them), all through nginx.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each trader's last executed alert: by which instance, when.
+    type Executed = std::sync::Arc<std::sync::Mutex<HashMap<usize, (String, Instant)>>>;
+    let executed: Executed = Default::default();
+    let (site, web) = (nginx.site(), nginx.client());
+    let loaders: Vec<_> = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (stop, s, site, web) = (stop.clone(), s.clone(), site.clone(), web.clone());
+            let executed = executed.clone();
+            tokio::spawn(async move {
+                let url = s["webhook_url"].as_str().unwrap();
+                let url = format!("{site}{}", &url[url.find("/api/").unwrap()..]);
+                let mut sent: Vec<Sent> = Vec::new();
+                let mut n = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let entry = n.is_multiple_of(2);
+                    let (action, position) = if entry {
+                        ("buy", "long")
+                    } else {
+                        ("sell", "flat")
+                    };
+                    let body = common::api::tv_alert(&s, action, position, &format!("n{i}-{n}"));
+                    let first = Instant::now();
+                    let mut cut = false;
+                    let outcome = loop {
+                        let res = web
+                            .post(&url)
+                            .header("content-type", "text/plain")
+                            .body(body.clone())
+                            .timeout(Duration::from_secs(10))
+                            .send()
+                            .await;
+                        let again = match res {
+                            Ok(r) => {
+                                let status = r.status().as_u16();
+                                let by = r
+                                    .headers()
+                                    .get("x-tradingbot-instance")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned();
+                                let text = r.text().await.unwrap_or_default();
+                                match status {
+                                    502 | 504 => {
+                                        cut = true;
+                                        true
+                                    }
+                                    503 => true,
+                                    _ => {
+                                        if status == 202 {
+                                            executed
+                                                .lock()
+                                                .unwrap()
+                                                .insert(i, (by.clone(), Instant::now()));
+                                        }
+                                        break Sent {
+                                            entry,
+                                            status,
+                                            body: text,
+                                            cut,
+                                        };
+                                    }
+                                }
+                            }
+                            Err(_) => {
+                                cut = true;
+                                true
+                            }
+                        };
+                        assert!(again);
+                        if first.elapsed() > Duration::from_secs(30) {
+                            break Sent {
+                                entry,
+                                status: 0,
+                                body: "no answer for 30 s".into(),
+                                cut,
+                            };
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    };
+                    sent.push(outcome);
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                sent
+            })
+        })
+        .collect();
+
+    // The instance executing most traders' alerts dies.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let victim = {
+        let last = executed.lock().unwrap();
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for (by, _) in last.values() {
+            *count.entry(by.as_str()).or_default() += 1;
+        }
+        let busiest = count.iter().max_by_key(|(_, n)| **n).unwrap().0;
+        ids.iter().position(|id| id == busiest).unwrap()
+    };
+    let moved: Vec<usize> = executed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, (by, _))| *by == ids[victim])
+        .map(|(i, _)| *i)
+        .collect();
+    assert!(!moved.is_empty());
+    let killed_at = Instant::now();
+    let (status, _) = bots[victim].take().unwrap().signal_and_wait("KILL");
+    assert!(!status.success());
+    // Taken over: every moved trader's alerts executed again, elsewhere.
+    let takeover = loop {
+        let done = {
+            let last = executed.lock().unwrap();
+            moved.iter().all(|i| {
+                last.get(i)
+                    .is_some_and(|(by, at)| *by != ids[victim] && *at > killed_at)
+            })
+        };
+        if done {
+            break killed_at.elapsed();
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "no takeover of the dead instance's traders"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent: Vec<Vec<Sent>> = Vec::new();
+    for l in loaders {
+        sent.push(l.await.unwrap());
+    }
+    // Started again on its directory: what it had journaled is stored.
+    let back = Spawned::start(&dirs[victim].1, &env);
+    bots[victim] = Some(back);
+    settled_cluster(&bots.iter().flatten().collect::<Vec<_>>()).await;
+
+    let legit = |s: &Sent| {
+        s.status == 202
+            || (s.status == 409
+                && ["already_in_position", "no_open_position", "order_in_flight"]
+                    .iter()
+                    .any(|c| s.body.contains(c)))
+            // Admitted by the instance that died serving it: not traded
+            // twice, whatever it did.
+            || (s.status == 200 && s.cut && s.body.contains("duplicate"))
+    };
+    let lost: Vec<(usize, &Sent)> = sent
+        .iter()
+        .enumerate()
+        .flat_map(|(i, v)| v.iter().map(move |s| (i, s)))
+        .filter(|(_, s)| !legit(s))
+        .collect();
+    assert!(lost.is_empty(), "alerts lost: {lost:#?}");
+    let (mut total, mut cut_total, mut entries_total) = (0, 0, 0);
+    let api = Api::new(bots[0].as_ref().unwrap());
+    for (i, seat) in seats.iter().enumerate() {
+        let v = &sent[i];
+        total += v.len();
+        let accepted = v.iter().filter(|s| s.entry && s.status == 202).count();
+        let unknown = v.iter().filter(|s| s.entry && s.status == 200).count();
+        cut_total += v.iter().filter(|s| s.cut).count();
+        // Settled: flat with nothing resting, or long with its stop.
+        until("every position protected", Duration::from_secs(15), || {
+            let h = held(&binance, &okx, *seat);
+            if h.position.is_zero() {
+                h.resting == 0
+            } else {
+                h.stops == 1
+            }
+        })
+        .await;
+        let h = held(&binance, &okx, *seat);
+        let mut unique: Vec<&String> = h.entries.iter().map(|(c, _)| c).collect();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            h.entries.len(),
+            "trader {i}: an entry sent twice"
+        );
+        assert!(
+            h.entries.len() >= accepted && h.entries.len() <= accepted + unknown,
+            "trader {i}: {} entries on the venue for {accepted} accepted (+{unknown} unknown)",
+            h.entries.len()
+        );
+        entries_total += h.entries.len();
+        let sizes: std::collections::HashSet<Decimal> = h.entries.iter().map(|(_, q)| *q).collect();
+        match seat {
+            Seat::Binance(_) => assert_eq!(
+                sizes.into_iter().collect::<Vec<_>>(),
+                vec![dec!(0.069)],
+                "trader {i}: every entry 10 % of 10,000 USDT at 3x"
+            ),
+            // 0.01 BTC contracts: 6.97 at the start, a little less as
+            // fees lower the deposit.
+            Seat::Okx(_) => assert!(
+                sizes.iter().all(|q| *q >= dec!(6.90) && *q <= dec!(6.97)),
+                "trader {i}: 10 % of the deposit at 3x: {sizes:?}"
+            ),
+        }
+        // Every order the venue holds is in the database.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stored: std::collections::HashSet<String> =
+                json(api.get("/orders?per_page=200", &sessions[i].access).await).await["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["client_order_id"].as_str().unwrap().to_owned())
+                    .collect();
+            let missing: Vec<&String> = h.ids.iter().filter(|c| !stored.contains(*c)).collect();
+            if missing.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trader {i}: venue orders missing from the database: {missing:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert!(nginx.error_log().lines().all(|l| !l.contains("[emerg]")));
+    drop(bots);
+    drop(nginx);
+    db.cleanup().await;
+    announce(&format!(
+        "nginx + 3 instances, Binance and OKX: {total} alerts from {} traders, {entries_total} entries, \
+         none twice, none lost ({cut_total} cut by the kill -9), every position protected, every order stored; \
+         the dead instance's {} traders taken over in {} ms",
+        seats.len(),
+        moved.len(),
+        takeover.as_millis()
+    ));
+}

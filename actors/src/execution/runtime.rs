@@ -185,7 +185,14 @@ impl Execution {
             .await?
             .max(max_id::<orders::Entity>(&store, orders::Column::Id).await?)
             .max(max_id::<positions::Entity>(&store, positions::Column::Id).await?);
-        let ids = Arc::new(IdGen::new(floor));
+        let slot = match &cluster {
+            Some(c) => c
+                .claim_id_slot()
+                .await
+                .map_err(|e| ExecutionError::Setup(e.to_string()))?,
+            None => 0,
+        };
+        let ids = Arc::new(IdGen::with_slot(floor, slot));
         let bus = Arc::new(EventBus::default());
         if let Some(j) = &journal {
             bus.set_journal(j.clone());

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod nginx;
 pub mod venues;
 
 use std::io::{BufRead, BufReader};
