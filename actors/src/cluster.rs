@@ -94,6 +94,9 @@ pub struct Cluster {
     state: RwLock<State>,
     /// This instance's id slot (see [`Cluster::claim_id_slot`]).
     id_slot: std::sync::OnceLock<u8>,
+    /// Set by [`Cluster::leave`]: no longer a member, claims nothing, only
+    /// renews what it still holds until it has handed it over.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -182,6 +185,7 @@ impl Cluster {
             url,
             state: RwLock::new(State::default()),
             id_slot: std::sync::OnceLock::new(),
+            leaving: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -278,15 +282,20 @@ impl Cluster {
         // Membership.
         let members_key = self.redis.key("cluster:members");
         let peers_key = self.redis.key("cluster:peers");
-        let (_, _, _, alive, urls): (i64, i64, i64, Vec<String>, HashMap<String, String>) =
-            deadpool_redis::redis::pipe()
-                .zadd(&members_key, &self.id, now + MEMBER_TTL.as_millis() as i64)
-                .hset(&peers_key, &self.id, &self.url)
-                .zrembyscore(&members_key, "-inf", now)
-                .zrangebyscore(&members_key, now, "+inf")
-                .hgetall(&peers_key)
-                .query_async(&mut *conn)
-                .await?;
+        let leaving = self.leaving.load(std::sync::atomic::Ordering::Acquire);
+        let mut pipe = deadpool_redis::redis::pipe();
+        if leaving {
+            pipe.zrem(&members_key, &self.id);
+        } else {
+            pipe.zadd(&members_key, &self.id, now + MEMBER_TTL.as_millis() as i64);
+        }
+        let (_, _, _, alive, urls): (i64, i64, i64, Vec<String>, HashMap<String, String>) = pipe
+            .hset(&peers_key, &self.id, &self.url)
+            .zrembyscore(&members_key, "-inf", now)
+            .zrangebyscore(&members_key, now, "+inf")
+            .hgetall(&peers_key)
+            .query_async(&mut *conn)
+            .await?;
         if let Some(slot) = self.id_slot.get() {
             let ok: i64 = deadpool_redis::redis::Script::new(RENEW)
                 .key(self.redis.key(&format!("cluster:id_slot:{slot}")))
@@ -346,6 +355,10 @@ impl Cluster {
         let acquire = deadpool_redis::redis::Script::new(ACQUIRE);
         let mut unsettled = !self.read().releasing.is_empty();
         for shard in 0..SHARDS {
+            if leaving {
+                // `Execution::leave` hands everything over itself.
+                break;
+            }
             let mine = assigned(shard, &alive).is_some_and(|m| *m == self.id);
             let (holds, releasing) = {
                 let s = self.read();
@@ -484,6 +497,8 @@ impl Cluster {
     /// Leaves the cluster (a graceful stop): no longer a member, so the
     /// others claim its shards as soon as they are released.
     pub async fn leave(&self) -> Result<(), KvError> {
+        self.leaving
+            .store(true, std::sync::atomic::Ordering::Release);
         let mut conn = self.redis.pool().get().await?;
         let _: i64 = deadpool_redis::redis::cmd("ZREM")
             .arg(self.redis.key("cluster:members"))

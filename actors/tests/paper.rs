@@ -175,3 +175,113 @@ async fn trades_at_the_feed_and_keeps_its_books() {
         Err(ExchangeError::UnknownSymbol { .. })
     ));
 }
+
+/// Books written before orders had rows of their own (the account's row
+/// holding every order) open with their orders, which the next write
+/// moves into rows; the account's row then holds no order.
+#[tokio::test]
+async fn books_of_the_earlier_format_open_and_move_to_rows() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use tradingbot_actors::store::entities::{paper_accounts, paper_orders};
+    let db = TestDatabase::sqlite();
+    let store = db.connect().await.unwrap();
+    store.migrate_up().await.unwrap();
+    let account = paper_account(&store).await;
+    let feed = PriceFeed::start(FeedSource::Manual);
+    feed.set("BTCUSDT", dec!(43000));
+    let open = || {
+        PaperClient::open(
+            store.clone(),
+            account,
+            dec!(10000),
+            feed.clone(),
+            PaperConfig::default(),
+        )
+    };
+    let paper = open().await.unwrap();
+    let entry = order(
+        Leg::Entry,
+        Side::Buy,
+        OrderKind::Market,
+        OrderSize::Base(dec!(0.05)),
+        false,
+    );
+    paper.place(&entry).unwrap();
+    paper.flush().await;
+    drop(paper);
+    let rows = paper_orders::Entity::find()
+        .filter(paper_orders::Column::AccountId.eq(account))
+        .all(store.conn())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the order has its row");
+    let row = paper_accounts::Entity::find_by_id(account)
+        .one(store.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(header["orders"], serde_json::json!([]));
+
+    // Rewritten as the earlier version kept it: orders inside the row.
+    header["orders"] =
+        serde_json::json!([serde_json::from_str::<serde_json::Value>(&rows[0].state).unwrap()]);
+    let mut legacy: paper_accounts::ActiveModel = row.into();
+    legacy.state = Set(header.to_string());
+    legacy.update(store.conn()).await.unwrap();
+    paper_orders::Entity::delete_many()
+        .exec(store.conn())
+        .await
+        .unwrap();
+
+    let reopened = open().await.unwrap();
+    assert_eq!(
+        reopened.query(&entry.client_id).unwrap().status,
+        OrderStatus::Filled
+    );
+    assert!(reopened.place(&entry).is_err(), "its client id still spent");
+    let rows = paper_orders::Entity::find()
+        .filter(paper_orders::Column::AccountId.eq(account))
+        .count(store.conn())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "moved into its row at the first write");
+    let state = paper_accounts::Entity::find_by_id(account)
+        .one(store.conn())
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
+    assert!(state.contains("\"orders\":[]"), "{state}");
+}
+
+/// The paper exchange lists only what its feed can price: offline (the
+/// bundled BTC candles) BTCUSDT, not ETHUSDT, whose alerts it could never fill.
+#[tokio::test]
+async fn lists_only_what_its_feed_prices() {
+    let db = TestDatabase::sqlite();
+    let store = db.connect().await.unwrap();
+    store.migrate_up().await.unwrap();
+    let account = paper_account(&store).await;
+    let feed = PriceFeed::start(FeedSource::Replay { candle_ms: 60_000 });
+    let paper = PaperClient::open(
+        store.clone(),
+        account,
+        dec!(10000),
+        feed,
+        PaperConfig::default(),
+    )
+    .await
+    .unwrap();
+    assert!(paper.rules("BTCUSDT").is_ok());
+    assert!(paper.mark_price("BTCUSDT").is_ok());
+    match paper.rules("ETHUSDT") {
+        Err(ExchangeError::UnknownSymbol { message, .. }) => {
+            assert!(
+                message.contains("TRADINGBOT_PAPER_FEED=binance"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}

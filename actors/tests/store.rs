@@ -30,6 +30,7 @@ const TABLES: &[&str] = &[
     "orders",
     "performances",
     "paper_accounts",
+    "paper_orders",
     "risk_settings",
     "system_settings",
     "security_alert_settings",

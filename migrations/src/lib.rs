@@ -23,6 +23,7 @@ mod m20261124_000008_security;
 mod m20261205_000009_replay;
 mod m20261205_000010_backtest_jobs;
 mod m20261207_000011_shard_fences;
+mod m20261207_000012_paper_orders;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009_replay::Migration),
             Box::new(m20261205_000010_backtest_jobs::Migration),
             Box::new(m20261207_000011_shard_fences::Migration),
+            Box::new(m20261207_000012_paper_orders::Migration),
         ]
     }
 }

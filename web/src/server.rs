@@ -416,8 +416,15 @@ impl Services {
     }
 }
 
-/// Stops `handle` gracefully on the first SIGINT or SIGTERM.
-fn stop_on_signal(handle: ServerHandle) -> anyhow::Result<()> {
+/// Stops gracefully on the first SIGINT or SIGTERM: with other instances,
+/// this one's users are handed over first, while it still answers (an
+/// alert forwarded here meanwhile is executed or sent on to the new owner,
+/// never refused by a closed port); then the HTTP server stops.
+fn stop_on_signal(
+    handle: ServerHandle,
+    execution: Arc<tradingbot_actors::execution::Execution>,
+    within: std::time::Duration,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -427,6 +434,7 @@ fn stop_on_signal(handle: ServerHandle) -> anyhow::Result<()> {
             _ = int.recv() => "SIGINT",
         };
         tracing::info!(signal = name, "shutting down gracefully");
+        execution.leave(within).await;
         handle.stop(true).await;
     });
     Ok(())
@@ -435,7 +443,11 @@ fn stop_on_signal(handle: ServerHandle) -> anyhow::Result<()> {
 /// `tradingbot serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::build(&config).await?;
-    stop_on_signal(server.handle())?;
+    stop_on_signal(
+        server.handle(),
+        server.state.execution.clone(),
+        server.shutdown_timeout,
+    )?;
     server.run().await
 }
 

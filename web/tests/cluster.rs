@@ -584,7 +584,7 @@ async fn instances_join_and_leave_without_losing_an_alert() {
                             Err(e) => break (0, e.to_string()),
                         }
                     };
-                    answers.push(answer);
+                    answers.push((answer.0, format!("{} at {}", answer.1, chrono::Utc::now())));
                 }
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
@@ -599,8 +599,8 @@ async fn instances_join_and_leave_without_losing_an_alert() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     // ... and one leaves (nginx stops sending to it first).
     targets.lock().unwrap().retain(|t| *t != b.base);
-    let (status, out) = b.signal_and_wait("TERM");
-    assert!(status.success(), "{out}");
+    let (status, b_out) = b.signal_and_wait("TERM");
+    assert!(status.success(), "{b_out}");
     settled_cluster(&[&a, &c]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -615,7 +615,22 @@ async fn instances_join_and_leave_without_losing_an_alert() {
                         || body.contains("order_in_flight"))))
         })
         .collect();
-    assert!(lost.is_empty(), "alerts lost to a move: {lost:?}");
+    if !lost.is_empty() {
+        // When each instance moved what: to tell a slow handover's part.
+        let moves = |name: &str, out: &str| {
+            out.lines()
+                .filter(|l| l.contains("shard") || l.contains("brought users up"))
+                .map(|l| format!("{name}: {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!(
+            "alerts lost to a move: {lost:?}\n{}\n{}\n{}",
+            moves("a", &a.output()),
+            moves("b", &b_out),
+            moves("c", &c.output())
+        );
+    }
     let accepted = answers.iter().filter(|(s, _)| *s == 202).count();
     for i in 0..N {
         until("settled and protected", Duration::from_secs(10), || {

@@ -30,6 +30,12 @@ struct Args {
     seconds: u64,
     connections: usize,
     binary: PathBuf,
+    /// `binance` (the local venue) or `paper` (the embedded default's).
+    venue: String,
+    /// Set up, write the strategies to this folder for another load
+    /// generator (`targets.txt`, `base`, `server.pid`, then `ready`), and
+    /// keep serving until killed.
+    prepare: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -40,6 +46,8 @@ fn args() -> Args {
         seconds: 10,
         connections: 64,
         binary: default_binary(),
+        venue: "binance".into(),
+        prepare: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,17 +59,27 @@ fn args() -> Args {
             "--seconds" => a.seconds = value().parse().expect("a number"),
             "--connections" => a.connections = value().parse().expect("a number"),
             "--binary" => a.binary = value().into(),
+            "--venue" => a.venue = value(),
+            "--prepare" => a.prepare = Some(value().into()),
             "--bench" => {}
             _ => {
                 eprintln!(
                     "usage: loadtest [--users 25] [--symbols 20] [--rate 2000] [--seconds 10] \
-                     [--connections 64] [--binary target/release/tradingbot]"
+                     [--connections 64] [--binary target/release/tradingbot] [--venue binance|paper] \
+                     [--prepare DIR]"
                 );
                 std::process::exit(2);
             }
         }
     }
     // The server runs in its own directory: the path must not be relative.
+    if !matches!(a.venue.as_str(), "binance" | "paper") {
+        eprintln!("--venue is binance or paper");
+        std::process::exit(2);
+    }
+    if a.venue == "paper" {
+        a.symbols = a.symbols.min(PAPER_SYMBOLS.len());
+    }
     a.binary = std::fs::canonicalize(&a.binary).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (build it first: cargo build --release -p tradingbot-web)",
@@ -177,6 +195,10 @@ async fn call(http: &reqwest::Client, url: String, token: Option<&str>, body: Va
     v
 }
 
+/// What the paper exchange lists offline (it prices it from the bundled
+/// candles).
+const PAPER_SYMBOLS: [&str; 1] = ["BTCUSDT"];
+
 /// A strategy the load drives: its URL, secret, and what it says next.
 struct Target {
     url: String,
@@ -227,17 +249,27 @@ async fn setup(server: &Server, venue: &LocalBinance, args: &Args) -> Vec<Target
             "PUT /risk: {}",
             limits.status()
         );
-        let (key, secret) = (format!("loadkey{u:04}"), format!("loadsecret{u:04}"));
-        venue.add_account(&key, &secret, Decimal::from(100_000));
+        let paper = args.venue == "paper";
+        let body = if paper {
+            json!({ "exchange": "paper" })
+        } else {
+            let (key, secret) = (format!("loadkey{u:04}"), format!("loadsecret{u:04}"));
+            venue.add_account(&key, &secret, Decimal::from(100_000));
+            json!({ "exchange": "binance", "api_key": key, "api_secret": secret, "testnet": true })
+        };
         let account = call(
             &http,
             format!("{}/accounts/register", server.base),
             Some(&access),
-            json!({ "exchange": "binance", "api_key": key, "api_secret": secret, "testnet": true }),
+            body,
         )
         .await;
         for s in 0..args.symbols {
-            let symbol = symbol_name(s);
+            let symbol = if paper {
+                PAPER_SYMBOLS.get(s).expect("--symbols capped").to_string()
+            } else {
+                symbol_name(s)
+            };
             let st = call(
                 &http,
                 format!("{}/strategies", server.base),
@@ -364,6 +396,25 @@ fn report(name: &str, tally: &Tally, elapsed: Duration) {
     }
 }
 
+/// Hands the strategies to another load generator (`sidebyside/alerts.lua`):
+/// one line per strategy, `<path> <secret> <symbol> <price>`.
+fn prepared(dir: &std::path::Path, server: &Server, targets: &[Target], venue: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let price = if venue == "paper" { "43000" } else { "100" };
+    let lines: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            let path = &t.url[t.url.find("/api/").expect("a webhook path")..];
+            format!("{path} {} {} {price}\n", t.secret, t.symbol)
+        })
+        .collect();
+    std::fs::write(dir.join("targets.txt"), lines.concat()).unwrap();
+    std::fs::write(dir.join("base"), server.base.trim_end_matches("/api/v1")).unwrap();
+    std::fs::write(dir.join("server.pid"), server.child.id().to_string()).unwrap();
+    std::fs::write(dir.join("ready"), "").unwrap();
+    println!("{} strategies ready in {}", targets.len(), dir.display());
+}
+
 /// The server's own `webhook_to_order_seconds` quantiles, from /metrics.
 async fn server_histogram(base: &str) -> String {
     let url = base.replace("/api/v1", "/metrics");
@@ -388,6 +439,13 @@ fn main() {
     let server = start_server(&args.binary, dir.path(), &venue);
     runtime.block_on(async {
         let targets = Arc::new(setup(&server, &venue, &args).await);
+        if let Some(dir) = &args.prepare {
+            prepared(dir, &server, &targets, &args.venue);
+            // Serves (and keeps the local venue) until killed.
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
         println!(
             "{} strategies on {} accounts ({} symbols each)",
             targets.len(),

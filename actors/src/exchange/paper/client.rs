@@ -2,19 +2,24 @@
 //! the core engine at the feed's marks, fires stops and liquidations as the
 //! marks move, reports every change on a channel (like a user data stream),
 //! and writes its books behind — coalesced, in order, never on the caller's
-//! path.
+//! path. A change only bumps a counter; the writer then stores what changed
+//! since its last write (the account's small part, and each order that
+//! changed), not the whole history of the account.
 
 use super::feed::PriceFeed;
 use crate::store::Store;
-use crate::store::entities::paper_accounts;
+use crate::store::entities::{paper_accounts, paper_orders};
 use chrono::Utc;
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast, watch};
-use tradingbot_core::exchange::paper::{PaperAccount, PaperConfig, PaperEvent, paper_rules};
+use tradingbot_core::exchange::paper::{
+    PaperAccount, PaperConfig, PaperEvent, PaperOrder, PaperPosition, paper_rules,
+};
 use tradingbot_core::exchange::{
     Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
     OrderReport, OrderRequest, PositionReport,
@@ -25,11 +30,12 @@ pub const DEFAULT_BALANCE: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0)
 
 pub struct PaperClient {
     account_id: i64,
-    state: Mutex<PaperAccount>,
+    state: Arc<Mutex<PaperAccount>>,
     feed: Arc<PriceFeed>,
     cfg: PaperConfig,
     events: broadcast::Sender<PaperEvent>,
-    snapshots: watch::Sender<(u64, String)>,
+    /// Counts changes; the writer stores the books up to the count it saw.
+    changes: watch::Sender<u64>,
     written: Arc<AtomicU64>,
     written_notify: Arc<Notify>,
 }
@@ -60,26 +66,48 @@ impl PaperClient {
             .one(store.conn())
             .await
             .map_err(store_error)?;
-        let account = match row {
+        let mut account = match row {
             Some(r) => serde_json::from_str(&r.state).map_err(store_error)?,
             None => PaperAccount::new(initial),
         };
-        let snapshot = serde_json::to_string(&account).map_err(store_error)?;
-        let (snapshots, rx) = watch::channel((1, snapshot));
+        let stored = paper_orders::Entity::find()
+            .filter(paper_orders::Column::AccountId.eq(account_id))
+            .order_by_asc(paper_orders::Column::OrderNo)
+            .all(store.conn())
+            .await
+            .map_err(store_error)?;
+        let mut written_orders = HashMap::new();
+        for row in stored {
+            let order: PaperOrder = serde_json::from_str(&row.state).map_err(store_error)?;
+            written_orders.insert(row.client_id, order);
+        }
+        // Books written before orders had rows of their own carry them in
+        // the account's row: they are written as rows at the first write.
+        account
+            .orders
+            .retain(|o| !written_orders.contains_key(o.request.client_id.as_str()));
+        account.orders.extend(written_orders.values().cloned());
+        account.orders.sort_by_key(|o| o.id);
+        let state = Arc::new(Mutex::new(account));
+        // Change 1 is the books as opened: written (a new account's row
+        // created) before `open` returns.
+        let (changes, rx) = watch::channel(1);
         let (events, _) = broadcast::channel(1024);
         let client = Arc::new(Self {
             account_id,
-            state: Mutex::new(account),
+            state: state.clone(),
             feed,
             cfg,
             events,
-            snapshots,
+            changes,
             written: Arc::new(AtomicU64::new(0)),
             written_notify: Arc::new(Notify::new()),
         });
         tokio::spawn(persist(
             store,
             account_id,
+            state,
+            written_orders,
             rx,
             client.written.clone(),
             client.written_notify.clone(),
@@ -102,15 +130,12 @@ impl PaperClient {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Publishes the state after a change: events to subscribers, the
-    /// snapshot to the writer.
-    fn commit(&self, account: &PaperAccount, events: Vec<PaperEvent>) {
-        if let Ok(json) = serde_json::to_string(account) {
-            self.snapshots.send_modify(|(seq, s)| {
-                *seq += 1;
-                *s = json;
-            });
-        }
+    /// Publishes a change: events to subscribers; the writer learns that
+    /// there is something to write (and works out what, off this path).
+    /// Called with the books locked, so changes are heard in the order they
+    /// were made.
+    fn commit(&self, events: Vec<PaperEvent>) {
+        self.changes.send_modify(|n| *n += 1);
         for e in events {
             let _ = self.events.send(e);
         }
@@ -118,7 +143,7 @@ impl PaperClient {
 
     /// Waits until the books as they are now have been written.
     pub async fn flush(&self) {
-        let target = self.snapshots.borrow().0;
+        let target = *self.changes.borrow();
         loop {
             let notified = self.written_notify.notified();
             if self.written.load(Ordering::Acquire) >= target {
@@ -129,10 +154,22 @@ impl PaperClient {
     }
 
     pub fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        paper_rules(symbol).ok_or_else(|| ExchangeError::UnknownSymbol {
-            code: "paper".into(),
-            message: format!("the paper exchange lists BTCUSDT and ETHUSDT, not {symbol}"),
-        })
+        paper_rules(symbol)
+            .filter(|_| self.feed.prices(symbol))
+            .ok_or_else(|| ExchangeError::UnknownSymbol {
+                code: "paper".into(),
+                message: match self.feed.priced() {
+                    Some(p) if p.len() == 1 => format!(
+                        "the paper exchange lists {} with bundled prices (ETHUSDT too with \
+                         TRADINGBOT_PAPER_FEED=binance), not {symbol}",
+                        p[0]
+                    ),
+                    Some(p) => {
+                        format!("the paper exchange lists {}, not {symbol}", p.join(" and "))
+                    }
+                    None => format!("the paper exchange lists BTCUSDT and ETHUSDT, not {symbol}"),
+                },
+            })
     }
 
     pub fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
@@ -169,7 +206,7 @@ impl PaperClient {
         let mut account = self.lock();
         account.set_margin_mode(symbol, mode)?;
         account.set_leverage(symbol, leverage, &rules)?;
-        self.commit(&account, Vec::new());
+        self.commit(Vec::new());
         Ok(())
     }
 
@@ -190,7 +227,7 @@ impl PaperClient {
         let report = account
             .query(order.client_id.as_str())
             .ok_or_else(|| ExchangeError::Malformed("the order vanished".into()))?;
-        self.commit(&account, events);
+        self.commit(events);
         Ok(report)
     }
 
@@ -205,7 +242,7 @@ impl PaperClient {
     pub fn cancel(&self, id: &ClientOrderId) -> Result<OrderReport, ExchangeError> {
         let mut account = self.lock();
         let report = account.cancel(id.as_str(), Utc::now().timestamp_millis())?;
-        self.commit(&account, vec![PaperEvent::Order(report.clone())]);
+        self.commit(vec![PaperEvent::Order(report.clone())]);
         Ok(report)
     }
 
@@ -238,7 +275,7 @@ impl PaperClient {
             }
         }
         if !events.is_empty() {
-            self.commit(&account, events);
+            self.commit(events);
         }
     }
 }
@@ -253,44 +290,222 @@ async fn watch_marks(client: std::sync::Weak<PaperClient>) {
     }
 }
 
+/// The small part of the books, as `PaperAccount` reads it (its orders
+/// have rows of their own).
+#[derive(serde::Serialize)]
+struct Header<'a> {
+    wallet: Decimal,
+    positions: &'a BTreeMap<String, PaperPosition>,
+    orders: [PaperOrder; 0],
+    leverage: &'a BTreeMap<String, u32>,
+    margin_mode: &'a BTreeMap<String, tradingbot_core::exchange::MarginMode>,
+    next_id: u64,
+}
+
+/// What one write stores: the account's row, the orders that changed since
+/// the last write, the orders the books no longer keep.
+struct Delta {
+    header: String,
+    upserts: Vec<(PaperOrder, String)>,
+    removed: Vec<String>,
+}
+
+/// The books against what was last written.
+fn delta(
+    account: &PaperAccount,
+    written: &HashMap<String, PaperOrder>,
+) -> Result<Delta, serde_json::Error> {
+    let header = serde_json::to_string(&Header {
+        wallet: account.wallet,
+        positions: &account.positions,
+        orders: [],
+        leverage: &account.leverage,
+        margin_mode: &account.margin_mode,
+        next_id: account.next_id,
+    })?;
+    let mut upserts = Vec::new();
+    for o in &account.orders {
+        if written.get(o.request.client_id.as_str()) != Some(o) {
+            upserts.push((o.clone(), serde_json::to_string(o)?));
+        }
+    }
+    let removed = if written.len() + upserts.len() > account.orders.len() {
+        let kept: std::collections::HashSet<&str> = account
+            .orders
+            .iter()
+            .map(|o| o.request.client_id.as_str())
+            .collect();
+        written
+            .keys()
+            .filter(|k| !kept.contains(k.as_str()))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Delta {
+        header,
+        upserts,
+        removed,
+    })
+}
+
+async fn write(store: &Store, account_id: i64, d: &Delta) -> Result<(), sea_orm::DbErr> {
+    let now = Utc::now();
+    let txn = store.conn().begin().await?;
+    paper_accounts::Entity::insert(paper_accounts::ActiveModel {
+        account_id: Set(account_id),
+        state: Set(d.header.clone()),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(paper_accounts::Column::AccountId)
+            .update_columns([
+                paper_accounts::Column::State,
+                paper_accounts::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    for chunk in d.upserts.chunks(200) {
+        paper_orders::Entity::insert_many(chunk.iter().map(|(o, json)| {
+            paper_orders::ActiveModel {
+                account_id: Set(account_id),
+                client_id: Set(o.request.client_id.as_str().to_owned()),
+                order_no: Set(o.id as i64),
+                state: Set(json.clone()),
+                updated_at: Set(now),
+            }
+        }))
+        .on_conflict(
+            OnConflict::columns([
+                paper_orders::Column::AccountId,
+                paper_orders::Column::ClientId,
+            ])
+            .update_columns([
+                paper_orders::Column::OrderNo,
+                paper_orders::Column::State,
+                paper_orders::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    for chunk in d.removed.chunks(200) {
+        paper_orders::Entity::delete_many()
+            .filter(paper_orders::Column::AccountId.eq(account_id))
+            .filter(paper_orders::Column::ClientId.is_in(chunk.iter().cloned()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+/// Writes the books behind the account: whenever they changed, what
+/// changed since the last write, in one transaction.
 async fn persist(
     store: Store,
     account_id: i64,
-    mut rx: watch::Receiver<(u64, String)>,
+    state: Arc<Mutex<PaperAccount>>,
+    mut written_orders: HashMap<String, PaperOrder>,
+    mut rx: watch::Receiver<u64>,
     written: Arc<AtomicU64>,
     notify: Arc<Notify>,
 ) {
     loop {
-        let (seq, state) = rx.borrow_and_update().clone();
-        let row = paper_accounts::ActiveModel {
-            account_id: Set(account_id),
-            state: Set(state),
-            updated_at: Set(Utc::now()),
+        let seq = *rx.borrow_and_update();
+        let d = {
+            let account = state.lock().unwrap_or_else(|e| e.into_inner());
+            delta(&account, &written_orders)
         };
-        let result = paper_accounts::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(paper_accounts::Column::AccountId)
-                    .update_columns([
-                        paper_accounts::Column::State,
-                        paper_accounts::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec(store.conn())
-            .await;
-        match result {
-            Ok(_) => {
-                written.store(seq, Ordering::Release);
-                notify.notify_waiters();
-            }
+        let d = match d {
+            Ok(d) => d,
             Err(e) => {
-                tracing::error!(account_id, error = %e, "paper books could not be written; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                continue;
+                tracing::error!(account_id, error = %e, "paper books could not be serialized");
+                return;
+            }
+        };
+        loop {
+            match write(&store, account_id, &d).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(account_id, error = %e, "paper books could not be written; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
             }
         }
+        for id in &d.removed {
+            written_orders.remove(id);
+        }
+        for (o, _) in d.upserts {
+            written_orders.insert(o.request.client_id.as_str().to_owned(), o);
+        }
+        written.store(seq, Ordering::Release);
+        notify.notify_waiters();
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_reads_back_as_the_account_without_its_orders() {
+        let mut account = PaperAccount::new(Decimal::new(12_345, 1));
+        account.next_id = 42;
+        account.leverage.insert("BTCUSDT".into(), 7);
+        let header = delta(&account, &HashMap::new()).unwrap().header;
+        let back: PaperAccount = serde_json::from_str(&header).unwrap();
+        assert_eq!(back, account);
+    }
+
+    #[test]
+    fn a_write_carries_only_what_changed() {
+        use tradingbot_core::exchange::{
+            ClientOrderId, Leg, OrderKind, OrderRequest, OrderSize, OrderStatus, Side,
+        };
+        let order = |id: u64, status| PaperOrder {
+            id,
+            request: OrderRequest {
+                client_id: ClientOrderId::derive(id as i64, 1, Leg::Entry),
+                symbol: "BTCUSDT".into(),
+                side: Side::Buy,
+                kind: OrderKind::Market,
+                size: OrderSize::Base(Decimal::ONE),
+                reduce_only: false,
+                attach: None,
+            },
+            status,
+            quantity: Decimal::ONE,
+            filled: Decimal::ZERO,
+            avg_price: None,
+            fee: Decimal::ZERO,
+            updated_ms: 0,
+        };
+        let mut account = PaperAccount::new(Decimal::ONE_HUNDRED);
+        account.orders = vec![order(1, OrderStatus::Filled), order(2, OrderStatus::New)];
+        let first = delta(&account, &HashMap::new()).unwrap();
+        assert_eq!(first.upserts.len(), 2);
+        let written: HashMap<String, PaperOrder> = first
+            .upserts
+            .into_iter()
+            .map(|(o, _)| (o.request.client_id.as_str().to_owned(), o))
+            .collect();
+        assert!(delta(&account, &written).unwrap().upserts.is_empty());
+        // Order 2 fills; order 1 leaves the kept history.
+        account.orders[1].status = OrderStatus::Filled;
+        account.orders.remove(0);
+        let d = delta(&account, &written).unwrap();
+        assert_eq!(d.upserts.len(), 1);
+        assert_eq!(d.upserts[0].0.id, 2);
+        assert_eq!(
+            d.removed,
+            vec![order(1, OrderStatus::Filled).request.client_id.to_string()]
+        );
     }
 }

@@ -33,7 +33,14 @@ pub enum FeedSource {
 /// A shared source of marks.
 pub struct PriceFeed {
     tx: watch::Sender<Marks>,
+    /// The symbols it can price (`None`: whatever is set by hand).
+    priced: Option<&'static [&'static str]>,
 }
+
+/// What the bundled candles price.
+const REPLAYED: &[&str] = &["BTCUSDT"];
+/// What Binance's mark-price stream is asked for.
+const STREAMED: &[&str] = &["BTCUSDT", "ETHUSDT"];
 
 const SYMBOL: &str = "BTCUSDT";
 
@@ -52,7 +59,12 @@ impl PriceFeed {
     /// Starts the feed (its task runs while the feed lives).
     pub fn start(source: FeedSource) -> Arc<Self> {
         let (tx, _) = watch::channel(Marks::new());
-        let feed = Arc::new(Self { tx });
+        let priced = match &source {
+            FeedSource::Manual => None,
+            FeedSource::Replay { .. } => Some(REPLAYED),
+            FeedSource::Binance { .. } => Some(STREAMED),
+        };
+        let feed = Arc::new(Self { tx, priced });
         match source {
             FeedSource::Manual => {}
             FeedSource::Replay { candle_ms } => {
@@ -150,6 +162,18 @@ impl PriceFeed {
         });
     }
 
+    /// Whether this feed can price `symbol` at all (the paper exchange lists
+    /// only what it can price: an alert it cannot fill is worse than a
+    /// strategy refused at creation).
+    pub fn prices(&self, symbol: &str) -> bool {
+        self.priced.is_none_or(|p| p.contains(&symbol))
+    }
+
+    /// The symbols it can price, when fixed.
+    pub fn priced(&self) -> Option<&'static [&'static str]> {
+        self.priced
+    }
+
     pub fn mark(&self, symbol: &str) -> Option<Decimal> {
         self.tx.borrow().get(symbol).copied()
     }
@@ -196,5 +220,7 @@ mod tests {
         let p = feed.mark("BTCUSDT").expect("a price at once");
         // The first candle opens at 1336.77 (rounded to the tick).
         assert_eq!(p, Decimal::from_str("1336.8").unwrap());
+        assert!(feed.prices("BTCUSDT"));
+        assert!(!feed.prices("ETHUSDT"), "no ETH candles are bundled");
     }
 }

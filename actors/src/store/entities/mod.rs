@@ -10,6 +10,7 @@ pub mod backtest_jobs;
 pub mod email_verification_tokens;
 pub mod orders;
 pub mod paper_accounts;
+pub mod paper_orders;
 pub mod performances;
 pub mod positions;
 pub mod refresh_tokens;

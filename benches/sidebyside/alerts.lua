@@ -1,0 +1,77 @@
+-- TradingView-shaped alerts for wrk. Each request is the next alert of one
+-- strategy — long, then flat, then long … — with a unique id and the current
+-- time, so every alert a receiver accepts is a new trade to execute.
+--
+-- TARGETS names a file of lines "<path> <secret> <symbol> <price>"; THREADS must be
+-- wrk's -t: thread i sends for the strategies i, i+THREADS, … so no two
+-- threads interleave one strategy's alerts.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("index", #threads)
+  table.insert(threads, thread)
+end
+
+local mine = {}
+local next_target = 1
+local sent = 0
+accepted, duplicate, refused, failed = 0, 0, 0, 0
+
+function init(args)
+  local nthreads = tonumber(os.getenv("THREADS") or "1")
+  local i = 0
+  for line in io.lines(os.getenv("TARGETS") or "targets.txt") do
+    local path, secret, symbol, price = line:match("^(%S+) (%S+) (%S+) (%S+)$")
+    if path then
+      if i % nthreads == index then
+        table.insert(mine, { path = path, secret = secret, symbol = symbol, price = price, long = true })
+      end
+      i = i + 1
+    end
+  end
+  if #mine == 0 then
+    error("no strategies for thread " .. index .. " in " .. (os.getenv("TARGETS") or "targets.txt"))
+  end
+end
+
+function request()
+  local t = mine[next_target]
+  next_target = next_target % #mine + 1
+  sent = sent + 1
+  local action, position = "buy", "long"
+  if not t.long then action, position = "sell", "flat" end
+  t.long = not t.long
+  local body = string.format(
+    '{"secret":"%s","action":"%s","market_position":"%s","symbol":"%s","price":"%s","timestamp":"%s","id":"wrk-%d-%d"}',
+    t.secret, action, position, t.symbol, t.price, os.date("!%Y-%m-%dT%H:%M:%SZ"), index, sent)
+  return wrk.format("POST", t.path, { ["Content-Type"] = "text/plain" }, body)
+end
+
+function response(status, headers, body)
+  if status == 202 then
+    accepted = accepted + 1
+  elseif status == 200 then
+    duplicate = duplicate + 1
+  elseif status >= 400 and status < 500 then
+    refused = refused + 1
+  else
+    failed = failed + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local a, d, r, f = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("accepted")
+    d = d + t:get("duplicate")
+    r = r + t:get("refused")
+    f = f + t:get("failed")
+  end
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"accepted":%d,"accepted_rps":%.1f,"duplicate":%d,"refused":%d,"failed":%d,"errors":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d}\n',
+    summary.requests, secs, summary.requests / secs, a, a / secs, d, r, f,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
+end

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# TradingBot and a minimal Flask/gunicorn webhook receiver, measured side by
+# side in one run with the same wrk load (alerts.lua): one connection (the
+# latency of one alert) and 32 connections (throughput), on the embedded
+# default (paper exchange) and against the local Binance venue.
+#
+#   benches/sidebyside/run.sh            # 20 s per measurement
+#   SECONDS_EACH=60 benches/sidebyside/run.sh
+#
+# Needs wrk and gunicorn+flask (apt-get install wrk gunicorn python3-flask,
+# or pip install flask gunicorn). Prints one table; ratios are TradingBot's
+# figure over Flask's.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$HOME/.cache/tradingbot/target}
+secs=${SECONDS_EACH:-20}
+users=${USERS:-30}
+for tool in wrk gunicorn; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install wrk gunicorn python3-flask)" >&2; exit 2; }
+done
+(cd "$root" && CARGO_TARGET_DIR=$target cargo build -q --release -p tradingbot-web -p tradingbot-benches --bin tradingbot --bin loadtest)
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for f in "$work"/*/server.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+results="$work/results.jsonl"
+measure() { # name base targets connections
+  local name=$1 base=$2 targets=$3 conns=$4
+  local out
+  out=$(TARGETS=$targets THREADS=2 wrk -t2 -c"$conns" -d"${secs}s" --timeout 5s -s "$here/alerts.lua" "$base" | grep '^RESULT ' | cut -c8-)
+  echo "{\"name\":\"$name\",\"connections\":$conns,\"result\":$out}" >> "$results"
+  echo "$name, $conns connection(s): $out" >&2
+}
+
+prepare() { # venue dir
+  mkdir -p "$2"
+  "$target/release/loadtest" --prepare "$2" --venue "$1" --users "$users" --symbols 1 --binary "$target/release/tradingbot" > "$2/loadtest.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 600); do
+    [ -f "$2/ready" ] && return 0
+    sleep 0.2
+  done
+  echo "the $1 set-up did not finish:" >&2; cat "$2/loadtest.log" >&2; exit 1
+}
+
+for venue in paper binance; do
+  prepare "$venue" "$work/$venue"
+  base=$(cat "$work/$venue/base")
+  measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 1
+  measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 32
+  kill "$(cat "$work/$venue/server.pid")" "${pids[-1]}" 2>/dev/null || true
+  wait "${pids[-1]}" 2>/dev/null || true
+done
+
+# The baseline, on the same strategies' paths and secrets.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$here" && TARGETS="$work/paper/targets.txt" exec gunicorn -w 2 -b "127.0.0.1:$port" --log-level warning flask_receiver:app) &
+pids+=($!)
+for _ in $(seq 1 100); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
+  sleep 0.1
+done
+measure flask "http://127.0.0.1:$port" "$work/paper/targets.txt" 1
+measure flask "http://127.0.0.1:$port" "$work/paper/targets.txt" 32
+
+python3 "$here/report.py" "$results"
