@@ -22,6 +22,7 @@ pub mod gauges;
 pub mod history;
 pub mod identity;
 pub mod kv;
+pub mod retention;
 pub mod security_alerts;
 pub mod snapshots;
 pub mod store;

@@ -378,3 +378,82 @@ async fn schema_contract_postgres() {
     tdb.cleanup().await;
     announce("postgres: schema contract (decimals, defaults, checks, cascades) passed");
 }
+
+/// Retention deletes old refused and duplicate signals, and nothing else:
+/// not a recent one, not an accepted one, not one an order points at.
+async fn retention_contract(store: &Store) {
+    use tradingbot_actors::store::entities::signals;
+    store.migrate_up().await.unwrap();
+    let user = insert_user(store, "retention@example.com").await;
+    let old = Utc::now() - chrono::Duration::days(100);
+    let recent = Utc::now() - chrono::Duration::days(10);
+    let signal = |id: i64, outcome: SignalOutcome, at| signals::ActiveModel {
+        id: Set(id),
+        user_id: Set(Some(user.id)),
+        strategy_id: Set(None),
+        signal_key: Set(format!("k{id}")),
+        action: Set(Some("buy".into())),
+        symbol: Set(Some("BTCUSDT".into())),
+        price: Set(None),
+        outcome: Set(outcome),
+        reason: Set(None),
+        latency_us: Set(1),
+        source_ip: Set(None),
+        received_at: Set(at),
+    };
+    let rows = [
+        (1, SignalOutcome::Rejected, old),
+        (2, SignalOutcome::Duplicate, old),
+        (3, SignalOutcome::Accepted, old),
+        (4, SignalOutcome::Rejected, recent),
+        (5, SignalOutcome::Rejected, old),
+    ];
+    for (id, outcome, at) in rows {
+        signal(id, outcome, at).insert(store.conn()).await.unwrap();
+    }
+    // An order of signal 5 (an entry the exchange refused): kept with it.
+    let mut o = order(user.id, None, "retention-5e");
+    o.signal_id = Set(Some(5));
+    o.insert(store.conn()).await.unwrap();
+    // Batches of one: every batch is a statement of its own.
+    let before = Utc::now() - chrono::Duration::days(90);
+    let mut deleted = 0;
+    loop {
+        let n = tradingbot_actors::retention::prune_batch(store, before, 1)
+            .await
+            .unwrap();
+        deleted += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(deleted, 2);
+    let mut left: Vec<i64> = signals::Entity::find()
+        .all(store.conn())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![3, 4, 5]);
+}
+
+#[tokio::test]
+async fn retention_sqlite() {
+    let tdb = TestDatabase::sqlite();
+    let store = tdb.connect().await.unwrap();
+    retention_contract(&store).await;
+}
+
+#[tokio::test]
+async fn retention_postgres() {
+    let Some(tdb) = TestDatabase::postgres().await else {
+        return announce_skip("retention_postgres", "TEST_DATABASE_URL");
+    };
+    let store = tdb.connect().await.unwrap();
+    retention_contract(&store).await;
+    store.close().await.unwrap();
+    tdb.cleanup().await;
+    announce("postgres: retention deletes old refused and duplicate signals only");
+}

@@ -191,7 +191,7 @@ fn main() {
                     Utc::now().timestamp_millis()
                 );
                 let t0 = Instant::now();
-                let (route, _) = exec.registry().route(&token).expect("routed");
+                let (route, destination) = exec.registry().route(&token).expect("routed");
                 let alert = Alert::parse(body.as_bytes()).expect("alert");
                 assert!(alert.secret_matches(&route.secret));
                 alert.check_fresh(Utc::now().timestamp_millis()).expect("fresh");
@@ -202,7 +202,7 @@ fn main() {
                 assert_eq!(admitted, Admission::Admitted);
                 let signal = exec.next_signal_id();
                 let outcome = exec
-                    .submit(route, signal, alert, t0, Utc::now(), None)
+                    .submit(route, destination, signal, alert, t0, Utc::now(), None)
                     .await
                     .expect("submitted");
                 match outcome {

@@ -6,6 +6,7 @@
 #
 #   benches/sidebyside/run.sh            # 20 s per measurement
 #   SECONDS_EACH=60 benches/sidebyside/run.sh
+#   TRADINGBOT_BIN=/path/to/other/tradingbot benches/sidebyside/run.sh  # another build
 #
 # Needs wrk and gunicorn+flask (apt-get install wrk gunicorn python3-flask,
 # or pip install flask gunicorn). Prints one table; ratios are TradingBot's
@@ -20,6 +21,7 @@ for tool in wrk gunicorn; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install wrk gunicorn python3-flask)" >&2; exit 2; }
 done
 (cd "$root" && CARGO_TARGET_DIR=$target cargo build -q --release -p tradingbot-web -p tradingbot-benches --bin tradingbot --bin loadtest)
+bin=${TRADINGBOT_BIN:-$target/release/tradingbot}
 
 work=$(mktemp -d)
 pids=()
@@ -42,7 +44,7 @@ measure() { # name base targets connections
 
 prepare() { # venue dir
   mkdir -p "$2"
-  "$target/release/loadtest" --prepare "$2" --venue "$1" --users "$users" --symbols 1 --binary "$target/release/tradingbot" > "$2/loadtest.log" 2>&1 &
+  "$target/release/loadtest" --prepare "$2" --venue "$1" --users "$users" --symbols 1 --binary "$bin" > "$2/loadtest.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 600); do
     [ -f "$2/ready" ] && return 0

@@ -4,7 +4,10 @@
 //! how to run them and records the figures measured.
 //!
 //! Benchmarks exercise the real crates, never copies of them; this library
-//! holds only what they share: percentiles of latency samples.
+//! holds only what they share: percentiles of latency samples, and the
+//! release binary as a process ([`service`]).
+
+pub mod service;
 
 use std::time::Duration;
 

@@ -183,6 +183,11 @@ impl Server {
         };
         crate::watch::spawn(state.clone(), config.ai.watch_every);
         crate::balances::spawn(state.clone(), config.balance_refresh);
+        tradingbot_actors::retention::spawn(
+            state.store.clone(),
+            config.signal_retention,
+            std::time::Duration::from_secs(3600),
+        );
         tradingbot_actors::anomalies::spawn(
             state.execution.clone(),
             state.store.clone(),

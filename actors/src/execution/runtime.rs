@@ -778,17 +778,21 @@ impl Execution {
         self.ids.next()
     }
 
-    /// Hands an authenticated, first-seen alert to its user's actor.
+    /// Hands an authenticated, first-seen alert to its user's actor;
+    /// `destination` is where the registry said the user is handled when
+    /// the route was found (read again only when not given).
+    #[allow(clippy::too_many_arguments)]
     pub async fn submit(
         &self,
         route: Arc<StrategyRoute>,
+        destination: Option<Destination>,
         signal_id: i64,
         alert: Alert,
         received: Instant,
         received_at: DateTime<Utc>,
         source_ip: Option<String>,
     ) -> Result<Outcome, ExecutionError> {
-        let addr = match self.registry.destination(route.user_id) {
+        let addr = match destination.or_else(|| self.registry.destination(route.user_id)) {
             Some(Destination::Local(a)) => a,
             None => self.user(route.user_id).ok_or(ExecutionError::NotOwner)?,
         };

@@ -13,13 +13,12 @@
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tradingbot_benches::percentiles;
+use tradingbot_benches::service::{Server, call, start_server};
 use tradingbot_testkit::binance::LocalBinance;
 use tradingbot_testkit::binance::venue::SymbolSpec;
 
@@ -92,107 +91,6 @@ fn args() -> Args {
 fn default_binary() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     PathBuf::from(target).join("release").join("tradingbot")
-}
-
-/// The server, with what it prints.
-struct Server {
-    child: Child,
-    base: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(binary: &PathBuf, dir: &std::path::Path, venue: &LocalBinance) -> Server {
-    let mut child = Command::new(binary)
-        .current_dir(dir)
-        .env_clear()
-        .env("TRADINGBOT_BIND", "127.0.0.1:0")
-        .env("TRADINGBOT_LOG_FORMAT", "json")
-        .env(
-            "TRADINGBOT_LOG",
-            "warn,tradingbot_web::server=info,tradingbot_actors::identity=warn",
-        )
-        .env("TRADINGBOT_RATE_LIMIT_IP", "1000000")
-        .env("TRADINGBOT_RATE_LIMIT_USER", "1000000")
-        .env("TRADINGBOT_RATE_LIMIT_WEBHOOK", "1000000")
-        .env("TRADINGBOT_BINANCE_TESTNET_REST_URL", &venue.rest_url)
-        .env("TRADINGBOT_BINANCE_TESTNET_WS_API_URL", &venue.ws_api_url)
-        .env("TRADINGBOT_BINANCE_TESTNET_STREAM_URL", &venue.stream_url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e} (build it first)", binary.display()));
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let (lines, tx) = (lines.clone(), tx.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["fields"]["message"] == "listening"
-                {
-                    let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-    }
-    let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
-        let status = child.try_wait();
-        panic!(
-            "the server did not listen ({status:?}); it printed:\n{}",
-            lines.lock().unwrap().join("\n")
-        );
-    };
-    Server {
-        child,
-        base: format!("http://{addr}/api/v1"),
-        lines,
-    }
-}
-
-impl Server {
-    /// The verification token mailed (logged) to `email`.
-    fn mailed_token(&self, email: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = self.lines.lock().unwrap().iter().rev().find_map(|l| {
-                let v: Value = serde_json::from_str(l).ok()?;
-                (v["fields"]["to"] == email)
-                    .then(|| v["fields"]["body"].as_str().map(str::to_owned))?
-            });
-            if let Some(body) = found {
-                let start = body.find("token=").expect("a link") + 6;
-                return body[start..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                    .collect();
-            }
-            assert!(Instant::now() < deadline, "no mail to {email}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-async fn call(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut req = http.post(url).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {v}");
-    v
 }
 
 /// What the paper exchange lists offline (it prices it from the bundled
@@ -436,7 +334,15 @@ fn main() {
     let venue = LocalBinance::start();
     add_symbols(&venue, args.symbols);
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&args.binary, dir.path(), &venue);
+    let server = start_server(
+        &args.binary,
+        dir.path(),
+        &[
+            ("TRADINGBOT_BINANCE_TESTNET_REST_URL", &venue.rest_url),
+            ("TRADINGBOT_BINANCE_TESTNET_WS_API_URL", &venue.ws_api_url),
+            ("TRADINGBOT_BINANCE_TESTNET_STREAM_URL", &venue.stream_url),
+        ],
+    );
     runtime.block_on(async {
         let targets = Arc::new(setup(&server, &venue, &args).await);
         if let Some(dir) = &args.prepare {

@@ -439,6 +439,13 @@ pub const SENTRY_DSN: Key = Key {
     meaning: "Sentry DSN: panics and internal errors are reported there, scrubbed of secrets.",
     secret: true,
 };
+pub const SIGNAL_RETENTION_DAYS: Key = Key {
+    env: "TRADINGBOT_SIGNAL_RETENTION_DAYS",
+    toml: "signal_retention_days",
+    default: "90",
+    meaning: "Refused and duplicate signals older than this many days are deleted (hourly, in small batches; accepted ones and any an order points at are kept). 0 keeps every signal.",
+    secret: false,
+};
 pub const PAPER_SLIPPAGE_BPS: Key = Key {
     env: "TRADINGBOT_PAPER_SLIPPAGE_BPS",
     toml: "paper_slippage_bps",
@@ -496,6 +503,7 @@ pub const ALL: &[Key] = &[
     PAPER_SLIPPAGE_BPS,
     MARKET_DATA,
     BALANCE_REFRESH_SECS,
+    SIGNAL_RETENTION_DAYS,
     AUTH_BLOCK_FAILURES,
     AUTH_BLOCK_MINUTES,
     SENTRY_DSN,

@@ -134,6 +134,8 @@ pub struct Config {
     pub market_data_offline: bool,
     pub ai: AiSettings,
     pub balance_refresh: Duration,
+    /// How long refused and duplicate signals are kept (`None`: forever).
+    pub signal_retention: Option<Duration>,
     /// When an address failing sign-ins across accounts is blocked.
     pub source_policy: tradingbot_core::identity::lockout::SourcePolicy,
     /// Where errors are reported (holds a key: never printed).
@@ -237,6 +239,7 @@ impl fmt::Debug for Config {
             .field("market_data_offline", &self.market_data_offline)
             .field("ai", &self.ai)
             .field("balance_refresh", &self.balance_refresh)
+            .field("signal_retention", &self.signal_retention)
             .field("source_policy", &self.source_policy)
             .field("sentry_dsn", &self.sentry_dsn.as_ref().map(|_| "<set>"))
             .finish()
@@ -993,6 +996,11 @@ impl Config {
             30u64,
             1..=3600,
         )?);
+        let signal_retention =
+            match parse_number(sources, &keys::SIGNAL_RETENTION_DAYS, 90u64, 0..=36_500)? {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            };
         let source_policy = tradingbot_core::identity::lockout::SourcePolicy {
             max_failures: parse_number(sources, &keys::AUTH_BLOCK_FAILURES, 20u32, 2..=10_000)?,
             block_for: Duration::from_secs(
@@ -1026,6 +1034,7 @@ impl Config {
             market_data_offline,
             ai,
             balance_refresh,
+            signal_retention,
             source_policy,
             sentry_dsn,
             frontend_url,

@@ -165,7 +165,7 @@ pub async fn tradingview(
             .map(|r| (r, None)),
         (found, _) => found,
     };
-    let Some((route, _)) = found else {
+    let Some((route, mut destination)) = found else {
         count("unknown");
         return Err(problem(
             404,
@@ -304,6 +304,8 @@ pub async fn tradingview(
                     .execution
                     .submit(
                         route.clone(),
+                        // Found with the route: the registry is read once.
+                        destination.take(),
                         signal_id,
                         alert.clone(),
                         started,
@@ -463,7 +465,15 @@ pub async fn forwarded(
     let key = alert.dedupe_key.clone();
     let outcome = state
         .execution
-        .submit(route, s.signal_id, alert, started, Utc::now(), s.source_ip)
+        .submit(
+            route,
+            None,
+            s.signal_id,
+            alert,
+            started,
+            Utc::now(),
+            s.source_ip,
+        )
         .await;
     if matches!(&outcome, Err(ExecutionError::NotOwner))
         || matches!(&outcome, Ok(Outcome::Rejected { code, .. }) if code == "owner_changing")
