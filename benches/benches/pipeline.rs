@@ -1,5 +1,5 @@
 //! The in-process path through the real actors: webhook body → route →
-//! authentication → replay gate → user actor → risk actor → exchange actor
+//! authentication → replay gate → user actor (risk decided in place) → exchange actor
 //! → Binance client, to the moment the signed order is handed to its socket
 //! (the `webhook_to_order_seconds` histogram, captured here by a recorder).
 //! The venue is the local Binance server over loopback, so what follows the

@@ -1,8 +1,8 @@
 //! The execution core: from an authenticated alert to a protected position.
 //!
 //! ```text
-//! webhook ─► UserActor ─CheckEntry─► RiskActor
-//!               │ Open / Close            (one per shard, supervised)
+//! webhook ─► UserActor ── check_entry (in place) ─► RiskBook (one per shard)
+//!               │ Open / Close, with its RiskApproved
 //!               ▼
 //!            ExchangeActor (one per account) ─► venue
 //!               │ results, stream updates
@@ -10,8 +10,8 @@
 //!            UserActor ─► EventBus ─► PersistActor (write-behind), live subscribers
 //! ```
 //!
-//! A user's actors (user, risk, exchange) live on one arbiter — a shard —
-//! so a signal crosses threads once, on the way in. Users are spread over
+//! A user's actors (user, exchange) and risk book live on one arbiter — a
+//! shard — so a signal crosses threads once, on the way in. Users are spread over
 //! one shard per core.
 
 pub mod bus;

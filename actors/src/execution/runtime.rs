@@ -16,7 +16,7 @@ use super::mailbox::Depth;
 use super::monitor::{MonitorSettings, PositionMonitor, Valuations, WatchAccount};
 use super::persist::{Drain, PersistActor};
 use super::registry::{Destination, Registry, StrategyRoute};
-use super::risk::{GetRisk, ReloadUser, RiskActor, SetKillSwitch, SetLimits, UserRisk};
+use super::risk::{RiskBook, UserRisk};
 use super::shard_of;
 use super::user::{
     AccountAttached, AccountDetached, AccountLink, ClosePosition, CloseRefused, CloseSource,
@@ -67,7 +67,7 @@ pub enum ExecutionError {
 
 struct Shard {
     arbiter: ArbiterHandle,
-    risk: Addr<RiskActor>,
+    risk: Arc<RiskBook>,
 }
 
 pub struct Execution {
@@ -231,10 +231,7 @@ impl Execution {
         let shards: Vec<Shard> = (0..n)
             .map(|i| {
                 let arbiter = Arbiter::new().handle();
-                let (store, bus, kill) = (store.clone(), bus.clone(), global_kill.clone());
-                let risk = Supervisor::start_in_arbiter(&arbiter, move |_| {
-                    RiskActor::new(i, n, store, bus, kill)
-                });
+                let risk = RiskBook::start(i, n, store.clone(), bus.clone(), global_kill.clone());
                 Shard { arbiter, risk }
             })
             .collect();
@@ -365,10 +362,7 @@ impl Execution {
         if shards.is_some() {
             // The previous owner kept their risk state in the store.
             for user_id in &users {
-                let _ = self
-                    .risk_of(*user_id)
-                    .send(ReloadUser { user_id: *user_id })
-                    .await;
+                self.risk_of(*user_id).reload_user(*user_id).await;
             }
         }
         for user_id in &users {
@@ -540,7 +534,7 @@ impl Execution {
             }
             Change::RiskChanged { user_id } => {
                 if self.is_local(user_id) {
-                    let _ = self.risk_of(user_id).send(ReloadUser { user_id }).await;
+                    self.risk_of(user_id).reload_user(user_id).await;
                 }
             }
             Change::GlobalKill { on } => self.global_kill.store(on, Ordering::Release),
@@ -923,15 +917,12 @@ impl Execution {
         }
     }
 
-    fn risk_of(&self, user_id: i64) -> &Addr<RiskActor> {
+    fn risk_of(&self, user_id: i64) -> &Arc<RiskBook> {
         &self.shards[shard_of(user_id, self.shards.len())].risk
     }
 
     pub async fn risk(&self, user_id: i64) -> Result<Option<UserRisk>, ExecutionError> {
-        self.risk_of(user_id)
-            .send(GetRisk { user_id })
-            .await
-            .map_err(|_| ExecutionError::Unavailable)
+        Ok(self.risk_of(user_id).get(user_id))
     }
 
     /// Stores a user's new limits and applies them to the next entry.
@@ -964,10 +955,8 @@ impl Execution {
         .exec_without_returning(self.store.conn())
         .await?;
         self.announce(Change::RiskChanged { user_id });
-        self.risk_of(user_id)
-            .send(SetLimits { user_id, limits })
-            .await
-            .map_err(|_| ExecutionError::Unavailable)
+        self.risk_of(user_id).set_limits(user_id, limits);
+        Ok(())
     }
 
     pub async fn set_kill_switch(
@@ -976,14 +965,7 @@ impl Execution {
         own: Option<bool>,
         admin: Option<bool>,
     ) -> Result<UserRisk, ExecutionError> {
-        self.risk_of(user_id)
-            .send(SetKillSwitch {
-                user_id,
-                own,
-                admin,
-            })
-            .await
-            .map_err(|_| ExecutionError::Unavailable)
+        Ok(self.risk_of(user_id).set_kill_switch(user_id, own, admin))
     }
 
     pub fn global_kill_switch(&self) -> bool {

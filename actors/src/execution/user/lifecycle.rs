@@ -35,9 +35,7 @@ impl UserActor {
         self.publish(Event::Position(l.rec.clone()));
         self.touch(key);
         if !l.slot_handed_over {
-            self.risk.do_send(ReleaseSlot {
-                user_id: self.user_id,
-            });
+            self.risk.release_slot(self.user_id);
         }
         if l.protecting {
             // Its protection is still being placed: cancelled when it answers.
@@ -133,9 +131,7 @@ impl UserActor {
                 }
                 let l = self.live.remove(&key).expect("present");
                 if !l.slot_handed_over {
-                    self.risk.do_send(ReleaseSlot {
-                        user_id: self.user_id,
-                    });
+                    self.risk.release_slot(self.user_id);
                 }
             }
         }
@@ -200,9 +196,7 @@ impl UserActor {
                 let dropped = l.then.take();
                 if dropped.is_some() {
                     l.slot_handed_over = false;
-                    self.risk.do_send(ReleaseSlot {
-                        user_id: self.user_id,
-                    });
+                    self.risk.release_slot(self.user_id);
                 }
                 let why = match other {
                     Err(e) => e.to_string(),

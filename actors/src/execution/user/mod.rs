@@ -1,7 +1,8 @@
 //! One actor per user: that user's strategies, positions and orders.
 //!
 //! It turns a signal into an intent (enter, close, reverse), sizes it from
-//! the account's balance and the venue's rules, asks the risk actor, and
+//! the account's balance and the venue's rules, has risk decide it in place
+//! (the user's ledger, no message round trip), and
 //! hands the order to the account's exchange actor — all from memory,
 //! answering the webhook before the exchange does. It is the only writer of
 //! its user's position and order records: every change goes out as an
@@ -23,7 +24,7 @@ use super::exchange::{self as ex, ExchangeActor, Placed};
 use super::ids::IdGen;
 use super::mailbox::Depth;
 use super::registry::StrategyRoute;
-use super::risk::{CheckEntry, ReleaseSlot, RiskActor, TakeSlot};
+use super::risk::{CheckEntry, RiskApproved, RiskBook};
 use super::view::AccountView;
 use crate::exchange::updates::{OrderUpdate, VenueUpdate};
 use crate::store::enums::{
@@ -177,7 +178,7 @@ pub struct UserActor {
     user_id: i64,
     ids: Arc<IdGen>,
     bus: Arc<EventBus>,
-    risk: Addr<RiskActor>,
+    risk: Arc<RiskBook>,
     strategies: HashMap<i64, Arc<StrategyRoute>>,
     accounts: HashMap<i64, AccountLink>,
     live: HashMap<(i64, String), Live>,
@@ -271,7 +272,7 @@ impl UserActor {
         user_id: i64,
         ids: Arc<IdGen>,
         bus: Arc<EventBus>,
-        risk: Addr<RiskActor>,
+        risk: Arc<RiskBook>,
         strategies: Vec<Arc<StrategyRoute>>,
         restored: Restored,
         depth: Arc<Depth>,

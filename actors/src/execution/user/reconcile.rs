@@ -552,9 +552,7 @@ impl UserActor {
                 verified: true,
             },
         );
-        self.risk.do_send(TakeSlot {
-            user_id: self.user_id,
-        });
+        self.risk.take_slot(self.user_id);
         self.alert(
             "position_adopted",
             format!(

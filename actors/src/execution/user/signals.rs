@@ -271,10 +271,12 @@ impl UserActor {
         }));
     }
 
-    /// Sends an entry that risk approved.
+    /// Sends an entry that risk approved (and nothing else can be sent as
+    /// an entry: the approval is the proof).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn launch_entry(
         &mut self,
+        approval: RiskApproved,
         p: PendingEntry,
         size: EntrySize,
         price: Decimal,
@@ -282,7 +284,11 @@ impl UserActor {
         venue_symbol: String,
         symbol: Symbol,
     ) {
+        debug_assert_eq!(approval.notional, size.notional);
         let Some(route) = self.strategies.get(&p.strategy_id).cloned() else {
+            // The strategy went meanwhile: nothing is sent, the slot the
+            // approval took is given back.
+            self.risk.release_slot(self.user_id);
             return;
         };
         let margin = route.config.margin_mode;
@@ -444,35 +450,18 @@ impl UserActor {
         let sized = self.size_reentry(key, &p);
         match sized {
             Ok((size, price, symbol)) => {
-                let check = CheckEntry {
+                let answer = self.risk.check_entry(CheckEntry {
                     user_id: self.user_id,
                     leverage: p.leverage,
                     notional: size.notional,
                     equity: self.equity(),
                     now_ms: Utc::now().timestamp_millis(),
                     replacing: true,
-                };
-                let (risk, me) = (self.risk.clone(), self.me.clone());
-                let venue_symbol = key.1.clone();
-                actix::spawn(async move {
-                    let answer = risk.send(check).await;
-                    if let Some(me) = me {
-                        me.do_send(ReentryDecided {
-                            pending: p,
-                            size,
-                            price,
-                            account_id,
-                            venue_symbol,
-                            symbol,
-                            answer: answer.ok(),
-                        });
-                    }
                 });
+                self.reentry_decided(p, size, price, account_id, key.1.clone(), symbol, answer);
             }
             Err(why) => {
-                self.risk.do_send(ReleaseSlot {
-                    user_id: self.user_id,
-                });
+                self.risk.release_slot(self.user_id);
                 self.alert(
                     "reversal_entry_failed",
                     format!("closed, but the reversing entry was not sent: {why}"),
@@ -576,145 +565,134 @@ impl UserActor {
             now_ms: Utc::now().timestamp_millis(),
             replacing,
         };
-        Box::pin(
-            self.risk
-                .send(check)
-                .into_actor(self)
-                .map(move |answer, act, _| {
-                    let side_name = |side: PositionSide| {
-                        if side == PositionSide::Long {
-                            "long"
-                        } else {
-                            "short"
-                        }
+        let side_name = |side: PositionSide| {
+            if side == PositionSide::Long {
+                "long"
+            } else {
+                "short"
+            }
+        };
+        // The signal is recorded before its orders: they refer to it.
+        let outcome = match (self.risk.check_entry(check), plan) {
+            (
+                Ok(approval),
+                Plan::Enter {
+                    pending,
+                    size,
+                    price,
+                    account_id,
+                    venue_symbol,
+                    symbol,
+                },
+            ) => {
+                let outcome = Outcome::Accepted {
+                    signal_id: sid,
+                    intent: format!("open_{}", side_name(pending.side)),
+                };
+                self.record_signal(&msg, &outcome);
+                self.launch_entry(
+                    approval,
+                    pending,
+                    size,
+                    price,
+                    account_id,
+                    venue_symbol,
+                    symbol,
+                );
+                outcome
+            }
+            (
+                // The position's slot goes to the new entry, which is
+                // approved again once the close has settled.
+                Ok(_slot_handed_over),
+                Plan::Reverse {
+                    key,
+                    signal_id,
+                    pending,
+                    ..
+                },
+            ) => {
+                let outcome = Outcome::Accepted {
+                    signal_id: sid,
+                    intent: format!("reverse_to_{}", side_name(pending.side)),
+                };
+                self.record_signal(&msg, &outcome);
+                if let Some(l) = self.live.get_mut(&key) {
+                    l.then = Some(pending);
+                    l.slot_handed_over = true;
+                }
+                self.launch_close(&key, signal_id, Some(msg.received), "reversal");
+                outcome
+            }
+            (Err(rejection), plan) => {
+                self.publish(Event::RiskAlert(RiskAlert {
+                    user_id: self.user_id,
+                    kind: "entry_refused".into(),
+                    rule: Some(rejection.rule),
+                    message: rejection.message.clone(),
+                    position_id: None,
+                }));
+                if let Plan::Reverse { key, signal_id, .. } = plan {
+                    // The close still happens; only the new entry is refused.
+                    let outcome = Outcome::Rejected {
+                        signal_id: sid,
+                        status: 422,
+                        code: rejection.rule.as_str().to_owned(),
+                        message: format!(
+                            "position closed; the reversing entry was refused: {}",
+                            rejection.message
+                        ),
                     };
-                    // The signal is recorded before its orders: they refer to it.
-                    match (answer, plan) {
-                        (
-                            Ok(Ok(())),
-                            Plan::Enter {
-                                pending,
-                                size,
-                                price,
-                                account_id,
-                                venue_symbol,
-                                symbol,
-                            },
-                        ) => {
-                            let outcome = Outcome::Accepted {
-                                signal_id: sid,
-                                intent: format!("open_{}", side_name(pending.side)),
-                            };
-                            act.record_signal(&msg, &outcome);
-                            act.launch_entry(
-                                pending,
-                                size,
-                                price,
-                                account_id,
-                                venue_symbol,
-                                symbol,
-                            );
-                            outcome
-                        }
-                        (
-                            Ok(Ok(())),
-                            Plan::Reverse {
-                                key,
-                                signal_id,
-                                pending,
-                                ..
-                            },
-                        ) => {
-                            let outcome = Outcome::Accepted {
-                                signal_id: sid,
-                                intent: format!("reverse_to_{}", side_name(pending.side)),
-                            };
-                            act.record_signal(&msg, &outcome);
-                            if let Some(l) = act.live.get_mut(&key) {
-                                l.then = Some(pending);
-                                l.slot_handed_over = true;
-                            }
-                            act.launch_close(&key, signal_id, Some(msg.received), "reversal");
-                            outcome
-                        }
-                        (Ok(Err(rejection)), plan) => {
-                            act.publish(Event::RiskAlert(RiskAlert {
-                                user_id: act.user_id,
-                                kind: "entry_refused".into(),
-                                rule: Some(rejection.rule),
-                                message: rejection.message.clone(),
-                                position_id: None,
-                            }));
-                            if let Plan::Reverse { key, signal_id, .. } = plan {
-                                // The close still happens; only the new entry is refused.
-                                let outcome = Outcome::Rejected {
-                                    signal_id: sid,
-                                    status: 422,
-                                    code: rejection.rule.as_str().to_owned(),
-                                    message: format!(
-                                        "position closed; the reversing entry was refused: {}",
-                                        rejection.message
-                                    ),
-                                };
-                                act.record_signal(&msg, &outcome);
-                                act.launch_close(&key, signal_id, Some(msg.received), "signal");
-                                outcome
-                            } else {
-                                let outcome =
-                                    reject(sid, 422, rejection.rule.as_str(), rejection.message);
-                                act.record_signal(&msg, &outcome);
-                                outcome
-                            }
-                        }
-                        (Err(_), _) | (Ok(Ok(())), Plan::Close { .. }) => {
-                            let outcome = reject(
-                                sid,
-                                503,
-                                "risk_unavailable",
-                                "the risk service is restarting; retry",
-                            );
-                            act.record_signal(&msg, &outcome);
-                            outcome
-                        }
-                    }
-                }),
-        )
+                    self.record_signal(&msg, &outcome);
+                    self.launch_close(&key, signal_id, Some(msg.received), "signal");
+                    outcome
+                } else {
+                    let outcome = reject(sid, 422, rejection.rule.as_str(), rejection.message);
+                    self.record_signal(&msg, &outcome);
+                    outcome
+                }
+            }
+            // Closes were handled above.
+            (Ok(_), Plan::Close { .. }) => {
+                self.risk.release_slot(self.user_id);
+                let outcome = reject(sid, 500, "internal", "a close reached the entry path");
+                self.record_signal(&msg, &outcome);
+                outcome
+            }
+        };
+        Box::pin(actix::fut::ready(outcome))
     }
 }
 
-/// Risk's answer about a reversal's entry.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(super) struct ReentryDecided {
-    pending: PendingEntry,
-    size: EntrySize,
-    price: Decimal,
-    account_id: i64,
-    venue_symbol: String,
-    symbol: Symbol,
-    /// `None`: the risk actor could not answer (restarting).
-    answer: Option<Result<(), tradingbot_core::risk::RiskRejection>>,
-}
-
-impl Handler<ReentryDecided> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, m: ReentryDecided, _: &mut Self::Context) {
-        let key = (m.account_id, m.venue_symbol.clone());
-        let refused = match m.answer {
-            Some(Ok(())) if !self.live.contains_key(&key) => {
+impl UserActor {
+    /// Risk's answer about a reversal's entry.
+    #[allow(clippy::too_many_arguments)]
+    fn reentry_decided(
+        &mut self,
+        pending: PendingEntry,
+        size: EntrySize,
+        price: Decimal,
+        account_id: i64,
+        venue_symbol: String,
+        symbol: Symbol,
+        answer: Result<RiskApproved, tradingbot_core::risk::RiskRejection>,
+    ) {
+        let key = (account_id, venue_symbol.clone());
+        let refused = match answer {
+            Ok(approval) if !self.live.contains_key(&key) => {
                 self.launch_entry(
-                    m.pending,
-                    m.size,
-                    m.price,
-                    m.account_id,
-                    m.venue_symbol,
-                    m.symbol,
+                    approval,
+                    pending,
+                    size,
+                    price,
+                    account_id,
+                    venue_symbol,
+                    symbol,
                 );
                 return;
             }
-            Some(Ok(())) => "another position took the symbol meanwhile".to_owned(),
-            Some(Err(r)) => {
+            Ok(_) => "another position took the symbol meanwhile".to_owned(),
+            Err(r) => {
                 self.publish(Event::RiskAlert(RiskAlert {
                     user_id: self.user_id,
                     kind: "entry_refused".into(),
@@ -724,11 +702,8 @@ impl Handler<ReentryDecided> for UserActor {
                 }));
                 r.message
             }
-            None => "the risk service is restarting".to_owned(),
         };
-        self.risk.do_send(ReleaseSlot {
-            user_id: self.user_id,
-        });
+        self.risk.release_slot(self.user_id);
         self.alert(
             "reversal_entry_failed",
             format!("closed, but the reversing entry was refused: {refused}"),
