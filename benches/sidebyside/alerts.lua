@@ -17,6 +17,7 @@ local mine = {}
 local next_target = 1
 local sent = 0
 accepted, duplicate, refused, failed = 0, 0, 0, 0
+in_flight, in_position, no_position, throttled, other_code = 0, 0, 0, 0, ""
 
 function init(args)
   local nthreads = tonumber(os.getenv("THREADS") or "1")
@@ -55,23 +56,41 @@ function response(status, headers, body)
     duplicate = duplicate + 1
   elseif status >= 400 and status < 500 then
     refused = refused + 1
+    -- The refusals a strategy hit faster than its orders complete must
+    -- make (one order in flight per strategy, then the position's state).
+    if body:find("order_in_flight", 1, true) then
+      in_flight = in_flight + 1
+    elseif body:find("already_in_position", 1, true) then
+      in_position = in_position + 1
+    elseif body:find("no_open_position", 1, true) then
+      no_position = no_position + 1
+    elseif status == 429 then
+      throttled = throttled + 1
+    elseif other_code == "" then
+      other_code = body:match('"code":"([^"]+)"') or tostring(status)
+    end
   else
     failed = failed + 1
   end
 end
 
 function done(summary, latency, requests)
-  local a, d, r, f = 0, 0, 0, 0
+  local a, d, r, f, fl, ip, np, th, oc = 0, 0, 0, 0, 0, 0, 0, 0, ""
   for _, t in ipairs(threads) do
     a = a + t:get("accepted")
     d = d + t:get("duplicate")
     r = r + t:get("refused")
     f = f + t:get("failed")
+    fl = fl + t:get("in_flight")
+    ip = ip + t:get("in_position")
+    np = np + t:get("no_position")
+    th = th + t:get("throttled")
+    if oc == "" then oc = t:get("other_code") end
   end
   local secs = summary.duration / 1e6
   io.write(string.format(
-    'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"accepted":%d,"accepted_rps":%.1f,"duplicate":%d,"refused":%d,"failed":%d,"errors":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d}\n',
-    summary.requests, secs, summary.requests / secs, a, a / secs, d, r, f,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"accepted":%d,"accepted_rps":%.1f,"duplicate":%d,"refused":%d,"order_in_flight":%d,"already_in_position":%d,"no_open_position":%d,"throttled":%d,"other_refusal":"%s","failed":%d,"errors":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d}\n',
+    summary.requests, secs, summary.requests / secs, a, a / secs, d, r, fl, ip, np, th, oc, f,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
 end

@@ -33,9 +33,9 @@ def problem(status, code):
     return {"code": code}, status
 
 
-@app.post("/api/v1/webhook/<token>")
+@app.post("/api/v1/webhook/<path:token>")
 def webhook(token):
-    secret = SECRETS.get(token)
+    secret = SECRETS.get(token.rsplit("/", 1)[-1])
     if secret is None:
         return problem(404, "webhook_unknown")
     try:

@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$HOME/.cache/tradingbot/target}
 secs=${SECONDS_EACH:-20}
-users=${USERS:-30}
+users=${USERS:-100}
 for tool in wrk gunicorn; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install wrk gunicorn python3-flask)" >&2; exit 2; }
 done
@@ -36,8 +36,8 @@ trap cleanup EXIT
 results="$work/results.jsonl"
 measure() { # name base targets connections
   local name=$1 base=$2 targets=$3 conns=$4
-  local out
-  out=$(TARGETS=$targets THREADS=2 wrk -t2 -c"$conns" -d"${secs}s" --timeout 5s -s "$here/alerts.lua" "$base" | grep '^RESULT ' | cut -c8-)
+  local out threads=$(( conns < 2 ? conns : 2 ))
+  out=$(TARGETS=$targets THREADS=$threads wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s -s "$here/alerts.lua" "$base" | grep '^RESULT ' | cut -c8-)
   echo "{\"name\":\"$name\",\"connections\":$conns,\"result\":$out}" >> "$results"
   echo "$name, $conns connection(s): $out" >&2
 }

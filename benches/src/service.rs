@@ -40,7 +40,9 @@ pub fn start_server(binary: &Path, dir: &Path, env: &[(&str, &str)]) -> Server {
         )
         .env("TRADINGBOT_RATE_LIMIT_IP", "1000000")
         .env("TRADINGBOT_RATE_LIMIT_USER", "1000000")
-        .env("TRADINGBOT_RATE_LIMIT_WEBHOOK", "1000000");
+        .env("TRADINGBOT_RATE_LIMIT_WEBHOOK", "1000000")
+        // Each simulated trader signs in as its own address (`trader_client`).
+        .env("TRADINGBOT_TRUSTED_PROXIES", "127.0.0.1/32");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -127,6 +129,22 @@ impl Server {
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
+}
+
+/// A client for the `i`-th simulated trader: its requests carry the
+/// trader's own address, as a trusted proxy forwards it (sign-in budgets
+/// are per address).
+pub fn trader_client(i: usize) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let addr = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    headers.insert(
+        "x-forwarded-for",
+        reqwest::header::HeaderValue::from_str(&addr).expect("an address"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
 }
 
 /// POSTs `body` as JSON (with `token` as bearer); the answer, which must

@@ -407,6 +407,7 @@ impl Services {
         )
         .await?;
         identity.source_policy = config.source_policy;
+        identity.login_attempts_per_ip = config.login_attempts_per_ip;
         Ok(Self {
             identity: Arc::new(identity),
             accounts,

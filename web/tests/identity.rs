@@ -1328,3 +1328,68 @@ async fn verification_mail_goes_through_smtp() {
     assert!(!output.contains("s3cret-smtp-pass"));
     assert!(bot.logged("email not sent").is_empty());
 }
+
+/// The per-address sign-in budget is its own limit with its own code: an
+/// account that never failed is not "locked" by it, the budget is
+/// configurable, and users behind a trusted frontend server each have
+/// their own.
+#[tokio::test]
+async fn the_per_address_sign_in_budget_says_rate_limited_not_locked() {
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(
+        &dir,
+        &[
+            ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
+            ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
+            ("TRADINGBOT_LOGIN_ATTEMPTS_PER_IP", "3"),
+            ("TRADINGBOT_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ],
+    );
+    let api = Api::new(&bot);
+    let http = client();
+    let login = |email: &'static str, from: &'static str| {
+        let (http, url) = (http.clone(), api.url("/auth/login"));
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", from)
+                .json(&json!({ "email": email, "password": PASSWORD }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for email in ["first@example.com", "second@example.com"] {
+        let res = http
+            .post(api.url("/auth/register"))
+            .header("x-forwarded-for", "198.51.100.20")
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    // A frontend server signing its users in from one address.
+    for _ in 0..3 {
+        assert_eq!(
+            login("first@example.com", "198.51.100.7").await.status(),
+            200
+        );
+    }
+    let (status, p) = problem(login("second@example.com", "198.51.100.7").await).await;
+    assert_eq!(status.as_u16(), 429);
+    assert_eq!(p["code"], "rate_limited", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("from this address"),
+        "{p}"
+    );
+    // Its users, forwarded by it as themselves, each have their own budget.
+    assert_eq!(
+        login("second@example.com", "198.51.100.8").await.status(),
+        200
+    );
+    // Nothing was locked: the first user signs in from elsewhere.
+    assert_eq!(
+        login("first@example.com", "198.51.100.9").await.status(),
+        200
+    );
+}

@@ -210,12 +210,12 @@ impl Identity {
                 .limiter
                 .hit(
                     &format!("login-ip:{ip}"),
-                    LOGIN_ATTEMPTS_PER_IP,
+                    self.login_attempts_per_ip,
                     LOGIN_ATTEMPT_WINDOW,
                 )
                 .await?;
             if !d.allowed {
-                return Err(IdentityError::Locked {
+                return Err(IdentityError::RateLimited {
                     retry_after_secs: d.reset_after.as_secs().max(1),
                 });
             }

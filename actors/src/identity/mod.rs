@@ -46,6 +46,11 @@ pub enum IdentityError {
     Locked { retry_after_secs: u64 },
     #[error("too many failed sign-ins from this address; try again in {retry_after_secs} s")]
     SourceBlocked { retry_after_secs: u64 },
+    /// Sign-in attempts from one address beyond its budget (a frontend
+    /// server without `TRADINGBOT_TRUSTED_PROXIES` is one address for all
+    /// its users): nothing to do with any account's failures.
+    #[error("too many sign-in attempts from this address; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("the account is deactivated")]
     Deactivated,
     #[error("the token is invalid or expired")]
@@ -91,6 +96,9 @@ pub struct Identity {
     /// Addresses blocked after failing across accounts.
     pub blocklist: Arc<Blocklist>,
     pub source_policy: SourcePolicy,
+    /// Sign-in attempts (right or wrong) one address may make per
+    /// [`accounts::LOGIN_ATTEMPT_WINDOW`].
+    pub login_attempts_per_ip: u32,
     /// Where links in emails point (the frontend).
     pub frontend_url: String,
     /// Name shown in authenticator apps.
@@ -121,6 +129,7 @@ impl Identity {
             lockout: LockoutPolicy::default(),
             blocklist,
             source_policy: SourcePolicy::default(),
+            login_attempts_per_ip: accounts::LOGIN_ATTEMPTS_PER_IP,
             frontend_url: frontend_url.trim_end_matches('/').to_owned(),
             issuer: "TradingBot".to_owned(),
             dummy_hash,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tradingbot_benches::percentiles;
-use tradingbot_benches::service::{Server, call, start_server};
+use tradingbot_benches::service::{Server, call, start_server, trader_client};
 use tradingbot_testkit::binance::LocalBinance;
 use tradingbot_testkit::binance::venue::SymbolSpec;
 
@@ -106,9 +106,9 @@ struct Target {
 }
 
 async fn setup(server: &Server, venue: &LocalBinance, args: &Args) -> Vec<Target> {
-    let http = reqwest::Client::new();
     let mut targets = Vec::new();
     for u in 0..args.users {
+        let http = trader_client(u);
         let email = format!("load{u}@example.com");
         let password = "load test password 2026";
         call(

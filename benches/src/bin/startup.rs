@@ -11,7 +11,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tradingbot_benches::service::{Server, call, start_server};
+use tradingbot_benches::service::{Server, call, start_server, trader_client};
 
 struct Args {
     users: usize,
@@ -47,7 +47,8 @@ fn args() -> Args {
 }
 
 /// One trader: registered, verified, a paper account, `n` strategies.
-async fn trader(server: &Server, http: &reqwest::Client, i: usize, n: usize) {
+async fn trader(server: &Server, i: usize, n: usize) {
+    let http = &trader_client(i);
     let email = format!("startup{i}@example.com");
     let password = "start-up bench password 2026";
     let base = &server.base;
@@ -104,11 +105,10 @@ fn main() {
     let server = Arc::new(start_server(&args.binary, dir.path(), &[]));
     let setup = Instant::now();
     runtime.block_on(async {
-        let http = reqwest::Client::new();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers: Vec<_> = (0..8)
             .map(|_| {
-                let (server, http, next) = (server.clone(), http.clone(), next.clone());
+                let (server, next) = (server.clone(), next.clone());
                 let (users, per_user) = (args.users, args.per_user);
                 tokio::spawn(async move {
                     loop {
@@ -116,7 +116,7 @@ fn main() {
                         if i >= users {
                             return;
                         }
-                        trader(&server, &http, i, per_user).await;
+                        trader(&server, i, per_user).await;
                     }
                 })
             })

@@ -425,6 +425,13 @@ pub const AUTH_BLOCK_FAILURES: Key = Key {
     meaning: "Failed sign-ins from one address, across accounts, within 15 minutes that block the address.",
     secret: false,
 };
+pub const LOGIN_ATTEMPTS_PER_IP: Key = Key {
+    env: "TRADINGBOT_LOGIN_ATTEMPTS_PER_IP",
+    toml: "login_attempts_per_ip",
+    default: "30",
+    meaning: "Sign-in attempts (right or wrong) one address may make per 15 minutes; beyond, `429 rate_limited`. Behind a server-side-rendering frontend set TRADINGBOT_TRUSTED_PROXIES, or every user counts as the frontend's one address.",
+    secret: false,
+};
 pub const AUTH_BLOCK_MINUTES: Key = Key {
     env: "TRADINGBOT_AUTH_BLOCK_MINUTES",
     toml: "auth_block_minutes",
@@ -505,6 +512,7 @@ pub const ALL: &[Key] = &[
     BALANCE_REFRESH_SECS,
     SIGNAL_RETENTION_DAYS,
     AUTH_BLOCK_FAILURES,
+    LOGIN_ATTEMPTS_PER_IP,
     AUTH_BLOCK_MINUTES,
     SENTRY_DSN,
     OPENAI_API_KEY,

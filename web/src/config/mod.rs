@@ -138,6 +138,7 @@ pub struct Config {
     pub signal_retention: Option<Duration>,
     /// When an address failing sign-ins across accounts is blocked.
     pub source_policy: tradingbot_core::identity::lockout::SourcePolicy,
+    pub login_attempts_per_ip: u32,
     /// Where errors are reported (holds a key: never printed).
     pub sentry_dsn: Option<String>,
 }
@@ -241,6 +242,7 @@ impl fmt::Debug for Config {
             .field("balance_refresh", &self.balance_refresh)
             .field("signal_retention", &self.signal_retention)
             .field("source_policy", &self.source_policy)
+            .field("login_attempts_per_ip", &self.login_attempts_per_ip)
             .field("sentry_dsn", &self.sentry_dsn.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -996,6 +998,8 @@ impl Config {
             30u64,
             1..=3600,
         )?);
+        let login_attempts_per_ip =
+            parse_number(sources, &keys::LOGIN_ATTEMPTS_PER_IP, 30u32, 1..=1_000_000)?;
         let signal_retention =
             match parse_number(sources, &keys::SIGNAL_RETENTION_DAYS, 90u64, 0..=36_500)? {
                 0 => None,
@@ -1036,6 +1040,7 @@ impl Config {
             balance_refresh,
             signal_retention,
             source_policy,
+            login_attempts_per_ip,
             sentry_dsn,
             frontend_url,
             smtp_url,

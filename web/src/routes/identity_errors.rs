@@ -23,6 +23,14 @@ impl From<IdentityError> for ApiError {
                 retry_after_secs,
                 limit: None,
             },
+            IdentityError::RateLimited { retry_after_secs } => ApiError::RateLimited {
+                code: "rate_limited",
+                detail: format!(
+                    "Too many sign-in attempts from this address. Try again in {retry_after_secs} seconds."
+                ),
+                retry_after_secs,
+                limit: None,
+            },
             IdentityError::SourceBlocked { retry_after_secs } => ApiError::RateLimited {
                 code: "source_blocked",
                 detail: format!(
