@@ -7,6 +7,7 @@
 #   benches/sidebyside/run.sh            # 20 s per measurement
 #   SECONDS_EACH=60 benches/sidebyside/run.sh
 #   TRADINGBOT_BIN=/path/to/other/tradingbot benches/sidebyside/run.sh  # another build
+#   VENUES=binance benches/sidebyside/run.sh     # one venue only
 #
 # Needs wrk and gunicorn+flask (apt-get install wrk gunicorn python3-flask,
 # or pip install flask gunicorn). Prints one table; ratios are TradingBot's
@@ -53,7 +54,7 @@ prepare() { # venue dir
   echo "the $1 set-up did not finish:" >&2; cat "$2/loadtest.log" >&2; exit 1
 }
 
-for venue in paper binance; do
+for venue in ${VENUES:-paper binance}; do
   prepare "$venue" "$work/$venue"
   base=$(cat "$work/$venue/base")
   measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 1
@@ -64,13 +65,14 @@ done
 
 # The baseline, on the same strategies' paths and secrets.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$here" && TARGETS="$work/paper/targets.txt" exec gunicorn -w 2 -b "127.0.0.1:$port" --log-level warning flask_receiver:app) &
+(cd "$here" && TARGETS=$(ls "$work"/*/targets.txt | head -1) exec gunicorn -w 2 -b "127.0.0.1:$port" --log-level warning flask_receiver:app) &
 pids+=($!)
 for _ in $(seq 1 100); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.1
 done
-measure flask "http://127.0.0.1:$port" "$work/paper/targets.txt" 1
-measure flask "http://127.0.0.1:$port" "$work/paper/targets.txt" 32
+flask_targets=$(ls "$work"/*/targets.txt | head -1)
+measure flask "http://127.0.0.1:$port" "$flask_targets" 1
+measure flask "http://127.0.0.1:$port" "$flask_targets" 32
 
 python3 "$here/report.py" "$results"

@@ -96,6 +96,7 @@ async fn trader(server: &Server, i: usize, n: usize) {
 
 fn main() {
     let args = args();
+    tradingbot_actors::exchange::http::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -92,7 +92,11 @@ impl PaperClient {
         // Change 1 is the books as opened: written (a new account's row
         // created) before `open` returns.
         let (changes, rx) = watch::channel(1);
-        let (events, _) = broadcast::channel(1024);
+        // A broadcast channel allocates every slot up front (a few hundred
+        // bytes each): 1,024 per account made 1,000 paper accounts weigh
+        // ~300 MB. Its one reader drains it as events come; one that fell
+        // behind anyway is told to reconcile (`updates.rs`).
+        let (events, _) = broadcast::channel(64);
         let client = Arc::new(Self {
             account_id,
             state: state.clone(),
