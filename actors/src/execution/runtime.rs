@@ -446,6 +446,7 @@ impl Execution {
             .filter(|(u, _)| shards.contains(&cluster::shard_of(*u)))
             .collect();
         let mut retiring = Vec::new();
+        let mut exchanges = Vec::new();
         for (user_id, addr) in users {
             self.registry.remove_destination(user_id);
             self.user_depth.sent();
@@ -462,12 +463,20 @@ impl Execution {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&account_id);
-                if let Some(old) = old {
-                    old.do_send(super::exchange::Retire);
-                }
+                exchanges.extend(old);
+            }
+        }
+        // The exchange actors go last: a user waiting for its orders in
+        // flight hears their answers through them.
+        if !graceful {
+            for x in exchanges.drain(..) {
+                x.do_send(super::exchange::Retire);
             }
         }
         futures_util::future::join_all(retiring).await;
+        for x in exchanges {
+            x.do_send(super::exchange::Retire);
+        }
         self.drain().await;
     }
 
