@@ -2,8 +2,8 @@
 //! row and column), and the live connection to each, built once from the
 //! decrypted credentials and kept until the account changes.
 
-use crate::exchange::paper::PaperClient;
 use crate::exchange::paper::PriceFeed;
+use crate::exchange::paper::{PaperBooks, PaperClient};
 use crate::exchange::{
     Connection, ConnectionReport, Endpoints, binance::BinanceClient, okx::OkxClient,
 };
@@ -66,6 +66,7 @@ pub struct Accounts {
     feed: Arc<PriceFeed>,
     paper: PaperConfig,
     paper_balance: Decimal,
+    paper_books: PaperBooks,
     connections: Mutex<HashMap<i64, Connection>>,
 }
 
@@ -79,6 +80,7 @@ impl Accounts {
         paper_balance: Decimal,
     ) -> Self {
         Self {
+            paper_books: PaperBooks::new(store.clone()),
             store,
             vault,
             endpoints,
@@ -336,7 +338,7 @@ impl Accounts {
         let connection = match account.exchange {
             Exchange::Paper => Connection::Paper(
                 PaperClient::open(
-                    self.store.clone(),
+                    self.paper_books.clone(),
                     account.id,
                     self.paper_balance,
                     self.feed.clone(),

@@ -177,7 +177,7 @@ async fn places_protects_queries_and_cancels() {
         .find(|r| r.path == "/fapi/v1/order")
         .unwrap();
     assert_eq!(sent.param("quantity"), Some("0.023"));
-    assert_eq!(sent.param("newClientOrderId"), Some("tb1xae"));
+    assert_eq!(sent.param("newClientOrderId"), Some("tb011ae"));
     assert_eq!(sent.param("type"), Some("MARKET"));
 
     // Protection on the algo service: a stop and a take-profit.
@@ -501,7 +501,7 @@ async fn the_user_stream_reports_fills_and_survives_expiry_and_drops() {
                 UserEvent::Order {
                     report, last_fill, ..
                 } => {
-                    assert_eq!(report.client_id, "tb1xue");
+                    assert_eq!(report.client_id, "tb011ue");
                     assert_eq!(last_fill, Some((dec!(0.01), dec!(43000))));
                     saw_fill = true;
                 }
@@ -547,7 +547,7 @@ async fn the_user_stream_reports_fills_and_survives_expiry_and_drops() {
         if let StreamMessage::Event(e) = next(&mut rx).await
             && let UserEvent::Order { report, .. } = *e
         {
-            assert_eq!(report.client_id, "tb1xvc");
+            assert_eq!(report.client_id, "tb011vc");
             break;
         }
     }

@@ -6,7 +6,7 @@ use rust_decimal_macros::dec;
 use sea_orm::{ActiveModelTrait, Set};
 use std::time::Duration;
 use tradingbot_actors::exchange::paper::feed::FeedSource;
-use tradingbot_actors::exchange::paper::{PaperClient, PriceFeed};
+use tradingbot_actors::exchange::paper::{PaperBooks, PaperClient, PriceFeed};
 use tradingbot_actors::store::Store;
 use tradingbot_actors::store::entities::{api_keys, users};
 use tradingbot_actors::store::enums::{Exchange, Role};
@@ -76,7 +76,7 @@ async fn trades_at_the_feed_and_keeps_its_books() {
     let account = paper_account(&store).await;
     let feed = PriceFeed::start(FeedSource::Manual);
     let paper = PaperClient::open(
-        store.clone(),
+        PaperBooks::new(store.clone()),
         account,
         dec!(10000),
         feed.clone(),
@@ -155,7 +155,7 @@ async fn trades_at_the_feed_and_keeps_its_books() {
     paper.flush().await;
     drop(paper);
     let reopened = PaperClient::open(
-        store.clone(),
+        PaperBooks::new(store.clone()),
         account,
         dec!(10000),
         feed.clone(),
@@ -191,7 +191,7 @@ async fn books_of_the_earlier_format_open_and_move_to_rows() {
     feed.set("BTCUSDT", dec!(43000));
     let open = || {
         PaperClient::open(
-            store.clone(),
+            PaperBooks::new(store.clone()),
             account,
             dec!(10000),
             feed.clone(),
@@ -265,7 +265,7 @@ async fn lists_only_what_its_feed_prices() {
     let account = paper_account(&store).await;
     let feed = PriceFeed::start(FeedSource::Replay { candle_ms: 60_000 });
     let paper = PaperClient::open(
-        store.clone(),
+        PaperBooks::new(store.clone()),
         account,
         dec!(10000),
         feed,

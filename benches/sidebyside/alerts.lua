@@ -16,6 +16,9 @@ end
 local mine = {}
 local next_target = 1
 local sent = 0
+-- Ids are unique across runs against one server too (a second wrk run's
+-- "wrk-0-1" would otherwise be answered as a duplicate, which is cheap).
+local run = os.getenv("RUN") or tostring(os.time())
 accepted, duplicate, refused, failed = 0, 0, 0, 0
 in_flight, in_position, no_position, throttled, other_code = 0, 0, 0, 0, ""
 
@@ -44,8 +47,8 @@ function request()
   if not t.long then action, position = "sell", "flat" end
   t.long = not t.long
   local body = string.format(
-    '{"secret":"%s","action":"%s","market_position":"%s","symbol":"%s","price":"%s","timestamp":"%s","id":"wrk-%d-%d"}',
-    t.secret, action, position, t.symbol, t.price, os.date("!%Y-%m-%dT%H:%M:%SZ"), index, sent)
+    '{"secret":"%s","action":"%s","market_position":"%s","symbol":"%s","price":"%s","timestamp":"%s","id":"wrk-%s-%d-%d"}',
+    t.secret, action, position, t.symbol, t.price, os.date("!%Y-%m-%dT%H:%M:%SZ"), run, index, sent)
   return wrk.format("POST", t.path, { ["Content-Type"] = "text/plain" }, body)
 end
 

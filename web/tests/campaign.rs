@@ -277,11 +277,13 @@ impl Local {
     }
 }
 
-/// The signal id an order's client id names (`tb<strategy>x<signal><leg>`).
+/// The signal id an order's client id names.
 fn signal_of(client_id: &str) -> i64 {
-    let body = client_id.strip_prefix("tb").unwrap();
-    let (_, rest) = body.split_once('x').unwrap();
-    i64::from_str_radix(&rest[..rest.len() - 1], 36).unwrap()
+    tradingbot_core::exchange::ClientOrderId::try_from(client_id.to_owned())
+        .ok()
+        .and_then(|id| id.parts())
+        .map(|(_, signal, _)| signal)
+        .unwrap_or_else(|| panic!("{client_id} is not a client order id of ours"))
 }
 
 struct Slot {

@@ -8,6 +8,7 @@
 
 use super::events::Event;
 use actix::prelude::*;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
@@ -29,8 +30,17 @@ pub type LeaseOf = Arc<dyn Fn(i64) -> u64 + Send + Sync>;
 
 type Durable = (Recipient<Published>, Arc<super::mailbox::Depth>);
 
+/// Durable events handed to the database writer and not stored yet, above
+/// which new positions wait (`records_behind`). Each waits in memory
+/// (about 0.7 KB); a writer that fell this far behind — a burst beyond what
+/// the database absorbs — must catch up before more is added, or memory
+/// grows until the process is killed.
+pub const UNSTORED_LIMIT: i64 = 100_000;
+
 pub struct EventBus {
     durable: RwLock<Vec<Durable>>,
+    /// Durable events delivered and not yet reported stored by the writer.
+    unstored: Arc<AtomicI64>,
     live: broadcast::Sender<Arc<Event>>,
     journal: std::sync::OnceLock<Arc<super::journal::Journal>>,
     lease_of: std::sync::OnceLock<LeaseOf>,
@@ -48,6 +58,7 @@ impl Default for EventBus {
     fn default() -> Self {
         Self {
             durable: RwLock::new(Vec::new()),
+            unstored: Arc::default(),
             live: broadcast::channel(4096).0,
             journal: std::sync::OnceLock::new(),
             lease_of: std::sync::OnceLock::new(),
@@ -62,6 +73,17 @@ impl EventBus {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push((r, depth));
+    }
+
+    /// The count the database writer lowers as it stores what it was
+    /// handed.
+    pub fn unstored_events(&self) -> Arc<AtomicI64> {
+        self.unstored.clone()
+    }
+
+    /// Whether the writer is so far behind that new positions must wait.
+    pub fn records_behind(&self) -> bool {
+        self.unstored.load(Ordering::Relaxed) > UNSTORED_LIMIT
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -92,6 +114,12 @@ impl EventBus {
             };
             let durable = self.durable.read().unwrap_or_else(|e| e.into_inner());
             let deliver = |seq: u64| {
+                if !durable.is_empty() {
+                    let n = self.unstored.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n % 1024 == 0 {
+                        metrics::gauge!("persist_unstored_events").set(n as f64);
+                    }
+                }
                 for r in durable.iter() {
                     r.0.do_send(Published(event.clone(), seq, lease));
                     r.1.sent();

@@ -22,7 +22,9 @@ use crate::store::{DbDecimal, Store};
 use actix::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tradingbot_core::risk::RiskLedger;
@@ -37,7 +39,7 @@ struct Item {
 }
 
 /// Largest batch written in one transaction.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 4096;
 /// How long an event may wait for companions before it is written.
 const LINGER: Duration = Duration::from_millis(5);
 
@@ -49,11 +51,19 @@ pub struct PersistActor {
     timer_armed: bool,
     waiters: Vec<oneshot::Sender<()>>,
     depth: Arc<Depth>,
+    /// The bus's count of events handed here and not yet stored.
+    unstored: Arc<AtomicI64>,
 }
 
 impl PersistActor {
-    pub fn new(store: Store, depth: Arc<Depth>, journal: Option<Arc<Journal>>) -> Self {
+    pub fn new(
+        store: Store,
+        depth: Arc<Depth>,
+        journal: Option<Arc<Journal>>,
+        unstored: Arc<AtomicI64>,
+    ) -> Self {
         Self {
+            unstored,
             store,
             journal,
             pending: Vec::new(),
@@ -95,7 +105,9 @@ impl PersistActor {
         ctx.spawn(
             async move { write_with_retry(&store, journal.as_deref(), &batch).await }
                 .into_actor(self)
-                .map(|(), act, ctx| {
+                .map(move |(), act, ctx| {
+                    let n = act.unstored.fetch_sub(take as i64, Ordering::Relaxed) - take as i64;
+                    metrics::gauge!("persist_unstored_events").set(n.max(0) as f64);
                     act.flushing = false;
                     if act.pending.is_empty() {
                         for w in act.waiters.drain(..) {
@@ -334,6 +346,7 @@ async fn write_batch(
     let txn = store.conn().begin().await?;
     let fences =
         super::fences::read_locked(&txn, batch.iter().map(|i| (i.event.as_ref(), i.lease))).await?;
+    let mut rows = Rows::default();
     for item in batch {
         // A record made under a lease the shard has since passed beyond
         // is a stale owner's: kept as a new fact, never overwriting.
@@ -346,41 +359,9 @@ async fn write_batch(
                 "a record made under a lease its shard has passed beyond: kept only where nothing newer is"
             );
         }
-        match item.event.as_ref() {
-            Event::Signal(s) => insert_signal(&txn, s, current).await?,
-            Event::Order(o) => upsert_order(&txn, o, current).await?,
-            Event::Position(p) => upsert_position(&txn, p, current).await?,
-            Event::RiskState { user_id, ledger } => {
-                upsert_risk_state(&txn, *user_id, ledger, current).await?
-            }
-            Event::RiskAlert(a) => {
-                audit_log::Entity::insert(audit_log::ActiveModel {
-                    user_id: Set(Some(a.user_id)),
-                    event: Set(format!("risk.{}", a.kind)),
-                    details: Set(Some(
-                        serde_json::json!({
-                            "rule": a.rule.map(|r| r.as_str()),
-                            "message": a.message,
-                            "position_id": a.position_id,
-                        })
-                        .to_string(),
-                    )),
-                    created_at: Set(chrono::Utc::now()),
-                    ..Default::default()
-                })
-                .exec(&txn)
-                .await?;
-            }
-            // Live-only events never reach this writer; nothing to keep.
-            Event::PositionValue(_)
-            | Event::PnlStep(_)
-            | Event::AiRecommendation(_)
-            | Event::AccountUpdate(_)
-            | Event::SecurityAlert(_)
-            | Event::Price(_)
-            | Event::DayEnded { .. } => {}
-        }
+        rows.add(&item.event, current);
     }
+    rows.write(&txn).await?;
     if let Some(key) = journal_key
         && last_seq > 0
     {
@@ -423,12 +404,152 @@ fn on_conflict<C: sea_orm::sea_query::IntoIden + Copy>(
     c
 }
 
-async fn insert_signal(
-    db: &impl ConnectionTrait,
-    s: &SignalRecord,
-    overwrite: bool,
-) -> Result<(), sea_orm::DbErr> {
-    let row = signals::ActiveModel {
+/// Rows kept in one statement: SQLite allows 32,766 bound values and
+/// PostgreSQL 65,535; an order row binds 27.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// One table's rows of a batch, one per key: a row's last current record
+/// (it carries the whole state, so it supersedes the earlier ones) and,
+/// apart, a stale owner's first (insert-only: the first would have been
+/// the one inserted, and the rest would have found it there).
+struct Keyed<K, R> {
+    current: Vec<R>,
+    current_at: HashMap<K, usize>,
+    stale: Vec<R>,
+    stale_seen: HashSet<K>,
+}
+
+impl<K, R> Default for Keyed<K, R> {
+    fn default() -> Self {
+        Self {
+            current: Vec::new(),
+            current_at: HashMap::new(),
+            stale: Vec::new(),
+            stale_seen: HashSet::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, R> Keyed<K, R> {
+    fn add(&mut self, key: K, current: bool, row: impl FnOnce() -> R) {
+        if current {
+            match self.current_at.get(&key) {
+                Some(&i) => self.current[i] = row(),
+                None => {
+                    self.current_at.insert(key, self.current.len());
+                    self.current.push(row());
+                }
+            }
+        } else if self.stale_seen.insert(key) {
+            self.stale.push(row());
+        }
+    }
+
+    /// Stale rows first: a current record of the same row then overwrites
+    /// what a stale one inserted, as if they had been written in order.
+    fn parts(self) -> [(Vec<R>, bool); 2] {
+        [(self.stale, false), (self.current, true)]
+    }
+}
+
+/// A batch as the statements that store it: events of one row collapse to
+/// the row's final state, and each table's rows go in a few multi-row
+/// statements — one statement per event cost a round trip to the database
+/// thread each, and the writer fell behind a busy bot (its queue, in
+/// memory, grew by the minute). Tables are written parents first (signals
+/// and positions before the orders that point at them).
+#[derive(Default)]
+struct Rows {
+    signals: Keyed<i64, signals::ActiveModel>,
+    positions: Keyed<i64, positions::ActiveModel>,
+    orders: Keyed<String, orders::ActiveModel>,
+    risk: Keyed<i64, risk_settings::ActiveModel>,
+    audit: Vec<audit_log::ActiveModel>,
+}
+
+impl Rows {
+    fn add(&mut self, event: &Event, current: bool) {
+        match event {
+            Event::Signal(s) => self.signals.add(s.id, current, || signal_row(s)),
+            Event::Order(o) => {
+                self.orders
+                    .add(o.client_order_id.as_str().to_owned(), current, || {
+                        order_row(o)
+                    })
+            }
+            Event::Position(p) => self.positions.add(p.id, current, || position_row(p)),
+            Event::RiskState { user_id, ledger } => self
+                .risk
+                .add(*user_id, current, || risk_row(*user_id, ledger)),
+            Event::RiskAlert(a) => self.audit.push(audit_log::ActiveModel {
+                user_id: Set(Some(a.user_id)),
+                event: Set(format!("risk.{}", a.kind)),
+                details: Set(Some(
+                    serde_json::json!({
+                        "rule": a.rule.map(|r| r.as_str()),
+                        "message": a.message,
+                        "position_id": a.position_id,
+                    })
+                    .to_string(),
+                )),
+                created_at: Set(chrono::Utc::now()),
+                ..Default::default()
+            }),
+            // Live-only events never reach this writer; nothing to keep.
+            Event::PositionValue(_)
+            | Event::PnlStep(_)
+            | Event::AiRecommendation(_)
+            | Event::AccountUpdate(_)
+            | Event::SecurityAlert(_)
+            | Event::Price(_)
+            | Event::DayEnded { .. } => {}
+        }
+    }
+
+    async fn write(self, db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+        for (rows, overwrite) in self.signals.parts() {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                signals::Entity::insert_many(chunk.iter().cloned())
+                    .on_conflict(signal_conflict(overwrite))
+                    .exec_without_returning(db)
+                    .await?;
+            }
+        }
+        for (rows, overwrite) in self.positions.parts() {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                positions::Entity::insert_many(chunk.iter().cloned())
+                    .on_conflict(position_conflict(overwrite))
+                    .exec_without_returning(db)
+                    .await?;
+            }
+        }
+        for (rows, overwrite) in self.orders.parts() {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                orders::Entity::insert_many(chunk.iter().cloned())
+                    .on_conflict(order_conflict(overwrite))
+                    .exec_without_returning(db)
+                    .await?;
+            }
+        }
+        for (rows, overwrite) in self.risk.parts() {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                risk_settings::Entity::insert_many(chunk.iter().cloned())
+                    .on_conflict(risk_conflict(overwrite))
+                    .exec_without_returning(db)
+                    .await?;
+            }
+        }
+        for chunk in self.audit.chunks(ROWS_PER_STATEMENT) {
+            audit_log::Entity::insert_many(chunk.iter().cloned())
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn signal_row(s: &SignalRecord) -> signals::ActiveModel {
+    signals::ActiveModel {
         id: Set(s.id),
         user_id: Set(s.user_id),
         strategy_id: Set(s.strategy_id),
@@ -441,25 +562,19 @@ async fn insert_signal(
         latency_us: Set(s.latency_us),
         source_ip: Set(s.source_ip.clone()),
         received_at: Set(s.received_at),
-    };
-    signals::Entity::insert(row)
-        .on_conflict(on_conflict(
-            signals::Column::Id,
-            [signals::Column::Outcome, signals::Column::Reason],
-            overwrite,
-        ))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
 }
 
-async fn upsert_order(
-    db: &impl ConnectionTrait,
-    o: &OrderRecord,
-    overwrite: bool,
-) -> Result<(), sea_orm::DbErr> {
-    use orders::Column as C;
-    let row = orders::ActiveModel {
+fn signal_conflict(overwrite: bool) -> OnConflict {
+    on_conflict(
+        signals::Column::Id,
+        [signals::Column::Outcome, signals::Column::Reason],
+        overwrite,
+    )
+}
+
+fn order_row(o: &OrderRecord) -> orders::ActiveModel {
+    orders::ActiveModel {
         id: Set(o.id),
         user_id: Set(o.user_id),
         position_id: Set(o.position_id),
@@ -490,40 +605,35 @@ async fn upsert_order(
         created_at: Set(o.created_at),
         updated_at: Set(o.updated_at),
         filled_at: Set(o.filled_at),
-    };
-    orders::Entity::insert(row)
-        .on_conflict(on_conflict(
-            C::ClientOrderId,
-            [
-                C::PositionId,
-                C::OrderId,
-                C::Price,
-                C::TriggerPrice,
-                C::Quantity,
-                C::FilledQty,
-                C::AvgFillPrice,
-                C::Fee,
-                C::FeeAsset,
-                C::Status,
-                C::ErrorCode,
-                C::ErrorMessage,
-                C::UpdatedAt,
-                C::FilledAt,
-            ],
-            overwrite,
-        ))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
 }
 
-async fn upsert_position(
-    db: &impl ConnectionTrait,
-    p: &PositionRecord,
-    overwrite: bool,
-) -> Result<(), sea_orm::DbErr> {
-    use positions::Column as C;
-    let row = positions::ActiveModel {
+fn order_conflict(overwrite: bool) -> OnConflict {
+    use orders::Column as C;
+    on_conflict(
+        C::ClientOrderId,
+        [
+            C::PositionId,
+            C::OrderId,
+            C::Price,
+            C::TriggerPrice,
+            C::Quantity,
+            C::FilledQty,
+            C::AvgFillPrice,
+            C::Fee,
+            C::FeeAsset,
+            C::Status,
+            C::ErrorCode,
+            C::ErrorMessage,
+            C::UpdatedAt,
+            C::FilledAt,
+        ],
+        overwrite,
+    )
+}
+
+fn position_row(p: &PositionRecord) -> positions::ActiveModel {
+    positions::ActiveModel {
         id: Set(p.id),
         user_id: Set(p.user_id),
         strategy_id: Set(p.strategy_id),
@@ -547,40 +657,34 @@ async fn upsert_position(
         opened_at: Set(p.opened_at),
         closed_at: Set(p.closed_at),
         updated_at: Set(chrono::Utc::now()),
-    };
-    positions::Entity::insert(row)
-        .on_conflict(on_conflict(
-            C::Id,
-            [
-                C::EntryPrice,
-                C::Quantity,
-                C::StopLoss,
-                C::TakeProfit,
-                C::LiquidationPrice,
-                C::RealizedPnl,
-                C::Fees,
-                C::ExitPrice,
-                C::CloseReason,
-                C::Status,
-                C::ClosedAt,
-                C::UpdatedAt,
-            ],
-            overwrite,
-        ))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
 }
 
-async fn upsert_risk_state(
-    db: &impl ConnectionTrait,
-    user_id: i64,
-    l: &RiskLedger,
-    overwrite: bool,
-) -> Result<(), sea_orm::DbErr> {
-    use risk_settings::Column as C;
+fn position_conflict(overwrite: bool) -> OnConflict {
+    use positions::Column as C;
+    on_conflict(
+        C::Id,
+        [
+            C::EntryPrice,
+            C::Quantity,
+            C::StopLoss,
+            C::TakeProfit,
+            C::LiquidationPrice,
+            C::RealizedPnl,
+            C::Fees,
+            C::ExitPrice,
+            C::CloseReason,
+            C::Status,
+            C::ClosedAt,
+            C::UpdatedAt,
+        ],
+        overwrite,
+    )
+}
+
+fn risk_row(user_id: i64, l: &RiskLedger) -> risk_settings::ActiveModel {
     let defaults = tradingbot_core::risk::RiskLimits::default();
-    let row = risk_settings::ActiveModel {
+    risk_settings::ActiveModel {
         user_id: Set(user_id),
         max_leverage: Set(defaults.max_leverage as i32),
         max_open_positions: Set(defaults.max_open_positions as i32),
@@ -592,21 +696,21 @@ async fn upsert_risk_state(
         day_start_equity: Set(DbDecimal(l.start_equity)),
         halted_day: Set(l.halted_day),
         updated_at: Set(chrono::Utc::now()),
-    };
-    risk_settings::Entity::insert(row)
-        .on_conflict(on_conflict(
-            C::UserId,
-            [
-                C::KillSwitch,
-                C::AdminKillSwitch,
-                C::Day,
-                C::DayStartEquity,
-                C::HaltedDay,
-                C::UpdatedAt,
-            ],
-            overwrite,
-        ))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
+}
+
+fn risk_conflict(overwrite: bool) -> OnConflict {
+    use risk_settings::Column as C;
+    on_conflict(
+        C::UserId,
+        [
+            C::KillSwitch,
+            C::AdminKillSwitch,
+            C::Day,
+            C::DayStartEquity,
+            C::HaltedDay,
+            C::UpdatedAt,
+        ],
+        overwrite,
+    )
 }

@@ -203,9 +203,10 @@ impl Execution {
         }
         let persist_depth = Arc::new(Depth::new("persist"));
         let persist = {
-            let (store, depth) = (store.clone(), persist_depth.clone());
+            let (store, depth, unstored) =
+                (store.clone(), persist_depth.clone(), bus.unstored_events());
             PersistActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-                PersistActor::new(store, depth, journal)
+                PersistActor::new(store, depth, journal, unstored)
             })
         };
         bus.subscribe_durable(persist.clone().recipient(), persist_depth.clone());

@@ -54,7 +54,7 @@ pub trait Gate {
 
 /// Refusal codes of alerts the gate did not admit, or let through again
 /// (nothing was traded and the cause passes: the webhook forgets them).
-const NOT_ADMITTED: [&str; 9] = [
+const NOT_ADMITTED: [&str; 10] = [
     "webhook_malformed",
     "webhook_invalid",
     "webhook_auth_failed",
@@ -64,6 +64,7 @@ const NOT_ADMITTED: [&str; 9] = [
     "market_data_unavailable",
     "balance_unavailable",
     "risk_unavailable",
+    "records_behind",
 ];
 
 /// Whether a recorded signal passed the gate for good: accepted, or

@@ -132,6 +132,10 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
+                    // 8 MiB of pages per connection (SQLite's default is
+                    // 2 MiB): the writer's indexes stay in memory instead
+                    // of being read back from the file for every batch.
+                    .pragma("cache_size", "-8192")
             });
         }
         let db = Database::connect(opts)

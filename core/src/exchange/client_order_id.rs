@@ -4,9 +4,18 @@
 //! refuses duplicate client ids among open orders) and our `orders` table
 //! (unique column) refuse the copy.
 //!
-//! Format: `tb` + strategy id (base 36) + `x` + signal id (base 36) + leg
-//! letter — at most 30 characters of `[0-9a-z]`, valid for Binance
+//! Format: `tb0` + the number of digits of the strategy id (one base-36
+//! digit) + strategy id (base 36) + signal id (base 36) + leg letter — at
+//! most 31 characters of `[0-9a-z]`, valid for Binance
 //! (`^[.A-Z:/a-z0-9_-]{1,36}$`) and for OKX (alphanumeric, ≤ 32).
+//!
+//! The first format, `tb` + strategy + `x` + signal + leg, used a base-36
+//! digit as its separator: for strategy 33 (`x`) and every id with an `x`
+//! digit it read back the wrong parts, so a stop was taken for an entry and
+//! placed again every second. Ids of that format may still rest on a venue
+//! and are read as well as they can be (see [`legacy_parts`]); `tb0` never
+//! begins one (base-36 numbers have no leading zero, and strategy 0 would
+//! be followed by `x`, not a length).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -68,9 +77,11 @@ fn base36(mut n: u64) -> String {
 impl ClientOrderId {
     /// The id of `leg` of the order `signal_id` produced for `strategy_id`.
     pub fn derive(strategy_id: i64, signal_id: i64, leg: Leg) -> Self {
+        let strategy = base36(strategy_id.unsigned_abs());
         Self(format!(
-            "tb{}x{}{}",
-            base36(strategy_id.unsigned_abs()),
+            "tb0{}{}{}{}",
+            base36(strategy.len() as u64),
+            strategy,
             base36(signal_id.unsigned_abs()),
             leg.letter()
         ))
@@ -79,13 +90,20 @@ impl ClientOrderId {
     /// (strategy id, signal id, leg) back from an id of ours.
     pub fn parts(&self) -> Option<(i64, i64, Leg)> {
         let body = self.0.strip_prefix("tb")?;
+        if !body.is_ascii() || body.len() < 2 {
+            return None;
+        }
         let leg = Leg::from_letter(body.chars().last()?)?;
-        let (strategy, signal) = body[..body.len() - 1].split_once('x')?;
-        Some((
-            i64::from_str_radix(strategy, 36).ok()?,
-            i64::from_str_radix(signal, 36).ok()?,
-            leg,
-        ))
+        let digits = &body[..body.len() - 1];
+        match digits.strip_prefix('0') {
+            Some(rest) if !rest.starts_with('x') => {
+                let len = usize::from_str_radix(rest.get(..1)?, 36).ok()?;
+                let strategy = rest.get(1..1 + len)?;
+                let signal = rest.get(1 + len..)?;
+                Some((number(strategy)?, number(signal)?, leg))
+            }
+            _ => legacy_parts(digits).map(|(strategy, signal)| (strategy, signal, leg)),
+        }
     }
 
     pub fn leg(&self) -> Option<Leg> {
@@ -95,6 +113,34 @@ impl ClientOrderId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A base-36 number as `derive` writes it: digits, no leading zero.
+fn number(s: &str) -> Option<i64> {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || s.starts_with('+') {
+        return None;
+    }
+    i64::from_str_radix(s, 36).ok()
+}
+
+/// (strategy, signal) of a first-format id's digits, `<strategy>x<signal>`.
+/// The `x` separating them is also a digit, so the split is chosen: the
+/// first whose strategy is a number and whose signal is one that does not
+/// start with `x` (the service's signal ids begin with `x` only after
+/// 2050). Right for every strategy id whose `x` digits, if any, all come
+/// last (every id below 1,296 among them); an id such as `1x2` stays
+/// ambiguous, which is why the format changed.
+fn legacy_parts(digits: &str) -> Option<(i64, i64)> {
+    digits
+        .match_indices('x')
+        .filter_map(|(i, _)| {
+            let (strategy, signal) = (&digits[..i], &digits[i + 1..]);
+            if signal.starts_with('x') {
+                return None;
+            }
+            Some((number(strategy)?, number(signal)?))
+        })
+        .next()
 }
 
 impl TryFrom<String> for ClientOrderId {
@@ -151,6 +197,46 @@ mod tests {
     }
 
     #[test]
+    fn every_strategy_id_round_trips_including_those_with_an_x_digit() {
+        // 33 is `x` in base 36: the first format read its stop back as a
+        // strategy-less id, and the service placed that stop again and again.
+        for strategy in (1..3_000).chain([33, 69, 1_188, 1_223, 2_486, 46_655, i64::MAX]) {
+            for signal in [1, 33, 1_223, 120_412_196_343_808, i64::MAX] {
+                for leg in [Leg::Entry, Leg::StopLoss, Leg::TakeProfit, Leg::Close] {
+                    let id = ClientOrderId::derive(strategy, signal, leg);
+                    assert_eq!(id.parts(), Some((strategy, signal, leg)), "{id}");
+                    assert!(id.as_str().starts_with("tb0"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn first_format_ids_still_resting_on_a_venue_are_read() {
+        let legacy = |s: &str| ClientOrderId::try_from(s.to_owned()).map(|i| i.parts());
+        // Strategy 33 (`x`), a real signal id: the case that was misread.
+        assert_eq!(
+            legacy("tbxx16oklkr30gs"),
+            Ok(Some((
+                33,
+                i64::from_str_radix("16oklkr30g", 36).unwrap(),
+                Leg::StopLoss
+            )))
+        );
+        assert_eq!(legacy("tb1xae"), Ok(Some((1, 10, Leg::Entry))));
+        assert_eq!(legacy("tb3x9s"), Ok(Some((3, 9, Leg::StopLoss))));
+        // A strategy ending in `x` (1x = 69), a signal holding an `x`.
+        assert_eq!(
+            legacy("tb1xx16okxkr30gt"),
+            Ok(Some((
+                69,
+                i64::from_str_radix("16okxkr30g", 36).unwrap(),
+                Leg::TakeProfit
+            )))
+        );
+    }
+
+    #[test]
     fn fits_every_venue_even_at_the_largest_ids() {
         for leg in [Leg::Entry, Leg::StopLoss, Leg::TakeProfit, Leg::Close] {
             let id = ClientOrderId::derive(i64::MAX, i64::MAX, leg);
@@ -167,6 +253,11 @@ mod tests {
             "tbx",
             "tb1x2q",
             "tb1x2e-",
+            "tb0",
+            "tb02",
+            "tb0311e",
+            "tb0e1e",
+            "tb0z1e",
             &format!("tb{}x1e", "z".repeat(40)),
         ] {
             assert!(ClientOrderId::try_from(bad.to_owned()).is_err(), "{bad}");

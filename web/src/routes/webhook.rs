@@ -115,6 +115,7 @@ fn count(outcome: &'static str) {
         (status = 413, description = "`payload_too_large` (4 KiB)"),
         (status = 422, description = "`webhook_invalid`, `webhook_stale`, sizing and risk refusals"),
         (status = 429, description = "`webhook_rate_limited`"),
+        (status = 503, description = "`account_unavailable`, `market_data_unavailable`, `balance_unavailable`, `owner_unavailable`, `records_behind`"),
     ))]
 pub async fn tradingview(
     state: web::Data<AppState>,

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tradingbot_actors::execution::bus::EventBus;
+use tradingbot_actors::execution::events::Event;
 use tradingbot_actors::kv::Redis;
+use tradingbot_actors::store::enums::OrderStatus;
 
 /// Frames a session may have waiting before it counts as too slow.
 pub const SESSION_QUEUE: usize = 256;
@@ -86,6 +88,10 @@ impl WsHub {
             loop {
                 match rx.recv().await {
                     Ok(event) => {
+                        if !h.anyone_listening(&event) {
+                            h.remember_fill(&event);
+                            continue;
+                        }
                         let out = protocol::outgoing(&event, |id| h.first_fill(id));
                         if let Some(out) = out {
                             h.publish(out).await;
@@ -113,6 +119,31 @@ impl WsHub {
             });
         }
         hub
+    }
+
+    /// Whether a frame for `event` could reach anyone: a session of its
+    /// user here (anyone, for a public frame) or, with Redis, another
+    /// instance. Most events of a busy bot have no one watching; building
+    /// their JSON frames was a tenth of the server's time under load.
+    fn anyone_listening(&self, event: &Event) -> bool {
+        if self.redis.is_some() {
+            return true;
+        }
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        match event.user_id() {
+            Some(u) => sessions.get(&Some(u)).is_some_and(|l| !l.is_empty()),
+            None => sessions.values().any(|l| !l.is_empty()),
+        }
+    }
+
+    /// A fill nobody heard of is still its order's first: a client that
+    /// connects later is not told of it again by a re-published record.
+    fn remember_fill(&self, event: &Event) {
+        if let Event::Order(o) = event
+            && o.status == OrderStatus::Filled
+        {
+            self.first_fill(o.id);
+        }
     }
 
     fn first_fill(&self, order_id: i64) -> bool {

@@ -16,7 +16,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, Transactio
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tradingbot_core::exchange::paper::{
     PaperAccount, PaperConfig, PaperEvent, PaperOrder, PaperPosition, paper_rules,
 };
@@ -56,12 +56,13 @@ impl PaperClient {
     /// Opens the paper account `account_id`, creating its books with
     /// `initial` USDT the first time.
     pub async fn open(
-        store: Store,
+        books: PaperBooks,
         account_id: i64,
         initial: Decimal,
         feed: Arc<PriceFeed>,
         cfg: PaperConfig,
     ) -> Result<Arc<Self>, ExchangeError> {
+        let store = books.store.clone();
         let row = paper_accounts::Entity::find_by_id(account_id)
             .one(store.conn())
             .await
@@ -108,7 +109,7 @@ impl PaperClient {
             written_notify: Arc::new(Notify::new()),
         });
         tokio::spawn(persist(
-            store,
+            books.clone(),
             account_id,
             state,
             written_orders,
@@ -308,6 +309,7 @@ struct Header<'a> {
 
 /// What one write stores: the account's row, the orders that changed since
 /// the last write, the orders the books no longer keep.
+#[derive(Default)]
 struct Delta {
     header: String,
     upserts: Vec<(PaperOrder, String)>,
@@ -354,9 +356,13 @@ fn delta(
     })
 }
 
-async fn write(store: &Store, account_id: i64, d: &Delta) -> Result<(), sea_orm::DbErr> {
+/// Stores one account's delta inside the caller's transaction.
+async fn write_in(
+    txn: &sea_orm::DatabaseTransaction,
+    account_id: i64,
+    d: &Delta,
+) -> Result<(), sea_orm::DbErr> {
     let now = Utc::now();
-    let txn = store.conn().begin().await?;
     paper_accounts::Entity::insert(paper_accounts::ActiveModel {
         account_id: Set(account_id),
         state: Set(d.header.clone()),
@@ -370,7 +376,7 @@ async fn write(store: &Store, account_id: i64, d: &Delta) -> Result<(), sea_orm:
             ])
             .to_owned(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
     for chunk in d.upserts.chunks(200) {
         paper_orders::Entity::insert_many(chunk.iter().map(|(o, json)| {
@@ -394,23 +400,120 @@ async fn write(store: &Store, account_id: i64, d: &Delta) -> Result<(), sea_orm:
             ])
             .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     }
     for chunk in d.removed.chunks(200) {
         paper_orders::Entity::delete_many()
             .filter(paper_orders::Column::AccountId.eq(account_id))
             .filter(paper_orders::Column::ClientId.is_in(chunk.iter().cloned()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
-    txn.commit().await
+    Ok(())
+}
+
+/// The writer of every paper account's books on one store. Each account
+/// works out its own delta; the writer stores the deltas waiting at the
+/// same moment in one transaction. One transaction per account per change
+/// had a hundred busy accounts queue for SQLite's single write lock, and
+/// the trading records' writer starved behind them.
+#[derive(Clone)]
+pub struct PaperBooks {
+    store: Store,
+    tx: Arc<Mutex<Option<mpsc::UnboundedSender<Job>>>>,
+}
+
+struct Job {
+    account_id: i64,
+    delta: Delta,
+    done: oneshot::Sender<(Delta, Result<(), String>)>,
+}
+
+/// Accounts' deltas stored together at most.
+const ACCOUNTS_PER_WRITE: usize = 256;
+
+impl std::fmt::Debug for PaperBooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaperBooks").finish_non_exhaustive()
+    }
+}
+
+impl PaperBooks {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            tx: Arc::default(),
+        }
+    }
+
+    /// Stores `delta`; hands it back with the outcome.
+    async fn write(&self, account_id: i64, delta: Delta) -> (Delta, Result<(), String>) {
+        let (done, answer) = oneshot::channel();
+        let mut job = Job {
+            account_id,
+            delta,
+            done,
+        };
+        // The writer lives on the runtime that first needed it; started
+        // again here if that runtime has gone.
+        for _ in 0..2 {
+            let sender = {
+                let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+                match tx.as_ref().filter(|t| !t.is_closed()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let (t, rx) = mpsc::unbounded_channel();
+                        tokio::spawn(write_together(self.store.clone(), rx));
+                        *tx = Some(t.clone());
+                        t
+                    }
+                }
+            };
+            match sender.send(job) {
+                Ok(()) => break,
+                Err(mpsc::error::SendError(j)) => job = j,
+            }
+        }
+        // Dropped unanswered only if the writer itself went away.
+        answer.await.unwrap_or_else(|_| {
+            (
+                Delta::default(),
+                Err("the paper books writer stopped".into()),
+            )
+        })
+    }
+}
+
+async fn write_together(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < ACCOUNTS_PER_WRITE {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let outcome = async {
+            let txn = store.conn().begin().await?;
+            for j in &jobs {
+                write_in(&txn, j.account_id, &j.delta).await?;
+            }
+            txn.commit().await
+        }
+        .await
+        .map_err(|e| e.to_string());
+        metrics::counter!("paper_books_writes_total").increment(1);
+        for j in jobs {
+            let _ = j.done.send((j.delta, outcome.clone()));
+        }
+    }
 }
 
 /// Writes the books behind the account: whenever they changed, what
 /// changed since the last write, in one transaction.
 async fn persist(
-    store: Store,
+    books: PaperBooks,
     account_id: i64,
     state: Arc<Mutex<PaperAccount>>,
     mut written_orders: HashMap<String, PaperOrder>,
@@ -431,15 +534,25 @@ async fn persist(
                 return;
             }
         };
-        loop {
-            match write(&store, account_id, &d).await {
-                Ok(()) => break,
-                Err(e) => {
+        let mut d = d;
+        let d = loop {
+            match books.write(account_id, d).await {
+                (d, Ok(())) => break d,
+                (_, Err(e)) => {
                     tracing::error!(account_id, error = %e, "paper books could not be written; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    // The books as they are by now.
+                    let account = state.lock().unwrap_or_else(|e| e.into_inner());
+                    d = match delta(&account, &written_orders) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::error!(account_id, error = %e, "paper books could not be serialized");
+                            return;
+                        }
+                    };
                 }
             }
-        }
+        };
         for id in &d.removed {
             written_orders.remove(id);
         }

@@ -6,5 +6,5 @@
 pub mod client;
 pub mod feed;
 
-pub use client::PaperClient;
+pub use client::{PaperBooks, PaperClient};
 pub use feed::PriceFeed;

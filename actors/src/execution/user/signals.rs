@@ -131,6 +131,18 @@ impl UserActor {
             }
             (a, _) => action_side(a).expect("long or short"),
         };
+        // Closes go on (they reduce risk and records); a new position waits
+        // until what was done is written down.
+        if self.bus.records_behind() {
+            metrics::counter!("entries_refused_records_behind_total").increment(1);
+            return Err(reject(
+                sid,
+                503,
+                "records_behind",
+                "the service is still writing down a burst of earlier trades; new positions are \
+                 taken again in a moment (closes are taken now)",
+            ));
+        }
 
         // Sizing, from memory.
         let o = &msg.alert.overrides;

@@ -465,7 +465,7 @@ mod tests {
         let q = r.query(Some(&signer), 1_700_000_000_000);
         assert!(
             q.starts_with(
-                "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.023&newClientOrderId=tb7x16e\
+                "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.023&newClientOrderId=tb01716e\
              &newOrderRespType=RESULT&recvWindow=5000&timestamp=1700000000000&signature="
             ),
             "{q}"
@@ -506,7 +506,7 @@ mod tests {
                 ("triggerPrice", "42123.5".into()),
                 ("workingType", "MARK_PRICE".into()),
                 ("closePosition", "true".into()),
-                ("clientAlgoId", "tb7x16s".into()),
+                ("clientAlgoId", "tb01716s".into()),
             ]
         );
         let tp = order(
@@ -563,10 +563,10 @@ mod tests {
         let q = query_order("BTCUSDT", &id, true);
         assert_eq!((q.method, q.path), (Method::Get, "/fapi/v1/algoOrder"));
         assert!(!q.mutation);
-        assert_eq!(q.params, [("clientAlgoId", "tb7x16s".to_string())]);
+        assert_eq!(q.params, [("clientAlgoId", "tb01716s".to_string())]);
         let c = cancel_order("BTCUSDT", &id, false);
         assert_eq!((c.method, c.path), (Method::Delete, "/fapi/v1/order"));
-        assert_eq!(c.params[1], ("origClientOrderId", "tb7x16s".to_string()));
+        assert_eq!(c.params[1], ("origClientOrderId", "tb01716s".to_string()));
         assert!(c.mutation);
     }
 

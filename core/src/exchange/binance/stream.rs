@@ -403,7 +403,7 @@ mod tests {
         let msg = ws_request(&req, "req-1", &signer, 1_700_000_000_000).unwrap();
         assert_eq!(msg["method"], "order.place");
         let params = msg["params"].as_object().unwrap();
-        let payload = "apiKey=api-key&newClientOrderId=tb1x2e&newOrderRespType=RESULT&quantity=0.01\
+        let payload = "apiKey=api-key&newClientOrderId=tb0112e&newOrderRespType=RESULT&quantity=0.01\
                        &recvWindow=5000&side=BUY&symbol=BTCUSDT&timestamp=1700000000000&type=MARKET";
         assert!(signer.verify(payload, params["signature"].as_str().unwrap()));
     }

@@ -483,7 +483,7 @@ mod tests {
             ),
             (Some("isolated"), Some("market"), Some("buy"))
         );
-        assert_eq!(b["clOrdId"], "tb3x9e");
+        assert_eq!(b["clOrdId"], "tb0139e");
         let a = &b["attachAlgoOrds"][0];
         assert_eq!(
             (a["slTriggerPx"].as_str(), a["slOrdPx"].as_str()),
@@ -493,7 +493,7 @@ mod tests {
             (a["tpTriggerPx"].as_str(), a["tpTriggerPxType"].as_str()),
             (Some("45150.1"), Some("mark"))
         );
-        assert_eq!(a["attachAlgoClOrdId"], "tb3x9s");
+        assert_eq!(a["attachAlgoClOrdId"], "tb0139s");
     }
 
     #[test]
@@ -518,7 +518,7 @@ mod tests {
             (Some("conditional"), Some("1"))
         );
         assert_eq!(b["reduceOnly"], true);
-        assert_eq!(b["algoClOrdId"], "tb3x9s");
+        assert_eq!(b["algoClOrdId"], "tb0139s");
     }
 
     #[test]
@@ -527,7 +527,7 @@ mod tests {
         let r = query_order("BTC-USDT-SWAP", &ClientOrderId::derive(3, 9, Leg::Entry));
         assert_eq!(
             r.path_and_query(),
-            "/api/v5/trade/order?instId=BTC-USDT-SWAP&clOrdId=tb3x9e"
+            "/api/v5/trade/order?instId=BTC-USDT-SWAP&clOrdId=tb0139e"
         );
         let h = r.headers(Some(&signer), 1_607_418_537_715, true);
         let get = |k: &str| {
