@@ -20,7 +20,7 @@ local sent = 0
 -- "wrk-0-1" would otherwise be answered as a duplicate, which is cheap).
 local run = os.getenv("RUN") or tostring(os.time())
 accepted, duplicate, refused, failed = 0, 0, 0, 0
-in_flight, in_position, no_position, throttled, other_code = 0, 0, 0, 0, ""
+in_flight, in_position, no_position, throttled, behind, other_code = 0, 0, 0, 0, 0, ""
 
 function init(args)
   local nthreads = tonumber(os.getenv("THREADS") or "1")
@@ -72,13 +72,17 @@ function response(status, headers, body)
     elseif other_code == "" then
       other_code = body:match('"code":"([^"]+)"') or tostring(status)
     end
+  elseif status == 503 and body:find("records_behind", 1, true) then
+    -- New positions wait while the database writer catches up.
+    refused = refused + 1
+    behind = behind + 1
   else
     failed = failed + 1
   end
 end
 
 function done(summary, latency, requests)
-  local a, d, r, f, fl, ip, np, th, oc = 0, 0, 0, 0, 0, 0, 0, 0, ""
+  local a, d, r, f, fl, ip, np, th, bh, oc = 0, 0, 0, 0, 0, 0, 0, 0, 0, ""
   for _, t in ipairs(threads) do
     a = a + t:get("accepted")
     d = d + t:get("duplicate")
@@ -88,12 +92,13 @@ function done(summary, latency, requests)
     ip = ip + t:get("in_position")
     np = np + t:get("no_position")
     th = th + t:get("throttled")
+    bh = bh + t:get("behind")
     if oc == "" then oc = t:get("other_code") end
   end
   local secs = summary.duration / 1e6
   io.write(string.format(
-    'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"accepted":%d,"accepted_rps":%.1f,"duplicate":%d,"refused":%d,"order_in_flight":%d,"already_in_position":%d,"no_open_position":%d,"throttled":%d,"other_refusal":"%s","failed":%d,"errors":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d}\n',
-    summary.requests, secs, summary.requests / secs, a, a / secs, d, r, fl, ip, np, th, oc, f,
+    'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"accepted":%d,"accepted_rps":%.1f,"duplicate":%d,"refused":%d,"order_in_flight":%d,"already_in_position":%d,"no_open_position":%d,"throttled":%d,"records_behind":%d,"other_refusal":"%s","failed":%d,"errors":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d}\n',
+    summary.requests, secs, summary.requests / secs, a, a / secs, d, r, fl, ip, np, th, bh, oc, f,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
 end

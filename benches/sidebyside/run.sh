@@ -35,12 +35,28 @@ cleanup() {
 trap cleanup EXIT
 
 results="$work/results.jsonl"
-measure() { # name base targets connections
+# What the server holds after a measurement: resident memory, and how long
+# its database writer took to store everything it had accepted (a rate
+# the writer cannot keep up with is not a sustained one).
+server_state() { # pid metrics-url
+  local rss unstored waited=0
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+  unstored() { curl -s "$2" | awk '/^persist_unstored_events / {print int($2)}'; }
+  local left; left=$(unstored "$@"); left=${left:-0}
+  local at_end=$left
+  while [ "${left:-0}" -gt 0 ] && [ "$waited" -lt 600 ]; do
+    sleep 0.5; waited=$((waited + 1)); left=$(unstored "$@")
+  done
+  echo "{\"rss_kb\":$rss,\"unstored_at_end\":$at_end,\"stored_after_s\":$(awk "BEGIN {print $waited / 2}")}"
+}
+
+measure() { # name base targets connections [server-pid metrics-url]
   local name=$1 base=$2 targets=$3 conns=$4
-  local out threads=$(( conns < 2 ? conns : 2 ))
+  local out threads=$(( conns < 2 ? conns : 2 )) state='{}'
   out=$(TARGETS=$targets THREADS=$threads wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s -s "$here/alerts.lua" "$base" | grep '^RESULT ' | cut -c8-)
-  echo "{\"name\":\"$name\",\"connections\":$conns,\"result\":$out}" >> "$results"
-  echo "$name, $conns connection(s): $out" >&2
+  [ -n "${5:-}" ] && state=$(server_state "$5" "$6")
+  echo "{\"name\":\"$name\",\"connections\":$conns,\"result\":$out,\"server\":$state}" >> "$results"
+  echo "$name, $conns connection(s): $out $state" >&2
 }
 
 prepare() { # venue dir
@@ -57,8 +73,10 @@ prepare() { # venue dir
 for venue in ${VENUES:-paper binance}; do
   prepare "$venue" "$work/$venue"
   base=$(cat "$work/$venue/base")
-  measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 1
-  measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 32
+  spid=$(cat "$work/$venue/server.pid")
+  metrics="$(echo "$base" | sed -E 's#^(https?://[^/]+).*#\1#')/metrics"
+  measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 1 "$spid" "$metrics"
+  measure "tradingbot-$venue" "$base" "$work/$venue/targets.txt" 32 "$spid" "$metrics"
   kill "$(cat "$work/$venue/server.pid")" "${pids[-1]}" 2>/dev/null || true
   wait "${pids[-1]}" 2>/dev/null || true
 done

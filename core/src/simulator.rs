@@ -223,9 +223,7 @@ pub fn simulate(i: &Inputs, side: PositionSide) -> Simulation {
     if leverage > 3 {
         warnings.push(Warning {
             code: "leverage_above_3x",
-            message: format!(
-                "{leverage}x: the seed's advice is 3x or less while a strategy is new"
-            ),
+            message: format!("{leverage}x: 3x or less is recommended while a strategy is new"),
         });
     }
     let prot = protection(side, i.entry_price, i.tp_pct, i.sl_pct, rules);

@@ -365,7 +365,7 @@ async fn every_dashboard_and_alert_metric_is_exported() {
         .unwrap()
         .iter()
         .collect();
-    assert_eq!(loaded.len(), 8);
+    assert_eq!(loaded.len(), 9);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rules: Value = http
         .get(format!("{prom}/api/v1/rules"))

@@ -844,6 +844,20 @@ impl Execution {
         Ok(())
     }
 
+    /// The route of a strategy an alert was forwarded for. Missing here
+    /// only when the strategy was saved on the forwarding instance a moment
+    /// ago and its announcement has not arrived yet: read from the store
+    /// (and given to the user's actor) rather than refused as unknown.
+    pub async fn route_for_forwarded(&self, strategy_id: i64) -> Option<Arc<StrategyRoute>> {
+        if let Some(r) = self.registry.strategy(strategy_id) {
+            return Some(r);
+        }
+        if let Err(e) = self.apply_strategy_saved(strategy_id).await {
+            tracing::warn!(strategy_id, error = %e, "a forwarded alert's strategy could not be loaded");
+        }
+        self.registry.strategy(strategy_id)
+    }
+
     async fn apply_strategy_saved(&self, strategy_id: i64) -> Result<(), ExecutionError> {
         let Some((hash, route)) = self
             .strategies

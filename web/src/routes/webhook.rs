@@ -445,7 +445,7 @@ pub async fn forwarded(
     }
     let started = Instant::now();
     let s = body.into_inner();
-    let Some(route) = state.execution.registry().strategy(s.strategy_id) else {
+    let Some(route) = state.execution.route_for_forwarded(s.strategy_id).await else {
         return Err(problem(
             404,
             "webhook_unknown",
