@@ -367,16 +367,46 @@ impl KlineSource {
         limit: usize,
         now_ms: i64,
     ) -> Result<Vec<Candle>, KlineError> {
-        let step = interval_ms(interval).ok_or_else(|| KlineError::Interval(interval.into()))?;
-        check_symbol(symbol)?;
         let limit = limit.clamp(1, PAGE - 1);
         // One more than asked: the newest is usually still open.
-        let url = format!(
-            "{}/fapi/v1/klines?symbol={symbol}&interval={interval}&limit={}",
+        let mut out: Vec<Candle> = self
+            .window(symbol, interval, None, None, limit + 1, now_ms)
+            .await?
+            .into_iter()
+            .filter(|(_, closed)| *closed)
+            .map(|(c, _)| c)
+            .collect();
+        let skip = out.len().saturating_sub(limit);
+        Ok(out.split_off(skip))
+    }
+
+    /// Up to `limit` candles (1–1,500) opening in `[from_ms, to_ms]`, oldest
+    /// first, in one request: from `from_ms` forward when it is given, the
+    /// most recent otherwise. Each says whether it has closed (the newest
+    /// is usually still forming, which a price chart shows).
+    pub async fn window(
+        &self,
+        symbol: &str,
+        interval: &str,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<(Candle, bool)>, KlineError> {
+        let step = interval_ms(interval).ok_or_else(|| KlineError::Interval(interval.into()))?;
+        check_symbol(symbol)?;
+        let limit = limit.clamp(1, PAGE);
+        let mut url = format!(
+            "{}/fapi/v1/klines?symbol={symbol}&interval={interval}&limit={limit}",
             self.base_url,
-            limit + 1
         );
-        let rows = self.page(&url, limit + 1).await?;
+        if let Some(f) = from_ms {
+            url.push_str(&format!("&startTime={f}"));
+        }
+        if let Some(t) = to_ms {
+            url.push_str(&format!("&endTime={t}"));
+        }
+        let rows = self.page(&url, limit).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let cell = |i: usize| -> Option<Decimal> {
@@ -397,12 +427,10 @@ impl KlineSource {
             })()
             .filter(Candle::is_sane)
             .ok_or_else(|| KlineError::Malformed("a row that is not a candle".into()))?;
-            if c.time_ms + step <= now_ms {
-                out.push(c);
-            }
+            let closed = c.time_ms + step <= now_ms;
+            out.push((c, closed));
         }
-        let skip = out.len().saturating_sub(limit);
-        Ok(out.split_off(skip))
+        Ok(out)
     }
 }
 

@@ -109,6 +109,49 @@ pub struct StrategyDraft {
     pub opposite_signal: Option<String>,
 }
 
+/// The symbol a new strategy trades when the form names none: the seed's
+/// examples trade it, and both venues list it.
+pub const DEFAULT_SYMBOL: &str = "BTCUSDT";
+
+impl StrategyDraft {
+    /// The seed's strategy form sends only percentages, leverage and the
+    /// indicator. A strategy created from it is named after its indicator
+    /// and symbol (numbered when the trader already has one of that name)
+    /// and trades [`DEFAULT_SYMBOL`]; both can be edited later. `taken`:
+    /// the names of the trader's strategies.
+    pub fn with_creation_defaults(mut self, taken: &[String]) -> Self {
+        if self.symbols.is_none() && self.symbol.is_none() {
+            self.symbols = Some(vec![DEFAULT_SYMBOL.to_owned()]);
+        }
+        if self.name.is_none() {
+            let indicator = self
+                .indicator_id
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or("custom");
+            let title = crate::templates::find(indicator)
+                .map(|t| t.name.to_owned())
+                .unwrap_or_else(|| "Custom strategy".to_owned());
+            let symbol = match (&self.symbols, &self.symbol) {
+                (Some(list), _) if list.len() == 1 => Symbol::parse(&list[0]).ok(),
+                (None, Some(one)) => Symbol::parse(one).ok(),
+                _ => None,
+            };
+            let base = match symbol {
+                Some(s) => format!("{title} {}", s.as_str()),
+                None => title,
+            };
+            let free = |n: &str| !taken.iter().any(|t| t.eq_ignore_ascii_case(n));
+            let name = std::iter::once(base.clone())
+                .chain((2..).map(|i| format!("{base} {i}")))
+                .find(|n| free(n))
+                .unwrap_or(base);
+            self.name = Some(name);
+        }
+        self
+    }
+}
+
 fn pct(errors: &mut Vec<FieldError>, field: &str, v: Decimal, min: Decimal) -> Decimal {
     if v < min || v > Decimal::ONE_HUNDRED {
         errors.push(FieldError::new(
@@ -331,6 +374,32 @@ mod tests {
         assert_eq!(c.opposite_signal, OppositeSignal::Reverse);
         assert_eq!(c.symbols[0].as_str(), "BTCUSDT");
         assert_eq!(c.indicator_id, "custom");
+    }
+
+    #[test]
+    fn the_seeds_form_alone_makes_a_strategy() {
+        let form =
+            || draft(r#"{"indicator_id":"ema_crossover","investment_pct":"15","leverage":5}"#);
+        let c = StrategyConfig::from_draft(&form().with_creation_defaults(&[]), None).unwrap();
+        assert_eq!(c.name, "EMA Crossover BTCUSDT");
+        assert_eq!(c.symbols[0].as_str(), DEFAULT_SYMBOL);
+        assert_eq!((c.investment_pct, c.leverage), (dec!(15), 5));
+
+        let taken = vec![
+            "ema crossover btcusdt".to_owned(),
+            "EMA Crossover BTCUSDT 2".to_owned(),
+        ];
+        let c = StrategyConfig::from_draft(&form().with_creation_defaults(&taken), None).unwrap();
+        assert_eq!(c.name, "EMA Crossover BTCUSDT 3");
+
+        let named = draft(r#"{"name":"Mine","symbol":"ethusdt.p"}"#).with_creation_defaults(&taken);
+        assert_eq!(named.name.as_deref(), Some("Mine"));
+        assert_eq!(named.symbols, None);
+        let unnamed = draft(r#"{"symbol":"ethusdt.p"}"#).with_creation_defaults(&[]);
+        assert_eq!(unnamed.name.as_deref(), Some("Custom strategy ETHUSDT"));
+        // An explicit empty name is still a mistake, not a request for one.
+        let empty = draft(r#"{"name":""}"#).with_creation_defaults(&[]);
+        assert!(StrategyConfig::from_draft(&empty, None).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tradingbot_actors::candles::{KlineError, KlineSource, interval_ms};
 use tradingbot_core::indicators::Bar;
-use tradingbot_core::market::candle::{BUNDLED_BTC_DAILY, parse_daily_csv};
+use tradingbot_core::market::candle::{BUNDLED_BTC_DAILY, Candle, parse_daily_csv};
 
 /// Where candles came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,22 +42,43 @@ pub enum MarketDataError {
 
 type Key = (String, String, usize);
 
+/// Candles for a price chart: prices as the venue gives them (decimals),
+/// each marked closed or still forming.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub candles: Arc<Vec<(Candle, bool)>>,
+    pub origin: Origin,
+}
+
+/// What a chart asks for: symbol, interval, from, to, limit.
+type ChartKey = (String, String, Option<i64>, Option<i64>, usize);
+
 pub struct MarketData {
     klines: KlineSource,
     offline: bool,
     cache: Mutex<HashMap<Key, (Instant, Candles)>>,
+    charts: Mutex<HashMap<ChartKey, (Instant, Duration, Chart)>>,
+}
+
+/// The bundled daily candles, parsed once.
+fn bundled_candles() -> Arc<Vec<Candle>> {
+    static CANDLES: std::sync::OnceLock<Arc<Vec<Candle>>> = std::sync::OnceLock::new();
+    CANDLES
+        .get_or_init(|| {
+            Arc::new(
+                parse_daily_csv(BUNDLED_BTC_DAILY)
+                    .map(|(c, _)| c)
+                    .unwrap_or_default(),
+            )
+        })
+        .clone()
 }
 
 /// The bundled daily candles as bars, parsed once.
 fn bundled() -> Arc<Vec<Bar>> {
     static BARS: std::sync::OnceLock<Arc<Vec<Bar>>> = std::sync::OnceLock::new();
-    BARS.get_or_init(|| {
-        let candles = parse_daily_csv(BUNDLED_BTC_DAILY)
-            .map(|(c, _)| c)
-            .unwrap_or_default();
-        Arc::new(candles.iter().map(Bar::from).collect())
-    })
-    .clone()
+    BARS.get_or_init(|| Arc::new(bundled_candles().iter().map(Bar::from).collect()))
+        .clone()
 }
 
 impl MarketData {
@@ -66,7 +87,102 @@ impl MarketData {
             klines,
             offline,
             cache: Mutex::new(HashMap::new()),
+            charts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Up to `limit` candles of `symbol` at `interval` opening in
+    /// `[from_ms, to_ms]` — from `from_ms` forward, or the most recent —
+    /// the newest possibly still forming. A window that reaches the present
+    /// is kept two seconds (a chart polls its live candle); one wholly in
+    /// the past, ten minutes.
+    pub async fn chart(
+        &self,
+        symbol: &str,
+        interval: &str,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Chart, MarketDataError> {
+        let step = interval_ms(interval).ok_or_else(|| {
+            MarketDataError::Invalid(format!(
+                "interval `{interval}`: one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d"
+            ))
+        })?;
+        let key = (
+            symbol.to_owned(),
+            interval.to_owned(),
+            from_ms,
+            to_ms,
+            limit,
+        );
+        if let Some((at, ttl, c)) = self.charts_lock().get(&key)
+            && at.elapsed() < *ttl
+        {
+            return Ok(c.clone());
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let fallback = |why: String| {
+            if symbol == "BTCUSDT" && interval == "1d" {
+                let within: Vec<(Candle, bool)> = bundled_candles()
+                    .iter()
+                    .filter(|c| from_ms.is_none_or(|f| c.time_ms >= f))
+                    .filter(|c| to_ms.is_none_or(|t| c.time_ms <= t))
+                    .map(|c| (*c, true))
+                    .collect();
+                let picked = if from_ms.is_some() {
+                    within.into_iter().take(limit).collect()
+                } else {
+                    let skip = within.len().saturating_sub(limit);
+                    within.into_iter().skip(skip).collect()
+                };
+                Ok(Chart {
+                    candles: Arc::new(picked),
+                    origin: Origin::Bundled,
+                })
+            } else {
+                Err(MarketDataError::Unavailable {
+                    symbol: symbol.to_owned(),
+                    timeframe: interval.to_owned(),
+                    why,
+                })
+            }
+        };
+        let got = if self.offline {
+            fallback("the service runs with TRADINGBOT_MARKET_DATA=offline".into())?
+        } else {
+            match self
+                .klines
+                .window(symbol, interval, from_ms, to_ms, limit, now)
+                .await
+            {
+                Ok(c) => Chart {
+                    candles: Arc::new(c),
+                    origin: Origin::Binance,
+                },
+                Err(KlineError::Refused { code: -1121, .. }) => {
+                    return Err(MarketDataError::UnknownSymbol(symbol.to_owned()));
+                }
+                Err(KlineError::Symbol(s)) => {
+                    return Err(MarketDataError::Invalid(format!("`{s}` is not a symbol")));
+                }
+                Err(e) => fallback(e.to_string())?,
+            }
+        };
+        let settled = to_ms.is_some_and(|t| t + step <= now);
+        let ttl = Duration::from_secs(if settled { 600 } else { 2 });
+        let mut charts = self.charts_lock();
+        if charts.len() > 512 {
+            charts.clear();
+        }
+        charts.insert(key, (Instant::now(), ttl, got.clone()));
+        Ok(got)
+    }
+
+    fn charts_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ChartKey, (Instant, Duration, Chart)>> {
+        self.charts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The last `limit` closed candles of `symbol` at `timeframe`.

@@ -2,7 +2,7 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, analysis, audit, auth, backtest, dashboard, health, performance, pine,
+    accounts, admin, analysis, audit, auth, backtest, dashboard, health, market, performance, pine,
     positions, risk, security_alerts, simulate, strategies, telegram, trading, users, views,
     webhook,
 };
@@ -91,6 +91,7 @@ impl Modify for BearerAuth {
         analysis::volume_profile,
         analysis::fractal,
         analysis::recommendation,
+        market::candles,
         telegram::register,
         telegram::get,
         telegram::delete,
@@ -117,6 +118,8 @@ impl Modify for BearerAuth {
         strategies::RotateBody,
         webhook::WebhookAnswer,
         trading::PositionView,
+        market::CandleView,
+        market::CandlesView,
         positions::CloseView,
         pine::TemplateCard,
         pine::CustomizeRequest,
@@ -177,6 +180,7 @@ impl Modify for BearerAuth {
         (name = "pine-script", description = "Indicator templates and Pine Script"),
         (name = "backtest", description = "Backtests as background jobs"),
         (name = "dashboard", description = "The dashboard's cards"),
+        (name = "market", description = "Candles for the price chart"),
         (name = "analysis", description = "Chart patterns, volume profile, fractal analysis, recommendations"),
     )
 )]

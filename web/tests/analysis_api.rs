@@ -118,6 +118,73 @@ async fn offline_the_bundled_btc_candles_are_analysed() {
     assert_eq!(res.status(), 422);
     let res = api.get("/analysis/BTC%20USDT!/fractal", &u.access).await;
     assert_eq!(res.status(), 422);
+
+    // The price chart's candles, offline: the bundled days, by date range.
+    let c: Value = api
+        .get(
+            "/market/BTCUSDT.P/candles?interval=1d&from=2020-01-01&to=2020-01-10",
+            &u.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (c["symbol"].as_str(), c["source"].as_str()),
+        (Some("BTCUSDT"), Some("bundled"))
+    );
+    let days = c["candles"].as_array().unwrap();
+    assert_eq!(days.len(), 10, "{c}");
+    assert_eq!(days[0]["open_time"], "2020-01-01T00:00:00Z");
+    assert_eq!(days[9]["open_time"], "2020-01-10T00:00:00Z");
+    assert_eq!(days[0]["time"], 1_577_836_800_000_i64);
+    for d in days {
+        assert_eq!(d["closed"], true);
+        let (h, l, o, cl) = (
+            d["high"].as_f64().unwrap(),
+            d["low"].as_f64().unwrap(),
+            d["open"].as_f64().unwrap(),
+            d["close"].as_f64().unwrap(),
+        );
+        assert!(h >= o.max(cl) && l <= o.min(cl) && l > 0.0, "{d}");
+    }
+    let c: Value = api
+        .get("/market/BTCUSDT/candles?interval=1d&limit=3", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["candles"].as_array().unwrap().len(), 3);
+    assert_eq!(c["candles"][2]["open_time"], "2020-12-08T00:00:00Z");
+    for (query, status, field) in [
+        ("/market/ETHUSDT/candles", 503, None),
+        ("/market/BTCUSDT/candles?interval=7m", 422, Some("interval")),
+        ("/market/BTCUSDT/candles?limit=0", 422, Some("limit")),
+        ("/market/BTCUSDT/candles?limit=1501", 422, Some("limit")),
+        ("/market/BTCUSDT/candles?from=yesterday", 422, Some("from")),
+        (
+            "/market/BTCUSDT/candles?from=2020-02-01&to=2020-01-01",
+            422,
+            Some("to"),
+        ),
+        ("/market/BTC%20USDT!/candles", 422, Some("symbol")),
+    ] {
+        let res = api.get(query, &u.access).await;
+        assert_eq!(res.status(), status, "{query}");
+        let e = json_of(res).await;
+        if let Some(f) = field {
+            assert_eq!(e["errors"][0]["field"], f, "{query}: {e}");
+        } else {
+            assert_eq!(e["code"], "market_data_unavailable");
+        }
+    }
+    let res = api
+        .http
+        .get(api.url("/market/BTCUSDT/candles"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
     let res = api
         .http
         .get(api.url("/analysis/BTCUSDT/patterns"))
@@ -133,20 +200,7 @@ async fn exchange_candles_are_fetched_and_unknown_symbols_refused() {
     let now = chrono::Utc::now().timestamp_millis();
     let step = 3_600_000;
     let first = (now / step - 600) * step;
-    let candles: Vec<_> = (0..601)
-        .map(|i| {
-            let p = |k: i64| Decimal::from(3_000 + ((k as f64 / 25.0).sin() * 120.0) as i64);
-            let (open, close) = (p(i), p(i + 1));
-            tradingbot_core::market::candle::Candle {
-                time_ms: first + i * step,
-                open,
-                high: open.max(close) + Decimal::from(2),
-                low: open.min(close) - Decimal::from(2),
-                close,
-                volume: Decimal::from(10 + i % 7),
-            }
-        })
-        .collect();
+    let candles: Vec<_> = (0..601).map(|i| candles_at(first, step, i)).collect();
     venue.set_klines("ETHUSDT", "1h", candles);
     let (_tmp, dir) = workdir();
     let bot = Spawned::start(
@@ -199,6 +253,70 @@ async fn exchange_candles_are_fetched_and_unknown_symbols_refused() {
         .await;
     assert_eq!(res.status(), 404);
     assert_eq!(json_of(res).await["code"], "unknown_symbol");
+
+    // The price chart: the latest candles, the newest still forming, with
+    // the venue's exact prices.
+    let c: Value = api
+        .get("/market/ETHUSDT.P/candles?interval=1h&limit=100", &u.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["source"], "binance");
+    let bars = c["candles"].as_array().unwrap();
+    assert_eq!(bars.len(), 100);
+    assert_eq!(bars[99]["time"], first + 600 * step);
+    assert_eq!(bars[99]["closed"], false);
+    assert_eq!(bars[98]["closed"], true);
+    // A window in the past, by Unix milliseconds.
+    let from = first + 10 * step;
+    let to = first + 19 * step;
+    let path = format!("/market/ETHUSDT/candles?interval=1h&from={from}&to={to}");
+    let c: Value = api.get(&path, &u.access).await.json().await.unwrap();
+    let bars = c["candles"].as_array().unwrap();
+    assert_eq!(bars.len(), 10);
+    assert_eq!(bars[0]["time"], from);
+    assert_eq!(bars[9]["time"], to);
+    let want = candles_at(first, step, 10);
+    assert_eq!(
+        bars[0]["open"].as_f64().unwrap().to_string(),
+        want.open.to_string()
+    );
+    assert_eq!(
+        bars[0]["volume"].as_f64().unwrap().to_string(),
+        want.volume.to_string()
+    );
+    // Asked again: served from memory, not from the venue.
+    let before = klines_asked(&venue);
+    let _ = api.get(&path, &u.access).await;
+    assert_eq!(klines_asked(&venue), before);
+    let res = api
+        .get("/market/NOPEUSDT/candles?interval=1h", &u.access)
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(json_of(res).await["code"], "unknown_symbol");
+}
+
+fn klines_asked(venue: &LocalBinance) -> usize {
+    venue
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/fapi/v1/klines")
+        .count()
+}
+
+/// The `i`th of the synthetic hourly candles the venue serves.
+fn candles_at(first: i64, step: i64, i: i64) -> tradingbot_core::market::candle::Candle {
+    let p = |k: i64| Decimal::from(3_000 + ((k as f64 / 25.0).sin() * 120.0) as i64);
+    let (open, close) = (p(i), p(i + 1));
+    tradingbot_core::market::candle::Candle {
+        time_ms: first + i * step,
+        open,
+        high: open.max(close) + Decimal::from(2),
+        low: open.min(close) - Decimal::from(2),
+        close,
+        volume: Decimal::from(10 + i % 7),
+    }
 }
 
 #[tokio::test]

@@ -119,6 +119,104 @@ async fn a_strategy_gets_its_own_script() {
     assert_eq!(res.status(), 404);
 }
 
+/// The seed's onboarding: pick a template, see its script, fill in the
+/// strategy form (percentages, leverage, indicator — no name, no symbol)
+/// and save. The saved strategy's script is the preview with the
+/// placeholders filled in, nothing else.
+#[tokio::test]
+async fn the_seeds_form_previews_then_saves_with_defaults() {
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
+    let api = Api::new(&bot);
+    let u = api.user("onboarding@example.com").await;
+    let form = serde_json::json!({ "indicator_id": "supertrend", "investment_pct": 15,
+        "long_tp_pct": 6, "long_sl_pct": 2.5, "short_tp_pct": 4, "short_sl_pct": 1.5, "leverage": 4 });
+    let mut ask = form.clone();
+    ask["params"] = serde_json::json!({ "atr_period": 12 });
+    let res = api
+        .post("/pine-script/customize", Some(&u.access), ask.clone())
+        .await;
+    assert_eq!(res.status(), 200);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["preview"], true);
+    assert_eq!(
+        p["placeholders"],
+        serde_json::json!(["YOUR_WEBHOOK_SECRET", "YOUR_WEBHOOK_TOKEN"])
+    );
+    let preview = p["script"].as_str().unwrap().to_owned();
+    assert!(preview.contains("atr_period = input.int(12,"), "{preview}");
+    // 15 % × 4x of equity per trade.
+    assert!(preview.contains("default_qty_value = 60.0"));
+
+    // A bad form field is named as the strategy form names it.
+    let mut bad = ask.clone();
+    bad["leverage"] = 500.into();
+    let res = api
+        .post("/pine-script/customize", Some(&u.access), bad)
+        .await;
+    assert_eq!(res.status(), 422);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["errors"][0]["field"], "leverage");
+
+    // Saved from the same form: a default name and symbol.
+    let account = common::api::json_of(
+        api.post(
+            "/accounts/register",
+            Some(&u.access),
+            serde_json::json!({ "exchange": "paper" }),
+        )
+        .await,
+    )
+    .await;
+    let mut create = form.clone();
+    create["account_id"] = account["id"].clone();
+    let res = api
+        .post("/strategies", Some(&u.access), create.clone())
+        .await;
+    assert_eq!(res.status(), 201);
+    let s: Value = res.json().await.unwrap();
+    assert_eq!(s["name"], "Supertrend BTCUSDT");
+    assert_eq!(s["symbols"], serde_json::json!(["BTCUSDT"]));
+    assert_eq!(
+        (s["leverage"].as_u64(), s["investment_pct"].as_f64()),
+        (Some(4), Some(15.0))
+    );
+    let res = api.post("/strategies", Some(&u.access), create).await;
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["name"], "Supertrend BTCUSDT 2");
+
+    let mut ask = serde_json::json!({ "strategy_id": s["id"], "params": { "atr_period": 12 } });
+    let res = api
+        .post("/pine-script/customize", Some(&u.access), ask.clone())
+        .await;
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(saved["preview"], false);
+    let token = s["webhook_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let filled = preview
+        .replace("YOUR_WEBHOOK_SECRET", s["webhook_secret"].as_str().unwrap())
+        .replace("YOUR_WEBHOOK_TOKEN", token);
+    assert_eq!(saved["script"].as_str().unwrap(), filled);
+
+    // And it trades: the webhook takes an alert for the default symbol.
+    let (status, body) = common::api::post_alert(
+        &api,
+        &s,
+        common::api::tv_alert(&s, "buy", "long", "onboard-1"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    ask["strategy_id"] = 0.into();
+    let res = api
+        .post("/pine-script/customize", Some(&u.access), ask)
+        .await;
+    assert_eq!(res.status(), 422);
+}
+
 #[tokio::test]
 async fn a_description_becomes_a_template_and_a_script() {
     let (_tmp, dir) = workdir();
@@ -137,7 +235,17 @@ async fn a_description_becomes_a_template_and_a_script() {
     assert_eq!(g["template_id"], "rsi_reversal");
     assert_eq!(g["params"]["length"], 7);
     assert_eq!(g["params"]["oversold"], 25.0);
-    assert!(g.get("script").is_none());
+    // No strategy yet: a preview whose secret and token are stand-ins.
+    assert_eq!(g["preview"], true);
+    let preview = g["script"].as_str().unwrap();
+    assert!(preview.contains("length = input.int(7,"));
+    assert!(preview.contains("YOUR_WEBHOOK_SECRET"));
+    assert!(
+        g["webhook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/YOUR_WEBHOOK_TOKEN")
+    );
 
     let (_, s) = api
         .paper_strategy(&u, serde_json::json!({ "name": "words" }))
@@ -162,6 +270,7 @@ async fn a_description_becomes_a_template_and_a_script() {
             .contains("mode = input.string(\"breakout\"")
     );
     assert_eq!(g["webhook_url"], s["webhook_url"]);
+    assert_eq!(g["preview"], false);
 
     let res = api
         .post(

@@ -368,7 +368,8 @@ impl Execution {
         }
         for user_id in &users {
             let routes = by_user.remove(user_id).unwrap_or_default();
-            let r = restored.remove(user_id).unwrap_or_default();
+            let mut r = restored.remove(user_id).unwrap_or_default();
+            r.takeover = shards.is_some();
             self.spawn_user(*user_id, routes, r);
         }
         for (user_id, accounts) in needed {

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod health;
 mod identity_errors;
+pub mod market;
 pub mod metrics;
 pub mod performance;
 pub mod pine;
@@ -138,6 +139,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         web::resource("/tradingview/{token}")
                             .route(web::post().to(webhook::tradingview)),
                     ),
+            )
+            .service(
+                web::resource("/market/{symbol}/candles").route(web::get().to(market::candles)),
             )
             .service(web::resource("/positions").route(web::get().to(trading::positions)))
             // Before `/positions/{id}`, which would take `history` for an id.

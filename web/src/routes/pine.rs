@@ -52,14 +52,80 @@ pub async fn strategies() -> HttpResponse {
 #[derive(serde::Deserialize, ToSchema)]
 pub struct CustomizeRequest {
     /// Your strategy: its secret, webhook URL, size, leverage and TP/SL go
-    /// into the script.
-    pub strategy_id: i64,
+    /// into the script. Without it the answer is a preview for a strategy
+    /// not saved yet: its settings come from the fields below (the seed's
+    /// defaults where missing) and the webhook secret and URL are
+    /// placeholders (`placeholders`) to replace once the strategy is saved.
+    pub strategy_id: Option<i64>,
     /// A template id; default: the strategy's `indicator_id`.
     pub template_id: Option<String>,
     /// Template parameters by name; missing ones take their defaults.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// Preview only: the strategy form's fields.
+    pub name: Option<String>,
+    pub indicator_id: Option<String>,
+    #[schema(value_type = Option<f64>)]
+    pub investment_pct: Option<serde_json::Value>,
+    #[schema(value_type = Option<f64>)]
+    pub long_tp_pct: Option<serde_json::Value>,
+    #[schema(value_type = Option<f64>)]
+    pub long_sl_pct: Option<serde_json::Value>,
+    #[schema(value_type = Option<f64>)]
+    pub short_tp_pct: Option<serde_json::Value>,
+    #[schema(value_type = Option<f64>)]
+    pub short_sl_pct: Option<serde_json::Value>,
+    pub leverage: Option<i64>,
+    pub symbol: Option<String>,
+}
+
+/// What stands for the webhook secret in a preview's script.
+pub const PREVIEW_SECRET: &str = "YOUR_WEBHOOK_SECRET";
+/// What stands for the webhook's token in a preview's URL.
+pub const PREVIEW_TOKEN: &str = "YOUR_WEBHOOK_TOKEN";
+
+impl CustomizeRequest {
+    /// The preview's strategy form, checked like a creation.
+    fn draft(&self) -> Result<tradingbot_core::strategy::StrategyConfig, crate::problem::ApiError> {
+        let mut form = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                form.insert(k.to_owned(), v);
+            }
+        };
+        put("name", self.name.clone().map(Into::into));
+        put(
+            "indicator_id",
+            self.indicator_id
+                .clone()
+                .or_else(|| self.template_id.clone())
+                .map(Into::into),
+        );
+        put("investment_pct", self.investment_pct.clone());
+        put("long_tp_pct", self.long_tp_pct.clone());
+        put("long_sl_pct", self.long_sl_pct.clone());
+        put("short_tp_pct", self.short_tp_pct.clone());
+        put("short_sl_pct", self.short_sl_pct.clone());
+        put("leverage", self.leverage.map(Into::into));
+        put("symbol", self.symbol.clone().map(Into::into));
+        let draft: tradingbot_core::strategy::StrategyDraft =
+            serde_json::from_value(serde_json::Value::Object(form)).map_err(|e| {
+                crate::problem::ApiError::invalid("body", format!("strategy fields: {e}"))
+            })?;
+        tradingbot_core::strategy::StrategyConfig::from_draft(
+            &draft.with_creation_defaults(&[]),
+            None,
+        )
+        .map_err(|errors| {
+            crate::problem::ApiError::Validation(
+                errors
+                    .into_iter()
+                    .map(|e| crate::problem::FieldError::new(e.field, e.message))
+                    .collect(),
+            )
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -73,6 +139,12 @@ pub struct CustomizeResponse {
     pub alert_message: &'static str,
     pub webhook_url: String,
     pub setup_steps: Vec<String>,
+    /// `true` when made without a saved strategy.
+    pub preview: bool,
+    /// Preview only: the stand-ins the script holds, to be replaced by the
+    /// saved strategy's `webhook_secret` and webhook URL's token (or ask
+    /// again with `strategy_id`).
+    pub placeholders: Vec<&'static str>,
 }
 
 /// Pine Script for a template and your strategy
@@ -86,29 +158,34 @@ pub async fn customize(
     body: crate::extract::Json<CustomizeRequest>,
 ) -> Result<HttpResponse, crate::problem::ApiError> {
     let body = body.into_inner();
-    let answer = script_for(
-        &state,
-        user.id,
-        body.strategy_id,
-        body.template_id.as_deref(),
-        &body.params,
-    )
-    .await?;
+    let answer = match body.strategy_id {
+        Some(id) => {
+            script_for(
+                &state,
+                user.id,
+                id,
+                body.template_id.as_deref(),
+                &body.params,
+            )
+            .await?
+        }
+        None => preview_for(
+            &state,
+            &body.draft()?,
+            body.template_id.as_deref(),
+            &body.params,
+        )?,
+    };
     Ok(HttpResponse::Ok().json(answer))
 }
 
-/// The script of a template (default: the strategy's own indicator) with
-/// `params`, for one of the user's strategies.
-async fn script_for(
-    state: &crate::state::AppState,
-    user_id: i64,
-    strategy_id: i64,
+/// The template's parameters checked, by name.
+fn configure(
+    cfg: &tradingbot_core::strategy::StrategyConfig,
     template_id: Option<&str>,
     params: &serde_json::Map<String, serde_json::Value>,
-) -> Result<CustomizeResponse, crate::problem::ApiError> {
+) -> Result<(templates::Template, templates::Configured), crate::problem::ApiError> {
     use crate::problem::{ApiError, FieldError};
-    let m = state.strategies.get(user_id, strategy_id).await?;
-    let cfg = tradingbot_actors::strategies::config_of(&m);
     let id = template_id.unwrap_or(&cfg.indicator_id).trim().to_owned();
     let Some(t) = templates::find(&id) else {
         let ids: Vec<&str> = templates::library().iter().map(|t| t.id).collect();
@@ -128,6 +205,70 @@ async fn script_for(
                 .collect(),
         )
     })?;
+    Ok((t, configured))
+}
+
+fn target<'a>(
+    cfg: &tradingbot_core::strategy::StrategyConfig,
+    name: &'a str,
+    secret: &'a str,
+    webhook_url: &'a str,
+) -> tradingbot_core::pine::PineTarget<'a> {
+    tradingbot_core::pine::PineTarget {
+        name,
+        secret,
+        webhook_url,
+        investment_pct: cfg.investment_pct,
+        leverage: cfg.leverage,
+        long_tp_pct: cfg.long_tp_pct,
+        long_sl_pct: cfg.long_sl_pct,
+        short_tp_pct: cfg.short_tp_pct,
+        short_sl_pct: cfg.short_sl_pct,
+    }
+}
+
+/// The script for a strategy form not saved yet: the webhook's secret and
+/// token are placeholders.
+fn preview_for(
+    state: &crate::state::AppState,
+    cfg: &tradingbot_core::strategy::StrategyConfig,
+    template_id: Option<&str>,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<CustomizeResponse, crate::problem::ApiError> {
+    let (t, configured) = configure(cfg, template_id, params)?;
+    let webhook_url = format!(
+        "{}/api/v1/webhook/tradingview/{PREVIEW_TOKEN}",
+        state.public_url.trim_end_matches('/'),
+    );
+    let p = tradingbot_core::pine::generate(
+        &t,
+        &configured,
+        &target(cfg, &cfg.name, PREVIEW_SECRET, &webhook_url),
+    );
+    Ok(CustomizeResponse {
+        template_id: t.id,
+        params: configured.params,
+        script: p.script,
+        alert_message: p.alert_message,
+        webhook_url: p.webhook_url,
+        setup_steps: p.setup_steps,
+        preview: true,
+        placeholders: vec![PREVIEW_SECRET, PREVIEW_TOKEN],
+    })
+}
+
+/// The script of a template (default: the strategy's own indicator) with
+/// `params`, for one of the user's strategies.
+async fn script_for(
+    state: &crate::state::AppState,
+    user_id: i64,
+    strategy_id: i64,
+    template_id: Option<&str>,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<CustomizeResponse, crate::problem::ApiError> {
+    let m = state.strategies.get(user_id, strategy_id).await?;
+    let cfg = tradingbot_actors::strategies::config_of(&m);
+    let (t, configured) = configure(&cfg, template_id, params)?;
     let hook = state.strategies.webhook(m.id).await?;
     let webhook_url = format!(
         "{}/api/v1/webhook/tradingview/{}",
@@ -137,17 +278,7 @@ async fn script_for(
     let p = tradingbot_core::pine::generate(
         &t,
         &configured,
-        &tradingbot_core::pine::PineTarget {
-            name: &m.name,
-            secret: hook.secret.as_str(),
-            webhook_url: &webhook_url,
-            investment_pct: cfg.investment_pct,
-            leverage: cfg.leverage,
-            long_tp_pct: cfg.long_tp_pct,
-            long_sl_pct: cfg.long_sl_pct,
-            short_tp_pct: cfg.short_tp_pct,
-            short_sl_pct: cfg.short_sl_pct,
-        },
+        &target(&cfg, &m.name, hook.secret.as_str(), &webhook_url),
     );
     Ok(CustomizeResponse {
         template_id: t.id,
@@ -156,6 +287,8 @@ async fn script_for(
         alert_message: p.alert_message,
         webhook_url: p.webhook_url,
         setup_steps: p.setup_steps,
+        preview: false,
+        placeholders: Vec::new(),
     })
 }
 
@@ -164,10 +297,10 @@ async fn script_for(
 impl crate::extract::Validate for CustomizeRequest {
     fn validate(&self) -> Vec<crate::problem::FieldError> {
         let mut errors = Vec::new();
-        if self.strategy_id <= 0 {
+        if self.strategy_id.is_some_and(|id| id <= 0) {
             errors.push(crate::problem::FieldError::new(
                 "strategy_id",
-                "a strategy id",
+                "a strategy id, or leave it out for a preview",
             ));
         }
         if self
@@ -188,7 +321,8 @@ impl crate::extract::Validate for CustomizeRequest {
 pub struct GenerateRequest {
     /// A few words: "EMA crossover 12/26", "RSI 오버솔드 반전", …
     pub description: String,
-    /// With a strategy, the answer includes its Pine Script too.
+    /// With a strategy, the script carries its secret, URL and settings;
+    /// without, it is a preview with placeholders (`placeholders`).
     pub strategy_id: Option<i64>,
 }
 
@@ -268,17 +402,35 @@ pub async fn generate(
     if !llm_report.is_null() {
         answer["llm"] = llm_report;
     }
-    if let Some(strategy_id) = body.strategy_id {
-        let params = serde_json::to_value(&s.configured.params)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        let script = script_for(&state, user.id, strategy_id, Some(s.template_id), &params).await?;
-        answer["script"] = script.script.into();
-        answer["alert_message"] = script.alert_message.into();
-        answer["webhook_url"] = script.webhook_url.into();
-        answer["setup_steps"] = script.setup_steps.into();
-    }
+    let params = serde_json::to_value(&s.configured.params)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    // Without a strategy: a preview with the template's name and the seed's
+    // settings, secret and token as placeholders.
+    let script = match body.strategy_id {
+        Some(strategy_id) => {
+            script_for(&state, user.id, strategy_id, Some(s.template_id), &params).await?
+        }
+        None => {
+            let draft = tradingbot_core::strategy::StrategyDraft {
+                indicator_id: Some(s.template_id.to_owned()),
+                ..Default::default()
+            };
+            let cfg = tradingbot_core::strategy::StrategyConfig::from_draft(
+                &draft.with_creation_defaults(&[]),
+                None,
+            )
+            .map_err(|_| crate::problem::ApiError::invalid("description", "no template"))?;
+            preview_for(&state, &cfg, Some(s.template_id), &params)?
+        }
+    };
+    answer["script"] = script.script.into();
+    answer["alert_message"] = script.alert_message.into();
+    answer["webhook_url"] = script.webhook_url.into();
+    answer["setup_steps"] = script.setup_steps.into();
+    answer["preview"] = script.preview.into();
+    answer["placeholders"] = script.placeholders.into();
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -350,7 +502,7 @@ async fn llm_script(
         let explanation = value["explanation"].as_str().unwrap_or_default().to_owned();
         let script = match &secret {
             Some(s) => written.replace(SECRET_PLACEHOLDER, s),
-            None => written.clone(),
+            None => written.replace(SECRET_PLACEHOLDER, PREVIEW_SECRET),
         };
         let ctx = tradingbot_core::pine::Context {
             now_iso: &now,
@@ -367,14 +519,18 @@ async fn llm_script(
                     "analysis": a,
                     "alert_message": "{{strategy.order.alert_message}}",
                 });
-                if let Some((_, hook)) = target {
-                    answer["webhook_url"] = format!(
-                        "{}/api/v1/webhook/tradingview/{}",
-                        state.public_url.trim_end_matches('/'),
-                        hook.token.as_str()
-                    )
-                    .into();
-                }
+                let token = target.map_or(PREVIEW_TOKEN, |(_, hook)| hook.token.as_str());
+                answer["webhook_url"] = format!(
+                    "{}/api/v1/webhook/tradingview/{token}",
+                    state.public_url.trim_end_matches('/'),
+                )
+                .into();
+                answer["preview"] = target.is_none().into();
+                answer["placeholders"] = if target.is_none() {
+                    serde_json::json!([PREVIEW_SECRET, PREVIEW_TOKEN])
+                } else {
+                    serde_json::json!([])
+                };
                 return Ok(answer);
             }
             Ok(a) => serde_json::json!({

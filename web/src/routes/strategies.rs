@@ -295,8 +295,11 @@ async fn saved(state: &AppState, strategy_id: i64) {
 
 /// Create a strategy
 ///
-/// Fields default as in the seed (10 %, TP 5 % / SL 2 % each way, 3x). The
-/// answer carries the webhook URL, its secret and the TradingView alert message.
+/// Fields default as in the seed (10 %, TP 5 % / SL 2 % each way, 3x); the
+/// seed's form alone (percentages, leverage, indicator) is enough: without
+/// `name` the strategy is named after its indicator and symbol ("EMA
+/// Crossover BTCUSDT", numbered when taken), without `symbol`/`symbols` it
+/// trades BTCUSDT. The answer carries the webhook URL, its secret and the TradingView alert message.
 #[utoipa::path(post, path = "/api/v1/strategies", tag = "strategies",
     security(("bearer" = [])), request_body = Object,
     responses((status = 201, body = StrategyView), (status = 422, description = "`validation_failed`, fields named")))]
@@ -308,7 +311,19 @@ pub async fn create(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read(&req, &mut payload).await?;
-    let cfg = StrategyConfig::from_draft(&body.draft, None).map_err(validation)?;
+    let taken: Vec<String> = if body.draft.name.is_none() {
+        state
+            .strategies
+            .list(user.id)
+            .await?
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let draft = body.draft.clone().with_creation_defaults(&taken);
+    let cfg = StrategyConfig::from_draft(&draft, None).map_err(validation)?;
     let account_id = account_field(&body.account_id)?.flatten();
     let warnings = check_venue(&state, user.id, account_id, &cfg).await?;
     let (mut model, hook) = state

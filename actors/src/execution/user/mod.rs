@@ -34,7 +34,7 @@ use crate::store::enums::{
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 use tradingbot_core::exchange::{
@@ -172,6 +172,10 @@ pub struct SignalReceived {
 pub struct Restored {
     pub positions: Vec<crate::store::entities::positions::Model>,
     pub orders: Vec<crate::store::entities::orders::Model>,
+    /// Taken over from another instance, whose last records may be only in
+    /// its own journal: the venue says what is open before any alert is
+    /// decided.
+    pub takeover: bool,
 }
 
 pub struct UserActor {
@@ -187,6 +191,11 @@ pub struct UserActor {
     /// conclude anything about them yet.
     inflight: std::collections::HashSet<String>,
     restored: Option<Restored>,
+    /// After a takeover: accounts compared with their venue since. Until
+    /// then an alert for the account could be decided on a store that
+    /// misses the previous owner's last fill (a close refused
+    /// `no_open_position` while the position is open on the venue).
+    synced_after_takeover: Option<HashSet<i64>>,
     depth: Arc<Depth>,
     exchange_depth: Arc<Depth>,
     /// Positions that ended while their protection was being placed: what
@@ -288,6 +297,7 @@ impl UserActor {
             live: HashMap::new(),
             orders: HashMap::new(),
             inflight: Default::default(),
+            synced_after_takeover: restored.takeover.then(HashSet::new),
             restored: Some(restored),
             depth,
             exchange_depth,

@@ -85,6 +85,9 @@ impl UserActor {
             .reconciling
             .remove(&account_id)
             .unwrap_or((Instant::now(), false));
+        if let Some(synced) = &mut self.synced_after_takeover {
+            synced.insert(account_id);
+        }
         // What we changed after the snapshot was asked for is newer than it.
         let stale =
             |me: &Self, key: &(i64, String)| me.touched.get(key).is_some_and(|t| *t >= asked);

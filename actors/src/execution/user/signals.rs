@@ -37,6 +37,19 @@ impl UserActor {
                 "the strategy's exchange account is not connected",
             )
         })?;
+        if self
+            .synced_after_takeover
+            .as_ref()
+            .is_some_and(|synced| !synced.contains(&account_id))
+        {
+            return Err(reject(
+                sid,
+                503,
+                "owner_unavailable",
+                "this instance has just taken the account over and is comparing it with the \
+                 exchange; the alert was not traded, send it again shortly",
+            ));
+        }
         let symbol = match &msg.alert.symbol {
             Some(s) if cfg.trades(s) => s.clone(),
             Some(s) => {
