@@ -72,6 +72,11 @@ impl BalanceBook {
         entry.error = Some(error);
     }
 
+    /// Every account's entry, by id.
+    pub fn all(&self) -> Vec<(i64, Entry)> {
+        self.read().iter().map(|(id, e)| (*id, e.clone())).collect()
+    }
+
     /// Forgets accounts that no longer exist.
     pub fn retain(&self, live: &[i64]) {
         self.accounts

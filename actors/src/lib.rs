@@ -16,6 +16,7 @@ pub mod backtest_jobs;
 pub mod balances;
 pub mod candles;
 pub mod cluster;
+pub mod equity;
 pub mod exchange;
 pub mod execution;
 pub mod gauges;

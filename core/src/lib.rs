@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod anomaly;
+pub mod equity;
 pub mod exchange;
 pub mod identity;
 pub mod ids;

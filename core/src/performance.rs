@@ -194,25 +194,70 @@ impl Period {
     }
 }
 
-/// One bar of the PnL chart.
+/// One bar of the PnL chart, with the summary's names.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bucket {
     /// First day of the period (UTC).
     pub date: NaiveDate,
     #[serde(with = "rust_decimal::serde::float")]
-    pub pnl: Decimal,
-    pub trades: u32,
-    pub wins: u32,
+    pub total_pnl: Decimal,
+    pub total_trades: u32,
+    pub winning_trades: u32,
     pub win_rate: f64,
     /// PnL over the margin committed by the period's trades, in percent.
     pub roi: f64,
+    /// The Sharpe ratio of the history up to the period's last day, as the
+    /// summary would give it then (and the day's `performances` snapshot
+    /// keeps it); `None` before two days of history.
+    pub sharpe_ratio: Option<f64>,
     /// Running total from the first period shown.
     #[serde(with = "rust_decimal::serde::float")]
     pub cumulative_pnl: Decimal,
 }
 
+/// The daily-PnL Sharpe ratio as history grows day by day (Welford's
+/// running variance), equal to [`summarize`]'s on the trades closed so far
+/// without recomputing the whole history for every period.
+#[derive(Default)]
+struct RunningSharpe {
+    days: f64,
+    mean: f64,
+    m2: f64,
+    last: Option<NaiveDate>,
+}
+
+impl RunningSharpe {
+    fn push(&mut self, x: f64) {
+        self.days += 1.0;
+        let delta = x - self.mean;
+        self.mean += delta / self.days;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// A day with closes; the quiet days since the last one count as zero.
+    fn add(&mut self, day: NaiveDate, pnl: f64) {
+        if let Some(mut d) = self.last.and_then(|l| l.succ_opt()) {
+            while d < day {
+                self.push(0.0);
+                d = d.succ_opt().unwrap_or(day);
+            }
+        }
+        self.push(pnl);
+        self.last = Some(day);
+    }
+
+    fn value(&self) -> Option<f64> {
+        if self.days < 2.0 {
+            return None;
+        }
+        let sd = (self.m2 / (self.days - 1.0)).sqrt();
+        (sd > 0.0).then(|| self.mean / sd * 365f64.sqrt())
+    }
+}
+
 /// PnL per period between `from` and `to` (inclusive days, UTC), periods
-/// without trades included as zero so a chart has no gaps.
+/// without trades included as zero so a chart has no gaps. Trades closed
+/// before `from` count only towards `sharpe_ratio`.
 pub fn series(
     trades: &[ClosedTrade],
     period: Period,
@@ -220,9 +265,14 @@ pub fn series(
     to: NaiveDate,
 ) -> Vec<Bucket> {
     let mut by: BTreeMap<NaiveDate, (Decimal, u32, u32, Decimal)> = BTreeMap::new();
+    let mut daily: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
     for t in trades {
         let day = t.closed_at.date_naive();
-        if day < from || day > to {
+        if day > to {
+            continue;
+        }
+        *daily.entry(day).or_default() += t.pnl;
+        if day < from {
             continue;
         }
         let e = by.entry(period.start(day)).or_default();
@@ -231,17 +281,23 @@ pub fn series(
         e.2 += u32::from(t.pnl > Decimal::ZERO);
         e.3 += t.margin;
     }
+    let mut days = daily.into_iter().peekable();
+    let mut sharpe = RunningSharpe::default();
     let mut out = Vec::new();
     let mut cumulative = Decimal::ZERO;
     let mut start = Some(period.start(from));
     while let Some(s) = start.filter(|s| *s <= to) {
+        let next = period.next(s);
+        while let Some((day, pnl)) = days.next_if(|(d, _)| next.is_none_or(|n| *d < n)) {
+            sharpe.add(day, f(pnl));
+        }
         let (pnl, trades, wins, margin) = by.get(&s).copied().unwrap_or_default();
         cumulative += pnl;
         out.push(Bucket {
             date: s,
-            pnl,
-            trades,
-            wins,
+            total_pnl: pnl,
+            total_trades: trades,
+            winning_trades: wins,
             win_rate: if trades == 0 {
                 0.0
             } else {
@@ -252,9 +308,10 @@ pub fn series(
             } else {
                 f(pnl) / f(margin) * 100.0
             },
+            sharpe_ratio: sharpe.value(),
             cumulative_pnl: cumulative,
         });
-        start = period.next(s);
+        start = next;
     }
     out
 }
@@ -331,14 +388,14 @@ mod tests {
         let from = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let to = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
         let s = series(&five(), Period::Daily, from, to);
-        let pnl: Vec<Decimal> = s.iter().map(|b| b.pnl).collect();
+        let pnl: Vec<Decimal> = s.iter().map(|b| b.total_pnl).collect();
         assert_eq!(pnl, [dec!(0), dec!(30), dec!(30), dec!(0), dec!(-30)]);
         let cumulative: Vec<Decimal> = s.iter().map(|b| b.cumulative_pnl).collect();
         assert_eq!(
             cumulative,
             [dec!(0), dec!(30), dec!(60), dec!(60), dec!(30)]
         );
-        assert_eq!((s[1].trades, s[1].wins), (2, 1));
+        assert_eq!((s[1].total_trades, s[1].winning_trades), (2, 1));
         assert!((s[1].win_rate - 50.0).abs() < 1e-12);
         // 30 on 200 of margin.
         assert!((s[1].roi - 15.0).abs() < 1e-12);
@@ -352,8 +409,8 @@ mod tests {
         let w = series(&five(), Period::Weekly, from, to);
         let dates: Vec<String> = w.iter().map(|b| b.date.to_string()).collect();
         assert_eq!(dates, ["2026-10-26", "2026-11-02", "2026-11-09"]);
-        assert_eq!(w[1].pnl, dec!(30));
-        assert_eq!(w[1].trades, 5);
+        assert_eq!(w[1].total_pnl, dec!(30));
+        assert_eq!(w[1].total_trades, 5);
         let m = series(
             &five(),
             Period::Monthly,
@@ -362,6 +419,40 @@ mod tests {
         );
         let dates: Vec<String> = m.iter().map(|b| b.date.to_string()).collect();
         assert_eq!(dates, ["2026-10-01", "2026-11-01"]);
-        assert_eq!(m[1].pnl, dec!(30));
+        assert_eq!(m[1].total_pnl, dec!(30));
+    }
+
+    #[test]
+    fn each_period_carries_the_sharpe_of_the_history_up_to_its_end() {
+        // A loss in October, before the series starts, still counts.
+        let mut trades = vec![t(9, 1, 3, dec!(-25))];
+        trades[0].closed_at = Utc.with_ymd_and_hms(2026, 10, 28, 3, 0, 0).unwrap();
+        trades.extend(five());
+        let from = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let to = NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+        for period in [Period::Daily, Period::Weekly, Period::Monthly] {
+            let s = series(&trades, period, from, to);
+            for (i, b) in s.iter().enumerate() {
+                let end = s
+                    .get(i + 1)
+                    .map_or(to, |n| n.date.pred_opt().unwrap())
+                    .min(to);
+                let upto: Vec<ClosedTrade> = trades
+                    .iter()
+                    .filter(|t| t.closed_at.date_naive() <= end)
+                    .cloned()
+                    .collect();
+                let want = summarize(&upto).sharpe_ratio;
+                match (b.sharpe_ratio, want) {
+                    (Some(a), Some(w)) => assert!((a - w).abs() < 1e-9, "{period:?} {}", b.date),
+                    (a, w) => assert_eq!(a, w, "{period:?} {}", b.date),
+                }
+            }
+            assert!(s.iter().any(|b| b.sharpe_ratio.is_some()));
+        }
+        // The October loss is outside every bar's PnL.
+        let d = series(&trades, Period::Daily, from, to);
+        assert_eq!(d[0].total_pnl, Decimal::ZERO);
+        assert_eq!(d.last().unwrap().cumulative_pnl, dec!(30));
     }
 }

@@ -24,6 +24,7 @@ mod m20261205_000009_replay;
 mod m20261205_000010_backtest_jobs;
 mod m20261207_000011_shard_fences;
 mod m20261207_000012_paper_orders;
+mod m20261207_000013_equity_snapshots;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_backtest_jobs::Migration),
             Box::new(m20261207_000011_shard_fences::Migration),
             Box::new(m20261207_000012_paper_orders::Migration),
+            Box::new(m20261207_000013_equity_snapshots::Migration),
         ]
     }
 }

@@ -127,6 +127,14 @@ impl Server {
 
         let history = tradingbot_actors::history::History::new(store.clone());
         let ws = crate::ws::hub::WsHub::start(services.execution.bus(), redis.clone());
+        let prices = if config.market_data_offline {
+            crate::prices::PublicPrices::offline()
+        } else {
+            crate::prices::PublicPrices::start(
+                config.endpoints.binance_live_stream.clone(),
+                services.execution.bus().clone(),
+            )
+        };
         let backtests = Arc::new(crate::backtests::Backtests::new(
             tradingbot_actors::candles::KlineSource::new(
                 &config.endpoints.binance_live_rest,
@@ -154,6 +162,7 @@ impl Server {
             execution: services.execution,
             telegram: services.telegram,
             ws,
+            prices,
             gate: services.gate,
             webhook_allowed_ips: config.webhook_allowed_ips.clone().into(),
             jwt: services.jwt,
@@ -183,6 +192,11 @@ impl Server {
         };
         crate::watch::spawn(state.clone(), config.ai.watch_every);
         crate::balances::spawn(state.clone(), config.balance_refresh);
+        crate::equity::spawn(
+            state.clone(),
+            config.equity_snapshot,
+            config.balance_refresh,
+        );
         tradingbot_actors::retention::spawn(
             state.store.clone(),
             config.signal_retention,
@@ -429,6 +443,7 @@ impl Services {
 fn stop_on_signal(
     handle: ServerHandle,
     execution: Arc<tradingbot_actors::execution::Execution>,
+    ws: Arc<crate::ws::hub::WsHub>,
     within: std::time::Duration,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -441,6 +456,8 @@ fn stop_on_signal(
         };
         tracing::info!(signal = name, "shutting down gracefully");
         execution.leave(within).await;
+        // Open websockets would hold the graceful stop until its timeout.
+        ws.close_all();
         handle.stop(true).await;
     });
     Ok(())
@@ -452,6 +469,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     stop_on_signal(
         server.handle(),
         server.state.execution.clone(),
+        server.state.ws.clone(),
         server.shutdown_timeout,
     )?;
     server.run().await

@@ -32,6 +32,8 @@ pub struct AppState {
     pub telegram: Arc<tradingbot_actors::telegram::Telegram>,
     /// Websocket sessions and the fan-out of events to them.
     pub ws: Arc<crate::ws::hub::WsHub>,
+    /// Public prices of the symbols websocket clients ask for.
+    pub prices: Arc<crate::prices::PublicPrices>,
     /// Replay cache and per-strategy budget of webhooks.
     pub gate: Arc<WebhookGate>,
     /// Senders allowed to post webhooks; empty: anyone.

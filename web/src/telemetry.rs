@@ -108,6 +108,8 @@ pub fn register_series() {
         metrics::counter!("ai_recommendations_total", "action" => action).absolute(0);
     }
     metrics::gauge!("ws_sessions").increment(0.0);
+    metrics::gauge!("ws_price_symbols_followed").increment(0.0);
+    metrics::counter!("equity_snapshots_written_total").increment(0);
     metrics::gauge!("persist_unstored_events").increment(0.0);
     metrics::counter!("entries_refused_records_behind_total").absolute(0);
     metrics::counter!("paper_books_writes_total").increment(0);

@@ -316,8 +316,8 @@ async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_per
     let daily = json_of(api.get("/performance/daily?periods=7", &a.access).await).await;
     let items = daily["items"].as_array().unwrap();
     assert_eq!(items.len(), 7);
-    assert_eq!(items[6]["trades"], 1);
-    assert_eq!(num(&items[6]["pnl"]), realized);
+    assert_eq!(items[6]["total_trades"], 1);
+    assert_eq!(num(&items[6]["total_pnl"]), realized);
     let monthly = json_of(api.get("/performance/monthly", &a.access).await).await;
     assert_eq!(monthly["items"].as_array().unwrap().len(), 12);
     let bad = api.get("/performance/daily?periods=0", &a.access).await;

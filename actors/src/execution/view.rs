@@ -36,6 +36,14 @@ impl MarkTable {
         }
     }
 
+    /// Stops following `symbol` and forgets its mark (idempotent).
+    pub fn unwant(&self, symbol: &str) {
+        if write(&self.wanted).remove(symbol) {
+            write(&self.marks).remove(symbol);
+            self.changed.notify_waiters();
+        }
+    }
+
     pub fn wanted(&self) -> Vec<String> {
         read(&self.wanted).iter().cloned().collect()
     }

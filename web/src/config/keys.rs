@@ -331,7 +331,7 @@ pub const MARKET_DATA: Key = Key {
     env: "TRADINGBOT_MARKET_DATA",
     toml: "market_data",
     default: "binance",
-    meaning: "Candles for analysis: `binance` (public klines, no key; the bundled BTCUSDT 1d while unreachable) or `offline` (bundled only).",
+    meaning: "Candles for analysis and charts, and the websocket's prices of any symbol: `binance` (public klines and mark-price stream, no key; the bundled BTCUSDT 1d while unreachable) or `offline` (bundled candles; prices only of symbols being traded).",
     secret: false,
 };
 pub const OPENAI_API_KEY: Key = Key {
@@ -416,6 +416,13 @@ pub const BALANCE_REFRESH_SECS: Key = Key {
     toml: "balance_refresh_secs",
     default: "30",
     meaning: "Seconds between reads of every exchange account's balances (the dashboard reads memory).",
+    secret: false,
+};
+pub const EQUITY_SNAPSHOT_SECS: Key = Key {
+    env: "TRADINGBOT_EQUITY_SNAPSHOT_SECS",
+    toml: "equity_snapshot_secs",
+    default: "3600",
+    meaning: "Seconds between snapshots of every account's equity for the asset chart (a divisor of 86400, so UTC midnight — the day's close — is always one).",
     secret: false,
 };
 pub const AUTH_BLOCK_FAILURES: Key = Key {
@@ -510,6 +517,7 @@ pub const ALL: &[Key] = &[
     PAPER_SLIPPAGE_BPS,
     MARKET_DATA,
     BALANCE_REFRESH_SECS,
+    EQUITY_SNAPSHOT_SECS,
     SIGNAL_RETENTION_DAYS,
     AUTH_BLOCK_FAILURES,
     LOGIN_ATTEMPTS_PER_IP,

@@ -134,6 +134,8 @@ pub struct Config {
     pub market_data_offline: bool,
     pub ai: AiSettings,
     pub balance_refresh: Duration,
+    /// Between equity snapshots; divides a day.
+    pub equity_snapshot: Duration,
     /// How long refused and duplicate signals are kept (`None`: forever).
     pub signal_retention: Option<Duration>,
     /// When an address failing sign-ins across accounts is blocked.
@@ -240,6 +242,7 @@ impl fmt::Debug for Config {
             .field("market_data_offline", &self.market_data_offline)
             .field("ai", &self.ai)
             .field("balance_refresh", &self.balance_refresh)
+            .field("equity_snapshot", &self.equity_snapshot)
             .field("signal_retention", &self.signal_retention)
             .field("source_policy", &self.source_policy)
             .field("login_attempts_per_ip", &self.login_attempts_per_ip)
@@ -998,6 +1001,19 @@ impl Config {
             30u64,
             1..=3600,
         )?);
+        let equity_every = parse_number(sources, &keys::EQUITY_SNAPSHOT_SECS, 3600u64, 1..=86_400)?;
+        if 86_400 % equity_every != 0 {
+            let (raw, origin) = sources
+                .get(&keys::EQUITY_SNAPSHOT_SECS)
+                .unwrap_or_else(|| (equity_every.to_string(), Origin::Default));
+            return Err(invalid(
+                &keys::EQUITY_SNAPSHOT_SECS,
+                origin,
+                &raw,
+                "must divide a day (86400 s): 60, 300, 900, 3600, 86400, …",
+            ));
+        }
+        let equity_snapshot = Duration::from_secs(equity_every);
         let login_attempts_per_ip =
             parse_number(sources, &keys::LOGIN_ATTEMPTS_PER_IP, 30u32, 1..=1_000_000)?;
         let signal_retention =
@@ -1038,6 +1054,7 @@ impl Config {
             market_data_offline,
             ai,
             balance_refresh,
+            equity_snapshot,
             signal_retention,
             source_policy,
             login_attempts_per_ip,

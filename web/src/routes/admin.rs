@@ -45,8 +45,9 @@ pub async fn list_users(
     Ok(HttpResponse::Ok().json(Page {
         items: items.into_iter().map(UserView::from).collect(),
         total,
-        page,
+        page: Some(page),
         per_page,
+        next_cursor: None,
     }))
 }
 

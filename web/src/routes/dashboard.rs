@@ -2,17 +2,20 @@
 //! the balance book (refreshed in the background), the open positions and
 //! the closed trades — never a fresh exchange call per request.
 
+use super::listing;
 use crate::auth::AuthUser;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tradingbot_actors::balances::Entry;
 use tradingbot_actors::history::ClosedFilter;
 use tradingbot_actors::store::entities::api_keys;
-use tradingbot_core::performance;
+use tradingbot_core::{equity, performance};
+use utoipa::{IntoParams, ToSchema};
 
 fn exchange_name(a: &api_keys::Model) -> &'static str {
     use tradingbot_actors::store::enums::Exchange;
@@ -51,7 +54,9 @@ fn account_view(a: &api_keys::Model, e: Option<&Entry>) -> Value {
 
 /// The dashboard's cards
 ///
-/// `total_equity` (wallet + unrealized, across your accounts),
+/// `total_equity` (wallet + unrealized, across your accounts) and its
+/// change over 24 hours (`equity_change_24h`, `equity_change_24h_pct`, from
+/// the equity snapshots; `null` before the first is a day old),
 /// `today_pnl` and `today_pnl_pct` (realized + change in unrealized since
 /// 00:00 UTC; `today_pnl_basis` says how it was computed), `active_positions`,
 /// `win_rate`, `open_risk` (lost if every stop-loss filled, plus how many
@@ -137,11 +142,28 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         .await
         .map_err(ApiError::internal)?;
     let s = performance::summarize(&all_trades);
+    // "Total assets change": now against the snapshots of a day ago.
+    let day_ago = tradingbot_actors::equity::last_before(
+        &state.store,
+        user.id,
+        now - chrono::Duration::hours(24) + chrono::Duration::seconds(1),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let (equity_change_24h, equity_change_24h_pct) = if day_ago.is_empty() {
+        (None, None)
+    } else {
+        let then: Decimal = day_ago.iter().map(|s| s.equity).sum();
+        let (d, pct) = equity::change(then, total_equity);
+        (Some(d.round_dp(8).normalize()), pct.map(|p| p.normalize()))
+    };
     Ok(HttpResponse::Ok().json(json!({
         "total_equity": total_equity.round_dp(8).normalize(),
         "today_pnl": today_pnl.round_dp(8).normalize(),
         "today_pnl_pct": (base > Decimal::ZERO).then(|| (today_pnl / base * Decimal::ONE_HUNDRED).round_dp(4).normalize()),
         "today_pnl_basis": basis,
+        "equity_change_24h": equity_change_24h,
+        "equity_change_24h_pct": equity_change_24h_pct,
         "realized_pnl_today": realized_today.round_dp(8).normalize(),
         "active_positions": open.len(),
         "win_rate": s.win_rate,
@@ -167,4 +189,143 @@ pub async fn balance(
 ) -> Result<HttpResponse, ApiError> {
     let a = state.accounts.get(user.id, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(account_view(&a, state.balances.get(a.id).as_ref())))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct EquityQuery {
+    /// From this day or instant (UTC); default: 7 days before `to` (90 with
+    /// `interval=1d`).
+    pub from: Option<String>,
+    /// Up to this day (inclusive) or instant; default: now.
+    pub to: Option<String>,
+    /// `1h`, `4h` or `1d` (each day's close); default `1h` up to 7 days,
+    /// `1d` beyond.
+    pub interval: Option<String>,
+}
+
+/// One point of the asset chart.
+#[derive(Serialize, ToSchema)]
+pub struct EquityPointView {
+    /// The interval's start; the values are as of its end.
+    pub time: DateTime<Utc>,
+    #[schema(value_type = String)]
+    pub equity: Decimal,
+    #[schema(value_type = String)]
+    pub wallet_balance: Decimal,
+    #[schema(value_type = String)]
+    pub unrealized_pnl: Decimal,
+    pub accounts: Vec<AccountEquityView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountEquityView {
+    pub account_id: i64,
+    #[schema(value_type = String)]
+    pub equity: Decimal,
+}
+
+/// The asset chart.
+#[derive(Serialize, ToSchema)]
+pub struct EquityView {
+    pub interval: &'static str,
+    pub currency: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Oldest first; an interval without a snapshot has no point.
+    pub points: Vec<EquityPointView>,
+    /// Last point against the first, in USDT and percent; `null` with fewer
+    /// than two points.
+    #[schema(value_type = Option<String>)]
+    pub change: Option<Decimal>,
+    #[schema(value_type = Option<String>)]
+    pub change_pct: Option<Decimal>,
+}
+
+/// Equity over time
+///
+/// Total equity (wallet + unrealized, USDT) of your exchange accounts from
+/// the snapshots taken every `TRADINGBOT_EQUITY_SNAPSHOT_SECS` (hourly by
+/// default, UTC midnight always: the day's close). An account that missed a
+/// snapshot counts at its last known equity.
+#[utoipa::path(get, path = "/api/v1/dashboard/equity", tag = "dashboard",
+    security(("bearer" = [])), params(EquityQuery),
+    responses((status = 200, body = EquityView),
+        (status = 401, description = "not signed in"),
+        (status = 422, description = "`validation_failed`: `from`, `to` or `interval`")))]
+pub async fn equity_history(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<EquityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let to = match q.to.as_deref() {
+        Some(t) => listing::instant("to", t, true)?,
+        None => Utc::now(),
+    };
+    let explicit = match q.interval.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("1h") => Some(("1h", 3_600)),
+        Some("4h") => Some(("4h", 14_400)),
+        Some("1d") => Some(("1d", 86_400)),
+        Some(_) => return Err(ApiError::invalid("interval", "1h, 4h or 1d")),
+    };
+    let from = match q.from.as_deref() {
+        Some(f) => listing::instant("from", f, false)?,
+        None => {
+            to - chrono::Duration::days(if explicit.is_some_and(|e| e.1 == 86_400) {
+                90
+            } else {
+                7
+            })
+        }
+    };
+    if from >= to {
+        return Err(ApiError::invalid("to", "must come after `from`"));
+    }
+    let (interval, secs) = explicit.unwrap_or(if to - from <= chrono::Duration::days(7) {
+        ("1h", 3_600)
+    } else {
+        ("1d", 86_400)
+    });
+    if (to - from).num_seconds() / secs > 5_000 {
+        return Err(ApiError::invalid(
+            "from",
+            format!("at most 5000 points of {interval} at once"),
+        ));
+    }
+    let before = tradingbot_actors::equity::last_before(&state.store, user.id, from)
+        .await
+        .map_err(ApiError::internal)?;
+    let snaps = tradingbot_actors::equity::between(&state.store, user.id, from, to)
+        .await
+        .map_err(ApiError::internal)?;
+    let points = equity::curve(&before, &snaps, secs);
+    let (change, change_pct) = match (points.first(), points.last()) {
+        (Some(a), Some(b)) if points.len() > 1 => {
+            let (d, p) = equity::change(a.equity, b.equity);
+            (Some(d), p)
+        }
+        _ => (None, None),
+    };
+    Ok(HttpResponse::Ok().json(EquityView {
+        interval,
+        currency: "USDT",
+        from,
+        to,
+        points: points
+            .into_iter()
+            .map(|p| EquityPointView {
+                time: p.time,
+                equity: p.equity,
+                wallet_balance: p.wallet_balance,
+                unrealized_pnl: p.unrealized_pnl,
+                accounts: p
+                    .accounts
+                    .into_iter()
+                    .map(|(account_id, equity)| AccountEquityView { account_id, equity })
+                    .collect(),
+            })
+            .collect(),
+        change,
+        change_pct,
+    }))
 }

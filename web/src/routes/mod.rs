@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod health;
 mod identity_errors;
+pub mod listing;
 pub mod market;
 pub mod metrics;
 pub mod performance;
@@ -157,6 +158,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/orders").route(web::get().to(trading::orders)))
             .service(web::resource("/dashboard/summary").route(web::get().to(dashboard::summary)))
+            .service(
+                web::resource("/dashboard/equity").route(web::get().to(dashboard::equity_history)),
+            )
             .service(
                 web::resource("/backtest")
                     .route(web::post().to(backtest::start))

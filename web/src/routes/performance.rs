@@ -49,6 +49,8 @@ pub struct SeriesView {
     pub period: &'static str,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// `date`, `total_pnl`, `total_trades`, `winning_trades`, `win_rate`,
+    /// `roi`, `sharpe_ratio`, `cumulative_pnl`: the summary's names.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Bucket>,
 }
@@ -88,11 +90,12 @@ async fn series(
             format!("at most {max} periods at once"),
         ));
     }
+    // From the first close: each period's Sharpe ratio is the history's.
     let f = ClosedQuery {
         strategy_id: q.strategy_id,
         symbol: q.symbol.clone(),
-        from: Some(from.to_string()),
         to: Some(to.to_string()),
+        ..Default::default()
     }
     .filter()?;
     let trades = state

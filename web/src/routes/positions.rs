@@ -1,19 +1,19 @@
 //! Steering positions: `POST /api/v1/positions/{id}/close` (manual close)
 //! and `GET /api/v1/positions/history` (closed positions).
 
-use super::admin::PageQuery;
+use super::listing::{self, ListQuery};
 use super::trading::PositionView;
 use super::views::Page;
 use crate::auth::{AuthUser, ClientIp};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tradingbot_actors::execution::CloseError;
 use tradingbot_actors::execution::user::{CloseRefused, CloseSource};
-use tradingbot_actors::history::ClosedFilter;
-use tradingbot_core::symbol::Symbol;
+use tradingbot_actors::history::{After, CLOSE_REASONS, ClosedFilter, ClosedOrder};
+use tradingbot_actors::store::entities::positions;
+use tradingbot_actors::store::enums::PositionSide;
 use utoipa::{IntoParams, ToSchema};
 
 /// A close on its way.
@@ -76,80 +76,97 @@ pub struct ClosedQuery {
     pub from: Option<String>,
     /// Closed on or before this day, or before this instant (UTC).
     pub to: Option<String>,
-}
-
-/// `2026-11-24` (a whole day) or an RFC 3339 instant.
-fn instant(field: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
-    let raw = raw.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        let day = if end_of_day {
-            d.succ_opt().unwrap_or(d)
-        } else {
-            d
-        };
-        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| ApiError::invalid(field, "a date (2026-11-24) or an RFC 3339 instant"))
+    /// `long` or `short`.
+    pub side: Option<String>,
+    /// `binance`, `okx` or `paper`.
+    pub exchange: Option<String>,
+    /// `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
+    /// `emergency`, `liquidation` or `closed_externally`.
+    pub close_reason: Option<String>,
 }
 
 impl ClosedQuery {
     pub fn filter(&self) -> Result<ClosedFilter, ApiError> {
-        let symbol = match self.symbol.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(s) => Some(
-                Symbol::parse(s)
-                    .map_err(|e| ApiError::invalid("symbol", e.to_string()))?
-                    .as_str()
-                    .to_owned(),
-            ),
-        };
-        let from = self
-            .from
-            .as_deref()
-            .map(|s| instant("from", s, false))
-            .transpose()?;
-        let to = self
-            .to
-            .as_deref()
-            .map(|s| instant("to", s, true))
-            .transpose()?;
-        if let (Some(f), Some(t)) = (from, to)
-            && f >= t
-        {
-            return Err(ApiError::invalid("to", "must come after `from`"));
-        }
+        let (from, to) = listing::range(self.from.as_deref(), self.to.as_deref())?;
+        let side = listing::one_of("side", self.side.as_deref(), &["long", "short"])?.map(|s| {
+            if s == "long" {
+                PositionSide::Long
+            } else {
+                PositionSide::Short
+            }
+        });
         Ok(ClosedFilter {
             strategy_id: self.strategy_id,
-            symbol,
+            symbol: listing::symbol(self.symbol.as_deref())?,
             from,
             to,
+            side,
+            exchange: listing::one_of(
+                "exchange",
+                self.exchange.as_deref(),
+                &["binance", "okx", "paper"],
+            )?,
+            close_reason: listing::one_of(
+                "close_reason",
+                self.close_reason.as_deref(),
+                CLOSE_REASONS,
+            )?,
         })
     }
 }
 
-/// Closed positions, last closed first
+/// The order of the history.
+#[derive(Deserialize, IntoParams, Default)]
+pub struct HistoryOrder {
+    /// `closed_at_desc` (last closed first, the default), `closed_at_asc`,
+    /// `pnl_desc` (best first) or `pnl_asc`.
+    pub sort: Option<String>,
+}
+
+impl HistoryOrder {
+    fn resolve(&self) -> Result<(ClosedOrder, &'static str), ApiError> {
+        match self.sort.as_deref().map(str::trim) {
+            None | Some("") | Some("closed_at_desc") => {
+                Ok((ClosedOrder::NewestFirst, "history:closed_at_desc"))
+            }
+            Some("closed_at_asc") => Ok((ClosedOrder::OldestFirst, "history:closed_at_asc")),
+            Some("pnl_desc") => Ok((ClosedOrder::BestFirst, "history:pnl_desc")),
+            Some("pnl_asc") => Ok((ClosedOrder::WorstFirst, "history:pnl_asc")),
+            Some(_) => Err(ApiError::invalid(
+                "sort",
+                "closed_at_desc, closed_at_asc, pnl_desc or pnl_asc",
+            )),
+        }
+    }
+}
+
+/// Closed positions
+///
+/// Last closed first unless `sort` says otherwise. Page by number, or go on
+/// with `next_cursor`: a cursor keeps its place while positions close.
 #[utoipa::path(get, path = "/api/v1/positions/history", tag = "trading",
-    security(("bearer" = [])), params(PageQuery, ClosedQuery),
+    security(("bearer" = [])), params(ListQuery, ClosedQuery, HistoryOrder),
     responses((status = 200, body = Page<PositionView>)))]
 pub async fn history(
     state: web::Data<AppState>,
     user: AuthUser,
-    page: web::Query<PageQuery>,
+    list: web::Query<ListQuery>,
     query: web::Query<ClosedQuery>,
+    order: web::Query<HistoryOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, per_page) = page.resolve()?;
+    let (order, kind) = order.resolve()?;
+    let listing = list.resolve(kind)?;
     let f = query.filter()?;
-    let (items, total) = state
+    let slice = state
         .history
-        .closed_positions(user.id, &f, page - 1, per_page)
+        .closed_positions(user.id, &f, order, &listing.window)
         .await
         .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: items.into_iter().map(PositionView::from).collect(),
-        total,
-        page,
-        per_page,
-    }))
+    let key = |p: &positions::Model| match order {
+        ClosedOrder::NewestFirst | ClosedOrder::OldestFirst => {
+            After::At(p.closed_at.unwrap_or(p.updated_at), p.id)
+        }
+        ClosedOrder::BestFirst | ClosedOrder::WorstFirst => After::Pnl(p.realized_pnl.get(), p.id),
+    };
+    Ok(HttpResponse::Ok().json(listing.page(slice, key, PositionView::from)))
 }

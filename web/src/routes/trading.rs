@@ -1,7 +1,7 @@
 //! What the user's alerts did: `/api/v1/positions`, `/api/v1/orders` and
 //! `/api/v1/signals`, read from the store the execution core writes behind.
 
-use super::admin::PageQuery;
+use super::listing::{self, ListQuery};
 use super::views::Page;
 use crate::auth::AuthUser;
 use crate::problem::ApiError;
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tradingbot_actors::execution::events::PositionValue;
+use tradingbot_actors::history::After;
 use tradingbot_actors::store::entities::{orders, positions};
 use tradingbot_actors::store::enums::{
     MarginMode, OrderLeg, OrderSide, OrderStatus, OrderType, PositionSide, PositionStatus,
@@ -285,40 +286,47 @@ pub struct OrderFilter {
     pub strategy_id: Option<i64>,
     pub position_id: Option<i64>,
     pub signal_id: Option<i64>,
+    /// `BTCUSDT`, `BTC-USDT-SWAP`, `btc/usdt`: any spelling.
     pub symbol: Option<String>,
+    /// Created on or after this day or instant (UTC).
+    pub from: Option<String>,
+    /// Created on or before this day, or before this instant (UTC).
+    pub to: Option<String>,
 }
 
 /// Orders, newest first
+///
+/// Page by number, or go on with `next_cursor`: a cursor keeps its place
+/// while new orders arrive.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "trading",
-    security(("bearer" = [])), params(PageQuery, OrderFilter),
+    security(("bearer" = [])), params(ListQuery, OrderFilter),
     responses((status = 200, body = Page<OrderView>)))]
 pub async fn orders(
     state: web::Data<AppState>,
     user: AuthUser,
-    page: web::Query<PageQuery>,
+    list: web::Query<ListQuery>,
     filter: web::Query<OrderFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, per_page) = page.resolve()?;
+    let listing = list.resolve("orders")?;
+    let (from, to) = listing::range(filter.from.as_deref(), filter.to.as_deref())?;
     let f = tradingbot_actors::history::OrderFilter {
         strategy_id: filter.strategy_id,
         position_id: filter.position_id,
         signal_id: filter.signal_id,
-        symbol: filter
-            .symbol
-            .as_ref()
-            .map(|s| s.trim().to_ascii_uppercase()),
+        symbol: listing::symbol(filter.symbol.as_deref())?,
+        from,
+        to,
     };
-    let (items, total) = state
+    let slice = state
         .history
-        .orders(user.id, &f, page - 1, per_page)
+        .orders(user.id, &f, &listing.window)
         .await
         .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: items.into_iter().map(OrderView::from).collect(),
-        total,
-        page,
-        per_page,
-    }))
+    Ok(HttpResponse::Ok().json(listing.page(
+        slice,
+        |o| After::At(o.created_at, o.id),
+        OrderView::from,
+    )))
 }
 
 /// A received webhook and what became of it.
@@ -348,60 +356,68 @@ pub struct SignalView {
 #[derive(Deserialize, IntoParams)]
 pub struct SignalFilter {
     pub strategy_id: Option<i64>,
+    /// `accepted`, `rejected` or `duplicate`.
     pub outcome: Option<String>,
+    /// `BTCUSDT`, `BTC-USDT-SWAP`, `btc/usdt`: any spelling.
+    pub symbol: Option<String>,
+    /// Received on or after this day or instant (UTC).
+    pub from: Option<String>,
+    /// Received on or before this day, or before this instant (UTC).
+    pub to: Option<String>,
 }
 
 /// Received signals, newest first
+///
+/// Page by number, or go on with `next_cursor`: a cursor keeps its place
+/// while alerts arrive.
 #[utoipa::path(get, path = "/api/v1/signals", tag = "trading",
-    security(("bearer" = [])), params(PageQuery, SignalFilter),
+    security(("bearer" = [])), params(ListQuery, SignalFilter),
     responses((status = 200, body = Page<SignalView>)))]
 pub async fn signals(
     state: web::Data<AppState>,
     user: AuthUser,
-    page: web::Query<PageQuery>,
+    list: web::Query<ListQuery>,
     filter: web::Query<SignalFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, per_page) = page.resolve()?;
-    let outcome = match filter.outcome.as_deref() {
-        None => None,
-        Some("accepted") => Some(SignalOutcome::Accepted),
-        Some("rejected") => Some(SignalOutcome::Rejected),
-        Some("duplicate") => Some(SignalOutcome::Duplicate),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "outcome",
-                "accepted, rejected or duplicate",
-            ));
-        }
-    };
+    let listing = list.resolve("signals")?;
+    let outcome = listing::one_of(
+        "outcome",
+        filter.outcome.as_deref(),
+        &["accepted", "rejected", "duplicate"],
+    )?
+    .map(|o| match o.as_str() {
+        "accepted" => SignalOutcome::Accepted,
+        "rejected" => SignalOutcome::Rejected,
+        _ => SignalOutcome::Duplicate,
+    });
+    let (from, to) = listing::range(filter.from.as_deref(), filter.to.as_deref())?;
     let f = tradingbot_actors::history::SignalFilter {
         strategy_id: filter.strategy_id,
         outcome,
+        symbol: listing::symbol(filter.symbol.as_deref())?,
+        from,
+        to,
     };
-    let (items, total) = state
+    let slice = state
         .history
-        .signals(user.id, &f, page - 1, per_page)
+        .signals(user.id, &f, &listing.window)
         .await
         .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: items
-            .into_iter()
-            .map(|s| SignalView {
-                id: s.id,
-                strategy_id: s.strategy_id,
-                signal_key: s.signal_key,
-                action: s.action,
-                symbol: s.symbol,
-                price: s.price.map(|d| d.get()),
-                outcome: s.outcome,
-                reason: s.reason,
-                latency_us: s.latency_us,
-                source_ip: s.source_ip,
-                received_at: s.received_at,
-            })
-            .collect(),
-        total,
-        page,
-        per_page,
-    }))
+    Ok(HttpResponse::Ok().json(listing.page(
+        slice,
+        |s| After::Id(s.id),
+        |s| SignalView {
+            id: s.id,
+            strategy_id: s.strategy_id,
+            signal_key: s.signal_key,
+            action: s.action,
+            symbol: s.symbol,
+            price: s.price.map(|d| d.get()),
+            outcome: s.outcome,
+            reason: s.reason,
+            latency_us: s.latency_us,
+            source_ip: s.source_ip,
+            received_at: s.received_at,
+        },
+    )))
 }

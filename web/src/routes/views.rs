@@ -53,7 +53,11 @@ impl From<users::Model> for UserView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// How many items match the filters in all.
     pub total: u64,
-    pub page: u64,
+    /// The page number asked for; `null` for a page asked by `cursor`.
+    pub page: Option<u64>,
     pub per_page: u64,
+    /// Pass as `cursor` for the items after these; `null` at the end.
+    pub next_cursor: Option<String>,
 }

@@ -10,7 +10,7 @@
 use super::protocol::{self, Channel, Outgoing};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -55,6 +55,8 @@ pub struct WsHub {
     /// Orders already announced as filled (an order record may be published
     /// again after its fill: fees, late reports).
     filled: Mutex<HashSet<i64>>,
+    /// Set when the server stops: sessions are told to go elsewhere.
+    closing: AtomicBool,
 }
 
 impl std::fmt::Debug for WsHub {
@@ -81,6 +83,7 @@ impl WsHub {
             next_id: AtomicU64::new(1),
             redis,
             filled: Mutex::new(HashSet::new()),
+            closing: AtomicBool::new(false),
         });
         let mut rx = bus.subscribe();
         let h = hub.clone();
@@ -227,6 +230,22 @@ impl WsHub {
             });
         metrics::gauge!("ws_sessions").set(self.session_count() as f64);
         Registration { id, rx, interests }
+    }
+
+    /// Ends every session (the server is stopping): each closes with
+    /// "going away" so its client reconnects — to another instance behind
+    /// a balancer — instead of holding the shutdown until its timeout.
+    pub fn close_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        metrics::gauge!("ws_sessions").set(0.0);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// Forgets a session; its queue closes, which ends it.

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod protocol;
 
 use crate::auth::extractor::verify_token;
+use crate::prices::{MAX_PER_SESSION, PublicPrices};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::http::header::{self, HeaderValue};
@@ -19,8 +20,10 @@ use actix_ws::{CloseCode, CloseReason, Message};
 use hub::{Interests, Registration, WsHub};
 use protocol::{Channel, ClientMessage};
 use serde::Deserialize;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use tradingbot_actors::execution::events::Event;
 use tradingbot_core::symbol::Symbol;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -86,7 +89,8 @@ pub async fn connect(
     );
     let hub = state.ws.clone();
     let stream = stream.max_frame_size(MAX_CLIENT_FRAME);
-    actix_web::rt::spawn(run(session, stream, reg, hub, user.id, expires_in));
+    let prices = Demand::new(state.prices.clone());
+    actix_web::rt::spawn(run(session, stream, reg, hub, prices, user.id, expires_in));
     Ok(res)
 }
 
@@ -95,6 +99,7 @@ async fn run(
     mut stream: actix_ws::MessageStream,
     mut reg: Registration,
     hub: Arc<WsHub>,
+    mut prices: Demand,
     user_id: i64,
     expires_in: Duration,
 ) {
@@ -112,7 +117,12 @@ async fn run(
                         _ => break None,
                     }
                 }
-                // The hub let go of this session: it fell behind.
+                // The hub let go of this session: the server is stopping,
+                // or the session fell behind.
+                None if hub.is_closing() => break Some(CloseReason {
+                    code: CloseCode::Away,
+                    description: Some("server restarting: reconnect".into()),
+                }),
                 None => break Some(CloseReason {
                     code: CloseCode::Policy,
                     description: Some("too slow: reconnect and reload".into()),
@@ -123,6 +133,13 @@ async fn run(
                     last_seen = Instant::now();
                     let answer = on_client(&t, &reg.interests);
                     if session.text(answer).await.is_err() {
+                        break None;
+                    }
+                    let mut sent = true;
+                    for frame in prices.follow(&reg.interests) {
+                        sent = sent && session.text(frame).await.is_ok();
+                    }
+                    if !sent {
                         break None;
                     }
                 }
@@ -158,7 +175,78 @@ async fn run(
         }
     };
     hub.unregister(Some(user_id), reg.id);
+    prices.clear();
     let _ = session.close(reason).await;
+}
+
+/// The symbols this session asked prices of, held on the public feed for
+/// as long as it asks.
+struct Demand {
+    prices: Arc<PublicPrices>,
+    held: BTreeSet<String>,
+}
+
+impl Demand {
+    fn new(prices: Arc<PublicPrices>) -> Self {
+        Self {
+            prices,
+            held: BTreeSet::new(),
+        }
+    }
+
+    /// Follows what the session's interests name now. Answers the latest
+    /// price of each symbol newly followed, and an error frame for those
+    /// the feed cannot follow.
+    fn follow(&mut self, interests: &RwLock<Interests>) -> Vec<String> {
+        let wanted: BTreeSet<String> = {
+            let i = interests.read().unwrap_or_else(|e| e.into_inner());
+            if i.channels.contains(&Channel::Prices) {
+                i.symbols.iter().cloned().collect()
+            } else {
+                BTreeSet::new()
+            }
+        };
+        for gone in self.held.difference(&wanted) {
+            self.prices.release(gone);
+        }
+        self.held.retain(|s| wanted.contains(s));
+        let mut frames = Vec::new();
+        let mut refused = Vec::new();
+        let mut reason = None;
+        let new: Vec<String> = wanted.difference(&self.held).cloned().collect();
+        for s in new {
+            match self.prices.hold(&s) {
+                Ok(()) => {
+                    if let Some(tick) = self.prices.latest(&s)
+                        && let Some(out) = protocol::outgoing(&Event::Price(tick), |_| false)
+                    {
+                        frames.push(out.text);
+                    }
+                    self.held.insert(s);
+                }
+                Err(e) => {
+                    refused.push(s);
+                    reason = Some(e);
+                }
+            }
+        }
+        if let Some(reason) = reason {
+            frames.push(protocol::error(
+                "prices_unavailable",
+                &format!(
+                    "no live prices for {}: {reason}; prices of symbols being traded still come",
+                    refused.join(", ")
+                ),
+            ));
+        }
+        frames
+    }
+
+    fn clear(&mut self) {
+        for s in std::mem::take(&mut self.held) {
+            self.prices.release(&s);
+        }
+    }
 }
 
 /// Applies a client message; returns the answer.
@@ -198,6 +286,16 @@ fn on_client(text: &str, interests: &RwLock<Interests>) -> String {
     }
     let mut i = interests.write().unwrap_or_else(|e| e.into_inner());
     if subscribing {
+        let total = i
+            .symbols
+            .union(&symbols.iter().cloned().collect::<HashSet<String>>())
+            .count();
+        if total > MAX_PER_SESSION {
+            return protocol::error(
+                "too_many_symbols",
+                &format!("at most {MAX_PER_SESSION} symbols per connection"),
+            );
+        }
         i.channels.extend(channels);
         i.symbols.extend(symbols);
     } else {

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod backtest_jobs;
 pub mod email_verification_tokens;
+pub mod equity_snapshots;
 pub mod orders;
 pub mod paper_accounts;
 pub mod paper_orders;
