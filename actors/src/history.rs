@@ -154,7 +154,7 @@ fn past<C: ColumnTrait>(time: C, id_col: C, t: DateTime<Utc>, id: i64, desc: boo
 
 /// Counts what `q` matches, then reads one window of it (ordered already);
 /// one row more than asked tells whether more follow.
-async fn window<E: EntityTrait>(
+pub(crate) async fn window<E: EntityTrait>(
     conn: &sea_orm::DatabaseConnection,
     q: Select<E>,
     keyset: Option<Condition>,

@@ -23,6 +23,7 @@ pub mod gauges;
 pub mod history;
 pub mod identity;
 pub mod kv;
+pub mod notifications;
 pub mod retention;
 pub mod security_alerts;
 pub mod snapshots;

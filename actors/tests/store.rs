@@ -34,6 +34,8 @@ const TABLES: &[&str] = &[
     "risk_settings",
     "system_settings",
     "security_alert_settings",
+    "equity_snapshots",
+    "notifications",
 ];
 
 async fn table_names(store: &Store) -> Vec<String> {

@@ -25,6 +25,7 @@ mod m20261205_000010_backtest_jobs;
 mod m20261207_000011_shard_fences;
 mod m20261207_000012_paper_orders;
 mod m20261207_000013_equity_snapshots;
+mod m20261207_000014_notifications;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_shard_fences::Migration),
             Box::new(m20261207_000012_paper_orders::Migration),
             Box::new(m20261207_000013_equity_snapshots::Migration),
+            Box::new(m20261207_000014_notifications::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ pub mod errors;
 pub mod extract;
 pub mod market_data;
 pub mod middleware;
+pub mod notifications;
 pub mod openapi;
 pub mod prices;
 pub mod problem;

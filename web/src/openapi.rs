@@ -2,9 +2,9 @@
 //! so it cannot drift from the code.
 
 use crate::routes::{
-    accounts, admin, analysis, audit, auth, backtest, dashboard, health, market, performance, pine,
-    positions, risk, security_alerts, simulate, strategies, telegram, trading, users, views,
-    webhook,
+    accounts, admin, analysis, audit, auth, backtest, dashboard, health, market, notifications,
+    performance, pine, positions, risk, security_alerts, simulate, strategies, telegram, trading,
+    users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -86,6 +86,11 @@ impl Modify for BearerAuth {
         simulate::simulate_any,
         dashboard::summary,
         dashboard::equity_history,
+        notifications::insights,
+        notifications::list,
+        notifications::unread_count,
+        notifications::mark_read,
+        notifications::read_all,
         dashboard::balance,
         simulate::simulate_saved,
         analysis::patterns,
@@ -121,6 +126,14 @@ impl Modify for BearerAuth {
         trading::PositionView,
         market::CandleView,
         market::CandlesView,
+        notifications::NotificationView,
+        notifications::UnreadView,
+        notifications::ReadAllRequest,
+        notifications::ReadAllView,
+        notifications::InsightsView,
+        notifications::PositionInsight,
+        notifications::SymbolInsight,
+        notifications::InsightView,
         dashboard::EquityView,
         dashboard::EquityPointView,
         dashboard::AccountEquityView,
@@ -184,6 +197,7 @@ impl Modify for BearerAuth {
         (name = "pine-script", description = "Indicator templates and Pine Script"),
         (name = "backtest", description = "Backtests as background jobs"),
         (name = "dashboard", description = "The dashboard's cards"),
+        (name = "notifications", description = "What you were told: PnL steps, risk and security alerts, AI recommendations"),
         (name = "market", description = "Candles for the price chart"),
         (name = "analysis", description = "Chart patterns, volume profile, fractal analysis, recommendations"),
     )

@@ -197,6 +197,7 @@ impl Server {
             config.equity_snapshot,
             config.balance_refresh,
         );
+        crate::notifications::spawn(state.clone(), config.notification_retention);
         tradingbot_actors::retention::spawn(
             state.store.clone(),
             config.signal_retention,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::api::{Api, Ws, json_of, post_alert, tv_alert, ws_subscribed};
+use common::api::{Api, Ws, json_of, notified, post_alert, tv_alert, ws_subscribed};
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -162,6 +162,19 @@ async fn the_watch_advises_then_closes_when_allowed() {
     // Only advice so far: the position is still open.
     let open: Value = api.get("/positions", &u.access).await.json().await.unwrap();
     assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    // Kept: the notification holds the frame's data as sent, and the
+    // dashboard's insights show the position's latest advice.
+    let kept = notified(&api, &u.access, "ai_recommendation", |d| *d == advice).await;
+    assert_eq!(kept["severity"], "info", "{kept}");
+    assert_eq!(kept["read"], false);
+    assert_eq!(kept["position_id"], open[0]["id"]);
+    let insights = json_of(api.get("/dashboard/insights", &u.access).await).await;
+    let mine = &insights["positions"][0];
+    assert_eq!(mine["position_id"], open[0]["id"], "{insights}");
+    assert_eq!(mine["latest"]["recommendation"]["symbol"], "BTCUSDT");
+    assert!(mine["latest"]["notification_id"].as_i64().unwrap() >= kept["id"].as_i64().unwrap());
+    assert_eq!(insights["symbols"][0]["symbol"], "BTCUSDT", "{insights}");
+    assert!(insights["symbols"][0]["latest"].is_object(), "{insights}");
 
     // The user lets the watch act: the next round closes it.
     let res = api
@@ -175,6 +188,8 @@ async fn the_watch_advises_then_closes_when_allowed() {
     assert_eq!(json_of(res).await["ai_auto_exit"], true);
     let closed = frame(&mut ws, "ai_recommendation", |d| d["auto_closed"] == true).await;
     assert_eq!(closed["symbol"], "BTCUSDT");
+    let kept = notified(&api, &u.access, "ai_recommendation", |d| *d == closed).await;
+    assert_eq!(kept["severity"], "warning", "{kept}");
     telegram_says(&tg, &["AI closed", "SHORT BTCUSDT"]).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

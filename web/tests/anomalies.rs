@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, json_of, post_alert, tv_alert, ws_subscribed};
+use common::api::{Api, json_of, notified, post_alert, tv_alert, ws_subscribed};
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -95,6 +95,20 @@ async fn repeated_rejections_raise_an_alert_and_pause_who_asked() {
     )
     .await;
     assert_eq!(v["is_active"], false, "the guarded strategy is paused");
+    // Both kinds are kept for the dashboard after a reload.
+    let kept = notified(&api, &u.access, "risk_alert", |d| {
+        d["kind"] == "strategy_auto_paused"
+    })
+    .await;
+    assert_eq!(kept["severity"], "warning", "{kept}");
+    assert!(
+        kept["message"].as_str().unwrap().contains("(guarded)"),
+        "{kept}"
+    );
+    notified(&api, &u.access, "risk_alert", |d| {
+        d["kind"] == "anomaly_repeated_rejections"
+    })
+    .await;
     let v = json_of(
         api.get(&format!("/strategies/{}", watched["id"]), &u.access)
             .await,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::api::{Api, binance_trader, json_of, post_alert, tv_alert as alert};
+use common::api::{Api, binance_trader, json_of, notified, post_alert, tv_alert as alert};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
@@ -200,6 +200,65 @@ async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_per
     };
     assert_eq!(step["data"]["step"], 3);
     assert_eq!(step["data"]["position_id"], position_id);
+
+    // The step is kept: listed, counted unread, marked read — Alice's only.
+    let kept = notified(&api, &a.access, "pnl_alert", |d| *d == step["data"]).await;
+    assert_eq!(kept["severity"], "info");
+    assert_eq!(kept["position_id"], position_id);
+    assert_eq!(kept["symbol"], "BTCUSDT");
+    assert!(
+        kept["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("BTCUSDT LONG +3"),
+        "{kept}"
+    );
+    let unread = |token: String| {
+        let api = &api;
+        async move {
+            json_of(api.get("/notifications/unread-count", &token).await).await["unread"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let before = unread(a.access.clone()).await;
+    assert!(before >= 1);
+    let id = kept["id"].as_i64().unwrap();
+    let read = |token: String| {
+        let api = &api;
+        async move {
+            api.post(
+                &format!("/notifications/{id}/read"),
+                Some(&token),
+                json!({}),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(read(b.access.clone()).await, 404, "not Bob's");
+    assert_eq!(read(a.access.clone()).await, 204);
+    assert_eq!(read(a.access.clone()).await, 204, "read again: no change");
+    assert_eq!(unread(a.access.clone()).await, before - 1);
+    let page = json_of(api.get("/notifications?unread=true", &a.access).await).await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["id"] != id && n["read"] == false)
+    );
+    let bobs = json_of(api.get("/notifications", &b.access).await).await;
+    assert_eq!(bobs["total"], 0, "{bobs}");
+    let all = json_of(
+        api.post("/notifications/read-all", Some(&a.access), json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(all["updated"], before - 1);
+    assert_eq!(unread(a.access.clone()).await, 0);
+    let bad = api.get("/notifications?kind=gossip", &a.access).await;
+    assert_eq!(bad.status(), 422);
 
     // Marks come from the public stream: REST polling for them went quiet.
     let polls = || {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, Session};
+use common::api::{Api, Session, notified};
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -96,6 +96,22 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
         .await
         .unwrap();
     let backtest = backtest["id"].as_str().unwrap().to_owned();
+    // A security alert (a rotated webhook secret) makes A a notification.
+    let res = api
+        .post(
+            &format!("/strategies/{strategy}/rotate-secret"),
+            Some(&a.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let notification = notified(api, &a.access, "security_alert", |d| {
+        d["kind"] == "webhook_secret_rotated"
+    })
+    .await["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     vec![
         (
             backtest,
@@ -159,6 +175,15 @@ async fn objects_of(api: &Api<'_>, a: &Session) -> Vec<(String, Vec<OwnedRoute>)
                 route(Method::DELETE, "/accounts/{id}", None, "999999"),
             ],
         ),
+        (
+            notification,
+            vec![route(
+                Method::POST,
+                "/notifications/{id}/read",
+                None,
+                "999999",
+            )],
+        ),
     ]
 }
 
@@ -196,7 +221,12 @@ async fn another_users_objects_answer_404() {
         let v: Value = api.get(list, &b.access).await.json().await.unwrap();
         assert_eq!(v, json!([]), "{list}");
     }
-    for list in ["/orders", "/signals", "/positions/history"] {
+    for list in [
+        "/orders",
+        "/signals",
+        "/positions/history",
+        "/notifications",
+    ] {
         let v: Value = api.get(list, &b.access).await.json().await.unwrap();
         assert_eq!(v["total"], 0, "{list}");
     }
@@ -207,6 +237,20 @@ async fn another_users_objects_answer_404() {
         .await
         .unwrap();
     assert_eq!(v["total_trades"], 0);
+    for (path, field) in [
+        ("/dashboard/equity", "points"),
+        ("/dashboard/insights", "positions"),
+    ] {
+        let v: Value = api.get(path, &b.access).await.json().await.unwrap();
+        assert_eq!(v[field], json!([]), "{path}: {v}");
+    }
+    let unread: Value = api
+        .get("/notifications/unread-count", &b.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unread["unread"], 0);
     let (account, _) = &objects[4];
     let res = api
         .post(

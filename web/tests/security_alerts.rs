@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, PASSWORD, Session, base32_decode, json_of, totp, ws_subscribed};
+use common::api::{Api, PASSWORD, Session, base32_decode, json_of, notified, totp, ws_subscribed};
 use common::*;
 use futures_util::StreamExt;
 use reqwest::Method;
@@ -521,6 +521,29 @@ async fn every_security_alert_reaches_telegram_and_email() {
         1,
         "the second rotation was switched off: {kinds:?}"
     );
+
+    // Kept for the dashboard, as sent: the switched-off one is not there.
+    let kept = notified(&api, &u.access, "security_alert", |d| {
+        d["kind"] == "kill_switch_engaged"
+    })
+    .await;
+    assert_eq!(
+        kept["data"]["critical"] == true,
+        kept["severity"] == "critical",
+        "{kept}"
+    );
+    let stored = json_of(
+        api.get("/notifications?kind=security_alert&per_page=200", &u.access)
+            .await,
+    )
+    .await;
+    let rotations = stored["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["data"]["kind"] == "webhook_secret_rotated")
+        .count();
+    assert_eq!(rotations, 1, "{stored}");
 
     // No secret anywhere in what was sent.
     for m in smtp.messages.lock().unwrap().iter() {

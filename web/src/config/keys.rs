@@ -453,6 +453,13 @@ pub const SENTRY_DSN: Key = Key {
     meaning: "Sentry DSN: panics and internal errors are reported there, scrubbed of secrets.",
     secret: true,
 };
+pub const NOTIFICATION_RETENTION_DAYS: Key = Key {
+    env: "TRADINGBOT_NOTIFICATION_RETENTION_DAYS",
+    toml: "notification_retention_days",
+    default: "180",
+    meaning: "Notifications (PnL steps, risk and security alerts, AI recommendations) older than this many days are deleted, hourly. 0 keeps them all.",
+    secret: false,
+};
 pub const SIGNAL_RETENTION_DAYS: Key = Key {
     env: "TRADINGBOT_SIGNAL_RETENTION_DAYS",
     toml: "signal_retention_days",
@@ -519,6 +526,7 @@ pub const ALL: &[Key] = &[
     BALANCE_REFRESH_SECS,
     EQUITY_SNAPSHOT_SECS,
     SIGNAL_RETENTION_DAYS,
+    NOTIFICATION_RETENTION_DAYS,
     AUTH_BLOCK_FAILURES,
     LOGIN_ATTEMPTS_PER_IP,
     AUTH_BLOCK_MINUTES,

@@ -138,6 +138,8 @@ pub struct Config {
     pub equity_snapshot: Duration,
     /// How long refused and duplicate signals are kept (`None`: forever).
     pub signal_retention: Option<Duration>,
+    /// How long notifications are kept (`None`: forever).
+    pub notification_retention: Option<Duration>,
     /// When an address failing sign-ins across accounts is blocked.
     pub source_policy: tradingbot_core::identity::lockout::SourcePolicy,
     pub login_attempts_per_ip: u32,
@@ -244,6 +246,7 @@ impl fmt::Debug for Config {
             .field("balance_refresh", &self.balance_refresh)
             .field("equity_snapshot", &self.equity_snapshot)
             .field("signal_retention", &self.signal_retention)
+            .field("notification_retention", &self.notification_retention)
             .field("source_policy", &self.source_policy)
             .field("login_attempts_per_ip", &self.login_attempts_per_ip)
             .field("sentry_dsn", &self.sentry_dsn.as_ref().map(|_| "<set>"))
@@ -1016,6 +1019,15 @@ impl Config {
         let equity_snapshot = Duration::from_secs(equity_every);
         let login_attempts_per_ip =
             parse_number(sources, &keys::LOGIN_ATTEMPTS_PER_IP, 30u32, 1..=1_000_000)?;
+        let notification_retention = match parse_number(
+            sources,
+            &keys::NOTIFICATION_RETENTION_DAYS,
+            180u64,
+            0..=36_500,
+        )? {
+            0 => None,
+            days => Some(Duration::from_secs(days * 86_400)),
+        };
         let signal_retention =
             match parse_number(sources, &keys::SIGNAL_RETENTION_DAYS, 90u64, 0..=36_500)? {
                 0 => None,
@@ -1056,6 +1068,7 @@ impl Config {
             balance_refresh,
             equity_snapshot,
             signal_retention,
+            notification_retention,
             source_policy,
             login_attempts_per_ip,
             sentry_dsn,

@@ -14,6 +14,7 @@ mod identity_errors;
 pub mod listing;
 pub mod market;
 pub mod metrics;
+pub mod notifications;
 pub mod performance;
 pub mod pine;
 pub mod positions;
@@ -160,6 +161,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/dashboard/summary").route(web::get().to(dashboard::summary)))
             .service(
                 web::resource("/dashboard/equity").route(web::get().to(dashboard::equity_history)),
+            )
+            .service(
+                web::resource("/dashboard/insights").route(web::get().to(notifications::insights)),
+            )
+            .service(web::resource("/notifications").route(web::get().to(notifications::list)))
+            .service(
+                web::resource("/notifications/unread-count")
+                    .route(web::get().to(notifications::unread_count)),
+            )
+            .service(
+                web::resource("/notifications/read-all")
+                    .route(web::post().to(notifications::read_all)),
+            )
+            .service(
+                web::resource("/notifications/{id}/read")
+                    .route(web::post().to(notifications::mark_read)),
             )
             .service(
                 web::resource("/backtest")

@@ -271,3 +271,35 @@ pub async fn ws_subscribed(bot: &Spawned, token: &str, channels: &[&str]) -> Ws 
         .expect("subscribe sent");
     ws
 }
+
+/// The first stored notification of `kind` whose data satisfies `pred`,
+/// waiting for the recorder (it writes behind the live feed).
+pub async fn notified(
+    api: &Api<'_>,
+    token: &str,
+    kind: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page: Value = api
+            .get(&format!("/notifications?kind={kind}&per_page=200"), token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(n) = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| pred(&n["data"]))
+        {
+            return n.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stored {kind} like that: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -9,6 +9,7 @@ pub mod audit_log;
 pub mod backtest_jobs;
 pub mod email_verification_tokens;
 pub mod equity_snapshots;
+pub mod notifications;
 pub mod orders;
 pub mod paper_accounts;
 pub mod paper_orders;
