@@ -7,6 +7,7 @@ use crate::routes::{
     users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// Declares the bearer-token scheme the protected routes refer to.
@@ -24,6 +25,102 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The errors every operation can answer, as the extractors and middleware
+/// give them — all `application/problem+json` with a stable `code` — added
+/// to each operation that does not describe them itself, so a client (and a
+/// conformance run) knows every status it may meet.
+struct ErrorResponses;
+
+fn problem(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::problem::CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                // A route's own error bodies declared as `Problem` go out as
+                // problem+json, not application/json.
+                for (status, r) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(r)) = (status.starts_with(['4', '5']), r)
+                        && let Some(c) = r.content.get("application/json")
+                        && serde_json::to_value(c)
+                            .is_ok_and(|v| v["schema"]["$ref"] == "#/components/schemas/Problem")
+                        && let Some(c) = r.content.shift_remove("application/json")
+                    {
+                        r.content.insert(crate::problem::CONTENT_TYPE.to_owned(), c);
+                    }
+                }
+                let mut add: Vec<(&str, &str)> = vec![
+                    (
+                        "422",
+                        "`validation_failed`: a field, query or path value is invalid (`errors` names each)",
+                    ),
+                    (
+                        "429",
+                        "`rate_limited`: too many requests; `Retry-After` says when to try again",
+                    ),
+                    ("500", "`internal_error`"),
+                ];
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add.push((
+                        "401",
+                        "`missing_token`, `invalid_token`, `token_expired` or `token_revoked`",
+                    ));
+                }
+                if op.request_body.is_some() {
+                    add.push(("400", "`malformed_json`"));
+                    add.push(("413", "`payload_too_large`"));
+                    add.push(("415", "`unsupported_media_type`: send `application/json`"));
+                }
+                // A path id, or an id in the body (`strategy_id`, …), may
+                // name nothing of the caller's.
+                if path.contains('{') || op.request_body.is_some() {
+                    add.push(("404", "`not_found`: no such object, or not yours"));
+                }
+                for (status, description) in add {
+                    let responses = &mut op.responses.responses;
+                    match responses.get_mut(status) {
+                        None => {
+                            responses.insert(status.to_owned(), problem(description));
+                        }
+                        // Described by the route but without a body: the
+                        // body is a problem all the same.
+                        Some(RefOr::T(r)) if r.content.is_empty() => {
+                            r.content.insert(
+                                crate::problem::CONTENT_TYPE.to_owned(),
+                                RefOr::T(
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("Problem")))
+                                        .build(),
+                                ),
+                            );
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -184,7 +281,7 @@ impl Modify for BearerAuth {
         accounts::BalanceView,
         accounts::PermissionsView,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "service", description = "Health and operations"),
         (name = "auth", description = "Registration, login, sessions, two-factor authentication"),
@@ -212,4 +309,42 @@ pub fn json() -> &'static str {
             .to_pretty_json()
             .expect("the OpenAPI document serializes")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Every `{name}` of a path is a declared path parameter of each of its
+    /// operations, and every operation lists its problem answers.
+    #[test]
+    fn paths_declare_their_parameters_and_errors() {
+        let doc: Value = serde_json::from_str(super::json()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let names: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|s| s.split('}').next())
+                .collect();
+            for (method, op) in item.as_object().unwrap() {
+                for name in &names {
+                    let declared =
+                        op["parameters"].as_array().into_iter().flatten().any(|p| {
+                            p["in"] == "path" && p["name"] == *name && p["required"] == true
+                        });
+                    if !declared {
+                        missing.push(format!("{method} {path}: {{{name}}}"));
+                    }
+                }
+                for status in ["422", "429", "500"] {
+                    let r = &op["responses"][status];
+                    if r["content"]["application/problem+json"].is_null() {
+                        missing.push(format!("{method} {path}: {status}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
 }

@@ -333,7 +333,7 @@ pub async fn start(
 
 /// One backtest: progress, and the result when completed
 #[utoipa::path(get, path = "/api/v1/backtest/{id}", tag = "backtest",
-    security(("bearer" = [])),
+    security(("bearer" = [])), params(("id" = String, Path, description = "the job's id (a UUID)")),
     responses((status = 200, description = "status (`queued`, `running`, `completed`, `failed`), phase, progress 0–1, request, error or result"),
         (status = 404, description = "no such backtest of yours")))]
 pub async fn get(

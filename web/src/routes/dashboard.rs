@@ -82,16 +82,16 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
     let now = Utc::now();
     let midnight =
         Utc.from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
-    let today = ClosedFilter {
-        from: Some(midnight),
-        ..Default::default()
-    };
-    let realized_today: Decimal = state
+    // One read of the closed trades for every figure below, so the cards
+    // agree with each other even while a position is closing.
+    let all_trades = state
         .history
-        .closed_trades(user.id, &today)
+        .closed_trades(user.id, &ClosedFilter::default())
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let realized_today: Decimal = all_trades
         .iter()
+        .filter(|t| t.closed_at >= midnight)
         .map(|t| t.pnl)
         .sum();
     // With today's starting equity (the risk ledger rolls it at the day's
@@ -136,11 +136,6 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         })
         .sum();
     let unprotected = open.iter().filter(|p| p.stop_loss.is_none()).count();
-    let all_trades = state
-        .history
-        .closed_trades(user.id, &ClosedFilter::default())
-        .await
-        .map_err(ApiError::internal)?;
     let s = performance::summarize(&all_trades);
     // "Total assets change": now against the snapshots of a day ago.
     let day_ago = tradingbot_actors::equity::last_before(

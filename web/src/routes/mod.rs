@@ -41,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .service(web::resource("/health").route(web::get().to(health::health)))
             .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
-            .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
+            .service(docs::swagger_ui())
             .service(
                 web::scope("/auth")
                     .service(web::resource("/register").route(web::post().to(auth::register)))
