@@ -62,7 +62,11 @@ pub struct Peer {
 pub enum ShardChange {
     /// The lease is ours: bring the shard's users up (from the store and
     /// the exchanges).
-    Gained { shard: u16, token: u64 },
+    /// `clean`: the previous owner released the shard after winding its
+    /// users down (nothing of theirs is in flight), or nobody held it
+    /// before; otherwise its owner died or lost it, and what it had in
+    /// flight is only on the venues until the new owner has reconciled.
+    Gained { shard: u16, token: u64, clean: bool },
     /// Another instance should own it: hand it over (stop the users once
     /// their orders in flight are answered), then [`Cluster::release`].
     Release { shard: u16 },
@@ -108,12 +112,19 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// Returns `{token, clean}` (`{0, 0}` when another holds the shard). Clean:
+/// the lease before this one was released by its holder (KEYS[3] holds its
+/// token), or there was none.
 const ACQUIRE: &str = r"
 local held = redis.call('GET', KEYS[1])
-if held and string.sub(held, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. ':' then return 0 end
+if held and string.sub(held, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. ':' then return {0, 0} end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
-return token
+local released = redis.call('GET', KEYS[3])
+redis.call('DEL', KEYS[3])
+local clean = 0
+if token == 1 or (released and tonumber(released) == token - 1) then clean = 1 end
+return {token, clean}
 ";
 
 /// Takes the first slot free or already ours; -1 when all are held.
@@ -150,9 +161,12 @@ end
 return 0
 ";
 
+/// Deletes the lease if still ours, and notes (KEYS[2]) that its token was
+/// released cleanly.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
@@ -269,6 +283,11 @@ impl Cluster {
         self.redis.key(&format!("cluster:shard:{shard}"))
     }
 
+    /// The token of the shard's last lease released by its holder.
+    fn released_key(&self, shard: u16) -> String {
+        self.redis.key(&format!("cluster:released:{shard}"))
+    }
+
     fn lease_value(&self, token: u64) -> String {
         format!("{}:{token}", self.id)
     }
@@ -369,9 +388,10 @@ impl Cluster {
                 changes.push(ShardChange::Release { shard });
             } else if !holds && mine {
                 let asked = Instant::now();
-                let token: u64 = acquire
+                let (token, clean): (u64, i64) = acquire
                     .key(self.key(shard))
                     .key(self.redis.key(&format!("cluster:epoch:{shard}")))
+                    .key(self.released_key(shard))
                     .arg(&self.id)
                     .arg(LEASE.as_millis() as u64)
                     .invoke_async(&mut *conn)
@@ -384,7 +404,11 @@ impl Cluster {
                             renewed: asked,
                         },
                     );
-                    changes.push(ShardChange::Gained { shard, token });
+                    changes.push(ShardChange::Gained {
+                        shard,
+                        token,
+                        clean: clean == 1,
+                    });
                 } else {
                     unsettled = true;
                 }
@@ -488,7 +512,11 @@ impl Cluster {
         let mut conn = self.redis.pool().get().await?;
         let _: i64 = deadpool_redis::redis::Script::new(RELEASE)
             .key(self.key(shard))
+            .key(self.released_key(shard))
             .arg(self.lease_value(lease.token))
+            .arg(lease.token)
+            // Long enough for the next owner to claim it.
+            .arg(10 * LEASE.as_millis() as u64)
             .invoke_async(&mut *conn)
             .await?;
         Ok(())

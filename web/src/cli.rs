@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(long)]
         panic: bool,
     },
+    /// Print the OpenAPI document of the API (what `/api/v1/openapi.json`
+    /// serves), e.g. to generate a client: no configuration, no server.
+    Openapi,
     /// Exit 0 when the server at `--url` answers its health check with 200
     /// (the container's HEALTHCHECK: the image has no curl).
     Healthcheck {

@@ -27,6 +27,10 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", tradingbot_web::openapi::json());
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Healthcheck { url, timeout_secs }) = &cli.command {
         return match cli::healthcheck(url, std::time::Duration::from_secs(*timeout_secs)) {
             Ok(()) => ExitCode::SUCCESS,
@@ -94,7 +98,10 @@ fn main() -> ExitCode {
                 cli::rotate_master_key(&config, new_key_file.as_deref()).await
             }
             Some(
-                Command::Backtest(_) | Command::Healthcheck { .. } | Command::CheckSentry { .. },
+                Command::Backtest(_)
+                | Command::Openapi
+                | Command::Healthcheck { .. }
+                | Command::CheckSentry { .. },
             ) => Ok(()),
         }
     });

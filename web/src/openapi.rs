@@ -51,6 +51,31 @@ fn problem(description: &str) -> RefOr<Response> {
 impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
+            // Operation ids from the method and path: unique (the handlers'
+            // names repeat across modules: `list`, `get`, …), so a
+            // generated client has one function per operation.
+            let name = path
+                .trim_start_matches("/api/v1/")
+                .split('/')
+                .map(
+                    |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(param) => format!("by_{param}"),
+                        None => seg.replace('-', "_"),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("_");
+            for (method, op) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ] {
+                if let Some(op) = op {
+                    op.operation_id = Some(format!("{method}_{name}"));
+                }
+            }
             let ops = [
                 &mut item.get,
                 &mut item.put,
@@ -218,6 +243,7 @@ impl Modify for ErrorResponses {
         crate::problem::Problem,
         crate::problem::FieldError,
         strategies::StrategyView,
+        strategies::StrategyRequest,
         strategies::RotateBody,
         webhook::WebhookAnswer,
         trading::PositionView,
@@ -346,5 +372,30 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    /// Operation ids are unique, and query parameters are documented in the
+    /// query (not the path).
+    #[test]
+    fn operation_ids_are_unique_and_parameters_where_they_are_read() {
+        let doc: Value = serde_json::from_str(super::json()).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id.clone()), "{id} twice ({method} {path})");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" {
+                        let name = p["name"].as_str().unwrap();
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: `{name}` is not in the path"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(ids.contains("get_positions_history"), "{ids:?}");
+        assert!(ids.contains("post_positions_by_id_close"), "{ids:?}");
     }
 }

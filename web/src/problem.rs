@@ -48,9 +48,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Extension members of particular problems (e.g. the `signal_id` of a
-    /// refused webhook).
+    /// refused webhook): extra top-level fields, which the schema allows.
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -292,7 +292,7 @@ impl Execution {
             self.registry.put(hash, Arc::new(route));
         }
         if self.cluster.is_none() {
-            self.bring_up(None).await?;
+            self.bring_up(None, &HashSet::new()).await?;
         }
         Ok(())
     }
@@ -300,7 +300,13 @@ impl Execution {
     /// Brings up the users of `shard` (all users with `None`): their open
     /// positions and unfinished orders from the store, their actors, their
     /// exchange accounts — each reconciled with its venue before it trades.
-    async fn bring_up(&self, shards: Option<&HashSet<u16>>) -> Result<(), ExecutionError> {
+    /// Users of `taken` shards (their owner died or lost them: its orders in
+    /// flight are only on the venues) trade only once reconciled.
+    async fn bring_up(
+        &self,
+        shards: Option<&HashSet<u16>>,
+        taken: &HashSet<u16>,
+    ) -> Result<(), ExecutionError> {
         let mine = |user_id: i64| shards.is_none_or(|s| s.contains(&cluster::shard_of(user_id)));
         let mut by_user: HashMap<i64, Vec<Arc<StrategyRoute>>> = HashMap::new();
         for route in self.registry.all_strategies() {
@@ -369,7 +375,7 @@ impl Execution {
         for user_id in &users {
             let routes = by_user.remove(user_id).unwrap_or_default();
             let mut r = restored.remove(user_id).unwrap_or_default();
-            r.takeover = shards.is_some();
+            r.takeover = taken.contains(&cluster::shard_of(*user_id));
             self.spawn_user(*user_id, routes, r);
         }
         for (user_id, accounts) in needed {
@@ -388,11 +394,21 @@ impl Execution {
     /// released, shards gained are brought up together.
     async fn shards_changed(&self, changes: Vec<ShardChange>) {
         let (mut lost, mut release, mut gained) = (Vec::new(), Vec::new(), Vec::new());
+        let mut taken: HashSet<u16> = HashSet::new();
         for c in changes {
             match c {
                 ShardChange::Lost { shard } => lost.push(shard),
                 ShardChange::Release { shard } => release.push(shard),
-                ShardChange::Gained { shard, token } => gained.push((shard, token)),
+                ShardChange::Gained {
+                    shard,
+                    token,
+                    clean,
+                } => {
+                    gained.push((shard, token));
+                    if !clean {
+                        taken.insert(shard);
+                    }
+                }
             }
         }
         if !lost.is_empty() {
@@ -430,7 +446,10 @@ impl Execution {
                     }
                 }
             }
-            if let Err(e) = self.bring_up(Some(&shards)).await {
+            if !taken.is_empty() {
+                tracing::info!(shards = ?taken, "taken over from an owner that did not hand them over: their users trade once reconciled");
+            }
+            if let Err(e) = self.bring_up(Some(&shards), &taken).await {
                 tracing::error!(error = %e, "cannot bring the shards' users up");
             }
             metrics::histogram!("cluster_takeover_seconds").record(started.elapsed().as_secs_f64());

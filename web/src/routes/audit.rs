@@ -11,6 +11,7 @@ use tradingbot_actors::identity::audit;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many events (1–200, default 50).
     pub limit: Option<u64>,

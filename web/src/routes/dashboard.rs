@@ -187,6 +187,7 @@ pub async fn balance(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EquityQuery {
     /// From this day or instant (UTC); default: 7 days before `to` (90 with
     /// `interval=1d`).

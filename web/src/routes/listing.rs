@@ -16,6 +16,7 @@ use utoipa::IntoParams;
 
 /// Which page of a list.
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1-based page number (not together with `cursor`).
     pub page: Option<u64>,

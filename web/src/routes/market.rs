@@ -14,6 +14,7 @@ use tradingbot_core::symbol::Symbol;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CandlesQuery {
     /// 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d; default 1h.

@@ -59,6 +59,7 @@ impl From<notifications::Model> for NotificationView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
     /// `true`: unread ones only.
     pub unread: Option<bool>,

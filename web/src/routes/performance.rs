@@ -31,6 +31,7 @@ pub async fn summary(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
     /// How many periods back from `to` (days 1–3660, weeks 1–520, months
     /// 1–120; default 30 days, 12 weeks, 12 months). Ignored with `from`.

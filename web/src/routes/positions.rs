@@ -68,6 +68,7 @@ pub async fn close(
 
 /// Filters shared by the history and the performance figures.
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct ClosedQuery {
     pub strategy_id: Option<i64>,
     /// `BTCUSDT`, `BTC-USDT-SWAP`, `btc/usdt`: any spelling.
@@ -117,6 +118,7 @@ impl ClosedQuery {
 
 /// The order of the history.
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryOrder {
     /// `closed_at_desc` (last closed first, the default), `closed_at_asc`,
     /// `pnl_desc` (best first) or `pnl_asc`.

@@ -293,6 +293,42 @@ async fn saved(state: &AppState, strategy_id: i64) {
     }
 }
 
+/// The fields of a strategy, as the seed's form sends them: every one
+/// optional (defaults on creation, unchanged on update). Numbers may come
+/// as strings ("10"). Any other field is refused.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The schema only: bodies are read field by field.
+pub struct StrategyRequest {
+    /// Default: the template's name and the symbol, numbered when taken.
+    name: Option<String>,
+    /// `ema_crossover`, `rsi_reversal`, `macd_cross`, `bollinger`,
+    /// `supertrend` or `custom`.
+    indicator_id: Option<String>,
+    /// One symbol (`BTCUSDT`, `BTCUSDT.P`, `BTC-USDT-SWAP`); default BTCUSDT.
+    symbol: Option<String>,
+    symbols: Option<Vec<String>>,
+    /// The exchange account it trades; `null` detaches (update).
+    account_id: Option<i64>,
+    /// Margin per entry, % of the deposit (default 10).
+    investment_pct: Option<f64>,
+    /// Take-profit / stop-loss of longs and shorts, % of the entry price
+    /// (defaults 5 / 2).
+    long_tp_pct: Option<f64>,
+    long_sl_pct: Option<f64>,
+    short_tp_pct: Option<f64>,
+    short_sl_pct: Option<f64>,
+    /// 1–125 (default 3).
+    leverage: Option<i64>,
+    /// `isolated` (default) or `cross`.
+    margin_mode: Option<String>,
+    /// `reverse` (default) or `close`.
+    opposite_signal: Option<String>,
+    /// Let the AI watch close its positions (default false).
+    ai_auto_exit: Option<bool>,
+    /// Pause it on an anomaly (default false).
+    auto_pause_on_anomaly: Option<bool>,
+}
+
 /// Create a strategy
 ///
 /// Fields default as in the seed (10 %, TP 5 % / SL 2 % each way, 3x); the
@@ -301,7 +337,7 @@ async fn saved(state: &AppState, strategy_id: i64) {
 /// Crossover BTCUSDT", numbered when taken), without `symbol`/`symbols` it
 /// trades BTCUSDT. The answer carries the webhook URL, its secret and the TradingView alert message.
 #[utoipa::path(post, path = "/api/v1/strategies", tag = "strategies",
-    security(("bearer" = [])), request_body = Object,
+    security(("bearer" = [])), request_body = StrategyRequest,
     responses((status = 201, body = StrategyView), (status = 422, description = "`validation_failed`, fields named")))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -377,7 +413,7 @@ pub async fn get(
 ///
 /// Changes only the fields given; takes effect for the next signal.
 #[utoipa::path(put, path = "/api/v1/strategies/{id}", tag = "strategies",
-    security(("bearer" = [])), params(("id" = i64, Path)), request_body = Object,
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = StrategyRequest,
     responses((status = 200, body = StrategyView), (status = 404), (status = 422),
         (status = 409, description = "`strategy_has_open_position`: the account, symbol or margin mode of a strategy holding a position")))]
 pub async fn update(

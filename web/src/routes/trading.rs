@@ -282,6 +282,7 @@ impl From<orders::Model> for OrderView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     pub strategy_id: Option<i64>,
     pub position_id: Option<i64>,
@@ -354,6 +355,7 @@ pub struct SignalView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SignalFilter {
     pub strategy_id: Option<i64>,
     /// `accepted`, `rejected` or `duplicate`.
