@@ -11,6 +11,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p tradingbot-web \
     && cp target/release/tradingbot /usr/local/bin/tradingbot
 
+# The backup job: pg_dump from PostgreSQL's image (the server's version),
+# and the binary that seals and uploads the dumps (`tradingbot backup`).
+FROM postgres:15 AS backup
+COPY --from=build /usr/local/bin/tradingbot /usr/local/bin/tradingbot
+COPY deploy/backup/backup.sh /usr/local/bin/backup.sh
+ENTRYPOINT ["/bin/sh", "/usr/local/bin/backup.sh"]
+
+# The server (the default target: last).
 FROM debian:bookworm-slim
 # CA certificates: the exchanges, Telegram and the AI providers over HTTPS.
 RUN apt-get update \

@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod anomaly;
+pub mod backup;
 pub mod equity;
 pub mod exchange;
 pub mod identity;
@@ -24,6 +25,7 @@ pub mod pine;
 pub mod position;
 pub mod risk;
 pub mod signal;
+pub mod sigv4;
 pub mod simulator;
 pub mod sizing;
 pub mod strategy;

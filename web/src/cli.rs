@@ -61,6 +61,12 @@ pub enum Command {
         #[arg(long)]
         panic: bool,
     },
+    /// The backup job's tools: seal (encrypt and authenticate) a dump, open
+    /// one, upload one to S3-compatible storage. No configuration needed.
+    Backup {
+        #[command(subcommand)]
+        command: crate::backup::BackupCommand,
+    },
     /// Print the OpenAPI document of the API (what `/api/v1/openapi.json`
     /// serves), e.g. to generate a client: no configuration, no server.
     Openapi,

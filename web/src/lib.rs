@@ -11,6 +11,7 @@
 pub mod app;
 pub mod auth;
 pub mod backtests;
+pub mod backup;
 pub mod balances;
 pub mod cli;
 pub mod cluster;

@@ -27,6 +27,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Backup { command }) = cli.command {
+        return match tradingbot_web::backup::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tradingbot backup: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Openapi) = cli.command {
         println!("{}", tradingbot_web::openapi::json());
         return ExitCode::SUCCESS;
@@ -99,6 +108,7 @@ fn main() -> ExitCode {
             }
             Some(
                 Command::Backtest(_)
+                | Command::Backup { .. }
                 | Command::Openapi
                 | Command::Healthcheck { .. }
                 | Command::CheckSentry { .. },

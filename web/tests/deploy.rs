@@ -76,7 +76,7 @@ fn compose_env_and_mounts_are_consistent() {
         let t = line.trim().trim_start_matches("- ");
         if let Some(path) = t.strip_prefix("./") {
             let path = path.split(':').next().unwrap();
-            if ["deploy/certs", "backups"].contains(&path) {
+            if ["deploy/certs", "deploy/certs-le", "backups"].contains(&path) {
                 continue; // the operator's, created at deployment
             }
             assert!(
@@ -133,8 +133,36 @@ fn the_image_health_check_command_works() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("answered 404"));
 }
 
+/// A local S3-compatible server (moto, PyPI), when installed.
+fn moto_server() -> Option<String> {
+    let found = std::env::var("TRADINGBOT_MOTO_SERVER").ok().or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("moto_server"))
+                .find(|p| p.is_file())
+                .map(|p| p.display().to_string())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            !required(),
+            "moto_server is not installed (pip install 'moto[server]')"
+        );
+        eprintln!("skipped: the S3 upload (moto_server not installed)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[test]
-fn backups_decrypt_into_a_restorable_dump() {
+fn backups_are_sealed_restorable_and_copied_off_site() {
     let (Ok(db), true) = (
         std::env::var("TEST_DATABASE_URL"),
         Command::new("pg_dump").arg("--version").output().is_ok(),
@@ -147,46 +175,86 @@ fn backups_decrypt_into_a_restorable_dump() {
     let (_tmp, dir) = workdir();
     let (status, _, err) = run_to_end(&dir, &[("DATABASE_URL", db.as_str())], &["migrate"]);
     assert!(status.success(), "{err}");
+
+    // An S3-compatible store with a bucket, when moto is there.
+    let moto = moto_server().map(|bin| {
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let made = Command::new("curl")
+                .args(["-sf", "-X", "PUT", &format!("{url}/drill-backups")])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if made {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        (child, url)
+    });
+
     let backups = tempfile::tempdir().unwrap();
-    let out = Command::new("sh")
-        .arg(repo().join("deploy/backup/backup.sh"))
+    let mut cmd = Command::new("sh");
+    cmd.arg(repo().join("deploy/backup/backup.sh"))
         .arg("--once")
         .env("DATABASE_URL", &db)
-        .env("BACKUP_PASSPHRASE", "drill-passphrase")
+        .env("BACKUP_PASSPHRASE", "drill-passphrase-long")
         .env("BACKUP_DIR", backups.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
+        .env("TRADINGBOT_BIN", BIN);
+    if let Some((_, url)) = &moto {
+        cmd.env("BACKUP_S3_BUCKET", "drill-backups")
+            .env("BACKUP_S3_ENDPOINT", url)
+            .env("BACKUP_S3_REGION", "eu-central-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDDRILL")
+            .env("AWS_SECRET_ACCESS_KEY", "drill-secret-key-not-real");
+    }
+    let out = cmd.output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("drill-passphrase-long") && !said.contains("drill-secret-key"));
     let files: Vec<_> = std::fs::read_dir(backups.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let file = &files[0];
-    assert!(file.to_string_lossy().ends_with(".dump.enc"));
+    assert!(file.to_string_lossy().ends_with(".dump.sealed"));
     let bytes = std::fs::read(file).unwrap();
-    assert!(
-        bytes.starts_with(b"Salted__"),
-        "encrypted with openssl's salted format"
-    );
+    assert!(bytes.starts_with(b"TBSEAL01"), "sealed format");
     assert!(
         !bytes.windows(5).any(|w| w == b"PGDMP"),
         "the dump is not readable without the passphrase"
     );
-    // The restore drill, minus the restore: decrypt and list the archive.
-    let listed = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -pass env:BACKUP_PASSPHRASE -in '{}' | pg_restore --list",
-            file.display()
-        ))
-        .env("BACKUP_PASSPHRASE", "drill-passphrase")
-        .output()
-        .unwrap();
+    // The restore drill, minus the restore: open and list the archive.
+    let open = |path: &Path, pass: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "set -e; '{BIN}' backup open --input '{}' > '{}.dump'; pg_restore --list '{}.dump'",
+                path.display(),
+                path.display(),
+                path.display()
+            ))
+            .env("BACKUP_PASSPHRASE", pass)
+            .output()
+            .unwrap()
+    };
+    let listed = open(file, "drill-passphrase-long");
     assert!(
         listed.status.success(),
         "{}",
@@ -199,16 +267,97 @@ fn backups_decrypt_into_a_restorable_dump() {
             "{table} missing from the dump:\n{toc}"
         );
     }
-    let wrong = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -pass pass:wrong -in '{}' | pg_restore --list",
-            file.display()
-        ))
-        .output()
-        .unwrap();
+    // A wrong passphrase, a flipped byte, a cut file: nothing opens.
+    let wrong = open(file, "another-passphrase");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("cannot be opened"));
+    let work = tempfile::tempdir().unwrap();
+    let mut flipped = bytes.clone();
+    let at = bytes.len() / 2;
+    flipped[at] ^= 0x40;
+    let cut = &bytes[..bytes.len() - 100];
+    for (name, content) in [("flipped", &flipped[..]), ("cut", cut)] {
+        let p = work.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        let o = open(&p, "drill-passphrase-long");
+        assert!(!o.status.success(), "{name} opened");
+    }
+
+    // Off site: the same bytes in the bucket.
+    if let Some((mut child, url)) = moto {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            said.contains(&format!("s3://drill-backups/tradingbot/{name}")),
+            "{said}"
+        );
+        // Private: not readable without credentials.
+        let anonymous = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("{url}/drill-backups/tradingbot/{name}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "403");
+        // Fetched back with the credentials, as a restore elsewhere would.
+        let back = work.path().join("fetched.sealed");
+        let got = Command::new(BIN)
+            .args(["backup", "download", &name, "--output"])
+            .arg(&back)
+            .env("BACKUP_S3_BUCKET", "drill-backups")
+            .env("BACKUP_S3_ENDPOINT", &url)
+            .env("BACKUP_S3_REGION", "eu-central-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDDRILL")
+            .env("AWS_SECRET_ACCESS_KEY", "drill-secret-key-not-real")
+            .output()
+            .unwrap();
+        let _ = child.kill();
+        assert!(
+            got.status.success(),
+            "{}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        assert!(
+            std::fs::read(&back).unwrap() == bytes,
+            "the object in the bucket differs from the backup"
+        );
+    }
+}
+
+/// Promtail's pipeline reads fields the backend's JSON log lines have.
+#[test]
+fn promtail_reads_the_fields_the_backend_logs() {
+    let config = std::fs::read_to_string(repo().join("deploy/promtail/promtail.yml")).unwrap();
+    let after = &config[config.find("expressions:").expect("a json stage")..];
+    let paths: Vec<(String, String)> = after
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('-'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    assert!(paths.len() >= 4, "{paths:?}");
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &[("TRADINGBOT_LOG_FORMAT", "json")]);
+    let output = bot.output();
+    let line = output
+        .lines()
+        .find(|l| l.contains("\"level\":\"INFO\""))
+        .unwrap_or_else(|| panic!("no JSON log line: {output}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for (name, path) in &paths {
+        let mut at = &v;
+        for part in path.split('.') {
+            at = &at[part];
+        }
+        assert!(
+            at.is_string(),
+            "`{name}: {path}` is not in the log line {line}"
+        );
+    }
+    let ts = v["timestamp"].as_str().unwrap();
     assert!(
-        !wrong.status.success(),
-        "a wrong passphrase must not yield a dump"
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+        "the timestamp stage reads RFC 3339: {ts}"
     );
+    let (status, _) = bot.signal_and_wait("TERM");
+    assert!(status.success());
 }
