@@ -5489,9 +5489,9 @@ export interface operations {
             cookie?: never;
         };
         /** @description optional */
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["ReadAllRequest"];
+                "application/json": components["schemas"]["ReadAllRequest"] | null;
             };
         };
         responses: {

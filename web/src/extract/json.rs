@@ -108,6 +108,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// [`parse`] for a request body, which is always a JSON object: serde
+/// would read a struct from an array of its fields in order, so
+/// `[null, null]` would pass for `{}` and change nothing — or worse, assign
+/// values to fields by position.
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    parse(bytes)
+}
+
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
@@ -141,7 +155,7 @@ where
                 .app_data::<web::Data<BodyLimit>>()
                 .map_or(65_536, |l| l.0);
             let body = read_body(&req, &mut payload, limit).await?;
-            let value: T = parse(&body)?;
+            let value: T = parse_object(&body)?;
             let errors = value.validate();
             if errors.is_empty() {
                 Ok(Json(value))
@@ -168,6 +182,26 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         leverage: u8,
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_an_array_of_its_fields() {
+        let e = parse_object::<Inner>(b" [7] ").unwrap_err();
+        assert_eq!(field_of(e), "body");
+        assert!(
+            parse::<Inner>(b"[7]").is_ok(),
+            "what serde alone would take"
+        );
+        assert_eq!(
+            parse_object::<Inner>(b"{\"leverage\": 7}")
+                .unwrap()
+                .leverage,
+            7
+        );
+        assert!(matches!(
+            parse_object::<Inner>(b"[7"),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     fn field_of(e: ApiError) -> String {

@@ -141,7 +141,7 @@ pub struct ReadAllView {
 
 /// Mark all read
 #[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "notifications",
-    security(("bearer" = [])), request_body(content = ReadAllRequest, description = "optional"),
+    security(("bearer" = [])), request_body(content = Option<ReadAllRequest>, description = "optional"),
     responses((status = 200, body = ReadAllView), (status = 401)))]
 pub async fn read_all(
     state: web::Data<AppState>,
