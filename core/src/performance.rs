@@ -235,14 +235,16 @@ impl RunningSharpe {
     }
 
     /// A day with closes; the quiet days since the last one count as zero.
-    fn add(&mut self, day: NaiveDate, pnl: f64) {
+    /// `result`: the day's PnL as a statistic's sample (the Sharpe ratio
+    /// is a float; the money stays `Decimal` in the buckets).
+    fn add(&mut self, day: NaiveDate, result: f64) {
         if let Some(mut d) = self.last.and_then(|l| l.succ_opt()) {
             while d < day {
                 self.push(0.0);
                 d = d.succ_opt().unwrap_or(day);
             }
         }
-        self.push(pnl);
+        self.push(result);
         self.last = Some(day);
     }
 

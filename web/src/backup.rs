@@ -107,26 +107,37 @@ pub fn seal(mut r: Box<dyn Read>, mut w: Box<dyn Write>, pass: &str) -> anyhow::
         random::<PREFIX_LEN>()?,
     )?;
     w.write_all(sealer.header())?;
-    // One chunk ahead: the last one is sealed as last.
-    let mut cur = vec![0u8; CHUNK];
-    let mut next = vec![0u8; CHUNK];
-    let mut n = fill(&mut r, &mut cur)?;
+    chunks(&mut r, CHUNK, |chunk, last| {
+        w.write_all(&sealer.seal(chunk, last)?)?;
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Calls `each` with every `size`-byte chunk of `r` (the last may be
+/// shorter, or empty when `r` is), reading one chunk ahead so the last is
+/// known as last; how many chunks.
+fn chunks(
+    r: &mut dyn Read,
+    size: usize,
+    mut each: impl FnMut(&[u8], bool) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let mut cur = vec![0u8; size];
+    let mut next = vec![0u8; size];
+    let mut n = fill(r, &mut cur)?;
+    let mut count = 0;
     loop {
-        let m = if n == CHUNK {
-            fill(&mut r, &mut next)?
-        } else {
-            0
-        };
+        let m = if n == size { fill(r, &mut next)? } else { 0 };
         let last = m == 0;
-        w.write_all(&sealer.seal(&cur[..n], last)?)?;
+        each(&cur[..n], last)?;
+        count += 1;
         if last {
-            break;
+            return Ok(count);
         }
         std::mem::swap(&mut cur, &mut next);
         n = m;
     }
-    w.flush()?;
-    Ok(())
 }
 
 pub fn open(mut r: Box<dyn Read>, mut w: Box<dyn Write>, pass: &str) -> anyhow::Result<()> {
@@ -135,27 +146,14 @@ pub fn open(mut r: Box<dyn Read>, mut w: Box<dyn Write>, pass: &str) -> anyhow::
         bail!(tradingbot_core::backup::BackupError::NotSealed);
     }
     let mut opener = Opener::new(pass.as_bytes(), &header)?;
-    let size = CHUNK + TAG_LEN;
-    let mut cur = vec![0u8; size];
-    let mut next = vec![0u8; size];
-    let mut n = fill(&mut r, &mut cur)?;
-    if n == 0 {
-        bail!(tradingbot_core::backup::BackupError::Forged);
-    }
-    loop {
-        let m = if n == size {
-            fill(&mut r, &mut next)?
-        } else {
-            0
-        };
-        let last = m == 0;
-        w.write_all(&opener.open(&cur[..n], last)?)?;
-        if last {
-            break;
+    chunks(&mut r, CHUNK + TAG_LEN, |sealed, last| {
+        // A header alone is not a backup: even empty input seals one chunk.
+        if sealed.is_empty() {
+            bail!(tradingbot_core::backup::BackupError::Forged);
         }
-        std::mem::swap(&mut cur, &mut next);
-        n = m;
-    }
+        w.write_all(&opener.open(sealed, last)?)?;
+        Ok(())
+    })?;
     w.flush()?;
     Ok(())
 }

@@ -15,22 +15,12 @@ use common::*;
 use std::process::Command;
 
 fn schemathesis() -> Option<String> {
-    let found = std::env::var("TRADINGBOT_SCHEMATHESIS").ok().or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join("schemathesis"))
-                .find(|p| p.is_file())
-                .map(|p| p.display().to_string())
-        })
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("TRADINGBOT_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "schemathesis is not installed (pip install schemathesis; or set TRADINGBOT_SCHEMATHESIS)"
-        );
-        eprintln!("skipped: schemathesis not installed");
-    }
-    found
+    tool(
+        Some("TRADINGBOT_SCHEMATHESIS"),
+        &["schemathesis"],
+        "pip install schemathesis",
+    )
+    .map(|p| p.display().to_string())
 }
 
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\

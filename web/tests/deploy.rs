@@ -135,22 +135,12 @@ fn the_image_health_check_command_works() {
 
 /// A local S3-compatible server (moto, PyPI), when installed.
 fn moto_server() -> Option<String> {
-    let found = std::env::var("TRADINGBOT_MOTO_SERVER").ok().or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join("moto_server"))
-                .find(|p| p.is_file())
-                .map(|p| p.display().to_string())
-        })
-    });
-    if found.is_none() {
-        assert!(
-            !required(),
-            "moto_server is not installed (pip install 'moto[server]')"
-        );
-        eprintln!("skipped: the S3 upload (moto_server not installed)");
-    }
-    found
+    tool(
+        Some("TRADINGBOT_MOTO_SERVER"),
+        &["moto_server"],
+        "pip install 'moto[server]'",
+    )
+    .map(|p| p.display().to_string())
 }
 
 fn free_port() -> u16 {

@@ -9,28 +9,12 @@ use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn required() -> bool {
-    std::env::var("TRADINGBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|p| p.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        assert!(
-            !required(),
-            "chromium is not installed (Debian package `chromium`)"
-        );
-        eprintln!("skipped: chromium not installed (Debian package `chromium`)");
-    }
-    found
+    tool(
+        None,
+        &["chromium", "chromium-browser", "google-chrome"],
+        "Debian package `chromium`",
+    )
 }
 
 #[tokio::test]

@@ -18,25 +18,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn required() -> bool {
-    std::env::var("TRADINGBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
 /// `promtool`, or `None` (skipped, said so) where Prometheus is not installed.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            !required(),
-            "{name} is not installed (Debian package `prometheus`)"
-        );
-        eprintln!("skipped: {name} not installed (Debian package `prometheus`)");
-    }
-    found
+fn prometheus_tool(name: &str) -> Option<PathBuf> {
+    tool(None, &[name], "Debian package `prometheus`")
 }
 
 /// Metric names in a PromQL expression: identifiers that are not
@@ -195,7 +179,7 @@ fn query_names_are_read_right() {
 
 #[test]
 fn promtool_accepts_the_configuration_and_rules() {
-    let Some(promtool) = tool("promtool") else {
+    let Some(promtool) = prometheus_tool("promtool") else {
         return;
     };
     for args in [
@@ -234,7 +218,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn every_dashboard_and_alert_metric_is_exported() {
-    let Some(prometheus) = tool("prometheus") else {
+    let Some(prometheus) = prometheus_tool("prometheus") else {
         return;
     };
     let (_tmp, dir) = workdir();

@@ -15,19 +15,7 @@ fn client_dir() -> PathBuf {
 }
 
 fn npm() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("npm"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("TRADINGBOT_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "npm is not installed (Debian packages `nodejs` and `npm`)"
-        );
-        eprintln!("skipped: npm not installed");
-    }
-    found
+    tool(None, &["npm"], "Debian packages `nodejs` and `npm`")
 }
 
 const REGENERATE: &str = "regenerate with: cargo run -q -- openapi > clients/typescript/openapi.json \

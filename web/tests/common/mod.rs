@@ -256,3 +256,28 @@ pub const SHARED_SECRETS: [(&str, &str); 2] = [
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
     ),
 ];
+
+/// An external tool a test drives: `$env` when set, else the first of
+/// `names` on `PATH`; `None` (and said so) where it is missing, which fails
+/// the test under `TRADINGBOT_TEST_REQUIRE_SERVICES=1`. `install` says
+/// where it comes from.
+pub fn tool(env: Option<&str>, names: &[&str], install: &str) -> Option<PathBuf> {
+    let found = env
+        .and_then(std::env::var_os)
+        .map(PathBuf::from)
+        .or_else(|| {
+            let paths = std::env::var_os("PATH")?;
+            std::env::split_paths(&paths)
+                .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+                .find(|p| p.is_file())
+        });
+    if found.is_none() {
+        let name = names.first().copied().unwrap_or("a tool");
+        assert!(
+            !tradingbot_actors::store::testing::services_required(),
+            "{name} is not installed ({install})"
+        );
+        eprintln!("skipped: {name} not installed ({install})");
+    }
+    found
+}
