@@ -12,7 +12,7 @@
 pub mod accounts;
 pub mod advisor;
 pub mod anomalies;
-pub mod backtest_jobs;
+pub mod backtests;
 pub mod balances;
 pub mod candles;
 pub mod cluster;
@@ -23,6 +23,7 @@ pub mod gauges;
 pub mod history;
 pub mod identity;
 pub mod kv;
+pub mod market_data;
 pub mod notifications;
 pub mod retention;
 pub mod security_alerts;

@@ -84,14 +84,8 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
         short_tp_pct: m.short_tp_pct.get(),
         short_sl_pct: m.short_sl_pct.get(),
         leverage: m.leverage.clamp(1, 125) as u32,
-        margin_mode: match m.margin_mode {
-            DbMargin::Isolated => MarginMode::Isolated,
-            DbMargin::Cross => MarginMode::Cross,
-        },
-        opposite_signal: match m.opposite_signal {
-            DbOpposite::Reverse => OppositeSignal::Reverse,
-            DbOpposite::Close => OppositeSignal::Close,
-        },
+        margin_mode: MarginMode::from(m.margin_mode),
+        opposite_signal: OppositeSignal::from(m.opposite_signal),
     }
 }
 
@@ -107,14 +101,8 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
     active.short_tp_pct = Set(DbDecimal(cfg.short_tp_pct));
     active.short_sl_pct = Set(DbDecimal(cfg.short_sl_pct));
     active.leverage = Set(cfg.leverage as i32);
-    active.margin_mode = Set(match cfg.margin_mode {
-        MarginMode::Isolated => DbMargin::Isolated,
-        MarginMode::Cross => DbMargin::Cross,
-    });
-    active.opposite_signal = Set(match cfg.opposite_signal {
-        OppositeSignal::Reverse => DbOpposite::Reverse,
-        OppositeSignal::Close => DbOpposite::Close,
-    });
+    active.margin_mode = Set(DbMargin::from(cfg.margin_mode));
+    active.opposite_signal = Set(DbOpposite::from(cfg.opposite_signal));
     active.updated_at = Set(Utc::now());
 }
 

@@ -16,7 +16,7 @@ use tradingbot_actors::exchange::Endpoints;
 use tradingbot_actors::exchange::paper::PriceFeed;
 use tradingbot_actors::exchange::paper::feed::FeedSource;
 use tradingbot_actors::execution::Execution;
-use tradingbot_actors::execution::user::Outcome;
+use tradingbot_actors::execution::user::{Outcome, Refusal};
 use tradingbot_actors::kv::webhook_gate::InProcessGate;
 use tradingbot_actors::kv::{Admission, Gate, GateRules};
 use tradingbot_actors::store::entities::users;
@@ -209,7 +209,7 @@ fn main() {
                     Outcome::Accepted { .. } => break t0,
                     // The previous alert's last answer is still on its way to
                     // the actor: the harness went too fast, not the path.
-                    Outcome::Rejected { ref code, .. } if code == "order_in_flight" && attempt < 1000 => {
+                    Outcome::Rejected { refusal: Refusal::OrderInFlight, .. } if attempt < 1000 => {
                         tokio::time::sleep(Duration::from_micros(200)).await;
                     }
                     other => panic!("{other:?}"),

@@ -6,7 +6,12 @@ use tradingbot_core::pine::{PineTarget, generate};
 use tradingbot_core::templates;
 
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| ".".into());
+    // No default folder: the scripts are output, never part of the
+    // repository.
+    let Some(dir) = std::env::args().nth(1) else {
+        eprintln!("usage: cargo run -p tradingbot-core --example dump_pine -- <output folder>");
+        std::process::exit(2);
+    };
     for t in templates::library() {
         let c = t.configure(&serde_json::Map::new()).expect("defaults");
         let target = PineTarget {

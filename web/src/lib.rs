@@ -10,25 +10,18 @@
 
 pub mod app;
 pub mod auth;
-pub mod backtests;
 pub mod backup;
-pub mod balances;
 pub mod cli;
 pub mod cluster;
 pub mod config;
-pub mod equity;
 pub mod errors;
 pub mod extract;
-pub mod market_data;
 pub mod middleware;
 pub mod notifications;
 pub mod openapi;
-pub mod prices;
 pub mod problem;
-pub mod recommend;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
-pub mod watch;
 pub mod ws;

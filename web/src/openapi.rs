@@ -4,7 +4,7 @@
 use crate::routes::{
     accounts, admin, analysis, audit, auth, backtest, dashboard, health, market, notifications,
     performance, pine, positions, risk, security_alerts, simulate, strategies, telegram, trading,
-    users, views, webhook,
+    two_factor, users, views, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
@@ -169,9 +169,9 @@ impl Modify for ErrorResponses {
         auth::logout,
         auth::sessions,
         auth::revoke_session,
-        auth::setup_2fa,
-        auth::enable_2fa,
-        auth::disable_2fa,
+        two_factor::setup_2fa,
+        two_factor::enable_2fa,
+        two_factor::disable_2fa,
         users::me,
         users::update_me,
         users::delete_me,
@@ -287,12 +287,12 @@ impl Modify for ErrorResponses {
         auth::RefreshRequest,
         auth::LogoutRequest,
         auth::VerifyEmailRequest,
-        auth::CodeRequest,
-        auth::Disable2faRequest,
+        two_factor::CodeRequest,
+        two_factor::Disable2faRequest,
         auth::TokenResponse,
         auth::ChallengeResponse,
-        auth::TwoFactorSetup,
-        auth::RecoveryCodes,
+        two_factor::TwoFactorSetup,
+        two_factor::RecoveryCodes,
         auth::SessionView,
         users::UpdateMeRequest,
         users::UpdateMeResponse,

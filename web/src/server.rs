@@ -16,6 +16,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
 use tradingbot_actors::accounts::Accounts;
+use tradingbot_actors::advisor::watch::AiWatch;
+use tradingbot_actors::balances::refresh::BalanceRefresher;
 use tradingbot_actors::exchange::paper::PriceFeed;
 use tradingbot_actors::exchange::paper::feed::FeedSource;
 use tradingbot_actors::execution::Execution;
@@ -128,14 +130,14 @@ impl Server {
         let history = tradingbot_actors::history::History::new(store.clone());
         let ws = crate::ws::hub::WsHub::start(services.execution.bus(), redis.clone());
         let prices = if config.market_data_offline {
-            crate::prices::PublicPrices::offline()
+            tradingbot_actors::market_data::prices::PublicPrices::offline()
         } else {
-            crate::prices::PublicPrices::start(
+            tradingbot_actors::market_data::prices::PublicPrices::start(
                 config.endpoints.binance_live_stream.clone(),
                 services.execution.bus().clone(),
             )
         };
-        let backtests = Arc::new(crate::backtests::Backtests::new(
+        let backtests = Arc::new(tradingbot_actors::backtests::Backtests::new(
             tradingbot_actors::candles::KlineSource::new(
                 &config.endpoints.binance_live_rest,
                 Some(config.data_dir.join("candles")),
@@ -150,6 +152,12 @@ impl Server {
                 "backtests interrupted by the restart marked failed"
             );
         }
+        let balances = Arc::new(tradingbot_actors::balances::BalanceBook::default());
+        let balance_refresh = BalanceRefresher {
+            accounts: services.accounts.clone(),
+            book: balances.clone(),
+            bus: services.execution.bus().clone(),
+        };
         let state = web::Data::new(AppState {
             store,
             redis,
@@ -173,7 +181,7 @@ impl Server {
             public_url: Arc::from(public_url.as_str()),
             started,
             backtests: backtests.clone(),
-            market_data: Arc::new(crate::market_data::MarketData::new(
+            market_data: Arc::new(tradingbot_actors::market_data::MarketData::new(
                 tradingbot_actors::candles::KlineSource::new(
                     &config.endpoints.binance_live_rest,
                     None,
@@ -181,7 +189,8 @@ impl Server {
                 config.market_data_offline,
             )),
             advisor: Arc::new(advisor(&config.ai)),
-            balances: Arc::new(tradingbot_actors::balances::BalanceBook::default()),
+            balances: balances.clone(),
+            balance_refresh,
             production: config.is_production(),
             forwarder,
         });
@@ -190,10 +199,19 @@ impl Server {
             cors_origins: config.cors_origins.clone().into(),
             hsts: public_url.starts_with("https://"),
         };
-        crate::watch::spawn(state.clone(), config.ai.watch_every);
-        crate::balances::spawn(state.clone(), config.balance_refresh);
-        crate::equity::spawn(
-            state.clone(),
+        tradingbot_actors::advisor::watch::spawn(
+            AiWatch {
+                store: state.store.clone(),
+                execution: state.execution.clone(),
+                market_data: state.market_data.clone(),
+                advisor: state.advisor.clone(),
+            },
+            config.ai.watch_every,
+        );
+        state.balance_refresh.clone().spawn(config.balance_refresh);
+        tradingbot_actors::equity::snapshots::spawn(
+            state.store.clone(),
+            state.balances.clone(),
             config.equity_snapshot,
             config.balance_refresh,
         );

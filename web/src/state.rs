@@ -33,7 +33,7 @@ pub struct AppState {
     /// Websocket sessions and the fan-out of events to them.
     pub ws: Arc<crate::ws::hub::WsHub>,
     /// Public prices of the symbols websocket clients ask for.
-    pub prices: Arc<crate::prices::PublicPrices>,
+    pub prices: Arc<tradingbot_actors::market_data::prices::PublicPrices>,
     /// Replay cache and per-strategy budget of webhooks.
     pub gate: Arc<WebhookGate>,
     /// Senders allowed to post webhooks; empty: anyone.
@@ -47,13 +47,15 @@ pub struct AppState {
     pub public_url: Arc<str>,
     pub started: Instant,
     /// Backtest jobs and the candle downloads they need.
-    pub backtests: Arc<crate::backtests::Backtests>,
+    pub backtests: Arc<tradingbot_actors::backtests::Backtests>,
     /// Recent candles for analysis.
-    pub market_data: Arc<crate::market_data::MarketData>,
+    pub market_data: Arc<tradingbot_actors::market_data::MarketData>,
     /// The language models consulted on recommendations (none without keys).
     pub advisor: Arc<tradingbot_actors::advisor::Advisor>,
     /// Every exchange account's latest balances, refreshed in the background.
     pub balances: Arc<tradingbot_actors::balances::BalanceBook>,
+    /// Reads balances into `balances` (a new account's at once).
+    pub balance_refresh: tradingbot_actors::balances::refresh::BalanceRefresher,
     pub production: bool,
     /// The hop to the instance that trades for a user.
     pub forwarder: Arc<crate::cluster::Forwarder>,

@@ -10,6 +10,8 @@
 
 mod anthropic;
 mod openai;
+pub mod recommend;
+pub mod watch;
 
 pub use anthropic::Anthropic;
 pub use openai::OpenAi;

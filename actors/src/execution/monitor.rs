@@ -8,7 +8,7 @@ use super::events::{Event, PnlStep, PositionRecord, PositionValue, PriceTick};
 use super::view::AccountView;
 use crate::store::Store;
 use crate::store::entities::positions;
-use crate::store::enums::{MarginMode, PositionSide as DbSide, PositionStatus};
+use crate::store::enums::{MarginMode, PositionStatus};
 use actix::prelude::*;
 use chrono::Utc;
 use rust_decimal::Decimal;
@@ -169,19 +169,12 @@ impl PositionMonitor {
     }
 }
 
-fn side_core(s: DbSide) -> PositionSide {
-    match s {
-        DbSide::Long => PositionSide::Long,
-        DbSide::Short => PositionSide::Short,
-    }
-}
-
 /// The position at `mark`. The liquidation price the venue reported wins;
 /// otherwise it is estimated with the first maintenance bracket — on the
 /// position's own margin (isolated) or the account's wallet (cross).
 pub fn valuation(rec: &PositionRecord, mark: Decimal, view: &AccountView) -> PositionValue {
     let h = Holding {
-        side: side_core(rec.side),
+        side: PositionSide::from(rec.side),
         entry_price: rec.entry_price,
         quantity: rec.quantity,
         leverage: rec.leverage,

@@ -28,7 +28,7 @@ use crate::cluster::{self, Cluster, Peer, ShardChange};
 use crate::exchange::Endpoints;
 use crate::store::Store;
 use crate::store::entities::{orders, positions, signals, system_settings};
-use crate::store::enums::{Exchange, OrderStatus, PositionStatus};
+use crate::store::enums::{OrderStatus, PositionStatus};
 use crate::strategies::Strategies;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -704,11 +704,7 @@ impl Execution {
             .connection(&model)
             .await
             .map_err(|e| ExecutionError::Setup(e.to_string()))?;
-        let venue = match model.exchange {
-            Exchange::Binance => Venue::Binance,
-            Exchange::Okx => Venue::Okx,
-            Exchange::Paper => Venue::Paper,
-        };
+        let venue = Venue::from(model.exchange);
         let marks = self
             .marks
             .lock()

@@ -3,10 +3,13 @@
 //! shape, TOTP, lockout) are pure and live in `tradingbot_core::identity`;
 //! access tokens (JWT) are the HTTP shell's business.
 
-pub mod accounts;
+pub mod admin;
 pub mod audit;
+pub mod login;
 pub mod mailer;
 pub mod passwords;
+pub mod profile;
+pub mod registration;
 pub mod secrets;
 pub mod sessions;
 pub mod two_factor;
@@ -97,7 +100,7 @@ pub struct Identity {
     pub blocklist: Arc<Blocklist>,
     pub source_policy: SourcePolicy,
     /// Sign-in attempts (right or wrong) one address may make per
-    /// [`accounts::LOGIN_ATTEMPT_WINDOW`].
+    /// [`login::LOGIN_ATTEMPT_WINDOW`].
     pub login_attempts_per_ip: u32,
     /// Where links in emails point (the frontend).
     pub frontend_url: String,
@@ -129,7 +132,7 @@ impl Identity {
             lockout: LockoutPolicy::default(),
             blocklist,
             source_policy: SourcePolicy::default(),
-            login_attempts_per_ip: accounts::LOGIN_ATTEMPTS_PER_IP,
+            login_attempts_per_ip: login::LOGIN_ATTEMPTS_PER_IP,
             frontend_url: frontend_url.trim_end_matches('/').to_owned(),
             issuer: "TradingBot".to_owned(),
             dummy_hash,

@@ -222,3 +222,38 @@ impl OrderStatus {
         }
     }
 }
+
+/// Between the columns and the domain: each pair converts in one place,
+/// so no caller matches variant by variant.
+mod domain {
+    use super::{Exchange, MarginMode, OppositeSignal, PositionSide};
+    use tradingbot_core::exchange::types as core;
+    use tradingbot_core::strategy;
+
+    macro_rules! both_ways {
+        ($db:ident, $dom:ty, $($v:ident),+) => {
+            impl From<$db> for $dom {
+                fn from(v: $db) -> Self {
+                    match v { $($db::$v => Self::$v),+ }
+                }
+            }
+            impl From<$dom> for $db {
+                fn from(v: $dom) -> Self {
+                    match v { $(<$dom>::$v => Self::$v),+ }
+                }
+            }
+        };
+    }
+
+    both_ways!(PositionSide, core::PositionSide, Long, Short);
+    both_ways!(MarginMode, core::MarginMode, Isolated, Cross);
+    both_ways!(Exchange, core::Venue, Binance, Okx, Paper);
+    both_ways!(OppositeSignal, strategy::OppositeSignal, Reverse, Close);
+
+    impl Exchange {
+        /// `binance`, `okx` or `paper`: the column's value.
+        pub fn as_str(self) -> &'static str {
+            core::Venue::from(self).as_str()
+        }
+    }
+}

@@ -72,6 +72,14 @@ pub enum PositionSide {
 }
 
 impl PositionSide {
+    /// `long` or `short`, as the API and the intents spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PositionSide::Long => "long",
+            PositionSide::Short => "short",
+        }
+    }
+
     /// The order side that opens this position.
     pub fn entry_side(self) -> Side {
         match self {

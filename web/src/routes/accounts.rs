@@ -196,12 +196,7 @@ fn view(a: &api_keys::Model, report: Option<&ConnectionReport>) -> AccountView {
     let exchange = a.exchange;
     AccountView {
         id: a.id,
-        exchange: match exchange {
-            Exchange::Binance => "binance",
-            Exchange::Okx => "okx",
-            Exchange::Paper => "paper",
-        }
-        .into(),
+        exchange: exchange.as_str().into(),
         label: a.label.clone(),
         account_id: a.account_id.clone(),
         api_key_masked: a.api_key_mask.clone(),
@@ -344,7 +339,7 @@ pub async fn register(
         (row, report)
     };
     // The dashboard shows the new account at once, not after the next round.
-    crate::balances::record(&state, &row, report.balances.clone());
+    state.balance_refresh.record(&row, report.balances.clone());
     audit::record(
         &state.store,
         Some(user.id),

@@ -4,12 +4,12 @@
 //! offline).
 
 use crate::auth::AuthUser;
-use crate::market_data::{Candles, MarketDataError};
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tradingbot_actors::market_data::{Candles, MarketDataError};
 use tradingbot_core::analysis::{self, Analysis, Settings};
 use tradingbot_core::exchange::types::PositionSide;
 
@@ -268,9 +268,15 @@ pub async fn recommendation(
     let side = side_of(&q)?;
     let (s, a) = analysed(&state, &symbol, &q).await?;
     let position = json!({ "side": q.side });
-    let (technical, rec) =
-        crate::recommend::recommend(&state.advisor, &s.symbol, &s.timeframe, &a, side, position)
-            .await;
+    let (technical, rec) = tradingbot_actors::advisor::recommend::recommend(
+        &state.advisor,
+        &s.symbol,
+        &s.timeframe,
+        &a,
+        side,
+        position,
+    )
+    .await;
     let mut out = s.header();
     out.insert("side".into(), json!(q.side));
     out.insert("action".into(), json!(rec.action));

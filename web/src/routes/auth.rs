@@ -1,6 +1,6 @@
 //! `/api/v1/auth/*`: registration, email verification, login (with the
-//! second factor when enabled), token refresh, logout, sessions, and 2FA
-//! management.
+//! second factor when enabled), token refresh, logout and sessions. Turning
+//! the second factor on and off is `two_factor`.
 
 use super::views::UserView;
 use crate::auth::jwt::{self, Role};
@@ -128,29 +128,6 @@ impl Validate for VerifyEmailRequest {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct CodeRequest {
-    pub code: String,
-}
-
-impl Validate for CodeRequest {
-    fn validate(&self) -> Vec<FieldError> {
-        required(&[("code", &self.code)])
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct Disable2faRequest {
-    pub password: String,
-    pub code: String,
-}
-
-impl Validate for Disable2faRequest {
-    fn validate(&self) -> Vec<FieldError> {
-        required(&[("password", &self.password), ("code", &self.code)])
-    }
-}
-
 /// Fields that must not be empty.
 pub fn required(fields: &[(&str, &str)]) -> Vec<FieldError> {
     fields
@@ -184,22 +161,6 @@ pub struct ChallengeResponse {
     /// Present it to `POST /api/v1/auth/verify-2fa` with a code.
     pub challenge: String,
     pub expires_in: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TwoFactorSetup {
-    /// Base32 secret, for typing into an authenticator app.
-    pub secret: String,
-    /// `otpauth://totp/…` for scanning.
-    pub otpauth_uri: String,
-    /// The URI as a QR code (SVG document).
-    pub qr_svg: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RecoveryCodes {
-    /// Shown once: each works once in place of a code.
-    pub recovery_codes: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -574,80 +535,5 @@ pub async fn revoke_session(
         serde_json::json!({ "session": id }),
     )
     .await;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-fn qr_svg(data: &str) -> Result<String, ApiError> {
-    let code = qrcode::QrCode::new(data.as_bytes()).map_err(ApiError::internal)?;
-    Ok(code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(240, 240)
-        .build())
-}
-
-/// Start two-factor setup
-///
-/// Generates a new TOTP secret (stored encrypted) and returns it with its
-/// `otpauth://` URI and a QR code. Confirm with `POST /auth/2fa/enable`.
-#[utoipa::path(get, path = "/api/v1/auth/2fa/setup", tag = "auth",
-    security(("bearer" = [])),
-    responses((status = 200, body = TwoFactorSetup), (status = 409, description = "`2fa_already_enabled`")))]
-pub async fn setup_2fa(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    ip: ClientIp,
-    user: AuthUser,
-) -> Result<HttpResponse, ApiError> {
-    let setup = state
-        .identity
-        .setup_two_factor(user.id, &context(&req, ip))
-        .await?;
-    let qr_svg = qr_svg(&setup.otpauth_uri)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TwoFactorSetup {
-            secret: setup.secret_base32,
-            otpauth_uri: setup.otpauth_uri,
-            qr_svg,
-        }))
-}
-
-/// Enable two-factor authentication
-#[utoipa::path(post, path = "/api/v1/auth/2fa/enable", tag = "auth",
-    security(("bearer" = [])), request_body = CodeRequest,
-    responses((status = 200, body = RecoveryCodes), (status = 401, description = "`invalid_2fa_code`")))]
-pub async fn enable_2fa(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    ip: ClientIp,
-    user: AuthUser,
-    body: Json<CodeRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let codes = state
-        .identity
-        .enable_two_factor(user.id, &body.0.code, &context(&req, ip))
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(RecoveryCodes {
-            recovery_codes: codes,
-        }))
-}
-
-/// Disable two-factor authentication
-#[utoipa::path(post, path = "/api/v1/auth/2fa/disable", tag = "auth",
-    security(("bearer" = [])), request_body = Disable2faRequest,
-    responses((status = 204), (status = 401)))]
-pub async fn disable_2fa(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    ip: ClientIp,
-    user: AuthUser,
-    body: Json<Disable2faRequest>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .identity
-        .disable_two_factor(user.id, &body.0.password, &body.0.code, &context(&req, ip))
-        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

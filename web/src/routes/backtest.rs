@@ -2,12 +2,12 @@
 //! historical candles as a background job.
 
 use crate::auth::AuthUser;
-use crate::backtests::{Source, Spec};
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use tradingbot_actors::backtests::{Source, Spec};
 use tradingbot_backtest::engine::{Fill, Settings};
 use tradingbot_core::lenient;
 use tradingbot_core::templates;
@@ -318,13 +318,13 @@ pub async fn start(
         .submit(user.id, spec)
         .await
         .map_err(|e| match e {
-            crate::backtests::SubmitError::TooMany => ApiError::Other {
+            tradingbot_actors::backtests::SubmitError::TooMany => ApiError::Other {
                 status: 429,
                 code: "too_many_backtests".into(),
                 detail: format!("{e}; wait for one to finish."),
                 extensions: serde_json::Map::new(),
             },
-            crate::backtests::SubmitError::Db(e) => ApiError::internal(e),
+            tradingbot_actors::backtests::SubmitError::Db(e) => ApiError::internal(e),
         })?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/v1/backtest/{}", job.id)))

@@ -17,15 +17,6 @@ use tradingbot_actors::store::entities::api_keys;
 use tradingbot_core::{equity, performance};
 use utoipa::{IntoParams, ToSchema};
 
-fn exchange_name(a: &api_keys::Model) -> &'static str {
-    use tradingbot_actors::store::enums::Exchange;
-    match a.exchange {
-        Exchange::Binance => "binance",
-        Exchange::Okx => "okx",
-        Exchange::Paper => "paper",
-    }
-}
-
 /// One account's balances as the API shows them, with their age.
 fn account_view(a: &api_keys::Model, e: Option<&Entry>) -> Value {
     let now = Utc::now();
@@ -33,7 +24,7 @@ fn account_view(a: &api_keys::Model, e: Option<&Entry>) -> Value {
     json!({
         "account_id": a.id,
         "label": a.label,
-        "exchange": exchange_name(a),
+        "exchange": a.exchange.as_str(),
         "testnet": a.testnet,
         "wallet_balance": usdt.map(|b| b.wallet),
         "available_balance": usdt.map(|b| b.available),

@@ -3,13 +3,13 @@
 //! daily candles offline.
 
 use crate::auth::AuthUser;
-use crate::market_data::Origin;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tradingbot_actors::market_data::Origin;
 use tradingbot_core::symbol::Symbol;
 use utoipa::{IntoParams, ToSchema};
 

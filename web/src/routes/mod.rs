@@ -25,6 +25,7 @@ mod sizing;
 pub mod strategies;
 pub mod telegram;
 pub mod trading;
+pub mod two_factor;
 pub mod users;
 pub mod views;
 pub mod webhook;
@@ -63,12 +64,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     )
                     .service(
                         web::resource("/2fa/setup")
-                            .route(web::get().to(auth::setup_2fa))
-                            .route(web::post().to(auth::setup_2fa)),
+                            .route(web::get().to(two_factor::setup_2fa))
+                            .route(web::post().to(two_factor::setup_2fa)),
                     )
-                    .service(web::resource("/2fa/enable").route(web::post().to(auth::enable_2fa)))
                     .service(
-                        web::resource("/2fa/disable").route(web::post().to(auth::disable_2fa)),
+                        web::resource("/2fa/enable").route(web::post().to(two_factor::enable_2fa)),
+                    )
+                    .service(
+                        web::resource("/2fa/disable")
+                            .route(web::post().to(two_factor::disable_2fa)),
                     ),
             )
             .service(

@@ -1,6 +1,6 @@
 //! `POST /api/v1/webhook/tradingview/{token}`: TradingView alerts in.
 //!
-//! The rules of DESIGN.md, in order: the sender's address (when an
+//! The webhook's checks, in order: the sender's address (when an
 //! allow-list is set), a 4 KiB body (JSON, sent as `text/plain` by
 //! TradingView), the path token → strategy from memory, the secret in the
 //! body (constant time) or an HMAC header, a timestamp within ±5 minutes,
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tradingbot_actors::execution::events::SignalRecord;
 use tradingbot_actors::execution::registry::StrategyRoute;
 use tradingbot_actors::execution::runtime::{ExecutionError, Placement};
-use tradingbot_actors::execution::user::Outcome;
+use tradingbot_actors::execution::user::{Outcome, Refusal};
 use tradingbot_actors::kv::{Admission, Gate, GateRules};
 use tradingbot_actors::store::enums::SignalOutcome;
 use tradingbot_core::signal::{self, Alert, AlertError};
@@ -315,7 +315,13 @@ pub async fn tradingview(
                     )
                     .await;
                 let moving = matches!(&outcome, Err(ExecutionError::NotOwner))
-                    || matches!(&outcome, Ok(Outcome::Rejected { code, .. }) if code == "owner_changing");
+                    || matches!(
+                        &outcome,
+                        Ok(Outcome::Rejected {
+                            refusal: Refusal::OwnerChanging,
+                            ..
+                        })
+                    );
                 if !moving {
                     return answer(&state, outcome, strategy_id, &key, started).await;
                 }
@@ -372,6 +378,23 @@ pub async fn tradingview(
     }
 }
 
+/// The HTTP status a refusal answers with: 503 when it passes by itself
+/// (retry), 409 when the trader's state stands in the way, 422 when the
+/// alert or its size breaks a rule.
+pub fn refusal_status(r: &Refusal) -> u16 {
+    match r {
+        r if r.passes() => 503,
+        Refusal::StrategyInactive
+        | Refusal::NoAccount
+        | Refusal::SymbolBusy { .. }
+        | Refusal::OrderInFlight
+        | Refusal::NoOpenPosition { .. }
+        | Refusal::AlreadyInPosition { .. } => 409,
+        Refusal::Internal(_) => 500,
+        _ => 422,
+    }
+}
+
 /// How long an alert waits for its user's shard to find an owner.
 const OWNER_WAIT: Duration = Duration::from_millis(2500);
 
@@ -407,18 +430,18 @@ async fn answer(
                 },
             )))
         }
-        Ok(Outcome::Rejected {
-            signal_id,
-            status,
-            code,
-            message,
-        }) => {
+        Ok(Outcome::Rejected { signal_id, refusal }) => {
             count("rejected");
-            if status == 503 {
+            if refusal.passes() {
                 // Nothing was traded and the cause passes: let a retry through.
                 let _ = state.gate.forget(strategy_id, key).await;
             }
-            Err(problem(status, &code, message, Some(signal_id)))
+            Err(problem(
+                refusal_status(&refusal),
+                refusal.code(),
+                refusal.to_string(),
+                Some(signal_id),
+            ))
         }
         Err(e) => {
             let _ = state.gate.forget(strategy_id, key).await;
@@ -477,7 +500,13 @@ pub async fn forwarded(
         )
         .await;
     if matches!(&outcome, Err(ExecutionError::NotOwner))
-        || matches!(&outcome, Ok(Outcome::Rejected { code, .. }) if code == "owner_changing")
+        || matches!(
+            &outcome,
+            Ok(Outcome::Rejected {
+                refusal: Refusal::OwnerChanging,
+                ..
+            })
+        )
     {
         return Err(problem(
             409,

@@ -11,7 +11,6 @@ pub mod hub;
 pub mod protocol;
 
 use crate::auth::extractor::verify_token;
-use crate::prices::{MAX_PER_SESSION, PublicPrices};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::http::header::{self, HeaderValue};
@@ -24,6 +23,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tradingbot_actors::execution::events::Event;
+use tradingbot_actors::market_data::prices::{MAX_PER_SESSION, PublicPrices};
 use tradingbot_core::symbol::Symbol;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);

@@ -23,7 +23,7 @@ impl UserActor {
         let Some(mut l) = self.live.remove(key) else {
             return;
         };
-        let side = side_core(l.rec.side);
+        let side = PositionSide::from(l.rec.side);
         let gross =
             venue_pnl.unwrap_or_else(|| sizing::pnl(side, l.rec.entry_price, exit, l.rec.quantity));
         l.rec.fees += exit_fee.abs();

@@ -41,6 +41,7 @@ use tradingbot_core::exchange::{
     ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     PositionReport, PositionSide, Side, Venue,
 };
+pub use tradingbot_core::refusal::Refusal;
 use tradingbot_core::signal::{Action, Alert};
 use tradingbot_core::sizing::{self, EntrySize};
 use tradingbot_core::strategy::OppositeSignal;
@@ -137,19 +138,12 @@ pub enum Outcome {
     },
     Rejected {
         signal_id: i64,
-        status: u16,
-        code: String,
-        message: String,
+        refusal: Refusal,
     },
 }
 
-fn reject(signal_id: i64, status: u16, code: &str, message: impl Into<String>) -> Outcome {
-    Outcome::Rejected {
-        signal_id,
-        status,
-        code: code.to_owned(),
-        message: message.into(),
-    }
+fn reject(signal_id: i64, refusal: Refusal) -> Outcome {
+    Outcome::Rejected { signal_id, refusal }
 }
 
 /// An authenticated, fresh, first-seen alert for one of the user's strategies.
@@ -216,20 +210,6 @@ pub struct UserActor {
     me: Option<Addr<UserActor>>,
 }
 
-fn side_db(s: PositionSide) -> DbSide {
-    match s {
-        PositionSide::Long => DbSide::Long,
-        PositionSide::Short => DbSide::Short,
-    }
-}
-
-fn side_core(s: DbSide) -> PositionSide {
-    match s {
-        DbSide::Long => PositionSide::Long,
-        DbSide::Short => PositionSide::Short,
-    }
-}
-
 fn order_side(s: Side) -> OrderSide {
     match s {
         Side::Buy => OrderSide::Buy,
@@ -238,10 +218,7 @@ fn order_side(s: Side) -> OrderSide {
 }
 
 fn margin_db(m: MarginMode) -> DbMargin {
-    match m {
-        MarginMode::Isolated => DbMargin::Isolated,
-        MarginMode::Cross => DbMargin::Cross,
-    }
+    DbMargin::from(m)
 }
 
 fn leg_db(l: Leg) -> OrderLeg {
@@ -391,9 +368,7 @@ impl Handler<SignalReceived> for UserActor {
             // Not recorded here: the instance taking over receives it.
             return AtomicResponse::new(Box::pin(actix::fut::ready(reject(
                 msg.signal_id,
-                503,
-                "owner_changing",
-                "this user's trading is moving to another instance; retry",
+                Refusal::OwnerChanging,
             ))));
         }
         if !msg.warmed
@@ -592,10 +567,7 @@ impl Handler<PositionsOf> for UserActor {
                     position_id: l.rec.id,
                     account_id: *account_id,
                     symbol: l.rec.symbol.clone(),
-                    margin_mode: match l.rec.margin_mode {
-                        DbMargin::Isolated => MarginMode::Isolated,
-                        DbMargin::Cross => MarginMode::Cross,
-                    },
+                    margin_mode: MarginMode::from(l.rec.margin_mode),
                 })
                 .collect(),
         )

@@ -67,7 +67,7 @@ impl UserActor {
             });
             return;
         };
-        let side = side_core(l.rec.side);
+        let side = PositionSide::from(l.rec.side);
         let prices = sizing::protection(side, l.rec.entry_price, l.tp_pct, l.sl_pct, &rules);
         let mut orders = Vec::new();
         if l.sl.is_none()
@@ -110,10 +110,7 @@ impl UserActor {
             );
         }
         let Some(l) = self.live.get(key) else { return };
-        let margin = match l.rec.margin_mode {
-            DbMargin::Isolated => MarginMode::Isolated,
-            DbMargin::Cross => MarginMode::Cross,
-        };
+        let margin = MarginMode::from(l.rec.margin_mode);
         let msg = ex::Protect {
             position_id: l.rec.id,
             orders,

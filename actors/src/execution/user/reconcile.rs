@@ -346,7 +346,7 @@ impl UserActor {
         match self.live.get_mut(key) {
             Some(l) if l.phase != Phase::Entering && !l.protecting => {
                 l.verified = true;
-                let exit = side_core(l.rec.side).exit_side();
+                let exit = PositionSide::from(l.rec.side).exit_side();
                 let (mut sl_seen, mut tp_seen) = (false, false);
                 for (id, leg, strategy, side) in &ours {
                     if *strategy != l.strategy_id || *side != exit {
@@ -496,7 +496,7 @@ impl UserActor {
             account_id,
             exchange: venue.as_str().to_owned(),
             symbol: symbol.as_str().to_owned(),
-            side: side_db(vp.side),
+            side: DbSide::from(vp.side),
             entry_price: vp.entry_price,
             quantity: vp.quantity,
             leverage: vp.leverage.unwrap_or(route.config.leverage),

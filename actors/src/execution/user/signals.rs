@@ -13,68 +13,42 @@ impl UserActor {
             .cloned()
             .unwrap_or_else(|| msg.route.clone());
         if !route.active {
-            return Err(reject(
-                sid,
-                409,
-                "strategy_inactive",
-                "the strategy is not active; activate it to trade",
-            ));
+            return Err(reject(sid, Refusal::StrategyInactive));
         }
         let cfg = &route.config;
-        let account_id = route.account_id.ok_or_else(|| {
-            reject(
-                sid,
-                409,
-                "no_account",
-                "the strategy has no exchange account; set account_id",
-            )
-        })?;
-        let link = self.accounts.get(&account_id).ok_or_else(|| {
-            reject(
-                sid,
-                503,
-                "account_unavailable",
-                "the strategy's exchange account is not connected",
-            )
-        })?;
+        let account_id = route
+            .account_id
+            .ok_or_else(|| reject(sid, Refusal::NoAccount))?;
+        let link = self
+            .accounts
+            .get(&account_id)
+            .ok_or_else(|| reject(sid, Refusal::AccountUnavailable))?;
         if self
             .synced_after_takeover
             .as_ref()
             .is_some_and(|synced| !synced.contains(&account_id))
         {
-            return Err(reject(
-                sid,
-                503,
-                "owner_unavailable",
-                "this instance has just taken the account over and is comparing it with the \
-                 exchange; the alert was not traded, send it again shortly",
-            ));
+            return Err(reject(sid, Refusal::OwnerUnavailable));
         }
         let symbol = match &msg.alert.symbol {
             Some(s) if cfg.trades(s) => s.clone(),
             Some(s) => {
                 return Err(reject(
                     sid,
-                    422,
-                    "symbol_not_in_strategy",
-                    format!(
-                        "{s} is not one of the strategy's symbols ({})",
-                        cfg.symbols
+                    Refusal::SymbolNotInStrategy {
+                        symbol: s.to_string(),
+                        allowed: cfg
+                            .symbols
                             .iter()
                             .map(Symbol::as_str)
                             .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                            .join(", "),
+                    },
                 ));
             }
             None if cfg.symbols.len() == 1 => cfg.symbols[0].clone(),
             None => {
-                return Err(reject(
-                    sid,
-                    422,
-                    "symbol_required",
-                    "the strategy trades several symbols; the alert must say which (`symbol`)",
-                ));
+                return Err(reject(sid, Refusal::SymbolRequired));
             }
         };
         let venue_symbol = symbol.on(link.view.venue);
@@ -85,25 +59,18 @@ impl UserActor {
         {
             return Err(reject(
                 sid,
-                409,
-                "symbol_busy",
-                format!(
-                    "strategy {} holds the {symbol} position on this account",
-                    l.strategy_id
-                ),
+                Refusal::SymbolBusy {
+                    holder: l.strategy_id,
+                    symbol: symbol.to_string(),
+                },
             ));
         }
         if let Some(l) = slot
             && l.phase != Phase::Open
         {
-            return Err(reject(
-                sid,
-                409,
-                "order_in_flight",
-                "the previous order for this position is still in flight",
-            ));
+            return Err(reject(sid, Refusal::OrderInFlight));
         }
-        let held = slot.map(|l| side_core(l.rec.side));
+        let held = slot.map(|l| PositionSide::from(l.rec.side));
         let origin = msg.received;
         let close = |reason| Plan::Close {
             key: key.clone(),
@@ -118,24 +85,18 @@ impl UserActor {
             (Action::Close | Action::CloseLong | Action::CloseShort, _) => {
                 return Err(reject(
                     sid,
-                    409,
-                    "no_open_position",
-                    format!("no matching open position on {symbol} to close"),
+                    Refusal::NoOpenPosition {
+                        symbol: symbol.to_string(),
+                    },
                 ));
             }
             (a, Some(h)) if action_side(a) == Some(h) => {
                 return Err(reject(
                     sid,
-                    409,
-                    "already_in_position",
-                    format!(
-                        "already {} on {symbol}",
-                        if h == PositionSide::Long {
-                            "long"
-                        } else {
-                            "short"
-                        }
-                    ),
+                    Refusal::AlreadyInPosition {
+                        side: h.name(),
+                        symbol: symbol.to_string(),
+                    },
                 ));
             }
             (a, Some(_)) if cfg.opposite_signal == OppositeSignal::Close => {
@@ -148,13 +109,7 @@ impl UserActor {
         // until what was done is written down.
         if self.bus.records_behind() {
             metrics::counter!("entries_refused_records_behind_total").increment(1);
-            return Err(reject(
-                sid,
-                503,
-                "records_behind",
-                "the service is still writing down a burst of earlier trades; new positions are \
-                 taken again in a moment (closes are taken now)",
-            ));
+            return Err(reject(sid, Refusal::RecordsBehind));
         }
 
         // Sizing, from memory.
@@ -163,13 +118,15 @@ impl UserActor {
             PositionSide::Long => (cfg.long_tp_pct, cfg.long_sl_pct),
             PositionSide::Short => (cfg.short_tp_pct, cfg.short_sl_pct),
         };
-        let bound = |field: &str, v: Decimal, max: Decimal| {
+        let bound = |field: &'static str, v: Decimal, max: Decimal| {
             if v > max {
                 Err(reject(
                     sid,
-                    422,
-                    "override_out_of_bounds",
-                    format!("{field} {v} is above the strategy's {max}"),
+                    Refusal::OverrideOutOfBounds {
+                        field,
+                        value: v.to_string(),
+                        max: max.to_string(),
+                    },
                 ))
             } else {
                 Ok(v)
@@ -186,52 +143,40 @@ impl UserActor {
             Some(l) if l > cfg.leverage => {
                 return Err(reject(
                     sid,
-                    422,
-                    "override_out_of_bounds",
-                    format!("leverage {l}x is above the strategy's {}x", cfg.leverage),
+                    Refusal::OverrideOutOfBounds {
+                        field: "leverage",
+                        value: format!("{l}x"),
+                        max: format!("{}x", cfg.leverage),
+                    },
                 ));
             }
             Some(l) => l,
             None => cfg.leverage,
         };
-        let rules = link.view.rules(&venue_symbol).ok_or_else(|| {
-            reject(
-                sid,
-                503,
-                "market_data_unavailable",
-                format!("instrument rules for {venue_symbol} are not loaded yet; retry shortly"),
-            )
-        })?;
+        let rules = link
+            .view
+            .rules(&venue_symbol)
+            .ok_or_else(|| reject(sid, Refusal::RulesNotLoaded(venue_symbol.clone())))?;
         if let Some(max) = rules.max_leverage
             && leverage > max
         {
             return Err(reject(
                 sid,
-                422,
-                "leverage_above_venue_max",
-                format!("{venue_symbol} allows at most {max}x"),
+                Refusal::LeverageAboveVenueMax {
+                    symbol: venue_symbol.clone(),
+                    max,
+                },
             ));
         }
         let price = link
             .view
             .mark(&venue_symbol)
             .or(msg.alert.price)
-            .ok_or_else(|| {
-                reject(
-                    sid,
-                    503,
-                    "market_data_unavailable",
-                    format!("no recent price for {venue_symbol}"),
-                )
-            })?;
-        let balance = link.view.balance().ok_or_else(|| {
-            reject(
-                sid,
-                503,
-                "balance_unavailable",
-                "the account's balance is not known yet; retry shortly",
-            )
-        })?;
+            .ok_or_else(|| reject(sid, Refusal::NoRecentPrice(venue_symbol.clone())))?;
+        let balance = link
+            .view
+            .balance()
+            .ok_or_else(|| reject(sid, Refusal::BalanceUnavailable))?;
         // A reversal's close frees the margin of the position it closes.
         let freed = slot.map_or(Decimal::ZERO, |l| {
             l.rec.entry_price * l.rec.quantity / Decimal::from(l.rec.leverage.max(1))
@@ -243,7 +188,7 @@ impl UserActor {
             price,
             &rules,
         )
-        .map_err(|e| reject(sid, 422, e.code(), e.to_string()))?;
+        .map_err(|e| reject(sid, Refusal::Sizing(e)))?;
         let pending = PendingEntry {
             strategy_id: route.strategy_id,
             signal_id: sid,
@@ -276,9 +221,7 @@ impl UserActor {
     pub(super) fn record_signal(&self, msg: &SignalReceived, outcome: &Outcome) {
         let (o, reason) = match outcome {
             Outcome::Accepted { intent, .. } => (SignalOutcome::Accepted, Some(intent.clone())),
-            Outcome::Rejected { code, message, .. } => {
-                (SignalOutcome::Rejected, Some(format!("{code}: {message}")))
-            }
+            Outcome::Rejected { refusal, .. } => (SignalOutcome::Rejected, Some(refusal.reason())),
         };
         self.publish(Event::Signal(SignalRecord {
             id: msg.signal_id,
@@ -346,7 +289,7 @@ impl UserActor {
                 account_id,
                 exchange: self.venue_name(account_id),
                 symbol: symbol.as_str().to_owned(),
-                side: side_db(p.side),
+                side: DbSide::from(p.side),
                 entry_price: price,
                 quantity: size.base_qty,
                 leverage: p.leverage,
@@ -411,7 +354,7 @@ impl UserActor {
         l.close_reason = reason;
         let close_id = ClientOrderId::derive(l.strategy_id, signal_id, Leg::Close);
         l.closing_id = Some(close_id.clone());
-        let side = side_core(l.rec.side);
+        let side = PositionSide::from(l.rec.side);
         self.inflight.insert(close_id.as_str().to_owned());
         let l = &self.live[key];
         let order = OrderRequest {
@@ -434,10 +377,7 @@ impl UserActor {
         }
         let (position_id, strategy_id, qty, entry_price) =
             (l.rec.id, l.strategy_id, l.rec.quantity, l.rec.entry_price);
-        let margin = match l.rec.margin_mode {
-            DbMargin::Isolated => MarginMode::Isolated,
-            DbMargin::Cross => MarginMode::Cross,
-        };
+        let margin = MarginMode::from(l.rec.margin_mode);
         let account_id = key.0;
         let reference = self
             .accounts
@@ -590,13 +530,6 @@ impl UserActor {
             now_ms: Utc::now().timestamp_millis(),
             replacing,
         };
-        let side_name = |side: PositionSide| {
-            if side == PositionSide::Long {
-                "long"
-            } else {
-                "short"
-            }
-        };
         // The signal is recorded before its orders: they refer to it.
         let outcome = match (self.risk.check_entry(check), plan) {
             (
@@ -612,7 +545,7 @@ impl UserActor {
             ) => {
                 let outcome = Outcome::Accepted {
                     signal_id: sid,
-                    intent: format!("open_{}", side_name(pending.side)),
+                    intent: format!("open_{}", pending.side.name()),
                 };
                 self.record_signal(&msg, &outcome);
                 self.launch_entry(
@@ -639,7 +572,7 @@ impl UserActor {
             ) => {
                 let outcome = Outcome::Accepted {
                     signal_id: sid,
-                    intent: format!("reverse_to_{}", side_name(pending.side)),
+                    intent: format!("reverse_to_{}", pending.side.name()),
                 };
                 self.record_signal(&msg, &outcome);
                 if let Some(l) = self.live.get_mut(&key) {
@@ -659,20 +592,12 @@ impl UserActor {
                 }));
                 if let Plan::Reverse { key, signal_id, .. } = plan {
                     // The close still happens; only the new entry is refused.
-                    let outcome = Outcome::Rejected {
-                        signal_id: sid,
-                        status: 422,
-                        code: rejection.rule.as_str().to_owned(),
-                        message: format!(
-                            "position closed; the reversing entry was refused: {}",
-                            rejection.message
-                        ),
-                    };
+                    let outcome = reject(sid, Refusal::ReversalEntryRefused(rejection));
                     self.record_signal(&msg, &outcome);
                     self.launch_close(&key, signal_id, Some(msg.received), "signal");
                     outcome
                 } else {
-                    let outcome = reject(sid, 422, rejection.rule.as_str(), rejection.message);
+                    let outcome = reject(sid, Refusal::Risk(rejection));
                     self.record_signal(&msg, &outcome);
                     outcome
                 }
@@ -680,7 +605,7 @@ impl UserActor {
             // Closes were handled above.
             (Ok(_), Plan::Close { .. }) => {
                 self.risk.release_slot(self.user_id);
-                let outcome = reject(sid, 500, "internal", "a close reached the entry path");
+                let outcome = reject(sid, Refusal::Internal("a close reached the entry path"));
                 self.record_signal(&msg, &outcome);
                 outcome
             }

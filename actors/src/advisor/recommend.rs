@@ -2,8 +2,8 @@
 //! computed analysis, plus the configured language models' votes on the
 //! same data, combined by `core::analysis::ensemble`.
 
+use super::{Advisor, Prompt, SYSTEM};
 use serde_json::{Value, json};
-use tradingbot_actors::advisor::{Advisor, Prompt, SYSTEM};
 use tradingbot_core::analysis::Analysis;
 use tradingbot_core::analysis::advice::{TechnicalAdvice, advise};
 use tradingbot_core::analysis::ensemble::{Recommendation, combine};

@@ -3,10 +3,12 @@
 //! the bundled BTCUSDT daily candles when the exchange is unreachable or
 //! the service runs offline.
 
+pub mod prices;
+
+use crate::candles::{KlineError, KlineSource, interval_ms};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tradingbot_actors::candles::{KlineError, KlineSource, interval_ms};
 use tradingbot_core::indicators::Bar;
 use tradingbot_core::market::candle::{BUNDLED_BTC_DAILY, Candle, parse_daily_csv};
 

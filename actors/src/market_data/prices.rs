@@ -4,12 +4,12 @@
 //! second — so a chart shows live prices for a symbol nobody trades.
 //! Symbols being traded also arrive from the position monitor.
 
+use crate::execution::bus::EventBus;
+use crate::execution::events::{Event, PriceTick};
+use crate::execution::view::MarkTable;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tradingbot_actors::execution::bus::EventBus;
-use tradingbot_actors::execution::events::{Event, PriceTick};
-use tradingbot_actors::execution::view::MarkTable;
 use tradingbot_core::exchange::Venue;
 
 /// Symbols one session may follow.
@@ -47,7 +47,7 @@ impl PublicPrices {
     /// `bus`. Must run inside the runtime.
     pub fn start(stream_url: String, bus: Arc<EventBus>) -> Arc<Self> {
         let table = Arc::new(MarkTable::default());
-        tradingbot_actors::exchange::marks::spawn(Venue::Binance, stream_url, &table);
+        crate::exchange::marks::spawn(Venue::Binance, stream_url, &table);
         let weak = Arc::downgrade(&table);
         tokio::spawn(async move {
             let mut sent: HashMap<String, rust_decimal::Decimal> = HashMap::new();

@@ -3,6 +3,8 @@
 //! request reads memory, never the exchange, and says how old each
 //! balance is.
 
+pub mod refresh;
+
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::RwLock;

@@ -8,15 +8,17 @@
 //! progress twice a second and its result at the end. Finished jobs are
 //! kept for a day, the newest twenty per user.
 
+pub mod jobs;
+
+use crate::candles::KlineSource;
+use crate::store::Store;
 use chrono::{DateTime, Utc};
+use jobs::{Ending, JobRow, JobStore, Progress};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
-use tradingbot_actors::backtest_jobs::{Ending, JobRow, JobStore, Progress};
-use tradingbot_actors::candles::KlineSource;
-use tradingbot_actors::store::Store;
 use tradingbot_backtest::data::load_csv;
 use tradingbot_backtest::engine::{Settings, run_observed};
 use tradingbot_core::market::candle::BUNDLED_BTC_DAILY;
@@ -183,7 +185,7 @@ pub enum SubmitError {
     #[error("{MAX_ACTIVE_PER_USER} backtests are already queued or running")]
     TooMany,
     #[error("database: {0}")]
-    Db(#[from] tradingbot_actors::backtest_jobs::StoreError),
+    Db(#[from] jobs::StoreError),
 }
 
 /// The backtest jobs: rows in the store, and the ones this instance runs.
@@ -254,7 +256,7 @@ impl Backtests {
 
     /// Jobs this instance was running when it stopped are not running any
     /// more: marked failed (`interrupted`).
-    pub async fn recover(&self) -> Result<u64, tradingbot_actors::backtest_jobs::StoreError> {
+    pub async fn recover(&self) -> Result<u64, jobs::StoreError> {
         self.store.interrupted(&self.instance).await
     }
 
@@ -263,11 +265,7 @@ impl Backtests {
     }
 
     /// The job, if it is `user_id`'s (with its result when it has one).
-    pub async fn get(
-        &self,
-        user_id: i64,
-        id: Uuid,
-    ) -> Result<Option<JobView>, tradingbot_actors::backtest_jobs::StoreError> {
+    pub async fn get(&self, user_id: i64, id: Uuid) -> Result<Option<JobView>, jobs::StoreError> {
         if let Some(j) = self.jobs().get(&id).filter(|j| j.user_id == user_id) {
             return Ok(Some(j.view(true)));
         }
@@ -279,10 +277,7 @@ impl Backtests {
     }
 
     /// The user's jobs, newest first (without results).
-    pub async fn list(
-        &self,
-        user_id: i64,
-    ) -> Result<Vec<JobView>, tradingbot_actors::backtest_jobs::StoreError> {
+    pub async fn list(&self, user_id: i64) -> Result<Vec<JobView>, jobs::StoreError> {
         let rows = self.store.list(user_id, KEEP_PER_USER as u64).await?;
         let live = self.jobs();
         Ok(rows
@@ -341,7 +336,7 @@ impl Backtests {
         );
         // Its row follows it.
         let (watched, watch_store) = (job.clone(), store.clone());
-        let writer = actix_web::rt::spawn(async move {
+        let writer = actix_rt::spawn(async move {
             let mut every = tokio::time::interval(WRITE_EVERY);
             loop {
                 every.tick().await;
@@ -349,7 +344,7 @@ impl Backtests {
             }
         });
         let jobs = self.jobs.clone();
-        actix_web::rt::spawn(async move {
+        actix_rt::spawn(async move {
             if let Ok(_permit) = permits.acquire_owned().await {
                 let outcome = execute(&j, spec, &klines).await;
                 if let Err(e) = &outcome {
@@ -411,8 +406,7 @@ async fn execute(
             // The window starts at `from`; bars before it warm the
             // indicators (a chart always has history).
             spec.from_ms = Some(from);
-            let warmup = tradingbot_actors::candles::interval_ms(interval)
-                .map_or(0, |step| WARMUP_BARS * step);
+            let warmup = crate::candles::interval_ms(interval).map_or(0, |step| WARMUP_BARS * step);
             let progress = |done: u64, total: u64| {
                 job.set_progress(0.3 * done as f64 / total.max(1) as f64);
             };
@@ -422,7 +416,7 @@ async fn execute(
                 .map_err(|e| {
                     job_error(
                         match e {
-                            tradingbot_actors::candles::KlineError::RateLimited { .. } => {
+                            crate::candles::KlineError::RateLimited { .. } => {
                                 "exchange_rate_limited"
                             }
                             _ => "candles_unavailable",

@@ -7,16 +7,17 @@
 //! the position closed — through the same path as a close from the API;
 //! a reversal is never opened by the watch.
 
-use crate::market_data::MarketDataError;
-use crate::state::AppState;
-use actix_web::web;
+use super::Advisor;
+use super::recommend::recommend;
+use crate::execution::Execution;
+use crate::execution::events::{AiAdvice, Event};
+use crate::execution::user::CloseSource;
+use crate::market_data::{MarketData, MarketDataError};
+use crate::store::Store;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tradingbot_actors::execution::events::{AiAdvice, Event};
-use tradingbot_actors::execution::user::CloseSource;
-use tradingbot_actors::store::enums::PositionSide as DbSide;
 use tradingbot_core::analysis::advice::Action;
 use tradingbot_core::analysis::{Analysis, Settings};
 use tradingbot_core::exchange::types::PositionSide;
@@ -29,8 +30,18 @@ const TIMEFRAMES: [&str; 2] = ["1h", "1d"];
 /// (the advice, when, whether the watch closed the position then).
 type Said = HashMap<i64, (Action, Instant, bool)>;
 
-pub fn spawn(state: web::Data<AppState>, every: Duration) {
-    actix_web::rt::spawn(async move {
+/// What the watch reads, asks and acts through.
+#[derive(Clone)]
+pub struct AiWatch {
+    pub store: Store,
+    pub execution: Arc<Execution>,
+    pub market_data: Arc<MarketData>,
+    pub advisor: Arc<Advisor>,
+}
+
+/// Starts the watch's rounds.
+pub fn spawn(watch: AiWatch, every: Duration) {
+    actix_rt::spawn(async move {
         let mut said = Said::new();
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -38,7 +49,7 @@ pub fn spawn(state: web::Data<AppState>, every: Duration) {
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            match tick(&state, &mut said, every).await {
+            match tick(&watch, &mut said, every).await {
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(recommendations = n, "AI watch");
@@ -52,11 +63,11 @@ pub fn spawn(state: web::Data<AppState>, every: Duration) {
 
 /// One round; returns how many recommendations were sent.
 pub async fn tick(
-    state: &AppState,
+    state: &AiWatch,
     said: &mut Said,
     every: Duration,
-) -> Result<usize, tradingbot_actors::store::DbErr> {
-    let open = tradingbot_actors::watchlist::open_positions(&state.store).await?;
+) -> Result<usize, crate::store::DbErr> {
+    let open = crate::watchlist::open_positions(&state.store).await?;
     said.retain(|id, _| open.iter().any(|w| w.position.id == *id));
     if open.is_empty() {
         return Ok(0);
@@ -72,10 +83,7 @@ pub async fn tick(
         let Some(Some((timeframe, a))) = analyses.get(&p.symbol) else {
             continue;
         };
-        let side = match p.side {
-            DbSide::Long => PositionSide::Long,
-            DbSide::Short => PositionSide::Short,
-        };
+        let side = PositionSide::from(p.side);
         let position = json!({
             "side": if side == PositionSide::Long { "long" } else { "short" },
             "entry_price": p.entry_price.get(),
@@ -86,7 +94,7 @@ pub async fn tick(
             "take_profit": p.take_profit.as_ref().map(|d| d.get()),
             "opened_at": p.opened_at,
         });
-        let (_, rec) = crate::recommend::recommend(
+        let (_, rec) = recommend(
             &state.advisor,
             &p.symbol,
             timeframe,
@@ -113,11 +121,11 @@ pub async fn tick(
                 .await
             {
                 Ok(_) => {
-                    tradingbot_actors::identity::audit::record(
+                    crate::identity::audit::record(
                         &state.store,
                         Some(p.user_id),
                         "ai_auto_exit",
-                        &tradingbot_actors::identity::RequestContext {
+                        &crate::identity::RequestContext {
                             ip: None,
                             user_agent: Some("tradingbot-ai-watch".into()),
                         },
@@ -170,12 +178,12 @@ pub async fn tick(
 
 /// The analysis of a symbol's recent candles, on the first timeframe that
 /// has them.
-async fn analyse(state: &AppState, symbol: &str) -> Option<(String, Arc<Analysis>)> {
+async fn analyse(state: &AiWatch, symbol: &str) -> Option<(String, Arc<Analysis>)> {
     for tf in TIMEFRAMES {
         match state.market_data.candles(symbol, tf, 500).await {
             Ok(c) if c.bars.len() >= 50 => {
                 let bars = c.bars.clone();
-                let a = web::block(move || {
+                let a = tokio::task::spawn_blocking(move || {
                     tradingbot_core::analysis::analyse(&bars, &Settings::default())
                 })
                 .await

@@ -2,6 +2,8 @@
 //! book, read back for the asset chart. Writing the same boundary twice (a
 //! restart, another instance) keeps the first row.
 
+pub mod snapshots;
+
 use crate::store::entities::{api_keys, equity_snapshots};
 use crate::store::{DbDecimal, Store};
 use chrono::{DateTime, Utc};
