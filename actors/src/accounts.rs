@@ -103,12 +103,12 @@ impl Accounts {
         creds: &Credentials,
     ) -> Connection {
         match exchange {
-            Exchange::Binance => Connection::Binance(Arc::new(BinanceClient::new(
+            Exchange::Binance => Connection::new(Arc::new(BinanceClient::new(
                 self.endpoints.binance_rest(testnet),
                 &creds.api_key,
                 creds.secret.as_bytes(),
             ))),
-            Exchange::Okx | Exchange::Paper => Connection::Okx(Arc::new(OkxClient::new(
+            Exchange::Okx | Exchange::Paper => Connection::new(Arc::new(OkxClient::new(
                 self.endpoints.okx_rest(testnet),
                 &creds.api_key,
                 creds.secret.as_bytes(),
@@ -336,7 +336,7 @@ impl Accounts {
             return Ok(c.clone());
         }
         let connection = match account.exchange {
-            Exchange::Paper => Connection::Paper(
+            Exchange::Paper => Connection::new(
                 PaperClient::open(
                     self.paper_books.clone(),
                     account.id,

@@ -6,18 +6,43 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
 use std::time::Duration;
+use tradingbot_actors::exchange::Connection;
 use tradingbot_actors::exchange::binance::BinanceClient;
 use tradingbot_actors::exchange::binance::user_stream::{StreamMessage, StreamTiming, UserStream};
 use tradingbot_actors::exchange::budget::Priority;
 use tradingbot_core::exchange::binance::stream::UserEvent;
 use tradingbot_core::exchange::{
-    ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderRequest, OrderSize, OrderStatus,
-    Side, TriggerPrice,
+    ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
+    OrderStatus, Side, TriggerPrice,
 };
 use tradingbot_testkit::binance::{Failure, LocalBinance};
 
 const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
 const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+
+/// Orders go through `Connection::place`, where the rule against placing
+/// twice lives, as the execution core sends them.
+trait PlaceThroughConnection {
+    async fn place(
+        &self,
+        order: &OrderRequest,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError>;
+}
+
+impl PlaceThroughConnection for Arc<BinanceClient> {
+    async fn place(
+        &self,
+        order: &OrderRequest,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        Connection::new(self.clone())
+            .place(order, MarginMode::Cross, reference_price, priority)
+            .await
+    }
+}
 
 fn venue() -> (LocalBinance, Arc<BinanceClient>) {
     let venue = LocalBinance::start();

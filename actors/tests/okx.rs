@@ -4,11 +4,13 @@
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use std::sync::Arc;
+use tradingbot_actors::exchange::Connection;
 use tradingbot_actors::exchange::budget::Priority;
 use tradingbot_actors::exchange::okx::OkxClient;
 use tradingbot_core::exchange::{
-    AttachedProtection, ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderRequest,
-    OrderSize, OrderStatus, Side, TriggerPrice,
+    AttachedProtection, ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport,
+    OrderRequest, OrderSize, OrderStatus, Side, TriggerPrice,
 };
 use tradingbot_testkit::okx::LocalOkx;
 
@@ -17,11 +19,37 @@ const SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
 const PASS: &str = "Correct-Passphrase-1";
 const INST: &str = "BTC-USDT-SWAP";
 
-fn venue(demo: bool) -> (LocalOkx, OkxClient) {
+/// Orders go through `Connection::place`, where the rule against placing
+/// twice lives, as the execution core sends them.
+trait PlaceThroughConnection {
+    async fn place(
+        &self,
+        order: &OrderRequest,
+        margin: MarginMode,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError>;
+}
+
+impl PlaceThroughConnection for Arc<OkxClient> {
+    async fn place(
+        &self,
+        order: &OrderRequest,
+        margin: MarginMode,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        Connection::new(self.clone())
+            .place(order, margin, reference_price, priority)
+            .await
+    }
+}
+
+fn venue(demo: bool) -> (LocalOkx, Arc<OkxClient>) {
     let venue = LocalOkx::start();
     venue.add_account(KEY, SECRET, PASS, dec!(10000), demo);
     let client = OkxClient::new(&venue.rest_url, KEY, SECRET.as_bytes(), PASS, demo);
-    (venue, client)
+    (venue, Arc::new(client))
 }
 
 fn market(signal: i64, side: Side, base: Decimal, reduce_only: bool, leg: Leg) -> OrderRequest {
@@ -285,11 +313,9 @@ async fn maps_refusals() {
 
 #[tokio::test]
 async fn the_private_stream_logs_in_reports_fills_and_carries_orders() {
-    use std::sync::Arc;
     use std::time::Duration;
     use tradingbot_actors::exchange::okx::private_stream::{OkxStreamMessage, PrivateStream};
     let (venue, client) = venue(false);
-    let client = Arc::new(client);
     client.configure(INST, 3, MarginMode::Cross).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let stream = Arc::new(PrivateStream::spawn(

@@ -1,24 +1,22 @@
 //! One interface over the three venues, so the execution core and the API
-//! never branch on which exchange an account is on.
+//! never branch on which exchange an account is on — and the rule that
+//! keeps an order from being placed twice, written once for all of them.
 
-use super::binance::BinanceClient;
 use super::budget::Priority;
-use super::okx::OkxClient;
-use super::paper::PaperClient;
+use super::endpoints::Endpoints;
+use super::updates::{UpdateStream, VenueUpdate};
+use super::venue::VenueClient;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tradingbot_core::exchange::{
     Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
     OrderReport, OrderRequest, PositionReport, Venue,
 };
 
 #[derive(Debug, Clone)]
-pub enum Connection {
-    Binance(Arc<BinanceClient>),
-    Okx(Arc<OkxClient>),
-    Paper(Arc<PaperClient>),
-}
+pub struct Connection(Arc<dyn VenueClient>);
 
 /// What a connection test found.
 #[derive(Debug, Clone)]
@@ -28,29 +26,23 @@ pub struct ConnectionReport {
     pub latency: Duration,
 }
 
+/// After an unknown outcome, the order is looked up at these delays: a
+/// fresh order can take a moment to become visible.
+const LOOKUPS_MS: [u64; 4] = [0, 300, 1000, 2000];
+
 impl Connection {
+    pub fn new(client: Arc<dyn VenueClient>) -> Self {
+        Self(client)
+    }
+
     pub fn venue(&self) -> Venue {
-        match self {
-            Connection::Binance(_) => Venue::Binance,
-            Connection::Okx(_) => Venue::Okx,
-            Connection::Paper(_) => Venue::Paper,
-        }
+        self.0.venue()
     }
 
     /// Proves the key works: reads the balance and what the key may do.
     pub async fn test(&self) -> Result<ConnectionReport, ExchangeError> {
         let started = Instant::now();
-        let (balances, permissions) = match self {
-            Connection::Binance(c) => {
-                c.sync_time().await?;
-                c.balances_and_permissions().await?
-            }
-            Connection::Okx(c) => {
-                c.sync_time().await?;
-                (c.balances().await?, c.permissions().await?)
-            }
-            Connection::Paper(c) => (c.balances(), c.permissions()),
-        };
+        let (balances, permissions) = self.0.check().await?;
         Ok(ConnectionReport {
             balances,
             permissions,
@@ -59,45 +51,26 @@ impl Connection {
     }
 
     pub async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.rules(symbol).await,
-            Connection::Okx(c) => c.rules(symbol).await,
-            Connection::Paper(c) => c.rules(symbol),
-        }
+        self.0.rules(symbol).await
     }
 
     pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.balances().await,
-            Connection::Okx(c) => c.balances().await,
-            Connection::Paper(c) => Ok(c.balances()),
-        }
+        self.0.balances_at(Priority::Normal).await
     }
 
     /// Balances for a periodic refresh: skipped, not waited for, when the
     /// venue's budget is short.
     pub async fn poll_balances(&self) -> Result<Vec<Balance>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.balances_at(Priority::Background).await,
-            Connection::Okx(c) => c.balances_at(Priority::Background).await,
-            Connection::Paper(c) => Ok(c.balances()),
-        }
+        self.0.balances_at(Priority::Background).await
     }
 
+    /// What reconciliation and protection stand on: it goes first.
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.positions().await,
-            Connection::Okx(c) => c.positions().await,
-            Connection::Paper(c) => Ok(c.positions()),
-        }
+        self.0.positions_at(Priority::Protective).await
     }
 
     pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.mark_price(symbol).await,
-            Connection::Okx(c) => c.mark_price(symbol).await,
-            Connection::Paper(c) => c.mark_price(symbol),
-        }
+        self.0.mark_price(symbol).await
     }
 
     /// The venue's maintenance-margin tiers of `symbol`, in notional terms
@@ -109,24 +82,12 @@ impl Connection {
         mode: MarginMode,
         price: Decimal,
     ) -> Result<Vec<tradingbot_core::simulator::Tier>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => Ok(c
-                .brackets(symbol)
-                .await?
-                .iter()
-                .map(tradingbot_core::exchange::binance::model::Bracket::tier)
-                .collect()),
-            Connection::Okx(c) => c.tiers(symbol, mode, price).await,
-            Connection::Paper(_) => Ok(tradingbot_core::simulator::binance_btcusdt_tiers()),
-        }
+        self.0.maintenance_tiers(symbol, mode, price).await
     }
 
     /// The most leverage the venue allows on `symbol`.
     pub async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.max_leverage(symbol).await,
-            _ => Ok(self.rules(symbol).await?.max_leverage.unwrap_or(125)),
-        }
+        self.0.max_leverage(symbol).await
     }
 
     pub async fn configure(
@@ -135,13 +96,17 @@ impl Connection {
         leverage: u32,
         mode: MarginMode,
     ) -> Result<(), ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.configure(symbol, leverage, mode).await,
-            Connection::Okx(c) => c.configure(symbol, leverage, mode).await,
-            Connection::Paper(c) => c.configure(symbol, leverage, mode),
-        }
+        self.0.configure(symbol, leverage, mode).await
     }
 
+    /// Places an order so that it exists at most once on the venue.
+    ///
+    /// Our client ids are derived from (strategy, signal, leg): an order
+    /// the venue already holds under this id is this very order, placed by
+    /// an attempt whose answer was lost — it is read back, never sent
+    /// again. An unknown outcome (a timeout, a 5xx) is resolved by looking
+    /// the order up; only when the venue says twice, a moment apart, that
+    /// it has no such order is it sent once more.
     pub async fn place(
         &self,
         order: &OrderRequest,
@@ -149,18 +114,34 @@ impl Connection {
         reference_price: Decimal,
         priority: Priority,
     ) -> Result<OrderReport, ExchangeError> {
-        let placed = match self {
-            Connection::Binance(c) => c.place(order, reference_price, priority).await,
-            Connection::Okx(c) => c.place(order, margin, reference_price, priority).await,
-            Connection::Paper(c) => c.place(order),
+        let conditional = order.kind.is_conditional();
+        let sent = self
+            .0
+            .send_order(order, margin, reference_price, priority)
+            .await;
+        let sent = match sent {
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");
+                metrics::counter!("exchange_unknown_outcomes_total", "exchange" => self.venue().as_str())
+                    .increment(1);
+                match self
+                    .resolve(&order.symbol, &order.client_id, conditional)
+                    .await?
+                {
+                    Some(report) => return Ok(report),
+                    None => {
+                        tracing::warn!(client_id = %order.client_id, "the venue has no such order; sending it once more");
+                        self.0
+                            .send_order(order, margin, reference_price, priority)
+                            .await
+                    }
+                }
+            }
+            other => other,
         };
-        match placed {
-            // Our ids are derived from (strategy, signal, leg): an open order
-            // with this id is this very order, placed by an attempt whose
-            // answer was lost. It is found, never sent again or given up on.
+        match sent {
             Err(ExchangeError::DuplicateClientId { code, message }) => {
                 tracing::info!(client_id = %order.client_id, "the order is already on the venue; reading it back");
-                let conditional = order.kind.is_conditional();
                 match self
                     .query(&order.symbol, &order.client_id, conditional)
                     .await?
@@ -173,17 +154,49 @@ impl Connection {
         }
     }
 
+    /// Looks an order up after an unknown outcome: `Some` if it exists,
+    /// `None` only when the venue says twice, a moment apart, that it does
+    /// not; an error when the venue cannot be asked.
+    async fn resolve(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        let mut not_found = 0;
+        let mut last_error = None;
+        for delay_ms in LOOKUPS_MS {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            match self.query(symbol, id, conditional).await {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => {
+                    not_found += 1;
+                    if not_found >= 2 {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(ExchangeError::UnknownOutcome {
+            message: format!(
+                "order {id} could not be confirmed: {}",
+                last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string())
+            ),
+        })
+    }
+
+    /// The order named by our client id (what protection asks: first in
+    /// line).
     pub async fn query(
         &self,
         symbol: &str,
         id: &ClientOrderId,
         conditional: bool,
     ) -> Result<Option<OrderReport>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.query(symbol, id, conditional).await,
-            Connection::Okx(c) => c.query(symbol, id, conditional).await,
-            Connection::Paper(c) => Ok(c.query(id)),
-        }
+        self.0
+            .query_at(symbol, id, conditional, Priority::Protective)
+            .await
     }
 
     /// Every open order of `symbol` (venue spelling), ours or not.
@@ -192,11 +205,7 @@ impl Connection {
         symbol: &str,
         priority: Priority,
     ) -> Result<Vec<OrderReport>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.open_orders(symbol, priority).await,
-            Connection::Okx(c) => c.open_orders(symbol, priority).await,
-            Connection::Paper(c) => Ok(c.open_orders(symbol)),
-        }
+        self.0.open_orders(symbol, priority).await
     }
 
     /// Positions at `priority` (a periodic sweep reads in the background).
@@ -204,11 +213,7 @@ impl Connection {
         &self,
         priority: Priority,
     ) -> Result<Vec<PositionReport>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.positions_at(priority).await,
-            Connection::Okx(c) => c.positions_at(priority).await,
-            Connection::Paper(c) => Ok(c.positions()),
-        }
+        self.0.positions_at(priority).await
     }
 
     /// An order by client id at `priority`.
@@ -219,11 +224,7 @@ impl Connection {
         conditional: bool,
         priority: Priority,
     ) -> Result<Option<OrderReport>, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.query_at(symbol, id, conditional, priority).await,
-            Connection::Okx(c) => c.query_at(symbol, id, conditional, priority).await,
-            Connection::Paper(c) => Ok(c.query(id)),
-        }
+        self.0.query_at(symbol, id, conditional, priority).await
     }
 
     pub async fn cancel(
@@ -232,10 +233,16 @@ impl Connection {
         id: &ClientOrderId,
         conditional: bool,
     ) -> Result<OrderReport, ExchangeError> {
-        match self {
-            Connection::Binance(c) => c.cancel(symbol, id, conditional).await,
-            Connection::Okx(c) => c.cancel(symbol, id, conditional).await,
-            Connection::Paper(c) => c.cancel(id),
-        }
+        self.0.cancel(symbol, id, conditional).await
+    }
+
+    /// Starts the account's update stream; updates arrive on `tx`.
+    pub fn start_updates(
+        &self,
+        endpoints: &Endpoints,
+        testnet: bool,
+        tx: mpsc::Sender<VenueUpdate>,
+    ) -> UpdateStream {
+        self.0.clone().start_updates(endpoints, testnet, tx)
     }
 }

@@ -15,6 +15,8 @@ pub mod marks;
 pub mod okx;
 pub mod paper;
 pub mod updates;
+pub mod venue;
 
 pub use connection::{Connection, ConnectionReport};
 pub use endpoints::Endpoints;
+pub use venue::VenueClient;

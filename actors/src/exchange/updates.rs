@@ -6,10 +6,12 @@
 //! lost (so whatever it would have said must be asked for over REST). This
 //! module starts the venue's stream and translates it into [`VenueUpdate`]s.
 
+use super::binance::BinanceClient;
 use super::binance::user_stream::{StreamMessage, StreamTiming, UserStream};
-use super::connection::Connection;
 use super::endpoints::Endpoints;
+use super::okx::OkxClient;
 use super::okx::private_stream::{OkxStreamMessage, PrivateStream};
+use super::paper::PaperClient;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,66 +69,70 @@ fn ours(id: &str) -> Option<ClientOrderId> {
     ClientOrderId::try_from(id.to_owned()).ok()
 }
 
-/// Starts the account's update stream; updates arrive on `tx`.
-pub fn start(
-    connection: &Connection,
+/// Binance's user-data stream (and its websocket API for orders).
+pub(super) fn binance(
+    client: Arc<BinanceClient>,
     endpoints: &Endpoints,
     testnet: bool,
     tx: mpsc::Sender<VenueUpdate>,
 ) -> UpdateStream {
-    match connection {
-        Connection::Binance(client) => {
-            client.use_ws_api(endpoints.binance_ws_api(testnet));
-            let (raw_tx, raw_rx) = mpsc::channel(1024);
-            let stream = UserStream::spawn(
-                client.clone(),
-                endpoints.binance_stream(testnet).to_owned(),
-                StreamTiming::default(),
-                raw_tx,
-            );
-            tokio::spawn(translate_binance(raw_rx, tx));
-            UpdateStream::Binance(stream)
+    client.use_ws_api(endpoints.binance_ws_api(testnet));
+    let (raw_tx, raw_rx) = mpsc::channel(1024);
+    let stream = UserStream::spawn(
+        client,
+        endpoints.binance_stream(testnet).to_owned(),
+        StreamTiming::default(),
+        raw_tx,
+    );
+    tokio::spawn(translate_binance(raw_rx, tx));
+    UpdateStream::Binance(stream)
+}
+
+/// OKX's private channels (which also carry its orders).
+pub(super) fn okx(
+    client: Arc<OkxClient>,
+    endpoints: &Endpoints,
+    testnet: bool,
+    tx: mpsc::Sender<VenueUpdate>,
+) -> UpdateStream {
+    let (raw_tx, raw_rx) = mpsc::channel(1024);
+    let stream = Arc::new(PrivateStream::spawn(
+        client.clone(),
+        endpoints.okx_ws_private(testnet).to_owned(),
+        raw_tx,
+    ));
+    client.use_stream(stream.clone());
+    tokio::spawn(translate_okx(client, raw_rx, tx));
+    UpdateStream::Okx(stream)
+}
+
+/// The paper exchange's events.
+pub(super) fn paper(client: Arc<PaperClient>, tx: mpsc::Sender<VenueUpdate>) -> UpdateStream {
+    let mut events = client.subscribe();
+    UpdateStream::Paper(tokio::spawn(async move {
+        if tx.send(VenueUpdate::Connected).await.is_err() {
+            return;
         }
-        Connection::Okx(client) => {
-            let (raw_tx, raw_rx) = mpsc::channel(1024);
-            let stream = Arc::new(PrivateStream::spawn(
-                client.clone(),
-                endpoints.okx_ws_private(testnet).to_owned(),
-                raw_tx,
-            ));
-            client.use_stream(stream.clone());
-            tokio::spawn(translate_okx(client.clone(), raw_rx, tx));
-            UpdateStream::Okx(stream)
-        }
-        Connection::Paper(client) => {
-            let mut events = client.subscribe();
-            let client = client.clone();
-            UpdateStream::Paper(tokio::spawn(async move {
-                if tx.send(VenueUpdate::Connected).await.is_err() {
+        loop {
+            let update = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    // Missed events: say so, so the owner reconciles.
+                    tracing::warn!(missed = n, "paper events lagged");
+                    if tx.send(VenueUpdate::Connected).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(_) => return,
+            };
+            for u in translate_paper(&client, update) {
+                if tx.send(u).await.is_err() {
                     return;
                 }
-                loop {
-                    let update = match events.recv().await {
-                        Ok(e) => e,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            // Missed events: say so, so the owner reconciles.
-                            tracing::warn!(missed = n, "paper events lagged");
-                            if tx.send(VenueUpdate::Connected).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        Err(_) => return,
-                    };
-                    for u in translate_paper(&client, update) {
-                        if tx.send(u).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }))
+            }
         }
-    }
+    }))
 }
 
 fn translate_paper(client: &super::paper::PaperClient, event: PaperEvent) -> Vec<VenueUpdate> {

@@ -12,7 +12,7 @@ use super::FromExchange;
 use super::mailbox::Depth;
 use super::view::AccountView;
 use crate::exchange::budget::Priority;
-use crate::exchange::updates::{self, UpdateStream, VenueUpdate};
+use crate::exchange::updates::{UpdateStream, VenueUpdate};
 use crate::exchange::{Connection, Endpoints, handoff};
 use actix::prelude::*;
 use rust_decimal::Decimal;
@@ -142,12 +142,10 @@ impl Actor for ExchangeActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-        self.stream = Some(updates::start(
-            &self.conn,
-            &self.endpoints,
-            self.view.testnet,
-            tx,
-        ));
+        self.stream = Some(
+            self.conn
+                .start_updates(&self.endpoints, self.view.testnet, tx),
+        );
         let me = ctx.address();
         let depth = self.depth.clone();
         actix::spawn(async move {

@@ -25,6 +25,7 @@ pub mod monitor;
 pub mod persist;
 pub mod registry;
 pub mod risk;
+pub mod rows;
 pub mod runtime;
 pub mod user;
 pub mod view;

@@ -295,30 +295,9 @@ impl Handler<Reload> for PositionMonitor {
     }
 }
 
+/// The record of a stored position; `None` for one whose account is gone.
 pub fn record_of(p: positions::Model) -> Option<PositionRecord> {
-    Some(PositionRecord {
-        id: p.id,
-        user_id: p.user_id,
-        strategy_id: p.strategy_id,
-        account_id: p.account_id?,
-        exchange: p.exchange,
-        symbol: p.symbol,
-        side: p.side,
-        entry_price: p.entry_price.get(),
-        quantity: p.quantity.get(),
-        leverage: u32::try_from(p.leverage).unwrap_or(1),
-        margin_mode: p.margin_mode,
-        stop_loss: p.stop_loss.map(|d| d.get()),
-        take_profit: p.take_profit.map(|d| d.get()),
-        liquidation_price: p.liquidation_price.map(|d| d.get()),
-        realized_pnl: p.realized_pnl.get(),
-        fees: p.fees.get(),
-        exit_price: p.exit_price.map(|d| d.get()),
-        close_reason: p.close_reason,
-        status: p.status,
-        opened_at: p.opened_at,
-        closed_at: p.closed_at,
-    })
+    PositionRecord::try_from(p).ok()
 }
 
 /// An exchange account's prices and balance, for valuing its positions.

@@ -6,7 +6,10 @@
 
 use super::ws_api::{WsApi, WsApiError};
 use crate::exchange::budget::{self, BinanceBudget, HoldAction, Priority};
+use crate::exchange::endpoints::Endpoints;
 use crate::exchange::http::{self, now_ms};
+use crate::exchange::updates::{self, UpdateStream, VenueUpdate};
+use crate::exchange::venue::VenueClient;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +17,8 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use tokio::sync::mpsc;
+use tradingbot_core::exchange::Venue;
 use tradingbot_core::exchange::binance::errors::{self, ErrorBody};
 use tradingbot_core::exchange::binance::model::{self, AlgoOrder, ExchangeInfo, Order};
 use tradingbot_core::exchange::binance::rest::{self, Method, Request};
@@ -26,6 +31,7 @@ use tradingbot_core::exchange::{
     Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
     OrderReport, OrderRequest, PositionReport,
 };
+use tradingbot_core::simulator::Tier;
 
 /// Longest a normal (non-protective) request waits for budget before it is
 /// refused: a trading signal that waits longer is stale.
@@ -459,10 +465,10 @@ impl BinanceClient {
         }
     }
 
-    /// Places an order. An unknown outcome is resolved by looking the order
-    /// up by its client id; it is sent again only if the venue says it
-    /// does not exist.
-    pub async fn place(
+    /// Sends an order once, over the websocket API when it is up (REST
+    /// otherwise, or after a clock refusal there). What to do when the
+    /// answer is lost is `Connection::place`'s business.
+    pub async fn send_order(
         &self,
         order: &OrderRequest,
         reference_price: Decimal,
@@ -475,58 +481,7 @@ impl BinanceClient {
             Some(Err(ExchangeError::Timestamp { .. })) | None => self.send(&req, priority).await,
             Some(result) => result,
         };
-        match sent {
-            Ok(body) => Self::report(&body, conditional),
-            Err(e) if e.outcome_unknown() => {
-                tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");
-                metrics::counter!("exchange_unknown_outcomes_total", "exchange" => "binance")
-                    .increment(1);
-                match self
-                    .resolve(&order.symbol, &order.client_id, conditional)
-                    .await?
-                {
-                    Some(report) => Ok(report),
-                    None => {
-                        tracing::warn!(client_id = %order.client_id, "the venue has no such order; sending it once more");
-                        let body = self.send(&req, priority).await?;
-                        Self::report(&body, conditional)
-                    }
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Looks an order up after an unknown outcome: `Some` if it exists,
-    /// `None` only when the venue says twice, a moment apart, that it does
-    /// not (a fresh order can take a moment to become visible).
-    async fn resolve(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        let mut not_found = 0;
-        let mut last_error = None;
-        for delay_ms in [0u64, 300, 1000, 2000] {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            match self.query(symbol, id, conditional).await {
-                Ok(Some(r)) => return Ok(Some(r)),
-                Ok(None) => {
-                    not_found += 1;
-                    if not_found >= 2 {
-                        return Ok(None);
-                    }
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(ExchangeError::UnknownOutcome {
-            message: format!(
-                "order {id} could not be confirmed: {}",
-                last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string())
-            ),
-        })
+        Self::report(&sent?, conditional)
     }
 
     /// The order named by our client id, or `None` if the venue has none.
@@ -612,5 +567,106 @@ impl BinanceClient {
         Ok(model::parse::<model::ListenKey>(&body)
             .ok()
             .map(|k| k.listen_key))
+    }
+}
+
+#[async_trait::async_trait]
+impl VenueClient for BinanceClient {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
+        self.sync_time().await?;
+        self.balances_and_permissions().await
+    }
+
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        BinanceClient::rules(self, symbol).await
+    }
+
+    async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        BinanceClient::balances_at(self, priority).await
+    }
+
+    async fn positions_at(&self, priority: Priority) -> Result<Vec<PositionReport>, ExchangeError> {
+        BinanceClient::positions_at(self, priority).await
+    }
+
+    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        BinanceClient::mark_price(self, symbol).await
+    }
+
+    async fn maintenance_tiers(
+        &self,
+        symbol: &str,
+        _mode: MarginMode,
+        _price: Decimal,
+    ) -> Result<Vec<Tier>, ExchangeError> {
+        Ok(self
+            .brackets(symbol)
+            .await?
+            .iter()
+            .map(model::Bracket::tier)
+            .collect())
+    }
+
+    async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
+        BinanceClient::max_leverage(self, symbol).await
+    }
+
+    async fn configure(
+        &self,
+        symbol: &str,
+        leverage: u32,
+        mode: MarginMode,
+    ) -> Result<(), ExchangeError> {
+        BinanceClient::configure(self, symbol, leverage, mode).await
+    }
+
+    async fn send_order(
+        &self,
+        order: &OrderRequest,
+        _margin: MarginMode,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        BinanceClient::send_order(self, order, reference_price, priority).await
+    }
+
+    async fn query_at(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+        priority: Priority,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        BinanceClient::query_at(self, symbol, id, conditional, priority).await
+    }
+
+    async fn open_orders(
+        &self,
+        symbol: &str,
+        priority: Priority,
+    ) -> Result<Vec<OrderReport>, ExchangeError> {
+        BinanceClient::open_orders(self, symbol, priority).await
+    }
+
+    async fn cancel(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<OrderReport, ExchangeError> {
+        BinanceClient::cancel(self, symbol, id, conditional).await
+    }
+
+    fn start_updates(
+        self: Arc<Self>,
+        endpoints: &Endpoints,
+        testnet: bool,
+        tx: mpsc::Sender<VenueUpdate>,
+    ) -> UpdateStream {
+        updates::binance(self, endpoints, testnet, tx)
     }
 }

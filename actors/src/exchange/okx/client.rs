@@ -4,7 +4,10 @@
 
 use super::private_stream::PrivateStream;
 use crate::exchange::budget::{self, HoldAction, OkxBudget, Priority};
+use crate::exchange::endpoints::Endpoints;
 use crate::exchange::http::{self, now_ms};
+use crate::exchange::updates::{self, UpdateStream, VenueUpdate};
+use crate::exchange::venue::VenueClient;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -13,6 +16,8 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use tokio::sync::mpsc;
+use tradingbot_core::exchange::Venue;
 use tradingbot_core::exchange::okx::model::{self, Ack};
 use tradingbot_core::exchange::okx::rest::{self, Method, Request};
 use tradingbot_core::exchange::okx::sign::OkxSigner;
@@ -21,6 +26,7 @@ use tradingbot_core::exchange::{
     Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
     OrderReport, OrderRequest, PositionReport,
 };
+use tradingbot_core::simulator::Tier;
 
 /// Longest a normal request waits for its endpoint's budget.
 pub const MAX_NORMAL_WAIT: Duration = Duration::from_secs(2);
@@ -365,8 +371,10 @@ impl OkxClient {
         Ok(())
     }
 
-    /// Places an order; unknown outcomes are resolved by query.
-    pub async fn place(
+    /// Sends an order once (over the private websocket when it is up) and
+    /// reads it back: OKX acknowledges with ids only. What to do when the
+    /// answer is lost is `Connection::place`'s business.
+    pub async fn send_order(
         &self,
         order: &OrderRequest,
         margin: MarginMode,
@@ -376,70 +384,15 @@ impl OkxClient {
         let rules = self.rules(&order.symbol).await?;
         let req = rest::new_order(order, &rules, margin, reference_price)?;
         let conditional = order.kind.is_conditional();
-        let sent = match self.send_ws(&req, priority).await {
-            Some(r) => r,
-            None => self.send::<Ack>(&req, priority).await,
+        match self.send_ws(&req, priority).await {
+            Some(r) => r?,
+            None => self.send::<Ack>(&req, priority).await?,
         };
-        match sent {
-            Ok(_) => self
-                .query(&order.symbol, &order.client_id, conditional)
-                .await?
-                .ok_or_else(|| ExchangeError::UnknownOutcome {
-                    message: format!("{} was accepted but cannot be found", order.client_id),
-                }),
-            Err(e) if e.outcome_unknown() => {
-                tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");
-                metrics::counter!("exchange_unknown_outcomes_total", "exchange" => "okx")
-                    .increment(1);
-                match self
-                    .resolve(&order.symbol, &order.client_id, conditional)
-                    .await?
-                {
-                    Some(r) => Ok(r),
-                    None => {
-                        self.send::<Ack>(&req, priority).await?;
-                        self.query(&order.symbol, &order.client_id, conditional)
-                            .await?
-                            .ok_or_else(|| ExchangeError::UnknownOutcome {
-                                message: format!(
-                                    "{} was accepted but cannot be found",
-                                    order.client_id
-                                ),
-                            })
-                    }
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn resolve(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        let mut not_found = 0;
-        let mut last_error = None;
-        for delay_ms in [0u64, 300, 1000, 2000] {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            match self.query(symbol, id, conditional).await {
-                Ok(Some(r)) => return Ok(Some(r)),
-                Ok(None) => {
-                    not_found += 1;
-                    if not_found >= 2 {
-                        return Ok(None);
-                    }
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(ExchangeError::UnknownOutcome {
-            message: format!(
-                "order {id} could not be confirmed: {}",
-                last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string())
-            ),
-        })
+        self.query(&order.symbol, &order.client_id, conditional)
+            .await?
+            .ok_or_else(|| ExchangeError::UnknownOutcome {
+                message: format!("{} was accepted but cannot be found", order.client_id),
+            })
     }
 
     pub async fn query(
@@ -524,5 +477,97 @@ impl OkxClient {
         self.query(symbol, id, conditional)
             .await?
             .ok_or_else(not_found)
+    }
+}
+
+#[async_trait::async_trait]
+impl VenueClient for OkxClient {
+    fn venue(&self) -> Venue {
+        Venue::Okx
+    }
+
+    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
+        self.sync_time().await?;
+        Ok((self.balances().await?, self.permissions().await?))
+    }
+
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        OkxClient::rules(self, symbol).await
+    }
+
+    async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        OkxClient::balances_at(self, priority).await
+    }
+
+    async fn positions_at(&self, priority: Priority) -> Result<Vec<PositionReport>, ExchangeError> {
+        OkxClient::positions_at(self, priority).await
+    }
+
+    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        OkxClient::mark_price(self, symbol).await
+    }
+
+    async fn maintenance_tiers(
+        &self,
+        symbol: &str,
+        mode: MarginMode,
+        price: Decimal,
+    ) -> Result<Vec<Tier>, ExchangeError> {
+        self.tiers(symbol, mode, price).await
+    }
+
+    async fn configure(
+        &self,
+        symbol: &str,
+        leverage: u32,
+        mode: MarginMode,
+    ) -> Result<(), ExchangeError> {
+        OkxClient::configure(self, symbol, leverage, mode).await
+    }
+
+    async fn send_order(
+        &self,
+        order: &OrderRequest,
+        margin: MarginMode,
+        reference_price: Decimal,
+        priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        OkxClient::send_order(self, order, margin, reference_price, priority).await
+    }
+
+    async fn query_at(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+        priority: Priority,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        OkxClient::query_at(self, symbol, id, conditional, priority).await
+    }
+
+    async fn open_orders(
+        &self,
+        symbol: &str,
+        priority: Priority,
+    ) -> Result<Vec<OrderReport>, ExchangeError> {
+        OkxClient::open_orders(self, symbol, priority).await
+    }
+
+    async fn cancel(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<OrderReport, ExchangeError> {
+        OkxClient::cancel(self, symbol, id, conditional).await
+    }
+
+    fn start_updates(
+        self: Arc<Self>,
+        endpoints: &Endpoints,
+        testnet: bool,
+        tx: mpsc::Sender<VenueUpdate>,
+    ) -> UpdateStream {
+        updates::okx(self, endpoints, testnet, tx)
     }
 }

@@ -7,6 +7,10 @@
 //! changed), not the whole history of the account.
 
 use super::feed::PriceFeed;
+use crate::exchange::budget::Priority;
+use crate::exchange::endpoints::Endpoints;
+use crate::exchange::updates::{self, UpdateStream, VenueUpdate};
+use crate::exchange::venue::VenueClient;
 use crate::store::Store;
 use crate::store::entities::{paper_accounts, paper_orders};
 use chrono::Utc;
@@ -17,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use tradingbot_core::exchange::Venue;
 use tradingbot_core::exchange::paper::{
     PaperAccount, PaperConfig, PaperEvent, PaperOrder, PaperPosition, paper_rules,
 };
@@ -24,6 +29,7 @@ use tradingbot_core::exchange::{
     Balance, ClientOrderId, ExchangeError, InstrumentRules, KeyPermissions, MarginMode,
     OrderReport, OrderRequest, PositionReport,
 };
+use tradingbot_core::simulator::Tier;
 
 /// The balance a new paper account starts with, in USDT.
 pub const DEFAULT_BALANCE: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
@@ -564,6 +570,102 @@ async fn persist(
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl VenueClient for PaperClient {
+    fn venue(&self) -> Venue {
+        Venue::Paper
+    }
+
+    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
+        Ok((self.balances(), self.permissions()))
+    }
+
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        PaperClient::rules(self, symbol)
+    }
+
+    async fn balances_at(&self, _priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        Ok(self.balances())
+    }
+
+    async fn positions_at(
+        &self,
+        _priority: Priority,
+    ) -> Result<Vec<PositionReport>, ExchangeError> {
+        Ok(self.positions())
+    }
+
+    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        PaperClient::mark_price(self, symbol)
+    }
+
+    /// Binance's published BTCUSDT brackets: the paper exchange follows
+    /// Binance's rules.
+    async fn maintenance_tiers(
+        &self,
+        _symbol: &str,
+        _mode: MarginMode,
+        _price: Decimal,
+    ) -> Result<Vec<Tier>, ExchangeError> {
+        Ok(tradingbot_core::simulator::binance_btcusdt_tiers())
+    }
+
+    async fn configure(
+        &self,
+        symbol: &str,
+        leverage: u32,
+        mode: MarginMode,
+    ) -> Result<(), ExchangeError> {
+        PaperClient::configure(self, symbol, leverage, mode)
+    }
+
+    async fn send_order(
+        &self,
+        order: &OrderRequest,
+        _margin: MarginMode,
+        _reference_price: Decimal,
+        _priority: Priority,
+    ) -> Result<OrderReport, ExchangeError> {
+        self.place(order)
+    }
+
+    async fn query_at(
+        &self,
+        _symbol: &str,
+        id: &ClientOrderId,
+        _conditional: bool,
+        _priority: Priority,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        Ok(self.query(id))
+    }
+
+    async fn open_orders(
+        &self,
+        symbol: &str,
+        _priority: Priority,
+    ) -> Result<Vec<OrderReport>, ExchangeError> {
+        Ok(PaperClient::open_orders(self, symbol))
+    }
+
+    async fn cancel(
+        &self,
+        _symbol: &str,
+        id: &ClientOrderId,
+        _conditional: bool,
+    ) -> Result<OrderReport, ExchangeError> {
+        PaperClient::cancel(self, id)
+    }
+
+    fn start_updates(
+        self: Arc<Self>,
+        _endpoints: &Endpoints,
+        _testnet: bool,
+        tx: mpsc::Sender<VenueUpdate>,
+    ) -> UpdateStream {
+        updates::paper(self, tx)
     }
 }
 

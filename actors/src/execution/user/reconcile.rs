@@ -571,37 +571,8 @@ impl UserActor {
     pub(super) fn restore(&mut self, r: Restored) {
         let mut of_positions: HashMap<i64, Vec<(OrderLeg, ClientOrderId)>> = HashMap::new();
         for o in r.orders {
-            let Ok(id) = ClientOrderId::try_from(o.client_order_id.clone()) else {
+            let Ok(rec) = OrderRecord::try_from(o) else {
                 continue;
-            };
-            let rec = OrderRecord {
-                id: o.id,
-                user_id: o.user_id,
-                position_id: o.position_id,
-                strategy_id: o.strategy_id,
-                signal_id: o.signal_id,
-                account_id: o.account_id.unwrap_or_default(),
-                exchange: o.exchange,
-                venue_order_id: o.order_id,
-                client_order_id: id,
-                leg: o.leg,
-                symbol: o.symbol,
-                side: o.side,
-                order_type: o.order_type,
-                price: o.price.map(|d| d.get()),
-                trigger_price: o.trigger_price.map(|d| d.get()),
-                quantity: o.quantity.get(),
-                filled_qty: o.filled_qty.get(),
-                avg_fill_price: o.avg_fill_price.map(|d| d.get()),
-                fee: o.fee.get(),
-                fee_asset: o.fee_asset,
-                reduce_only: o.reduce_only,
-                status: o.status,
-                error_code: o.error_code,
-                error_message: o.error_message,
-                created_at: o.created_at,
-                updated_at: o.updated_at,
-                filled_at: o.filled_at,
             };
             if let Some(pid) = rec.position_id {
                 of_positions
@@ -679,28 +650,9 @@ impl UserActor {
                 (Some(r), DbSide::Short) => (r.config.short_tp_pct, r.config.short_sl_pct),
                 (None, _) => (Decimal::from(5), Decimal::TWO),
             };
-            let rec = PositionRecord {
-                id: p.id,
-                user_id: p.user_id,
-                strategy_id: p.strategy_id,
-                account_id,
-                exchange: p.exchange.clone(),
-                symbol: p.symbol.clone(),
-                side: p.side,
-                entry_price: p.entry_price.get(),
-                quantity: p.quantity.get(),
-                leverage: p.leverage.max(1) as u32,
-                margin_mode: p.margin_mode,
-                stop_loss: p.stop_loss.map(|d| d.get()),
-                take_profit: p.take_profit.map(|d| d.get()),
-                liquidation_price: p.liquidation_price.map(|d| d.get()),
-                realized_pnl: p.realized_pnl.get(),
-                fees: p.fees.get(),
-                exit_price: None,
-                close_reason: None,
-                status: PositionStatus::Open,
-                opened_at: p.opened_at,
-                closed_at: None,
+            // Only open rows are restored: the row's record as it stands.
+            let Ok(rec) = PositionRecord::try_from(p.clone()) else {
+                continue;
             };
             self.live.insert(
                 (account_id, venue_symbol.clone()),
