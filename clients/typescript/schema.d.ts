@@ -2373,7 +2373,7 @@ export interface components {
             indicator_id?: string | null;
             /**
              * Format: double
-             * @description Margin per entry, % of the deposit (default 10).
+             * @description Margin per entry, % of the deposit, 1–100 (default 10).
              */
             investment_pct?: number | null;
             /**
@@ -2385,16 +2385,16 @@ export interface components {
             long_sl_pct?: number | null;
             /**
              * Format: double
-             * @description Take-profit / stop-loss of longs and shorts, % of the entry price
-             *     (defaults 5 / 2).
+             * @description Take-profit / stop-loss of longs and shorts, % of the entry price,
+             *     0.1–100 (defaults 5 / 2).
              */
             long_tp_pct?: number | null;
             /** @description `isolated` (default) or `cross`. */
-            margin_mode?: string | null;
+            margin_mode?: ("isolated" | "cross") | null;
             /** @description Default: the template's name and the symbol, numbered when taken. */
             name?: string | null;
             /** @description `reverse` (default) or `close`. */
-            opposite_signal?: string | null;
+            opposite_signal?: ("reverse" | "close") | null;
             /** Format: double */
             short_sl_pct?: number | null;
             /** Format: double */
@@ -5106,7 +5106,7 @@ export interface operations {
                  * @description `1h`, `4h` or `1d` (each day's close); default `1h` up to 7 days,
                  *     `1d` beyond.
                  */
-                interval?: string;
+                interval?: "1h" | "4h" | "1d";
             };
             header?: never;
             path?: never;
@@ -5328,7 +5328,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d; default 1h. */
-                interval?: string;
+                interval?: "1m" | "3m" | "5m" | "15m" | "30m" | "1h" | "2h" | "4h" | "6h" | "8h" | "12h" | "1d";
                 /**
                  * @description Candles opening at or after: a day (`2026-11-24`), an RFC 3339
                  *     instant or Unix milliseconds. With it, candles run forward from
@@ -5427,7 +5427,7 @@ export interface operations {
                 /** @description `true`: unread ones only. */
                 unread?: boolean;
                 /** @description `pnl_alert`, `risk_alert`, `ai_recommendation` or `security_alert`. */
-                kind?: string;
+                kind?: "pnl_alert" | "risk_alert" | "ai_recommendation" | "security_alert";
             };
             header?: never;
             path?: never;
@@ -5913,14 +5913,14 @@ export interface operations {
                 /** @description Closed on or before this day, or before this instant (UTC). */
                 to?: string;
                 /** @description `long` or `short`. */
-                side?: string;
+                side?: "long" | "short";
                 /** @description `binance`, `okx` or `paper`. */
-                exchange?: string;
+                exchange?: "binance" | "okx" | "paper";
                 /**
                  * @description `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
                  *     `emergency`, `liquidation` or `closed_externally`.
                  */
-                close_reason?: string;
+                close_reason?: "stop_loss" | "take_profit" | "signal" | "reversal" | "manual" | "emergency" | "liquidation" | "closed_externally";
             };
             header?: never;
             path?: never;
@@ -6444,19 +6444,19 @@ export interface operations {
                 /** @description Closed on or before this day, or before this instant (UTC). */
                 to?: string;
                 /** @description `long` or `short`. */
-                side?: string;
+                side?: "long" | "short";
                 /** @description `binance`, `okx` or `paper`. */
-                exchange?: string;
+                exchange?: "binance" | "okx" | "paper";
                 /**
                  * @description `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
                  *     `emergency`, `liquidation` or `closed_externally`.
                  */
-                close_reason?: string;
+                close_reason?: "stop_loss" | "take_profit" | "signal" | "reversal" | "manual" | "emergency" | "liquidation" | "closed_externally";
                 /**
                  * @description `closed_at_desc` (last closed first, the default), `closed_at_asc`,
                  *     `pnl_desc` (best first) or `pnl_asc`.
                  */
-                sort?: string;
+                sort?: "closed_at_desc" | "closed_at_asc" | "pnl_desc" | "pnl_asc";
             };
             header?: never;
             path?: never;
@@ -6906,7 +6906,7 @@ export interface operations {
                 cursor?: string;
                 strategy_id?: number;
                 /** @description `accepted`, `rejected` or `duplicate`. */
-                outcome?: string;
+                outcome?: "accepted" | "rejected" | "duplicate";
                 /** @description `BTCUSDT`, `BTC-USDT-SWAP`, `btc/usdt`: any spelling. */
                 symbol?: string;
                 /** @description Received on or after this day or instant (UTC). */

@@ -187,6 +187,7 @@ pub struct EquityQuery {
     pub to: Option<String>,
     /// `1h`, `4h` or `1d` (each day's close); default `1h` up to 7 days,
     /// `1d` beyond.
+    #[param(value_type = Option<crate::routes::params::EquityIntervalParam>, inline)]
     pub interval: Option<String>,
 }
 

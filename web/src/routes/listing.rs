@@ -19,8 +19,10 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1-based page number (not together with `cursor`).
+    #[param(minimum = 1)]
     pub page: Option<u64>,
     /// Items per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub per_page: Option<u64>,
     /// The `next_cursor` of the previous answer: the items after its last
     /// one, in the same order and with the same filters.

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct CandlesQuery {
     /// 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d; default 1h.
+    #[param(value_type = Option<crate::routes::params::CandleIntervalParam>, inline)]
     pub interval: Option<String>,
     /// Candles opening at or after: a day (`2026-11-24`), an RFC 3339
     /// instant or Unix milliseconds. With it, candles run forward from
@@ -26,6 +27,7 @@ pub struct CandlesQuery {
     /// Candles opening at or before (same forms; a day includes itself).
     pub to: Option<String>,
     /// 1–1500; default 500.
+    #[param(minimum = 1, maximum = 1500)]
     pub limit: Option<usize>,
 }
 

@@ -15,6 +15,7 @@ pub mod listing;
 pub mod market;
 pub mod metrics;
 pub mod notifications;
+pub mod params;
 pub mod performance;
 pub mod pine;
 pub mod positions;

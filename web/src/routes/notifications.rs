@@ -64,6 +64,7 @@ pub struct NotificationQuery {
     /// `true`: unread ones only.
     pub unread: Option<bool>,
     /// `pnl_alert`, `risk_alert`, `ai_recommendation` or `security_alert`.
+    #[param(value_type = Option<crate::routes::params::NotificationKindParam>, inline)]
     pub kind: Option<String>,
 }
 

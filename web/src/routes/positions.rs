@@ -78,11 +78,14 @@ pub struct ClosedQuery {
     /// Closed on or before this day, or before this instant (UTC).
     pub to: Option<String>,
     /// `long` or `short`.
+    #[param(value_type = Option<crate::routes::params::SideParam>, inline)]
     pub side: Option<String>,
     /// `binance`, `okx` or `paper`.
+    #[param(value_type = Option<crate::routes::params::ExchangeParam>, inline)]
     pub exchange: Option<String>,
     /// `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
     /// `emergency`, `liquidation` or `closed_externally`.
+    #[param(value_type = Option<crate::routes::params::CloseReasonParam>, inline)]
     pub close_reason: Option<String>,
 }
 
@@ -122,6 +125,7 @@ impl ClosedQuery {
 pub struct HistoryOrder {
     /// `closed_at_desc` (last closed first, the default), `closed_at_asc`,
     /// `pnl_desc` (best first) or `pnl_asc`.
+    #[param(value_type = Option<crate::routes::params::HistorySortParam>, inline)]
     pub sort: Option<String>,
 }
 

@@ -300,6 +300,7 @@ async fn saved(state: &AppState, strategy_id: i64) {
 #[allow(dead_code)] // The schema only: bodies are read field by field.
 pub struct StrategyRequest {
     /// Default: the template's name and the symbol, numbered when taken.
+    #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
     /// `ema_crossover`, `rsi_reversal`, `macd_cross`, `bollinger`,
     /// `supertrend` or `custom`.
@@ -309,19 +310,27 @@ pub struct StrategyRequest {
     symbols: Option<Vec<String>>,
     /// The exchange account it trades; `null` detaches (update).
     account_id: Option<i64>,
-    /// Margin per entry, % of the deposit (default 10).
+    /// Margin per entry, % of the deposit, 1–100 (default 10).
+    #[schema(minimum = 1, maximum = 100)]
     investment_pct: Option<f64>,
-    /// Take-profit / stop-loss of longs and shorts, % of the entry price
-    /// (defaults 5 / 2).
+    /// Take-profit / stop-loss of longs and shorts, % of the entry price,
+    /// 0.1–100 (defaults 5 / 2).
+    #[schema(minimum = 0.1, maximum = 100)]
     long_tp_pct: Option<f64>,
+    #[schema(minimum = 0.1, maximum = 100)]
     long_sl_pct: Option<f64>,
+    #[schema(minimum = 0.1, maximum = 100)]
     short_tp_pct: Option<f64>,
+    #[schema(minimum = 0.1, maximum = 100)]
     short_sl_pct: Option<f64>,
     /// 1–125 (default 3).
+    #[schema(minimum = 1, maximum = 125)]
     leverage: Option<i64>,
     /// `isolated` (default) or `cross`.
+    #[schema(value_type = Option<crate::routes::params::MarginModeParam>, inline)]
     margin_mode: Option<String>,
     /// `reverse` (default) or `close`.
+    #[schema(value_type = Option<crate::routes::params::OppositeSignalParam>, inline)]
     opposite_signal: Option<String>,
     /// Let the AI watch close its positions (default false).
     ai_auto_exit: Option<bool>,

@@ -359,6 +359,7 @@ pub struct SignalView {
 pub struct SignalFilter {
     pub strategy_id: Option<i64>,
     /// `accepted`, `rejected` or `duplicate`.
+    #[param(value_type = Option<crate::routes::params::SignalOutcomeParam>, inline)]
     pub outcome: Option<String>,
     /// `BTCUSDT`, `BTC-USDT-SWAP`, `btc/usdt`: any spelling.
     pub symbol: Option<String>,
