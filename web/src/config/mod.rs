@@ -378,7 +378,63 @@ fn invalid(key: &Key, origin: Origin, value: &str, reason: impl Into<String>) ->
     }
 }
 
+/// A comma-separated list of IP addresses and CIDR ranges; `named` lists
+/// stand for their addresses (`tradingview`).
+fn parse_networks(
+    sources: &Sources,
+    key: &Key,
+    named: &[(&str, &[&str])],
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some((raw, origin)) = sources.get(key) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some((_, addresses)) = named.iter().find(|(n, _)| p.eq_ignore_ascii_case(n)) {
+            for ip in *addresses {
+                out.push(ipnet::IpNet::from(
+                    ip.parse::<std::net::IpAddr>().expect("a valid address"),
+                ));
+            }
+            continue;
+        }
+        let net = p
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                let names: String = named.iter().map(|(n, _)| format!(" or `{n}`")).collect();
+                let what = if names.is_empty() {
+                    "an IP address or CIDR range".to_owned()
+                } else {
+                    format!("an IP address, CIDR range{names}")
+                };
+                invalid(key, origin.clone(), &raw, format!("`{p}` is not {what}"))
+            })?;
+        out.push(net);
+    }
+    Ok(out)
+}
+
+/// A whole number in `range`, defaulting to what the key table shows (the
+/// default is written once, there).
 fn parse_number<T>(
+    sources: &Sources,
+    key: &Key,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let default = key
+        .default
+        .parse()
+        .unwrap_or_else(|_| panic!("{}: the key table's default is not a number", key.env));
+    parse_number_or(sources, key, default, range)
+}
+
+/// A whole number in `range`, with a default computed at start (the table
+/// describes it in words).
+fn parse_number_or<T>(
     sources: &Sources,
     key: &Key,
     default: T,
@@ -413,14 +469,17 @@ where
     Ok(value)
 }
 
+/// A decimal in `range`, defaulting to what the key table shows.
 fn parse_decimal(
     sources: &Sources,
     key: &Key,
-    default: Decimal,
     range: std::ops::RangeInclusive<Decimal>,
 ) -> Result<Decimal, ConfigError> {
     let Some((raw, origin)) = sources.get(key) else {
-        return Ok(default);
+        return Ok(key
+            .default
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: the key table's default is not a number", key.env)));
     };
     match raw.trim().parse::<Decimal>() {
         Ok(v) if range.contains(&v) => Ok(v),
@@ -571,7 +630,7 @@ impl Config {
         let database_backend = Backend::from_url(&database_url).expect("scheme checked above");
 
         let database_max_connections =
-            parse_number(sources, &keys::DATABASE_MAX_CONNECTIONS, 10u32, 1..=1000)?;
+            parse_number::<u32>(sources, &keys::DATABASE_MAX_CONNECTIONS, 1..=1000)?;
 
         let redis_url = match sources.get(&keys::REDIS_URL) {
             None => None,
@@ -680,16 +739,12 @@ impl Config {
             },
         };
 
-        let max_body_bytes = parse_number(
-            sources,
-            &keys::MAX_BODY_BYTES,
-            65_536usize,
-            1_024..=16 * 1024 * 1024,
-        )?;
+        let max_body_bytes =
+            parse_number::<usize>(sources, &keys::MAX_BODY_BYTES, 1_024..=16 * 1024 * 1024)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let workers = parse_number(sources, &keys::WORKERS, cores, 1..=256)?;
+        let workers = parse_number_or(sources, &keys::WORKERS, cores, 1..=256)?;
         let shutdown_timeout_secs =
-            parse_number(sources, &keys::SHUTDOWN_TIMEOUT_SECS, 30u64, 0..=3600)?;
+            parse_number::<u64>(sources, &keys::SHUTDOWN_TIMEOUT_SECS, 0..=3600)?;
 
         let frontend_url = match sources.get(&keys::FRONTEND_URL) {
             None => None,
@@ -751,81 +806,36 @@ impl Config {
                 out
             }
         };
-        let trusted_proxies = match sources.get(&keys::TRUSTED_PROXIES) {
-            None => Vec::new(),
-            Some((raw, origin)) => {
-                let mut out = Vec::new();
-                for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let net = p
-                        .parse::<ipnet::IpNet>()
-                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| {
-                            invalid(
-                                &keys::TRUSTED_PROXIES,
-                                origin.clone(),
-                                &raw,
-                                format!("`{p}` is not an IP address or CIDR range"),
-                            )
-                        })?;
-                    out.push(net);
-                }
-                out
-            }
-        };
-        let webhook_allowed_ips = match sources.get(&keys::WEBHOOK_ALLOWED_IPS) {
-            None => Vec::new(),
-            Some((raw, origin)) => {
-                let mut out = Vec::new();
-                for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    if p.eq_ignore_ascii_case("tradingview") {
-                        for ip in TRADINGVIEW_SENDERS {
-                            out.push(ipnet::IpNet::from(
-                                ip.parse::<std::net::IpAddr>().expect("a valid address"),
-                            ));
-                        }
-                        continue;
-                    }
-                    let net = p
-                        .parse::<ipnet::IpNet>()
-                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| {
-                            invalid(
-                                &keys::WEBHOOK_ALLOWED_IPS,
-                                origin.clone(),
-                                &raw,
-                                format!("`{p}` is not an IP address, CIDR range or `tradingview`"),
-                            )
-                        })?;
-                    out.push(net);
-                }
-                out
-            }
-        };
-        let execution_shards = parse_number(sources, &keys::EXECUTION_SHARDS, cores, 1..=256)?;
+        let trusted_proxies = parse_networks(sources, &keys::TRUSTED_PROXIES, &[])?;
+        let webhook_allowed_ips = parse_networks(
+            sources,
+            &keys::WEBHOOK_ALLOWED_IPS,
+            &[("tradingview", &TRADINGVIEW_SENDERS)],
+        )?;
+        let execution_shards = parse_number_or(sources, &keys::EXECUTION_SHARDS, cores, 1..=256)?;
         let monitor = tradingbot_actors::execution::monitor::MonitorSettings {
-            throttle: Duration::from_millis(parse_number(
+            throttle: Duration::from_millis(parse_number::<u64>(
                 sources,
                 &keys::POSITION_UPDATE_MS,
-                1000u64,
                 100..=60_000,
             )?),
             step_pct: parse_decimal(
                 sources,
                 &keys::PNL_ALERT_STEP_PCT,
-                Decimal::ONE,
                 Decimal::new(1, 1)..=Decimal::ONE_HUNDRED,
             )?,
             ..Default::default()
         };
         let limits = RateLimits {
-            per_ip: parse_number(sources, &keys::RATE_LIMIT_IP, 60u32, 1..=1_000_000)?,
-            per_user: parse_number(sources, &keys::RATE_LIMIT_USER, 100u32, 1..=1_000_000)?,
-            per_webhook: parse_number(sources, &keys::RATE_LIMIT_WEBHOOK, 10u32, 1..=1_000_000)?,
+            per_ip: parse_number::<u32>(sources, &keys::RATE_LIMIT_IP, 1..=1_000_000)?,
+            per_user: parse_number::<u32>(sources, &keys::RATE_LIMIT_USER, 1..=1_000_000)?,
+            per_webhook: parse_number::<u32>(sources, &keys::RATE_LIMIT_WEBHOOK, 1..=1_000_000)?,
         };
 
-        let url_key = |key: &Key, default: &str, schemes: &[&str]| -> Result<String, ConfigError> {
+        // Defaults are the key table's.
+        let url_key = |key: &Key, schemes: &[&str]| -> Result<String, ConfigError> {
             match sources.get(key) {
-                None => Ok(default.to_owned()),
+                None => Ok(key.default.to_owned()),
                 Some((raw, origin)) => {
                     let url = raw.trim().trim_end_matches('/').to_owned();
                     parse_url(&url, schemes).map_err(|r| invalid(key, origin, &raw, r))?;
@@ -835,50 +845,21 @@ impl Config {
         };
         let http: &[&str] = &["https", "http"];
         let ws: &[&str] = &["wss", "ws"];
-        let d = tradingbot_actors::exchange::Endpoints::default();
         let endpoints = tradingbot_actors::exchange::Endpoints {
-            binance_live_rest: url_key(&keys::BINANCE_LIVE_REST_URL, &d.binance_live_rest, http)?,
-            binance_live_ws_api: url_key(
-                &keys::BINANCE_LIVE_WS_API_URL,
-                &d.binance_live_ws_api,
-                ws,
-            )?,
-            binance_live_stream: url_key(
-                &keys::BINANCE_LIVE_STREAM_URL,
-                &d.binance_live_stream,
-                ws,
-            )?,
-            binance_testnet_rest: url_key(
-                &keys::BINANCE_TESTNET_REST_URL,
-                &d.binance_testnet_rest,
-                http,
-            )?,
-            binance_testnet_ws_api: url_key(
-                &keys::BINANCE_TESTNET_WS_API_URL,
-                &d.binance_testnet_ws_api,
-                ws,
-            )?,
-            binance_testnet_stream: url_key(
-                &keys::BINANCE_TESTNET_STREAM_URL,
-                &d.binance_testnet_stream,
-                ws,
-            )?,
-            okx_live_rest: url_key(&keys::OKX_LIVE_REST_URL, &d.okx_live_rest, http)?,
-            okx_live_ws_public: url_key(&keys::OKX_LIVE_WS_PUBLIC_URL, &d.okx_live_ws_public, ws)?,
-            okx_live_ws_private: url_key(
-                &keys::OKX_LIVE_WS_PRIVATE_URL,
-                &d.okx_live_ws_private,
-                ws,
-            )?,
-            okx_demo_rest: url_key(&keys::OKX_DEMO_REST_URL, &d.okx_demo_rest, http)?,
-            okx_demo_ws_public: url_key(&keys::OKX_DEMO_WS_PUBLIC_URL, &d.okx_demo_ws_public, ws)?,
-            okx_demo_ws_private: url_key(
-                &keys::OKX_DEMO_WS_PRIVATE_URL,
-                &d.okx_demo_ws_private,
-                ws,
-            )?,
+            binance_live_rest: url_key(&keys::BINANCE_LIVE_REST_URL, http)?,
+            binance_live_ws_api: url_key(&keys::BINANCE_LIVE_WS_API_URL, ws)?,
+            binance_live_stream: url_key(&keys::BINANCE_LIVE_STREAM_URL, ws)?,
+            binance_testnet_rest: url_key(&keys::BINANCE_TESTNET_REST_URL, http)?,
+            binance_testnet_ws_api: url_key(&keys::BINANCE_TESTNET_WS_API_URL, ws)?,
+            binance_testnet_stream: url_key(&keys::BINANCE_TESTNET_STREAM_URL, ws)?,
+            okx_live_rest: url_key(&keys::OKX_LIVE_REST_URL, http)?,
+            okx_live_ws_public: url_key(&keys::OKX_LIVE_WS_PUBLIC_URL, ws)?,
+            okx_live_ws_private: url_key(&keys::OKX_LIVE_WS_PRIVATE_URL, ws)?,
+            okx_demo_rest: url_key(&keys::OKX_DEMO_REST_URL, http)?,
+            okx_demo_ws_public: url_key(&keys::OKX_DEMO_WS_PUBLIC_URL, ws)?,
+            okx_demo_ws_private: url_key(&keys::OKX_DEMO_WS_PRIVATE_URL, ws)?,
         };
-        let telegram_api_url = url_key(&keys::TELEGRAM_API_URL, "https://api.telegram.org", http)?;
+        let telegram_api_url = url_key(&keys::TELEGRAM_API_URL, http)?;
         let live_feed = match sources.get(&keys::PAPER_FEED) {
             None => false,
             Some((raw, origin)) => match raw.trim() {
@@ -893,39 +874,6 @@ impl Config {
                     ));
                 }
             },
-        };
-        let decimal_key = |key: &Key,
-                           default: &str,
-                           lo: &str,
-                           hi: &str|
-         -> Result<rust_decimal::Decimal, ConfigError> {
-            use std::str::FromStr;
-            let (lo, hi) = (
-                rust_decimal::Decimal::from_str(lo).expect("bound"),
-                rust_decimal::Decimal::from_str(hi).expect("bound"),
-            );
-            match sources.get(key) {
-                None => Ok(rust_decimal::Decimal::from_str(default).expect("default")),
-                Some((raw, origin)) => {
-                    let v = rust_decimal::Decimal::from_str(raw.trim()).map_err(|_| {
-                        invalid(
-                            key,
-                            origin.clone(),
-                            &raw,
-                            format!("not a number between {lo} and {hi}"),
-                        )
-                    })?;
-                    if v < lo || v > hi {
-                        return Err(invalid(
-                            key,
-                            origin,
-                            &raw,
-                            format!("must be between {lo} and {hi}"),
-                        ));
-                    }
-                    Ok(v)
-                }
-            }
         };
         let market_data_offline = match sources.get(&keys::MARKET_DATA) {
             None => false,
@@ -949,9 +897,9 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(zeroize::Zeroizing::new)
         };
-        let text = |key: &Key, default: &str| -> Result<String, ConfigError> {
+        let text = |key: &Key| -> Result<String, ConfigError> {
             match sources.get(key) {
-                None => Ok(default.to_owned()),
+                None => Ok(key.default.to_owned()),
                 Some((raw, origin)) => {
                     let v = raw.trim().to_owned();
                     if v.is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
@@ -963,48 +911,39 @@ impl Config {
         };
         let ai = AiSettings {
             openai_key: secret_text(&keys::OPENAI_API_KEY),
-            openai_base_url: url_key(&keys::OPENAI_BASE_URL, "https://api.openai.com", http)?,
-            openai_model: text(&keys::OPENAI_MODEL, "gpt-4o-mini")?,
+            openai_base_url: url_key(&keys::OPENAI_BASE_URL, http)?,
+            openai_model: text(&keys::OPENAI_MODEL)?,
             anthropic_key: secret_text(&keys::ANTHROPIC_API_KEY),
-            anthropic_base_url: url_key(
-                &keys::ANTHROPIC_BASE_URL,
-                "https://api.anthropic.com",
-                http,
-            )?,
-            anthropic_model: text(&keys::ANTHROPIC_MODEL, "claude-3-5-haiku-latest")?,
-            timeout: Duration::from_secs(parse_number(
+            anthropic_base_url: url_key(&keys::ANTHROPIC_BASE_URL, http)?,
+            anthropic_model: text(&keys::ANTHROPIC_MODEL)?,
+            timeout: Duration::from_secs(parse_number::<u64>(
                 sources,
                 &keys::AI_TIMEOUT_SECS,
-                20u64,
                 1..=120,
             )?),
-            monthly_tokens: parse_number(
+            monthly_tokens: parse_number::<u64>(
                 sources,
                 &keys::AI_MONTHLY_TOKENS,
-                2_000_000u64,
                 0..=10_000_000_000,
             )?,
-            calls_per_minute: parse_number(sources, &keys::AI_CALLS_PER_MINUTE, 20u32, 1..=1000)?,
-            cache_for: Duration::from_secs(parse_number(
+            calls_per_minute: parse_number::<u32>(sources, &keys::AI_CALLS_PER_MINUTE, 1..=1000)?,
+            cache_for: Duration::from_secs(parse_number::<u64>(
                 sources,
                 &keys::AI_CACHE_SECS,
-                300u64,
                 0..=86_400,
             )?),
-            watch_every: Duration::from_secs(parse_number(
+            watch_every: Duration::from_secs(parse_number::<u64>(
                 sources,
                 &keys::AI_WATCH_SECS,
-                900u64,
                 1..=86_400,
             )?),
         };
-        let balance_refresh = Duration::from_secs(parse_number(
+        let balance_refresh = Duration::from_secs(parse_number::<u64>(
             sources,
             &keys::BALANCE_REFRESH_SECS,
-            30u64,
             1..=3600,
         )?);
-        let equity_every = parse_number(sources, &keys::EQUITY_SNAPSHOT_SECS, 3600u64, 1..=86_400)?;
+        let equity_every = parse_number::<u64>(sources, &keys::EQUITY_SNAPSHOT_SECS, 1..=86_400)?;
         if 86_400 % equity_every != 0 {
             let (raw, origin) = sources
                 .get(&keys::EQUITY_SNAPSHOT_SECS)
@@ -1018,25 +957,21 @@ impl Config {
         }
         let equity_snapshot = Duration::from_secs(equity_every);
         let login_attempts_per_ip =
-            parse_number(sources, &keys::LOGIN_ATTEMPTS_PER_IP, 30u32, 1..=1_000_000)?;
-        let notification_retention = match parse_number(
-            sources,
-            &keys::NOTIFICATION_RETENTION_DAYS,
-            180u64,
-            0..=36_500,
-        )? {
-            0 => None,
-            days => Some(Duration::from_secs(days * 86_400)),
-        };
+            parse_number::<u32>(sources, &keys::LOGIN_ATTEMPTS_PER_IP, 1..=1_000_000)?;
+        let notification_retention =
+            match parse_number::<u64>(sources, &keys::NOTIFICATION_RETENTION_DAYS, 0..=36_500)? {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            };
         let signal_retention =
-            match parse_number(sources, &keys::SIGNAL_RETENTION_DAYS, 90u64, 0..=36_500)? {
+            match parse_number::<u64>(sources, &keys::SIGNAL_RETENTION_DAYS, 0..=36_500)? {
                 0 => None,
                 days => Some(Duration::from_secs(days * 86_400)),
             };
         let source_policy = tradingbot_core::identity::lockout::SourcePolicy {
-            max_failures: parse_number(sources, &keys::AUTH_BLOCK_FAILURES, 20u32, 2..=10_000)?,
+            max_failures: parse_number::<u32>(sources, &keys::AUTH_BLOCK_FAILURES, 2..=10_000)?,
             block_for: Duration::from_secs(
-                60 * parse_number(sources, &keys::AUTH_BLOCK_MINUTES, 60u64, 1..=10_080)?,
+                60 * parse_number::<u64>(sources, &keys::AUTH_BLOCK_MINUTES, 1..=10_080)?,
             ),
             ..Default::default()
         };
@@ -1055,9 +990,17 @@ impl Config {
         };
         let paper = PaperSettings {
             live_feed,
-            candle_secs: parse_number(sources, &keys::PAPER_CANDLE_SECS, 60u64, 1..=86_400)?,
-            balance: decimal_key(&keys::PAPER_BALANCE, "10000", "1", "1000000000")?,
-            slippage_bps: decimal_key(&keys::PAPER_SLIPPAGE_BPS, "2", "0", "500")?,
+            candle_secs: parse_number::<u64>(sources, &keys::PAPER_CANDLE_SECS, 1..=86_400)?,
+            balance: parse_decimal(
+                sources,
+                &keys::PAPER_BALANCE,
+                Decimal::ONE..=Decimal::from(1_000_000_000),
+            )?,
+            slippage_bps: parse_decimal(
+                sources,
+                &keys::PAPER_SLIPPAGE_BPS,
+                Decimal::ZERO..=Decimal::from(500),
+            )?,
         };
 
         Ok(Self {

@@ -50,6 +50,12 @@ fn defaults_are_the_embedded_server() {
     );
     assert!(!c.paper.live_feed);
     assert_eq!(c.paper.candle_secs, 60);
+    // The runtime's own defaults (used by tests and tools that build
+    // endpoints without a configuration) are the table's.
+    assert_eq!(
+        c.endpoints,
+        tradingbot_actors::exchange::Endpoints::default()
+    );
 }
 
 #[test]
