@@ -1659,7 +1659,10 @@ export interface components {
             message: string;
         };
         GenerateRequest: {
-            /** @description A few words: "EMA crossover 12/26", "RSI 오버솔드 반전", … */
+            /**
+             * @description A few words: "EMA crossover 12/26", "RSI 오버솔드 반전", … (at most
+             *     500 characters).
+             */
             description: string;
             /**
              * Format: int64
@@ -1701,13 +1704,25 @@ export interface components {
         };
         /** @description New limits; absent fields keep their value, `null` clears an optional one. */
         LimitsBody: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Percent, 0.01–100; `null`: no limit.
+             */
             daily_loss_limit_pct?: number | null;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description 1–125.
+             */
             max_leverage?: number | null;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description 0–1000.
+             */
             max_open_positions?: number | null;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Quote asset, above 0 (to 8 decimals); `null`: no cap.
+             */
             max_position_notional?: number | null;
         };
         LoginRequest: {
@@ -2214,6 +2229,7 @@ export interface components {
             api_secret?: string | null;
             /** @description `binance`, `okx` or `paper`. */
             exchange: string;
+            /** @description 1–100 characters. */
             label?: string | null;
             /** @description OKX only. */
             passphrase?: string | null;
@@ -2221,8 +2237,10 @@ export interface components {
             testnet?: boolean;
         };
         RegisterRequest: {
-            /** @description The token BotFather gave (`123456789:AA…`). */
-            bot_token: string;
+            /** @example trader@example.com */
+            email: string;
+            /** @description At least 12 characters, not a common password. */
+            password: string;
         };
         /** @description A user's limits and where the day stands. */
         RiskView: {
@@ -2370,7 +2388,7 @@ export interface components {
              * @description `ema_crossover`, `rsi_reversal`, `macd_cross`, `bollinger`,
              *     `supertrend` or `custom`.
              */
-            indicator_id?: string | null;
+            indicator_id?: ("ema_crossover" | "rsi_reversal" | "macd_cross" | "bollinger" | "supertrend" | "custom") | null;
             /**
              * Format: double
              * @description Margin per entry, % of the deposit, 1–100 (default 10).
@@ -2401,6 +2419,7 @@ export interface components {
             short_tp_pct?: number | null;
             /** @description One symbol (`BTCUSDT`, `BTCUSDT.P`, `BTC-USDT-SWAP`); default BTCUSDT. */
             symbol?: string | null;
+            /** @description Several symbols (1–20), each spelled as `symbol`. */
             symbols?: string[] | null;
         };
         /** @description A strategy as the API shows it to its owner. */
@@ -2467,6 +2486,10 @@ export interface components {
         SymbolInsight: {
             latest?: components["schemas"]["InsightView"] | null;
             symbol: string;
+        };
+        TelegramRegisterRequest: {
+            /** @description The token BotFather gave (`123456789:AA…`). */
+            bot_token: string;
         };
         /** @description The bot, never its token. */
         TelegramView: {
@@ -2550,6 +2573,7 @@ export interface components {
             api_key?: string | null;
             api_secret?: string | null;
             is_active?: boolean | null;
+            /** @description 1–100 characters. */
             label?: string | null;
             passphrase?: string | null;
         };
@@ -7887,7 +7911,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RegisterRequest"];
+                "application/json": components["schemas"]["TelegramRegisterRequest"];
             };
         };
         responses: {

@@ -398,4 +398,25 @@ mod tests {
         assert!(ids.contains("get_positions_history"), "{ids:?}");
         assert!(ids.contains("post_positions_by_id_close"), "{ids:?}");
     }
+
+    /// Two bodies of the same Rust name would share one component (the last
+    /// registered wins): registration once documented a Telegram token.
+    #[test]
+    fn each_body_documents_its_own_fields() {
+        let doc: Value = serde_json::from_str(super::json()).unwrap();
+        let body = |path: &str| {
+            let schema =
+                &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+            let name = schema["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .unwrap_or_else(|| panic!("{path}: {schema}"));
+            doc["components"]["schemas"][name]["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(body("/api/v1/auth/register"), ["email", "password"]);
+        assert_eq!(body("/api/v1/telegram/register"), ["bot_token"]);
+    }
 }

@@ -46,7 +46,10 @@ fn connection_failed(e: &ExchangeError) -> ApiError {
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterAccount {
     /// `binance`, `okx` or `paper`.
+    #[schema(pattern = "^(binance|okx|paper)$")]
     pub exchange: String,
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub label: Option<String>,
     pub api_key: Option<String>,
     #[serde(alias = "secret")]
@@ -106,6 +109,8 @@ impl Validate for RegisterAccount {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateAccount {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub label: Option<String>,
     pub is_active: Option<bool>,
     /// New credentials (tested before they replace the old ones).

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many events (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// Only events older than this event id (paging).
     pub before: Option<i64>,

@@ -64,7 +64,9 @@ impl Validate for RegisterRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(pattern = r"\S")]
     pub email: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
@@ -84,8 +86,10 @@ impl Validate for LoginRequest {
 #[derive(Deserialize, ToSchema)]
 pub struct Verify2faRequest {
     /// The `challenge` a login answered with.
+    #[schema(pattern = r"\S")]
     pub challenge: String,
     /// A 6-digit code from the authenticator app, or a recovery code.
+    #[schema(pattern = r"\S")]
     pub code: String,
 }
 
@@ -97,6 +101,7 @@ impl Validate for Verify2faRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(pattern = r"\S")]
     pub refresh_token: String,
 }
 
@@ -119,6 +124,7 @@ impl Validate for LogoutRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
+    #[schema(pattern = r"\S")]
     pub token: String,
 }
 

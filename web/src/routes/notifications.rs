@@ -149,11 +149,17 @@ pub async fn read_all(
     user: AuthUser,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // No body, or `null`, is "all of them" (the document says the body is
+    // optional).
     let req: ReadAllRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReadAllRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid("body", format!("expected {{\"up_to\": id}}: {e}")))?
+        let bad = |e: String| ApiError::invalid("body", format!("expected {{\"up_to\": id}}: {e}"));
+        match serde_json::from_slice::<Value>(&body).map_err(|e| bad(e.to_string()))? {
+            Value::Null => ReadAllRequest::default(),
+            v @ Value::Object(_) => serde_json::from_value(v).map_err(|e| bad(e.to_string()))?,
+            _ => return Err(bad("not an object".into())),
+        }
     };
     let updated = store::mark_all_read(&state.store, user.id, req.up_to)
         .await

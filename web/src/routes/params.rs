@@ -121,3 +121,15 @@ pub enum OppositeSignalParam {
     Reverse,
     Close,
 }
+
+/// A strategy template.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorParam {
+    EmaCrossover,
+    RsiReversal,
+    MacdCross,
+    Bollinger,
+    Supertrend,
+    Custom,
+}

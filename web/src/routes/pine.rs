@@ -56,8 +56,10 @@ pub struct CustomizeRequest {
     /// not saved yet: its settings come from the fields below (the seed's
     /// defaults where missing) and the webhook secret and URL are
     /// placeholders (`placeholders`) to replace once the strategy is saved.
+    #[schema(minimum = 1)]
     pub strategy_id: Option<i64>,
     /// A template id; default: the strategy's `indicator_id`.
+    #[schema(pattern = r"\S")]
     pub template_id: Option<String>,
     /// Template parameters by name; missing ones take their defaults.
     #[serde(default)]
@@ -319,10 +321,13 @@ impl crate::extract::Validate for CustomizeRequest {
 
 #[derive(serde::Deserialize, ToSchema)]
 pub struct GenerateRequest {
-    /// A few words: "EMA crossover 12/26", "RSI 오버솔드 반전", …
+    /// A few words: "EMA crossover 12/26", "RSI 오버솔드 반전", … (at most
+    /// 500 characters).
+    #[schema(max_length = 500, pattern = r"\S")]
     pub description: String,
     /// With a strategy, the script carries its secret, URL and settings;
     /// without, it is a preview with placeholders (`placeholders`).
+    #[schema(minimum = 1)]
     pub strategy_id: Option<i64>,
 }
 
@@ -557,9 +562,11 @@ pub const ANALYZE_BODY_LIMIT: usize = 512 * 1024;
 #[derive(serde::Deserialize, ToSchema)]
 pub struct AnalyzeRequest {
     /// The Pine Script source, as pasted from TradingView's Pine Editor.
+    #[schema(pattern = r"\S")]
     pub script: String,
     /// With a strategy, alert messages are also checked against its
     /// webhook secret (never echoed back).
+    #[schema(minimum = 1)]
     pub strategy_id: Option<i64>,
 }
 

@@ -82,13 +82,19 @@ pub async fn get(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsBody {
+    /// 1–125.
+    #[schema(minimum = 1, maximum = 125)]
     pub max_leverage: Option<u32>,
+    /// 0–1000.
+    #[schema(minimum = 0, maximum = 1000)]
     pub max_open_positions: Option<u32>,
+    /// Quote asset, above 0 (to 8 decimals); `null`: no cap.
     #[serde(default, deserialize_with = "some_decimal")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0.00000001)]
     pub max_position_notional: Option<Option<Decimal>>,
+    /// Percent, 0.01–100; `null`: no limit.
     #[serde(default, deserialize_with = "some_decimal")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0.01, maximum = 100)]
     pub daily_loss_limit_pct: Option<Option<Decimal>>,
 }
 
@@ -110,20 +116,22 @@ impl Validate for LimitsBody {
                 "must be between 0 and 1000",
             ));
         }
+        // The floors are what the document states: below them a number
+        // sent as JSON may not survive the conversion to a decimal.
         if let Some(Some(n)) = self.max_position_notional
-            && n <= Decimal::ZERO
+            && n < Decimal::new(1, 8)
         {
             e.push(FieldError::new(
                 "max_position_notional",
-                "must be positive (or null for none)",
+                "must be at least 0.00000001 (or null for none)",
             ));
         }
         if let Some(Some(p)) = self.daily_loss_limit_pct
-            && (p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED)
+            && (p < Decimal::new(1, 2) || p > Decimal::ONE_HUNDRED)
         {
             e.push(FieldError::new(
                 "daily_loss_limit_pct",
-                "must be above 0 and at most 100 (or null for none)",
+                "must be between 0.01 and 100 (or null for none)",
             ));
         }
         e

@@ -293,6 +293,14 @@ async fn saved(state: &AppState, strategy_id: i64) {
     }
 }
 
+/// One symbol of `symbols`: a USDⓈ-margined perpetual as the venues and
+/// TradingView spell it (`BTCUSDT`, `BTCUSDT.P`, `BTC-USDT-SWAP`; lower
+/// case is accepted too).
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^[A-Z0-9]{1,20}(USDT|USDC|FDUSD)(\.P)?$|^[A-Z0-9]{1,20}-(USDT|USDC|USD)-SWAP$")]
+#[allow(dead_code)]
+pub struct SymbolItem(String);
+
 /// The fields of a strategy, as the seed's form sends them: every one
 /// optional (defaults on creation, unchanged on update). Numbers may come
 /// as strings ("10"). Any other field is refused.
@@ -304,9 +312,15 @@ pub struct StrategyRequest {
     name: Option<String>,
     /// `ema_crossover`, `rsi_reversal`, `macd_cross`, `bollinger`,
     /// `supertrend` or `custom`.
+    #[schema(value_type = Option<crate::routes::params::IndicatorParam>, inline)]
     indicator_id: Option<String>,
     /// One symbol (`BTCUSDT`, `BTCUSDT.P`, `BTC-USDT-SWAP`); default BTCUSDT.
+    #[schema(
+        pattern = r"^[A-Z0-9]{1,20}(USDT|USDC|FDUSD)(\.P)?$|^[A-Z0-9]{1,20}-(USDT|USDC|USD)-SWAP$"
+    )]
     symbol: Option<String>,
+    /// Several symbols (1–20), each spelled as `symbol`.
+    #[schema(min_items = 1, max_items = 20, inline, value_type = Option<Vec<SymbolItem>>)]
     symbols: Option<Vec<String>>,
     /// The exchange account it trades; `null` detaches (update).
     account_id: Option<i64>,

@@ -13,9 +13,12 @@ use tradingbot_actors::identity::audit;
 use tradingbot_actors::telegram::{BotView, TelegramError};
 use utoipa::ToSchema;
 
+// Named apart in the document: `auth::RegisterRequest` is another body.
 #[derive(Deserialize, ToSchema)]
+#[schema(as = TelegramRegisterRequest)]
 pub struct RegisterRequest {
     /// The token BotFather gave (`123456789:AA…`).
+    #[schema(pattern = r"^[0-9]+:[A-Za-z0-9_-]{30,}$")]
     pub bot_token: String,
 }
 
