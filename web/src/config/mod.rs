@@ -378,6 +378,41 @@ fn invalid(key: &Key, origin: Origin, value: &str, reason: impl Into<String>) ->
     }
 }
 
+/// One word of a closed set (any case), defaulting to the key table's.
+/// Several words may mean the same value (`prod`); the error names the
+/// first word of each value.
+fn parse_choice<T: Copy + PartialEq>(
+    sources: &Sources,
+    key: &Key,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let pick = |word: &str| {
+        choices
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(word))
+            .map(|(_, v)| *v)
+    };
+    let Some((raw, origin)) = sources.get(key) else {
+        return Ok(pick(key.default)
+            .unwrap_or_else(|| panic!("{}: the key table's default is not a choice", key.env)));
+    };
+    pick(raw.trim()).ok_or_else(|| {
+        let mut shown: Vec<String> = Vec::new();
+        let mut seen: Vec<T> = Vec::new();
+        for (name, v) in choices {
+            if !seen.contains(v) {
+                seen.push(*v);
+                shown.push(format!("`{name}`"));
+            }
+        }
+        let list = match shown.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => shown.concat(),
+        };
+        invalid(key, origin, &raw, format!("expected {list}"))
+    })
+}
+
 /// A comma-separated list of IP addresses and CIDR ranges; `named` lists
 /// stand for their addresses (`tradingview`).
 fn parse_networks(
@@ -564,21 +599,16 @@ impl Config {
     /// Builds the configuration from `sources`, applying defaults and every
     /// validation rule, including production's stricter ones.
     pub fn from_sources(sources: &Sources) -> Result<Self, ConfigError> {
-        let env = match sources.get(&keys::ENV) {
-            None => Environment::Development,
-            Some((raw, origin)) => match raw.trim().to_ascii_lowercase().as_str() {
-                "development" | "dev" => Environment::Development,
-                "production" | "prod" => Environment::Production,
-                _ => {
-                    return Err(invalid(
-                        &keys::ENV,
-                        origin,
-                        &raw,
-                        "expected `development` or `production`",
-                    ));
-                }
-            },
-        };
+        let env = parse_choice(
+            sources,
+            &keys::ENV,
+            &[
+                ("development", Environment::Development),
+                ("dev", Environment::Development),
+                ("production", Environment::Production),
+                ("prod", Environment::Production),
+            ],
+        )?;
         let production = env == Environment::Production;
 
         let (bind, bind_explicit) = match sources.get(&keys::BIND) {
@@ -723,21 +753,11 @@ impl Config {
                 raw.trim().to_owned()
             }
         };
-        let log_format = match sources.get(&keys::LOG_FORMAT) {
-            None => LogFormat::Text,
-            Some((raw, origin)) => match raw.trim().to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(invalid(
-                        &keys::LOG_FORMAT,
-                        origin,
-                        &raw,
-                        "expected `text` or `json`",
-                    ));
-                }
-            },
-        };
+        let log_format = parse_choice(
+            sources,
+            &keys::LOG_FORMAT,
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
 
         let max_body_bytes =
             parse_number::<usize>(sources, &keys::MAX_BODY_BYTES, 1_024..=16 * 1024 * 1024)?;
@@ -860,36 +880,16 @@ impl Config {
             okx_demo_ws_private: url_key(&keys::OKX_DEMO_WS_PRIVATE_URL, ws)?,
         };
         let telegram_api_url = url_key(&keys::TELEGRAM_API_URL, http)?;
-        let live_feed = match sources.get(&keys::PAPER_FEED) {
-            None => false,
-            Some((raw, origin)) => match raw.trim() {
-                "replay" => false,
-                "binance" => true,
-                _ => {
-                    return Err(invalid(
-                        &keys::PAPER_FEED,
-                        origin,
-                        &raw,
-                        "expected `replay` or `binance`",
-                    ));
-                }
-            },
-        };
-        let market_data_offline = match sources.get(&keys::MARKET_DATA) {
-            None => false,
-            Some((raw, origin)) => match raw.trim() {
-                "binance" => false,
-                "offline" => true,
-                _ => {
-                    return Err(invalid(
-                        &keys::MARKET_DATA,
-                        origin,
-                        &raw,
-                        "expected `binance` or `offline`",
-                    ));
-                }
-            },
-        };
+        let live_feed = parse_choice(
+            sources,
+            &keys::PAPER_FEED,
+            &[("replay", false), ("binance", true)],
+        )?;
+        let market_data_offline = parse_choice(
+            sources,
+            &keys::MARKET_DATA,
+            &[("binance", false), ("offline", true)],
+        )?;
         let secret_text = |key: &Key| {
             sources
                 .get(key)

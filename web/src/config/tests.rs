@@ -59,6 +59,19 @@ fn defaults_are_the_embedded_server() {
 }
 
 #[test]
+fn choices_take_any_case_and_their_aliases() {
+    let c = Config::from_sources(&sources(&[
+        ("TRADINGBOT_LOG_FORMAT", " JSON "),
+        ("TRADINGBOT_PAPER_FEED", "Binance"),
+        ("TRADINGBOT_ENV", "Dev"),
+    ]))
+    .unwrap();
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert!(c.paper.live_feed);
+    assert_eq!(c.env, Environment::Development);
+}
+
+#[test]
 fn lists_parse() {
     let c = Config::from_sources(&sources(&[
         (
@@ -91,6 +104,21 @@ fn bad_values_name_their_key_and_reason() {
             &[("TRADINGBOT_ENV", "staging")],
             "TRADINGBOT_ENV",
             "development",
+        ),
+        (
+            &[("TRADINGBOT_LOG_FORMAT", "yaml")],
+            "TRADINGBOT_LOG_FORMAT",
+            "expected `text` or `json`",
+        ),
+        (
+            &[("TRADINGBOT_MARKET_DATA", "bybit")],
+            "TRADINGBOT_MARKET_DATA",
+            "expected `binance` or `offline`",
+        ),
+        (
+            &[("TRADINGBOT_ENV", "qa")],
+            "TRADINGBOT_ENV",
+            "expected `development` or `production`",
         ),
         (
             &[("TRADINGBOT_BIND", "8001")],
