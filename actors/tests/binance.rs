@@ -374,7 +374,8 @@ async fn an_unknown_outcome_is_resolved_by_query_never_by_a_second_order() {
     );
     assert_eq!(venue.venue().accounts[KEY].orders.len(), 1);
 
-    // The venue did not execute it: the client sends it again, once.
+    // An entry the venue did not execute and does not show: it stays
+    // unknown (the caller reconciles) — sent again, it could fill twice.
     venue.fail_next(
         "/fapi/v1/order",
         Failure::Unknown {
@@ -383,12 +384,29 @@ async fn an_unknown_outcome_is_resolved_by_query_never_by_a_second_order() {
         },
     );
     let order = market(21, Side::Buy, dec!(0.01), false, Leg::Entry);
+    let result = client.place(&order, dec!(43000), Priority::Normal).await;
+    assert!(
+        matches!(result, Err(ExchangeError::UnknownOutcome { .. })),
+        "{result:?}"
+    );
+    assert_eq!(count(&venue, "POST", "/fapi/v1/order"), 2, "not sent again");
+
+    // A reduce-only close the venue did not execute: it cannot exceed the
+    // position, so it is sent again, once.
+    venue.fail_next(
+        "/fapi/v1/order",
+        Failure::Unknown {
+            execute: false,
+            delay_ms: 0,
+        },
+    );
+    let order = market(23, Side::Sell, dec!(0.01), true, Leg::Close);
     let report = client
         .place(&order, dec!(43000), Priority::Normal)
         .await
         .unwrap();
     assert_eq!(report.status, OrderStatus::Filled);
-    assert_eq!(count(&venue, "POST", "/fapi/v1/order"), 3);
+    assert_eq!(count(&venue, "POST", "/fapi/v1/order"), 4);
     let orders = &venue.venue().accounts[KEY].orders;
     assert_eq!(
         orders
@@ -397,6 +415,48 @@ async fn an_unknown_outcome_is_resolved_by_query_never_by_a_second_order() {
             .count(),
         1
     );
+}
+
+/// The venue filled the entry but its lookups do not show it yet: the
+/// outcome stays unknown and the entry is not sent again (Binance refuses a
+/// reused client id only while the first order is open: a second copy of a
+/// filled entry would fill too).
+#[tokio::test]
+async fn an_order_the_venue_holds_but_does_not_show_stays_unknown() {
+    let (venue, client) = venue();
+    venue.fail_next(
+        "POST /fapi/v1/order",
+        Failure::Unknown {
+            execute: true,
+            delay_ms: 0,
+        },
+    );
+    for _ in 0..2 {
+        venue.fail_next("GET /fapi/v1/order", Failure::NotVisible);
+    }
+    let order = market(22, Side::Buy, dec!(0.01), false, Leg::Entry);
+    let result = client.place(&order, dec!(43000), Priority::Normal).await;
+    assert!(
+        matches!(result, Err(ExchangeError::UnknownOutcome { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        count(&venue, "POST", "/fapi/v1/order"),
+        1,
+        "never sent again"
+    );
+    assert_eq!(
+        venue.venue().accounts[KEY].orders.len(),
+        1,
+        "the venue holds it once"
+    );
+    // Visible now: reading it back finds the one order.
+    let report = Connection::new(client.clone())
+        .query(&order.symbol, &order.client_id, false)
+        .await
+        .unwrap()
+        .expect("on the venue");
+    assert_eq!(report.status, OrderStatus::Filled);
 }
 
 #[tokio::test]

@@ -267,14 +267,28 @@ async fn unknown_outcomes_are_resolved_by_query() {
     assert_eq!(r.status, OrderStatus::Filled);
     assert_eq!(count(&venue, "POST", "/api/v5/trade/order"), 1);
 
+    // An entry the venue did not execute and does not show stays unknown:
+    // sent again, it could fill twice (the caller reconciles instead).
     venue.lose_next_answer("/api/v5/trade/order", false);
     let o = market(8, Side::Buy, dec!(0.01), false, Leg::Entry);
+    let r = client
+        .place(&o, MarginMode::Cross, dec!(43000), Priority::Normal)
+        .await;
+    assert!(
+        matches!(r, Err(ExchangeError::UnknownOutcome { .. })),
+        "{r:?}"
+    );
+    assert_eq!(count(&venue, "POST", "/api/v5/trade/order"), 2);
+
+    // A reduce-only close cannot exceed the position: sent again, once.
+    venue.lose_next_answer("/api/v5/trade/order", false);
+    let o = market(11, Side::Sell, dec!(0.01), true, Leg::Close);
     let r = client
         .place(&o, MarginMode::Cross, dec!(43000), Priority::Normal)
         .await
         .unwrap();
     assert_eq!(r.status, OrderStatus::Filled);
-    assert_eq!(count(&venue, "POST", "/api/v5/trade/order"), 3);
+    assert_eq!(count(&venue, "POST", "/api/v5/trade/order"), 4);
     let orders = &venue.venue().accounts[KEY].orders;
     assert_eq!(
         orders

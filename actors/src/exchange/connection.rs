@@ -105,8 +105,14 @@ impl Connection {
     /// the venue already holds under this id is this very order, placed by
     /// an attempt whose answer was lost — it is read back, never sent
     /// again. An unknown outcome (a timeout, a 5xx) is resolved by looking
-    /// the order up; only when the venue says twice, a moment apart, that
-    /// it has no such order is it sent once more.
+    /// the order up. When the venue says twice, a moment apart, that it has
+    /// no such order, only an order the venue itself keeps from doubling is
+    /// sent once more: a reduce-only order (it cannot exceed the position)
+    /// or a conditional one (it rests, so its id is refused while the first
+    /// copy lives). Any other order — an entry — stays unknown: venues
+    /// refuse a reused id only while the first order is open, so a filled
+    /// entry a lagging lookup does not show yet would be bought twice. The
+    /// caller reconciles with the venue instead.
     pub async fn place(
         &self,
         order: &OrderRequest,
@@ -119,26 +125,53 @@ impl Connection {
             .0
             .send_order(order, margin, reference_price, priority)
             .await;
-        let sent = match sent {
+        match sent {
             Err(e) if e.outcome_unknown() => {
                 tracing::warn!(client_id = %order.client_id, error = %e, "order outcome unknown; querying");
                 metrics::counter!("exchange_unknown_outcomes_total", "exchange" => self.venue().as_str())
                     .increment(1);
-                match self
+                if let Some(report) = self
                     .resolve(&order.symbol, &order.client_id, conditional)
                     .await?
                 {
-                    Some(report) => return Ok(report),
-                    None => {
-                        tracing::warn!(client_id = %order.client_id, "the venue has no such order; sending it once more");
-                        self.0
-                            .send_order(order, margin, reference_price, priority)
-                            .await
+                    return Ok(report);
+                }
+                if !(order.reduce_only || conditional) {
+                    tracing::warn!(client_id = %order.client_id, "the venue shows no such order; not sent again (it could fill twice)");
+                    return Err(ExchangeError::UnknownOutcome {
+                        message: format!(
+                            "order {} is not on the venue after an unanswered request; not sent again",
+                            order.client_id
+                        ),
+                    });
+                }
+                tracing::warn!(client_id = %order.client_id, "the venue has no such order; sending it once more");
+                let again = self
+                    .0
+                    .send_order(order, margin, reference_price, priority)
+                    .await;
+                match self.read_back(order, conditional, again).await {
+                    // The venue holds the id yet shows no order: what it
+                    // did is still unknown — never a refusal, which would
+                    // let the caller give the order up.
+                    Err(ExchangeError::DuplicateClientId { message, .. }) => {
+                        Err(ExchangeError::UnknownOutcome { message })
                     }
+                    other => other,
                 }
             }
-            other => other,
-        };
+            other => self.read_back(order, conditional, other).await,
+        }
+    }
+
+    /// An order the venue refuses as a duplicate of our client id is this
+    /// very order, placed by an attempt whose answer was lost: read it back.
+    async fn read_back(
+        &self,
+        order: &OrderRequest,
+        conditional: bool,
+        sent: Result<OrderReport, ExchangeError>,
+    ) -> Result<OrderReport, ExchangeError> {
         match sent {
             Err(ExchangeError::DuplicateClientId { code, message }) => {
                 tracing::info!(client_id = %order.client_id, "the order is already on the venue; reading it back");

@@ -272,7 +272,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
             return refuse_now(&mut v, status, -1003, wait, msg);
         }
         let mut failure = match v.failures.front() {
-            Some((p, _)) if *p == path => v.failures.pop_front().map(|(_, f)| f),
+            Some((p, _)) if *p == path || *p == format!("{method} {path}") => {
+                v.failures.pop_front().map(|(_, f)| f)
+            }
             _ => None,
         };
         if failure.is_none()
@@ -340,6 +342,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, venue: web::Data<Shared>) ->
                     "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
                 )
             }
+            Some(Failure::NotVisible) => error(400, -2013, "Order does not exist."),
             None => route(&mut v, &method, &path, &total, api_key.as_deref()),
         };
         let code = value

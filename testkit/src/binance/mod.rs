@@ -68,7 +68,8 @@ impl LocalBinance {
             .insert((symbol.to_owned(), interval.to_owned()), candles);
     }
 
-    /// Makes the next request to `path` fail as `failure` says.
+    /// Makes the next request to `path` (or `"METHOD /path"`) fail as
+    /// `failure` says.
     pub fn fail_next(&self, path: &str, failure: Failure) {
         self.venue().failures.push_back((path.to_owned(), failure));
     }

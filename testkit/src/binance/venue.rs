@@ -28,6 +28,9 @@ pub enum Failure {
     /// The request is carried out (or not) but the answer is 503
     /// "Unknown error" after `delay_ms` — Binance's unknown outcome.
     Unknown { execute: bool, delay_ms: u64 },
+    /// A lookup answers -2013 "Order does not exist" whatever the venue
+    /// holds: an order not yet visible to queries.
+    NotVisible,
 }
 
 /// One request as received.
