@@ -49,7 +49,8 @@ pub fn spawn(execution: Arc<Execution>, store: Store, settings: Settings) {
                     }
                     _ => Vec::new(),
                 },
-                Event::Order(o)
+                // Filled, or part-filled and then cancelled or expired.
+                Event::OrderFilled(o) | Event::OrderUpdated(o)
                     if o.leg == OrderLeg::Entry && o.filled_qty > rust_decimal::Decimal::ZERO =>
                 {
                     match (o.strategy_id, o.avg_fill_price.or(o.price)) {

@@ -79,7 +79,7 @@ pub fn notification(event: &Event) -> Option<NewNotification> {
             ),
             _ => return None,
         };
-    let out = protocol::outgoing(event, |_| false)?;
+    let out = protocol::outgoing(event)?;
     let user_id = out.user_id?;
     let frame: Value = serde_json::from_str(&out.text).ok()?;
     Some(NewNotification {

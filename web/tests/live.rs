@@ -166,16 +166,37 @@ async fn a_position_lives_on_the_websocket_closes_from_the_api_and_counts_in_per
         post_alert(&api, &s, alert(&s, "buy", "long", "L1")).await.0,
         202
     );
-    let (filled, _) = until(&mut ws_a, "order_filled", |d| d["leg"] == "entry").await;
+    let (filled, before_fill) = until(&mut ws_a, "order_filled", |d| d["leg"] == "entry").await;
     assert_eq!(filled["data"]["symbol"], "BTCUSDT");
     assert_eq!(filled["data"]["side"], "LONG");
     // $10,000 × 10 % × 3 at 43,000 = 0.0697… → 0.069 BTC.
     assert_eq!(num(&filled["data"]["quantity"]), dec!(0.069));
     assert_eq!(num(&filled["data"]["price"]), dec!(43000));
-    let (update, _) = until(&mut ws_a, "position_update", |d| {
-        d["current_price"].as_f64() == Some(43000.0)
+    // Opened once; its stop and target are told as they come to rest, not
+    // as another opening.
+    let (protected, until_protected) = until(&mut ws_a, "position_protected", |d| {
+        d["stop_loss"].is_number()
     })
     .await;
+    assert!(protected["data"]["take_profit"].is_number(), "{protected}");
+    let heard: Vec<&Value> = before_fill.iter().chain(&until_protected).collect();
+    let opened: Vec<&&Value> = heard
+        .iter()
+        .filter(|f| f["event"] == "position_opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "{heard:#?}");
+    assert_eq!(
+        opened[0]["data"]["position_id"],
+        protected["data"]["position_id"]
+    );
+    let at_entry = |d: &Value| d["current_price"].as_f64() == Some(43000.0);
+    let update = match heard
+        .iter()
+        .find(|f| f["event"] == "position_update" && at_entry(&f["data"]))
+    {
+        Some(f) => (*f).clone(),
+        None => until(&mut ws_a, "position_update", at_entry).await.0,
+    };
     let position_id = update["data"]["position_id"].as_i64().unwrap();
     assert_eq!(num(&update["data"]["unrealized_pnl"]), dec!(0));
 
@@ -439,10 +460,16 @@ async fn events_fan_out_between_instances_over_redis() {
             .0,
         202
     );
-    let (filled, _) = until(&mut ws, "order_filled", |d| d["leg"] == "entry").await;
+    let (filled, before_fill) = until(&mut ws, "order_filled", |d| d["leg"] == "entry").await;
     assert_eq!(filled["data"]["symbol"], "BTCUSDT");
     assert_eq!(num(&filled["data"]["quantity"]), dec!(0.069));
-    until(&mut ws, "position_opened", |_| true).await;
+    let (_, after_fill) = until(&mut ws, "position_protected", |_| true).await;
+    let opened = before_fill
+        .iter()
+        .chain(&after_fill)
+        .filter(|f| f["event"] == "position_opened")
+        .count();
+    assert_eq!(opened, 1, "{before_fill:#?} {after_fill:#?}");
     drop(ws);
     drop(bot_b);
     drop(bot_a);

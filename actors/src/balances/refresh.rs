@@ -61,7 +61,7 @@ impl BalanceRefresher {
                 };
                 match event {
                     Ok(Some(e)) => {
-                        if let Event::Position(p) = e.as_ref() {
+                        if let Some(p) = e.position() {
                             changed.insert((p.user_id, p.account_id));
                             due.get_or_insert_with(|| tokio::time::Instant::now() + AFTER_CHANGE);
                         }

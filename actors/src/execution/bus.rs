@@ -147,7 +147,11 @@ fn count(event: &Event) {
         Event::Signal(s) => {
             metrics::counter!("signals_total", "outcome" => s.outcome.as_label()).increment(1);
         }
-        Event::Order(o) => {
+        Event::OrderPlaced(o)
+        | Event::OrderFound(o)
+        | Event::OrderUpdated(o)
+        | Event::OrderFilled(o)
+        | Event::OrderRejected(o) => {
             metrics::counter!("orders_total", "exchange" => o.exchange.clone(), "status" => o.status.as_label())
                 .increment(1);
         }
@@ -163,7 +167,9 @@ fn count(event: &Event) {
             metrics::counter!("ai_recommendations_total", "action" => a.action.clone())
                 .increment(1);
         }
-        Event::Position(_)
+        Event::PositionOpened(_)
+        | Event::PositionProtected(_)
+        | Event::PositionClosed(_)
         | Event::AccountUpdate(_)
         | Event::SecurityAlert(_)
         | Event::RiskState { .. }

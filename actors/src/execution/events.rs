@@ -206,14 +206,36 @@ pub struct PriceTick {
     pub at: DateTime<Utc>,
 }
 
+/// What happened, as a fact of the trading domain. An order or position
+/// fact carries the whole record as it stands after it, so a subscriber never
+/// looks anything up; which fact it is says what changed, so no subscriber
+/// has to infer it from a status (and a position's protection being placed
+/// is not announced as another opening). The persist actor turns the durable
+/// facts into rows.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Event {
     Signal(SignalRecord),
-    /// Inserted or updated by client order id.
-    Order(OrderRecord),
-    /// Inserted or updated by id.
-    Position(PositionRecord),
+    /// Recorded before it is sent: the record exists even if the process
+    /// dies with the order in flight.
+    OrderPlaced(OrderRecord),
+    /// One of ours resting on (or filled by) the venue that the store did not
+    /// know: its record was lost with a process.
+    OrderFound(OrderRecord),
+    /// The venue accepted, part-filled, cancelled or expired it, or its
+    /// outcome became unknown.
+    OrderUpdated(OrderRecord),
+    /// Filled completely; told once per order.
+    OrderFilled(OrderRecord),
+    /// The venue refused it.
+    OrderRejected(OrderRecord),
+    /// Its entry filled, or the venue holds a position of ours the store did
+    /// not know (adopted). Told once per position.
+    PositionOpened(PositionRecord),
+    /// Its stop-loss and take-profit, as they now rest on the venue.
+    PositionProtected(PositionRecord),
+    /// Closed, with its exit, realized PnL and reason.
+    PositionClosed(PositionRecord),
     /// The risk state to keep across restarts.
     RiskState {
         user_id: i64,
@@ -239,12 +261,50 @@ pub enum Event {
 }
 
 impl Event {
+    /// The fact an order record's change is: `before` is its status before
+    /// the change (`None` for a record just made).
+    pub fn for_order(before: Option<OrderStatus>, order: OrderRecord) -> Self {
+        match (before, order.status) {
+            (Some(OrderStatus::Filled), _) => Event::OrderUpdated(order),
+            (_, OrderStatus::Filled) => Event::OrderFilled(order),
+            (Some(OrderStatus::Rejected), _) => Event::OrderUpdated(order),
+            (_, OrderStatus::Rejected) => Event::OrderRejected(order),
+            _ => Event::OrderUpdated(order),
+        }
+    }
+
+    /// The order record, whichever fact it is.
+    pub fn order(&self) -> Option<&OrderRecord> {
+        match self {
+            Event::OrderPlaced(o)
+            | Event::OrderFound(o)
+            | Event::OrderUpdated(o)
+            | Event::OrderFilled(o)
+            | Event::OrderRejected(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The position record, whichever fact it is.
+    pub fn position(&self) -> Option<&PositionRecord> {
+        match self {
+            Event::PositionOpened(p) | Event::PositionProtected(p) | Event::PositionClosed(p) => {
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
     /// The user the event belongs to, for per-user fan-out.
     pub fn user_id(&self) -> Option<i64> {
+        if let Some(o) = self.order() {
+            return Some(o.user_id);
+        }
+        if let Some(p) = self.position() {
+            return Some(p.user_id);
+        }
         match self {
             Event::Signal(s) => s.user_id,
-            Event::Order(o) => Some(o.user_id),
-            Event::Position(p) => Some(p.user_id),
             Event::RiskState { user_id, .. } => Some(*user_id),
             Event::RiskAlert(a) => Some(a.user_id),
             Event::PositionValue(v) => Some(v.user_id),
@@ -252,7 +312,67 @@ impl Event {
             Event::AiRecommendation(a) => Some(a.user_id),
             Event::AccountUpdate(a) => Some(a.user_id),
             Event::SecurityAlert(a) => Some(a.user_id),
-            Event::Price(_) | Event::DayEnded { .. } => None,
+            _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn order(status: crate::store::enums::OrderStatus) -> OrderRecord {
+        use crate::store::enums::{OrderLeg, OrderSide, OrderType};
+        let now = chrono::Utc::now();
+        OrderRecord {
+            id: 9,
+            user_id: 1,
+            position_id: Some(4),
+            strategy_id: Some(2),
+            signal_id: Some(1),
+            account_id: 3,
+            exchange: "binance".into(),
+            venue_order_id: Some("77".into()),
+            client_order_id: ClientOrderId::derive(2, 1, tradingbot_core::exchange::Leg::Entry),
+            leg: OrderLeg::Entry,
+            symbol: "BTCUSDT".into(),
+            side: OrderSide::Buy,
+            order_type: OrderType::Market,
+            price: None,
+            trigger_price: None,
+            quantity: rust_decimal::Decimal::new(5, 3),
+            filled_qty: rust_decimal::Decimal::new(5, 3),
+            avg_fill_price: Some(rust_decimal::Decimal::new(4300012, 2)),
+            fee: rust_decimal::Decimal::ZERO,
+            fee_asset: None,
+            reduce_only: false,
+            status,
+            error_code: None,
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+            filled_at: Some(now),
+        }
+    }
+
+    #[test]
+    fn an_order_is_told_filled_or_rejected_once() {
+        use OrderStatus::*;
+        let fact = |before, now| match Event::for_order(before, order(now)) {
+            Event::OrderFilled(_) => "filled",
+            Event::OrderRejected(_) => "rejected",
+            Event::OrderUpdated(_) => "updated",
+            _ => "other",
+        };
+        assert_eq!(fact(Some(Pending), Filled), "filled");
+        assert_eq!(fact(Some(New), Filled), "filled");
+        assert_eq!(fact(Some(PartiallyFilled), Filled), "filled");
+        // A late fee or a repeated report of a filled order.
+        assert_eq!(fact(Some(Filled), Filled), "updated");
+        assert_eq!(fact(Some(Pending), Rejected), "rejected");
+        assert_eq!(fact(Some(Rejected), Rejected), "updated");
+        assert_eq!(fact(Some(Pending), New), "updated");
+        assert_eq!(fact(Some(New), Canceled), "updated");
+        assert_eq!(fact(Some(Pending), Unknown), "updated");
     }
 }

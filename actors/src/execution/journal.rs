@@ -26,65 +26,77 @@ const INSTANCE_FILE: &str = "instance";
 /// Events the database refused: kept, never dropped, for the operator.
 pub const REJECTED_FILE: &str = "rejected.jsonl";
 
-/// What the journal stores of an event.
-#[derive(Serialize)]
-#[serde(tag = "type", content = "data", rename_all = "snake_case")]
-enum DurableRef<'a> {
-    Signal(&'a SignalRecord),
-    Order(&'a OrderRecord),
-    Position(&'a PositionRecord),
-    RiskState {
-        user_id: i64,
-        ledger: &'a RiskLedger,
-    },
-    RiskAlert(&'a RiskAlert),
-}
-
+/// A journal line's event, as read back. Lines are the durable `Event`s'
+/// own serialization; lines written before order and position changes
+/// were facts hold a bare `order` or `position` record: still read, as the
+/// upsert of its row they always were.
 #[derive(Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 enum Durable {
     Signal(SignalRecord),
-    Order(OrderRecord),
-    Position(PositionRecord),
-    RiskState { user_id: i64, ledger: RiskLedger },
+    OrderPlaced(OrderRecord),
+    OrderFound(OrderRecord),
+    OrderUpdated(OrderRecord),
+    OrderFilled(OrderRecord),
+    OrderRejected(OrderRecord),
+    PositionOpened(PositionRecord),
+    PositionProtected(PositionRecord),
+    PositionClosed(PositionRecord),
+    RiskState {
+        user_id: i64,
+        ledger: RiskLedger,
+    },
     RiskAlert(RiskAlert),
+    /// Before facts (journal format 1).
+    Order(OrderRecord),
+    /// Before facts (journal format 1).
+    Position(PositionRecord),
 }
 
 impl From<Durable> for Event {
     fn from(d: Durable) -> Self {
         match d {
             Durable::Signal(s) => Event::Signal(s),
-            Durable::Order(o) => Event::Order(o),
-            Durable::Position(p) => Event::Position(p),
+            Durable::OrderPlaced(o) => Event::OrderPlaced(o),
+            Durable::OrderFound(o) => Event::OrderFound(o),
+            Durable::OrderUpdated(o) | Durable::Order(o) => Event::OrderUpdated(o),
+            Durable::OrderFilled(o) => Event::OrderFilled(o),
+            Durable::OrderRejected(o) => Event::OrderRejected(o),
+            Durable::PositionOpened(p) => Event::PositionOpened(p),
+            Durable::PositionProtected(p) => Event::PositionProtected(p),
+            Durable::PositionClosed(p) => Event::PositionClosed(p),
+            Durable::Position(p) if p.status == crate::store::enums::PositionStatus::Closed => {
+                Event::PositionClosed(p)
+            }
+            Durable::Position(p) => Event::PositionProtected(p),
             Durable::RiskState { user_id, ledger } => Event::RiskState { user_id, ledger },
             Durable::RiskAlert(a) => Event::RiskAlert(a),
         }
     }
 }
 
-fn durable(event: &Event) -> Option<DurableRef<'_>> {
-    Some(match event {
-        Event::Signal(s) => DurableRef::Signal(s),
-        Event::Order(o) => DurableRef::Order(o),
-        Event::Position(p) => DurableRef::Position(p),
-        Event::RiskState { user_id, ledger } => DurableRef::RiskState {
-            user_id: *user_id,
-            ledger,
-        },
-        Event::RiskAlert(a) => DurableRef::RiskAlert(a),
-        _ => return None,
-    })
-}
-
 /// Whether the database writer keeps this kind of event.
 pub fn is_durable(event: &Event) -> bool {
-    durable(event).is_some()
+    matches!(
+        event,
+        Event::Signal(_)
+            | Event::OrderPlaced(_)
+            | Event::OrderFound(_)
+            | Event::OrderUpdated(_)
+            | Event::OrderFilled(_)
+            | Event::OrderRejected(_)
+            | Event::PositionOpened(_)
+            | Event::PositionProtected(_)
+            | Event::PositionClosed(_)
+            | Event::RiskState { .. }
+            | Event::RiskAlert(_)
+    )
 }
 
 #[derive(Serialize)]
 struct LineOut<'a> {
     seq: u64,
-    event: DurableRef<'a>,
+    event: &'a Event,
     #[serde(skip_serializing_if = "Option::is_none")]
     lease: Lease,
 }
@@ -303,17 +315,13 @@ impl Journal {
     /// journal is still held, so deliveries happen in journal order. Events
     /// the database does not keep are delivered with number 0, unwritten.
     pub fn append(&self, event: &Event, lease: Lease, deliver: impl FnOnce(u64)) {
-        let Some(d) = durable(event) else {
+        if !is_durable(event) {
             deliver(0);
             return;
-        };
+        }
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let seq = w.next_seq;
-        let mut line = match serde_json::to_vec(&LineOut {
-            seq,
-            event: d,
-            lease,
-        }) {
+        let mut line = match serde_json::to_vec(&LineOut { seq, event, lease }) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(error = %e, "an event could not be journaled");
@@ -387,6 +395,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::execution::events::tests::order;
     use crate::store::enums::SignalOutcome;
 
     fn signal(id: i64) -> Event {
@@ -452,6 +461,54 @@ mod tests {
             }
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn facts_come_back_as_the_facts_they_were_and_format_one_lines_as_upserts() {
+        use crate::store::enums::OrderStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let found = read(dir.path()).unwrap();
+        let j = Journal::start(dir.path(), found.key.clone(), 0).unwrap();
+        j.append(
+            &Event::OrderPlaced(order(OrderStatus::Pending)),
+            None,
+            |_| {},
+        );
+        j.append(
+            &Event::OrderFilled(order(OrderStatus::Filled)),
+            None,
+            |_| {},
+        );
+        drop(j);
+        // A line the journal wrote before order changes were facts.
+        let legacy = serde_json::json!({
+            "seq": 3,
+            "event": { "type": "order", "data": order(OrderStatus::Filled) },
+        });
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(segment_path(dir.path(), 1))
+            .unwrap();
+        f.write_all(format!("{legacy}\n").as_bytes()).unwrap();
+        drop(f);
+        let kinds: Vec<&str> = read(dir.path())
+            .unwrap()
+            .events
+            .iter()
+            .map(|r| match &r.event {
+                Event::OrderPlaced(_) => "placed",
+                Event::OrderFilled(o) => {
+                    assert_eq!(o.filled_qty, rust_decimal::Decimal::new(5, 3));
+                    "filled"
+                }
+                Event::OrderUpdated(o) => {
+                    assert_eq!(o.status, OrderStatus::Filled);
+                    "updated"
+                }
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, vec!["placed", "filled", "updated"]);
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl Actor for PositionMonitor {
             loop {
                 match rx.recv().await {
                     Ok(e) => {
-                        if let Event::Position(p) = e.as_ref()
+                        if let Some(p) = e.position()
                             && me.try_send(Tracking(p.clone())).is_err()
                             && !me.connected()
                         {

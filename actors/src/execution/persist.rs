@@ -201,10 +201,10 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[Ite
                     if let Some((unlinked, cleared)) =
                         without_missing_links(store, &item.event).await
                     {
-                        let client_order_id = match &unlinked {
-                            Event::Order(o) => o.client_order_id.as_str().to_owned(),
-                            _ => String::new(),
-                        };
+                        let client_order_id = unlinked
+                            .order()
+                            .map(|o| o.client_order_id.as_str().to_owned())
+                            .unwrap_or_default();
                         let again = Item {
                             event: Arc::new(unlinked),
                             ..item.clone()
@@ -233,9 +233,16 @@ async fn write_with_retry(store: &Store, journal: Option<&Journal>, batch: &[Ite
 /// (signal, position, strategy) removed, and which were; `None` when
 /// nothing was missing or it is not an order.
 async fn without_missing_links(store: &Store, event: &Event) -> Option<(Event, Vec<&'static str>)> {
-    let Event::Order(o) = event else { return None };
     let db = store.conn();
-    let mut o = o.clone();
+    let mut unlinked = event.clone();
+    let o = match &mut unlinked {
+        Event::OrderPlaced(o)
+        | Event::OrderFound(o)
+        | Event::OrderUpdated(o)
+        | Event::OrderFilled(o)
+        | Event::OrderRejected(o) => o,
+        _ => return None,
+    };
     let mut cleared = Vec::new();
     if let Some(id) = o.signal_id
         && matches!(signals::Entity::find_by_id(id).one(db).await, Ok(None))
@@ -260,7 +267,7 @@ async fn without_missing_links(store: &Store, event: &Event) -> Option<(Event, V
         o.strategy_id = None;
         cleared.push("strategy");
     }
-    (!cleared.is_empty()).then_some((Event::Order(o), cleared))
+    (!cleared.is_empty()).then_some((unlinked, cleared))
 }
 
 /// An event the database refuses on its own: a bug. Counted, logged, and
@@ -277,8 +284,14 @@ fn refused(journal: Option<&Journal>, event: &Event, e: &sea_orm::DbErr) {
 fn event_kind(e: &Event) -> &'static str {
     match e {
         Event::Signal(_) => "signal",
-        Event::Order(_) => "order",
-        Event::Position(_) => "position",
+        Event::OrderPlaced(_) => "order_placed",
+        Event::OrderFound(_) => "order_found",
+        Event::OrderUpdated(_) => "order_updated",
+        Event::OrderFilled(_) => "order_filled",
+        Event::OrderRejected(_) => "order_rejected",
+        Event::PositionOpened(_) => "position_opened",
+        Event::PositionProtected(_) => "position_protected",
+        Event::PositionClosed(_) => "position_closed",
         Event::RiskState { .. } => "risk_state",
         Event::RiskAlert(_) => "risk_alert",
         _ => "live",
@@ -471,13 +484,20 @@ impl Rows {
     fn add(&mut self, event: &Event, current: bool) {
         match event {
             Event::Signal(s) => self.signals.add(s.id, current, || signal_row(s)),
-            Event::Order(o) => {
+            // Every order fact leaves the order's row as its record stands.
+            Event::OrderPlaced(o)
+            | Event::OrderFound(o)
+            | Event::OrderUpdated(o)
+            | Event::OrderFilled(o)
+            | Event::OrderRejected(o) => {
                 self.orders
                     .add(o.client_order_id.as_str().to_owned(), current, || {
                         order_row(o)
                     })
             }
-            Event::Position(p) => self.positions.add(p.id, current, || position_row(p)),
+            Event::PositionOpened(p) | Event::PositionProtected(p) | Event::PositionClosed(p) => {
+                self.positions.add(p.id, current, || position_row(p))
+            }
             Event::RiskState { user_id, ledger } => self
                 .risk
                 .add(*user_id, current, || risk_row(*user_id, ledger)),

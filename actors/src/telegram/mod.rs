@@ -421,7 +421,11 @@ impl Notifier {
             return;
         }
         match e {
-            Event::Position(p) if p.status == PositionStatus::Open => {
+            // Announced once its stop and target rest (or after a grace,
+            // without them).
+            Event::PositionOpened(p) | Event::PositionProtected(p)
+                if p.status == PositionStatus::Open =>
+            {
                 if self.announced.contains(&p.id) {
                     return;
                 }
@@ -443,7 +447,7 @@ impl Notifier {
                     }
                 }
             }
-            Event::Position(p) => {
+            Event::PositionClosed(p) => {
                 self.waiting.remove(&p.id);
                 self.announced.remove(&p.id);
                 self.telegram.deliver(p.user_id, Notice::Closed(p.clone()));
@@ -528,7 +532,9 @@ impl Actor for Notifier {
                     Ok(e) => {
                         let wanted = matches!(
                             e.as_ref(),
-                            Event::Position(_)
+                            Event::PositionOpened(_)
+                                | Event::PositionProtected(_)
+                                | Event::PositionClosed(_)
                                 | Event::PnlStep(_)
                                 | Event::RiskAlert(_)
                                 | Event::SecurityAlert(_)

@@ -11,13 +11,12 @@ use super::protocol::{self, Channel, Outgoing};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tradingbot_actors::execution::bus::EventBus;
 use tradingbot_actors::execution::events::Event;
 use tradingbot_actors::kv::Redis;
-use tradingbot_actors::store::enums::OrderStatus;
 
 /// Frames a session may have waiting before it counts as too slow.
 pub const SESSION_QUEUE: usize = 256;
@@ -52,9 +51,6 @@ pub struct WsHub {
     sessions: RwLock<HashMap<Option<i64>, Vec<Session>>>,
     next_id: AtomicU64,
     redis: Option<Redis>,
-    /// Orders already announced as filled (an order record may be published
-    /// again after its fill: fees, late reports).
-    filled: Mutex<HashSet<i64>>,
     /// Set when the server stops: sessions are told to go elsewhere.
     closing: AtomicBool,
 }
@@ -82,7 +78,6 @@ impl WsHub {
             sessions: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             redis,
-            filled: Mutex::new(HashSet::new()),
             closing: AtomicBool::new(false),
         });
         let mut rx = bus.subscribe();
@@ -92,10 +87,9 @@ impl WsHub {
                 match rx.recv().await {
                     Ok(event) => {
                         if !h.anyone_listening(&event) {
-                            h.remember_fill(&event);
                             continue;
                         }
-                        let out = protocol::outgoing(&event, |id| h.first_fill(id));
+                        let out = protocol::outgoing(&event);
                         if let Some(out) = out {
                             h.publish(out).await;
                         }
@@ -137,24 +131,6 @@ impl WsHub {
             Some(u) => sessions.get(&Some(u)).is_some_and(|l| !l.is_empty()),
             None => sessions.values().any(|l| !l.is_empty()),
         }
-    }
-
-    /// A fill nobody heard of is still its order's first: a client that
-    /// connects later is not told of it again by a re-published record.
-    fn remember_fill(&self, event: &Event) {
-        if let Event::Order(o) = event
-            && o.status == OrderStatus::Filled
-        {
-            self.first_fill(o.id);
-        }
-    }
-
-    fn first_fill(&self, order_id: i64) -> bool {
-        let mut f = self.filled.lock().unwrap_or_else(|e| e.into_inner());
-        if f.len() > 100_000 {
-            f.clear();
-        }
-        f.insert(order_id)
     }
 
     async fn publish(&self, out: Outgoing) {

@@ -218,7 +218,7 @@ impl Demand {
             match self.prices.hold(&s) {
                 Ok(()) => {
                     if let Some(tick) = self.prices.latest(&s)
-                        && let Some(out) = protocol::outgoing(&Event::Price(tick), |_| false)
+                        && let Some(out) = protocol::outgoing(&Event::Price(tick))
                     {
                         frames.push(out.text);
                     }

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tradingbot_actors::execution::events::{Event, OrderRecord, PositionRecord};
-use tradingbot_actors::store::enums::{OrderLeg, OrderSide, OrderStatus, PositionStatus};
+use tradingbot_actors::store::enums::{OrderLeg, OrderSide};
 
 /// Channels a client subscribes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -129,9 +129,8 @@ fn position_data(p: &PositionRecord) -> Value {
     })
 }
 
-/// How the clients hear of `event`, if they do. `first_fill` says whether
-/// this is the first time the order is seen filled (the hub remembers).
-pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<Outgoing> {
+/// How the clients hear of `event`, if they do.
+pub fn outgoing(event: &Event) -> Option<Outgoing> {
     let (user_id, channel, symbol, text) = match event {
         Event::PositionValue(v) => (
             Some(v.user_id),
@@ -159,10 +158,11 @@ pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<O
                 }),
             ),
         ),
-        Event::Position(p) => {
-            let name = match p.status {
-                PositionStatus::Open => "position_opened",
-                PositionStatus::Closed => "position_closed",
+        Event::PositionOpened(p) | Event::PositionProtected(p) | Event::PositionClosed(p) => {
+            let name = match event {
+                Event::PositionOpened(_) => "position_opened",
+                Event::PositionProtected(_) => "position_protected",
+                _ => "position_closed",
             };
             (
                 Some(p.user_id),
@@ -171,11 +171,14 @@ pub fn outgoing(event: &Event, first_fill: impl FnOnce(i64) -> bool) -> Option<O
                 frame(name, position_data(p)),
             )
         }
-        Event::Order(o) => {
-            let name = match o.status {
-                OrderStatus::Filled if first_fill(o.id) => "order_filled",
-                OrderStatus::Filled => return None,
-                OrderStatus::Rejected => "order_rejected",
+        Event::OrderPlaced(o)
+        | Event::OrderFound(o)
+        | Event::OrderUpdated(o)
+        | Event::OrderFilled(o)
+        | Event::OrderRejected(o) => {
+            let name = match event {
+                Event::OrderFilled(_) => "order_filled",
+                Event::OrderRejected(_) => "order_rejected",
                 _ => "order_update",
             };
             (

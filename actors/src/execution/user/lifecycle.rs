@@ -32,7 +32,7 @@ impl UserActor {
         l.rec.close_reason = Some(reason.to_owned());
         l.rec.status = PositionStatus::Closed;
         l.rec.closed_at = Some(Utc::now());
-        self.publish(Event::Position(l.rec.clone()));
+        self.publish(Event::PositionClosed(l.rec.clone()));
         self.touch(key);
         if !l.slot_handed_over {
             self.risk.release_slot(self.user_id);
@@ -91,7 +91,7 @@ impl UserActor {
                 l.rec.opened_at = Utc::now();
                 l.protecting = false;
                 let rec = l.rec.clone();
-                self.publish(Event::Position(rec));
+                self.publish(Event::PositionOpened(rec));
                 self.apply_report(&entry_id, Ok(&r), None, Some(position_id));
                 // Its stop and target, priced from the fill, at once.
                 self.protect(&key);

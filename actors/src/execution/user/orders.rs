@@ -47,7 +47,7 @@ impl UserActor {
             updated_at: now,
             filled_at: None,
         };
-        self.publish(Event::Order(rec.clone()));
+        self.publish(Event::OrderPlaced(rec.clone()));
         self.orders.insert(req.client_id.as_str().to_owned(), rec);
     }
 
@@ -105,7 +105,7 @@ impl UserActor {
             filled_at: None,
         };
         let _ = signal_id;
-        self.publish(Event::Order(rec.clone()));
+        self.publish(Event::OrderFound(rec.clone()));
         self.orders.insert(id.as_str().to_owned(), rec);
     }
 
@@ -118,6 +118,7 @@ impl UserActor {
         position_id: Option<i64>,
     ) -> Option<OrderRecord> {
         let rec = self.orders.get_mut(id.as_str())?;
+        let before = rec.status;
         let now = Utc::now();
         match report {
             Ok(r) => {
@@ -157,7 +158,7 @@ impl UserActor {
         }
         rec.updated_at = now;
         let rec = rec.clone();
-        self.publish(Event::Order(rec.clone()));
+        self.publish(Event::for_order(Some(before), rec.clone()));
         if rec.status.is_final_db() && !self.references(id) {
             self.orders.remove(id.as_str());
         }

@@ -179,7 +179,7 @@ impl UserActor {
             }
         }
         let l = self.live.get(&key).expect("present");
-        self.publish(Event::Position(l.rec.clone()));
+        self.publish(Event::PositionProtected(l.rec.clone()));
         if l.sl.is_some() || l.phase != Phase::Open {
             if let Some(l) = self.live.get_mut(&key) {
                 l.protect_attempts = 0;

@@ -512,7 +512,7 @@ impl UserActor {
             opened_at: Utc::now(),
             closed_at: None,
         };
-        self.publish(Event::Position(rec.clone()));
+        self.publish(Event::PositionOpened(rec.clone()));
         if let Some(o) = entry {
             self.orders
                 .entry(o.client_order_id.as_str().to_owned())
