@@ -340,19 +340,108 @@ fn redacts_passwords_in_urls() {
     assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
 }
 
+/// A value each kind of key must refuse.
+fn refused_by(value: &keys::Value) -> &'static str {
+    use keys::Value::*;
+    match value {
+        Whole { .. } | Decimal { .. } => "99999999999999999999",
+        Choice(_) => "neither-of-them",
+        Url(_) | Origins => "ftp://example.com",
+        Address => "nowhere",
+        Name => "a b",
+        Secret { .. } => "not a key",
+        LogFilter => "a=b=c[",
+        Email => "nobody",
+        Networks { .. } => "300.1.1.1",
+        Text => "\u{7}",
+        // Anything goes (an API key is the provider's business).
+        Token | Directory => "",
+    }
+}
+
 #[test]
-fn readme_documents_every_key() {
-    let readme = include_str!("../../../README.md");
+fn every_key_is_checked_by_the_values_the_table_gives_it() {
     for key in keys::ALL {
-        assert!(
-            readme.contains(key.env),
-            "README.md does not document {}",
-            key.env
-        );
-        assert!(
-            readme.contains(key.toml),
-            "README.md does not document `{}`",
-            key.toml
-        );
+        let bad = refused_by(&key.value);
+        if bad.is_empty() {
+            continue;
+        }
+        let e = err(&[(key.env, bad)]);
+        assert_eq!(e.key(), Some(key.env), "{}: {e}", key.env);
+        let range = match key.value {
+            keys::Value::Whole { min, max } => Some((min.to_string(), max.to_string())),
+            keys::Value::Decimal { min, max } => Some((min.to_owned(), max.to_owned())),
+            _ => None,
+        };
+        if let Some((min, max)) = range {
+            assert!(
+                e.to_string().contains(&min) && e.to_string().contains(&max),
+                "{}: the error names the range: {e}",
+                key.env
+            );
+            // The bounds themselves are taken (a key that also has a rule
+            // of its own, like dividing a day, keeps it).
+            for edge in [min, max] {
+                match Config::from_sources(&sources(&[(key.env, &edge)])) {
+                    Ok(_) => {}
+                    Err(e) => assert_eq!(key.env, "TRADINGBOT_EQUITY_SNAPSHOT_SECS", "{e}"),
+                }
+            }
+        }
+        if let keys::Value::Choice(groups) = key.value {
+            for word in groups.iter().flat_map(|g| g.iter()) {
+                // Taken (production then asks for its own keys).
+                if let Err(e) = Config::from_sources(&sources(&[(key.env, &word.to_uppercase())])) {
+                    assert_ne!(e.key(), Some(key.env), "{word}: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn production_requires_what_the_table_says() {
+    let required: Vec<&str> = keys::ALL
+        .iter()
+        .filter(|k| k.production != keys::Production::Same)
+        .map(|k| k.env)
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "TRADINGBOT_BIND",
+            "TRADINGBOT_PUBLIC_URL",
+            "DATABASE_URL",
+            "TRADINGBOT_JWT_SECRET",
+            "TRADINGBOT_MASTER_KEY"
+        ],
+        "production_refuses_shortcuts covers each of these"
+    );
+}
+
+/// README's configuration table is printed from the key table; with
+/// `TRADINGBOT_BLESS=1` this test writes it into README.md.
+#[test]
+fn readme_table_is_the_key_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let header = "| environment variable | TOML key |";
+    let start = readme
+        .find(header)
+        .expect("README has the configuration table");
+    let end = readme[start..]
+        .find("\n\n")
+        .map_or(readme.len(), |i| start + i + 1);
+    let table = keys::markdown_table();
+    if readme[start..end] != table {
+        if std::env::var_os("TRADINGBOT_BLESS").is_some() {
+            let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
+            std::fs::write(path, updated).unwrap();
+        } else {
+            panic!(
+                "README.md's configuration table differs from web/src/config/keys.rs; \
+                 run with TRADINGBOT_BLESS=1 to print it there"
+            );
+        }
     }
 }
