@@ -7,6 +7,7 @@ use rust_decimal_macros::dec;
 use std::sync::Arc;
 use std::time::Duration;
 use tradingbot_actors::exchange::Connection;
+use tradingbot_actors::exchange::VenueClient;
 use tradingbot_actors::exchange::binance::BinanceClient;
 use tradingbot_actors::exchange::binance::user_stream::{StreamMessage, StreamTiming, UserStream};
 use tradingbot_actors::exchange::budget::Priority;

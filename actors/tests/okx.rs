@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
 use tradingbot_actors::exchange::Connection;
+use tradingbot_actors::exchange::VenueClient;
 use tradingbot_actors::exchange::budget::Priority;
 use tradingbot_actors::exchange::okx::OkxClient;
 use tradingbot_core::exchange::{

@@ -6,6 +6,7 @@
 //! lost (so whatever it would have said must be asked for over REST). This
 //! module starts the venue's stream and translates it into [`VenueUpdate`]s.
 
+use super::VenueClient;
 use super::binance::BinanceClient;
 use super::binance::user_stream::{StreamMessage, StreamTiming, UserStream};
 use super::endpoints::Endpoints;

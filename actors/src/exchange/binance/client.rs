@@ -328,41 +328,8 @@ impl BinanceClient {
         Ok(n)
     }
 
-    /// The rules of `symbol` (loading them on first use).
-    pub async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        if let Some(r) = self
-            .rules
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(symbol)
-        {
-            return Ok(r.clone());
-        }
-        self.load_rules().await?;
-        self.rules
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(symbol)
-            .cloned()
-            .ok_or_else(|| ExchangeError::UnknownSymbol {
-                code: "-1121".into(),
-                message: format!("{symbol} is not a trading USDⓈ-M perpetual"),
-            })
-    }
-
     pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
         self.balances_at(Priority::Normal).await
-    }
-
-    /// Balances at `priority` (the periodic refresh reads in the background).
-    pub async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
-        let body = self.send(&rest::account(), priority).await?;
-        let account: model::Account = model::parse(&body)?;
-        Ok(account
-            .assets
-            .iter()
-            .map(model::AccountAsset::balance)
-            .collect())
     }
 
     /// Balances and what the key may do, from one read of the account.
@@ -392,26 +359,6 @@ impl BinanceClient {
         self.positions_at(Priority::Protective).await
     }
 
-    pub async fn positions_at(
-        &self,
-        priority: Priority,
-    ) -> Result<Vec<PositionReport>, ExchangeError> {
-        let body = self.send(&rest::position_risk(None), priority).await?;
-        let list: Vec<model::PositionRisk> = model::parse(&body)?;
-        Ok(list
-            .iter()
-            .filter_map(model::PositionRisk::report)
-            .collect())
-    }
-
-    pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
-        let body = self
-            .send(&rest::premium_index(symbol), Priority::Background)
-            .await?;
-        let p: model::PremiumIndex = model::parse(&body)?;
-        Ok(p.mark_price)
-    }
-
     /// The leverage brackets of `symbol`, smallest first.
     pub async fn brackets(&self, symbol: &str) -> Result<Vec<model::Bracket>, ExchangeError> {
         let body = self
@@ -425,13 +372,118 @@ impl BinanceClient {
             .ok_or_else(|| ExchangeError::Malformed(format!("no leverage brackets for {symbol}")))
     }
 
+    fn report(body: &[u8], conditional: bool) -> Result<OrderReport, ExchangeError> {
+        if conditional {
+            model::parse::<AlgoOrder>(body)?.report()
+        } else {
+            model::parse::<Order>(body)?.report()
+        }
+    }
+
+    /// The order named by our client id, or `None` if the venue has none.
+    pub async fn query(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.query_at(symbol, id, conditional, Priority::Protective)
+            .await
+    }
+
+    /// Starts the user data stream; returns its listen key.
+    pub async fn listen_key(&self, method: Method) -> Result<Option<String>, ExchangeError> {
+        let body = self
+            .send(&rest::listen_key(method), Priority::Protective)
+            .await?;
+        Ok(model::parse::<model::ListenKey>(&body)
+            .ok()
+            .map(|k| k.listen_key))
+    }
+}
+
+#[async_trait::async_trait]
+impl VenueClient for BinanceClient {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
+        self.sync_time().await?;
+        self.balances_and_permissions().await
+    }
+
+    /// The rules of `symbol` (loading them on first use).
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        if let Some(r) = self
+            .rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+        {
+            return Ok(r.clone());
+        }
+        self.load_rules().await?;
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+            .cloned()
+            .ok_or_else(|| ExchangeError::UnknownSymbol {
+                code: "-1121".into(),
+                message: format!("{symbol} is not a trading USDⓈ-M perpetual"),
+            })
+    }
+
+    /// Balances at `priority` (the periodic refresh reads in the background).
+    async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        let body = self.send(&rest::account(), priority).await?;
+        let account: model::Account = model::parse(&body)?;
+        Ok(account
+            .assets
+            .iter()
+            .map(model::AccountAsset::balance)
+            .collect())
+    }
+
+    async fn positions_at(&self, priority: Priority) -> Result<Vec<PositionReport>, ExchangeError> {
+        let body = self.send(&rest::position_risk(None), priority).await?;
+        let list: Vec<model::PositionRisk> = model::parse(&body)?;
+        Ok(list
+            .iter()
+            .filter_map(model::PositionRisk::report)
+            .collect())
+    }
+
+    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        let body = self
+            .send(&rest::premium_index(symbol), Priority::Background)
+            .await?;
+        let p: model::PremiumIndex = model::parse(&body)?;
+        Ok(p.mark_price)
+    }
+
+    async fn maintenance_tiers(
+        &self,
+        symbol: &str,
+        _mode: MarginMode,
+        _price: Decimal,
+    ) -> Result<Vec<Tier>, ExchangeError> {
+        Ok(self
+            .brackets(symbol)
+            .await?
+            .iter()
+            .map(model::Bracket::tier)
+            .collect())
+    }
+
     /// The most leverage `symbol` allows (first bracket).
-    pub async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
+    async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
         Ok(self.brackets(symbol).await?[0].initial_leverage)
     }
 
     /// Sets leverage and margin mode of `symbol`, once per value.
-    pub async fn configure(
+    async fn configure(
         &self,
         symbol: &str,
         leverage: u32,
@@ -457,20 +509,13 @@ impl BinanceClient {
         Ok(())
     }
 
-    fn report(body: &[u8], conditional: bool) -> Result<OrderReport, ExchangeError> {
-        if conditional {
-            model::parse::<AlgoOrder>(body)?.report()
-        } else {
-            model::parse::<Order>(body)?.report()
-        }
-    }
-
     /// Sends an order once, over the websocket API when it is up (REST
     /// otherwise, or after a clock refusal there). What to do when the
     /// answer is lost is `Connection::place`'s business.
-    pub async fn send_order(
+    async fn send_order(
         &self,
         order: &OrderRequest,
+        _margin: MarginMode,
         reference_price: Decimal,
         priority: Priority,
     ) -> Result<OrderReport, ExchangeError> {
@@ -484,18 +529,7 @@ impl BinanceClient {
         Self::report(&sent?, conditional)
     }
 
-    /// The order named by our client id, or `None` if the venue has none.
-    pub async fn query(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        self.query_at(symbol, id, conditional, Priority::Protective)
-            .await
-    }
-
-    pub async fn query_at(
+    async fn query_at(
         &self,
         symbol: &str,
         id: &ClientOrderId,
@@ -513,7 +547,7 @@ impl BinanceClient {
     }
 
     /// Every open order of `symbol`, plain and conditional.
-    pub async fn open_orders(
+    async fn open_orders(
         &self,
         symbol: &str,
         priority: Priority,
@@ -535,7 +569,7 @@ impl BinanceClient {
     }
 
     /// Cancels by client id; returns the order as it stands afterwards.
-    pub async fn cancel(
+    async fn cancel(
         &self,
         symbol: &str,
         id: &ClientOrderId,
@@ -557,108 +591,6 @@ impl BinanceClient {
             });
         }
         Self::report(&body, false)
-    }
-
-    /// Starts the user data stream; returns its listen key.
-    pub async fn listen_key(&self, method: Method) -> Result<Option<String>, ExchangeError> {
-        let body = self
-            .send(&rest::listen_key(method), Priority::Protective)
-            .await?;
-        Ok(model::parse::<model::ListenKey>(&body)
-            .ok()
-            .map(|k| k.listen_key))
-    }
-}
-
-#[async_trait::async_trait]
-impl VenueClient for BinanceClient {
-    fn venue(&self) -> Venue {
-        Venue::Binance
-    }
-
-    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
-        self.sync_time().await?;
-        self.balances_and_permissions().await
-    }
-
-    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        BinanceClient::rules(self, symbol).await
-    }
-
-    async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
-        BinanceClient::balances_at(self, priority).await
-    }
-
-    async fn positions_at(&self, priority: Priority) -> Result<Vec<PositionReport>, ExchangeError> {
-        BinanceClient::positions_at(self, priority).await
-    }
-
-    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
-        BinanceClient::mark_price(self, symbol).await
-    }
-
-    async fn maintenance_tiers(
-        &self,
-        symbol: &str,
-        _mode: MarginMode,
-        _price: Decimal,
-    ) -> Result<Vec<Tier>, ExchangeError> {
-        Ok(self
-            .brackets(symbol)
-            .await?
-            .iter()
-            .map(model::Bracket::tier)
-            .collect())
-    }
-
-    async fn max_leverage(&self, symbol: &str) -> Result<u32, ExchangeError> {
-        BinanceClient::max_leverage(self, symbol).await
-    }
-
-    async fn configure(
-        &self,
-        symbol: &str,
-        leverage: u32,
-        mode: MarginMode,
-    ) -> Result<(), ExchangeError> {
-        BinanceClient::configure(self, symbol, leverage, mode).await
-    }
-
-    async fn send_order(
-        &self,
-        order: &OrderRequest,
-        _margin: MarginMode,
-        reference_price: Decimal,
-        priority: Priority,
-    ) -> Result<OrderReport, ExchangeError> {
-        BinanceClient::send_order(self, order, reference_price, priority).await
-    }
-
-    async fn query_at(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-        priority: Priority,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        BinanceClient::query_at(self, symbol, id, conditional, priority).await
-    }
-
-    async fn open_orders(
-        &self,
-        symbol: &str,
-        priority: Priority,
-    ) -> Result<Vec<OrderReport>, ExchangeError> {
-        BinanceClient::open_orders(self, symbol, priority).await
-    }
-
-    async fn cancel(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-    ) -> Result<OrderReport, ExchangeError> {
-        BinanceClient::cancel(self, symbol, id, conditional).await
     }
 
     fn start_updates(

@@ -243,38 +243,8 @@ impl OkxClient {
         Ok(n)
     }
 
-    pub async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        if let Some(r) = self
-            .rules
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(symbol)
-        {
-            return Ok(r.clone());
-        }
-        self.load_rules().await?;
-        self.rules
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(symbol)
-            .cloned()
-            .ok_or_else(|| ExchangeError::UnknownSymbol {
-                code: "51001".into(),
-                message: format!("{symbol} is not a live OKX swap"),
-            })
-    }
-
     pub async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
         self.balances_at(Priority::Normal).await
-    }
-
-    /// Balances at `priority` (the periodic refresh reads in the background).
-    pub async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
-        let data: Vec<model::AccountBalance> = self.send(&rest::balance("USDT"), priority).await?;
-        Ok(data
-            .iter()
-            .flat_map(|a| a.details.iter().map(model::BalanceDetail::balance))
-            .collect())
     }
 
     pub async fn permissions(&self) -> Result<KeyPermissions, ExchangeError> {
@@ -288,21 +258,6 @@ impl OkxClient {
     pub async fn positions(&self) -> Result<Vec<PositionReport>, ExchangeError> {
         // What reconciliation and protection stand on: it goes first.
         self.positions_at(Priority::Protective).await
-    }
-
-    pub async fn positions_at(
-        &self,
-        priority: Priority,
-    ) -> Result<Vec<PositionReport>, ExchangeError> {
-        let data: Vec<model::Position> = self.send(&rest::positions(None), priority).await?;
-        let mut out = Vec::new();
-        for p in &data {
-            let rules = self.rules(&p.inst_id).await?;
-            if let Some(r) = p.report(&rules) {
-                out.push(r);
-            }
-        }
-        Ok(out)
     }
 
     /// The maintenance tiers of `symbol` (`BTC-USDT-SWAP`) under `mode`, in
@@ -339,7 +294,71 @@ impl OkxClient {
         Ok(tiers)
     }
 
-    pub async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+    pub async fn query(
+        &self,
+        symbol: &str,
+        id: &ClientOrderId,
+        conditional: bool,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.query_at(symbol, id, conditional, Priority::Protective)
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl VenueClient for OkxClient {
+    fn venue(&self) -> Venue {
+        Venue::Okx
+    }
+
+    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
+        self.sync_time().await?;
+        Ok((self.balances().await?, self.permissions().await?))
+    }
+
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        if let Some(r) = self
+            .rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+        {
+            return Ok(r.clone());
+        }
+        self.load_rules().await?;
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(symbol)
+            .cloned()
+            .ok_or_else(|| ExchangeError::UnknownSymbol {
+                code: "51001".into(),
+                message: format!("{symbol} is not a live OKX swap"),
+            })
+    }
+
+    /// Balances at `priority` (the periodic refresh reads in the background).
+    async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
+        let data: Vec<model::AccountBalance> = self.send(&rest::balance("USDT"), priority).await?;
+        Ok(data
+            .iter()
+            .flat_map(|a| a.details.iter().map(model::BalanceDetail::balance))
+            .collect())
+    }
+
+    async fn positions_at(&self, priority: Priority) -> Result<Vec<PositionReport>, ExchangeError> {
+        let data: Vec<model::Position> = self.send(&rest::positions(None), priority).await?;
+        let mut out = Vec::new();
+        for p in &data {
+            let rules = self.rules(&p.inst_id).await?;
+            if let Some(r) = p.report(&rules) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let data: Vec<model::MarkPrice> = self
             .send(&rest::mark_price(symbol), Priority::Background)
             .await?;
@@ -348,9 +367,18 @@ impl OkxClient {
             .ok_or_else(|| ExchangeError::Malformed(format!("no mark price for {symbol}")))
     }
 
+    async fn maintenance_tiers(
+        &self,
+        symbol: &str,
+        mode: MarginMode,
+        price: Decimal,
+    ) -> Result<Vec<Tier>, ExchangeError> {
+        self.tiers(symbol, mode, price).await
+    }
+
     /// Sets the leverage of `symbol` under `mode`, once per value. (OKX sets
     /// the margin mode on each order, `tdMode`.)
-    pub async fn configure(
+    async fn configure(
         &self,
         symbol: &str,
         leverage: u32,
@@ -374,7 +402,7 @@ impl OkxClient {
     /// Sends an order once (over the private websocket when it is up) and
     /// reads it back: OKX acknowledges with ids only. What to do when the
     /// answer is lost is `Connection::place`'s business.
-    pub async fn send_order(
+    async fn send_order(
         &self,
         order: &OrderRequest,
         margin: MarginMode,
@@ -395,17 +423,7 @@ impl OkxClient {
             })
     }
 
-    pub async fn query(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        self.query_at(symbol, id, conditional, Priority::Protective)
-            .await
-    }
-
-    pub async fn query_at(
+    async fn query_at(
         &self,
         symbol: &str,
         id: &ClientOrderId,
@@ -429,7 +447,7 @@ impl OkxClient {
     }
 
     /// Every live order of `symbol`, plain and conditional.
-    pub async fn open_orders(
+    async fn open_orders(
         &self,
         symbol: &str,
         priority: Priority,
@@ -451,7 +469,7 @@ impl OkxClient {
         Ok(out)
     }
 
-    pub async fn cancel(
+    async fn cancel(
         &self,
         symbol: &str,
         id: &ClientOrderId,
@@ -477,89 +495,6 @@ impl OkxClient {
         self.query(symbol, id, conditional)
             .await?
             .ok_or_else(not_found)
-    }
-}
-
-#[async_trait::async_trait]
-impl VenueClient for OkxClient {
-    fn venue(&self) -> Venue {
-        Venue::Okx
-    }
-
-    async fn check(&self) -> Result<(Vec<Balance>, KeyPermissions), ExchangeError> {
-        self.sync_time().await?;
-        Ok((self.balances().await?, self.permissions().await?))
-    }
-
-    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        OkxClient::rules(self, symbol).await
-    }
-
-    async fn balances_at(&self, priority: Priority) -> Result<Vec<Balance>, ExchangeError> {
-        OkxClient::balances_at(self, priority).await
-    }
-
-    async fn positions_at(&self, priority: Priority) -> Result<Vec<PositionReport>, ExchangeError> {
-        OkxClient::positions_at(self, priority).await
-    }
-
-    async fn mark_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
-        OkxClient::mark_price(self, symbol).await
-    }
-
-    async fn maintenance_tiers(
-        &self,
-        symbol: &str,
-        mode: MarginMode,
-        price: Decimal,
-    ) -> Result<Vec<Tier>, ExchangeError> {
-        self.tiers(symbol, mode, price).await
-    }
-
-    async fn configure(
-        &self,
-        symbol: &str,
-        leverage: u32,
-        mode: MarginMode,
-    ) -> Result<(), ExchangeError> {
-        OkxClient::configure(self, symbol, leverage, mode).await
-    }
-
-    async fn send_order(
-        &self,
-        order: &OrderRequest,
-        margin: MarginMode,
-        reference_price: Decimal,
-        priority: Priority,
-    ) -> Result<OrderReport, ExchangeError> {
-        OkxClient::send_order(self, order, margin, reference_price, priority).await
-    }
-
-    async fn query_at(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-        priority: Priority,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        OkxClient::query_at(self, symbol, id, conditional, priority).await
-    }
-
-    async fn open_orders(
-        &self,
-        symbol: &str,
-        priority: Priority,
-    ) -> Result<Vec<OrderReport>, ExchangeError> {
-        OkxClient::open_orders(self, symbol, priority).await
-    }
-
-    async fn cancel(
-        &self,
-        symbol: &str,
-        id: &ClientOrderId,
-        conditional: bool,
-    ) -> Result<OrderReport, ExchangeError> {
-        OkxClient::cancel(self, symbol, id, conditional).await
     }
 
     fn start_updates(
