@@ -43,6 +43,18 @@ pub enum SizingError {
         "the entry would be worth {notional}, below the venue's minimum order value {min}: raise investment_pct or leverage, or fund the account"
     )]
     BelowMinNotional { notional: Decimal, min: Decimal },
+    #[error(
+        "the entry needs {needed} of margin, more than the {available} available: lower the risk or the amount, or raise leverage"
+    )]
+    InsufficientMargin { needed: Decimal, available: Decimal },
+    #[error(
+        "a {side:?} entry at {price} with its stop at {stop} risks nothing: the stop must be on the losing side"
+    )]
+    StopNotAtRisk {
+        side: PositionSide,
+        price: Decimal,
+        stop: Decimal,
+    },
 }
 
 impl SizingError {
@@ -53,14 +65,59 @@ impl SizingError {
             SizingError::NoPrice(_) => "no_price",
             SizingError::BelowMinQuantity { .. } => "below_min_quantity",
             SizingError::BelowMinNotional { .. } => "below_min_notional",
+            SizingError::InsufficientMargin { .. } => "insufficient_margin",
+            SizingError::StopNotAtRisk { .. } => "stop_not_at_risk",
         }
     }
 }
 
-/// Sizes a market entry.
+/// What an entry is sized by: the seed's percentage of the balance, or the
+/// loss a trader accepts at the stop, or a fixed amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// This percentage of the available balance becomes the margin (the
+    /// seed's `investment_pct`).
+    MarginPct(Decimal),
+    /// The loss if the stop is hit, both sides' fees included, is this
+    /// percentage of `equity` — equal-risk trades, whatever the stop's
+    /// distance. Rounding only ever makes the loss smaller.
+    RiskPct {
+        pct: Decimal,
+        equity: Decimal,
+        side: PositionSide,
+        stop: Decimal,
+        /// Taker fee rate per side (0.0005 for 0.05 %).
+        fee_rate: Decimal,
+    },
+    /// This notional, in the quote asset (USDT).
+    Quote(Decimal),
+    /// This quantity of the base asset (BTC).
+    Base(Decimal),
+}
+
+/// Sizes a market entry from `investment_pct` of the available balance.
 pub fn entry_size(
     available: Decimal,
     investment_pct: Decimal,
+    leverage: u32,
+    price: Decimal,
+    rules: &InstrumentRules,
+) -> Result<EntrySize, SizingError> {
+    size_entry(
+        Budget::MarginPct(investment_pct),
+        available,
+        leverage,
+        price,
+        rules,
+    )
+}
+
+/// Sizes a market entry at `price` by `budget`. The size is a ceiling: it is
+/// rounded down to the venue's step, and refused when the margin it needs is
+/// more than is available rather than silently made smaller.
+pub fn size_entry(
+    budget: Budget,
+    available: Decimal,
     leverage: u32,
     price: Decimal,
     rules: &InstrumentRules,
@@ -71,9 +128,29 @@ pub fn entry_size(
     if price <= Decimal::ZERO {
         return Err(SizingError::NoPrice(rules.symbol.clone()));
     }
-    let margin_budget = available * investment_pct / Decimal::ONE_HUNDRED;
-    let notional_budget = margin_budget * Decimal::from(leverage);
-    let base_budget = notional_budget / price;
+    let leverage_d = Decimal::from(leverage.max(1));
+    let base_budget = match budget {
+        Budget::MarginPct(pct) => available * pct / Decimal::ONE_HUNDRED * leverage_d / price,
+        Budget::RiskPct {
+            pct,
+            equity,
+            side,
+            stop,
+            fee_rate,
+        } => {
+            let distance = match side {
+                PositionSide::Long => price - stop,
+                PositionSide::Short => stop - price,
+            };
+            if stop <= Decimal::ZERO || distance <= Decimal::ZERO {
+                return Err(SizingError::StopNotAtRisk { side, price, stop });
+            }
+            let loss_per_unit = distance + fee_rate.abs() * (price + stop);
+            equity.max(Decimal::ZERO) * pct / Decimal::ONE_HUNDRED / loss_per_unit
+        }
+        Budget::Quote(quote) => quote / price,
+        Budget::Base(base) => base,
+    };
     let mut venue_qty = rules.venue_qty(base_budget, true);
     // Never more than one order may carry: the budget is a ceiling, not a target.
     let max = if rules.market_max_qty > Decimal::ZERO {
@@ -109,13 +186,18 @@ pub fn entry_size(
             min: rules.min_notional,
         });
     }
+    let margin = (notional / leverage_d).round_dp(8).normalize();
+    if margin > available {
+        return Err(SizingError::InsufficientMargin {
+            needed: margin.round_dp(4),
+            available: available.round_dp(4),
+        });
+    }
     Ok(EntrySize {
         venue_qty,
         base_qty,
         notional,
-        margin: (notional / Decimal::from(leverage.max(1)))
-            .round_dp(8)
-            .normalize(),
+        margin,
     })
 }
 
@@ -257,6 +339,90 @@ mod tests {
         assert_eq!(s.notional, dec!(5160000));
     }
 
+    fn risk(pct: Decimal, equity: Decimal, side: PositionSide, stop: Decimal) -> Budget {
+        Budget::RiskPct {
+            pct,
+            equity,
+            side,
+            stop,
+            fee_rate: dec!(0.0005),
+        }
+    }
+
+    /// The loss at the stop of `base` entered at `entry`, both sides' fees included.
+    fn loss_at_stop(base: Decimal, entry: Decimal, stop: Decimal) -> Decimal {
+        base * (entry - stop).abs() + dec!(0.0005) * base * (entry + stop)
+    }
+
+    #[test]
+    fn risk_sizing_loses_the_stated_share_at_the_stop_after_rounding() {
+        // $10,000 equity, 1 % risk ($100), long at 43,000, stop 1 % below:
+        // each BTC loses 430 + 0.05 % × (43,000 + 42,570) = 472.785, so
+        // 0.21151… BTC, rounded down to 0.211.
+        let b = risk(dec!(1), dec!(10000), PositionSide::Long, dec!(42570));
+        let s = size_entry(b, dec!(10000), 10, dec!(43000), &btc()).unwrap();
+        assert_eq!(s.base_qty, dec!(0.211));
+        let loss = loss_at_stop(s.base_qty, dec!(43000), dec!(42570));
+        assert_eq!(loss.round_dp(4), dec!(99.7576));
+        // One step more would lose more than asked.
+        assert!(loss_at_stop(s.base_qty + dec!(0.001), dec!(43000), dec!(42570)) > dec!(100));
+        // A stop twice as far: half the size, the same dollar risk.
+        let b = risk(dec!(1), dec!(10000), PositionSide::Short, dec!(43860));
+        let s = size_entry(b, dec!(10000), 10, dec!(43000), &btc()).unwrap();
+        assert_eq!(s.base_qty, dec!(0.110)); // 100 ÷ 903.43
+        assert!(loss_at_stop(s.base_qty, dec!(43000), dec!(43860)) <= dec!(100));
+    }
+
+    #[test]
+    fn risk_sizing_refuses_a_stop_that_risks_nothing_or_margin_it_does_not_have() {
+        for (side, stop) in [
+            (PositionSide::Long, dec!(43000)),
+            (PositionSide::Long, dec!(44000)),
+            (PositionSide::Short, dec!(42000)),
+            (PositionSide::Long, dec!(0)),
+        ] {
+            let e = size_entry(
+                risk(dec!(1), dec!(10000), side, stop),
+                dec!(10000),
+                10,
+                dec!(43000),
+                &btc(),
+            )
+            .unwrap_err();
+            assert_eq!(e.code(), "stop_not_at_risk", "{side:?} {stop}");
+        }
+        // 5 % risk with a stop 0.1 % away at 1x: a $500,000 position from $10,000.
+        let b = risk(dec!(5), dec!(10000), PositionSide::Long, dec!(42957));
+        let e = size_entry(b, dec!(10000), 1, dec!(43000), &btc()).unwrap_err();
+        assert!(matches!(e, SizingError::InsufficientMargin { .. }), "{e}");
+        assert_eq!(e.code(), "insufficient_margin");
+    }
+
+    #[test]
+    fn fixed_amounts_round_down_to_the_step() {
+        let s = size_entry(Budget::Quote(dec!(1000)), dec!(500), 3, dec!(43000), &btc()).unwrap();
+        assert_eq!(s.base_qty, dec!(0.023)); // 0.02325…
+        assert_eq!(s.margin, dec!(329.66666667));
+        let s = size_entry(
+            Budget::Base(dec!(0.0505)),
+            dec!(10000),
+            3,
+            dec!(43000),
+            &okx_btc(),
+        )
+        .unwrap();
+        assert_eq!((s.venue_qty, s.base_qty), (dec!(5.05), dec!(0.0505)));
+        let e = size_entry(
+            Budget::Quote(dec!(100000)),
+            dec!(500),
+            3,
+            dec!(43000),
+            &btc(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "insufficient_margin");
+    }
+
     #[test]
     fn protection_rounds_towards_the_entry() {
         // Long at 43,210.7: SL 2 % = 42,346.486 → up to 42,346.5; TP 5 % = 45,371.235 → down to 45,371.2.
@@ -307,6 +473,34 @@ mod tests {
                 // Rounded down by less than one step (unless capped at the largest order).
                 if s.venue_qty < rules.market_max_qty {
                     prop_assert!(budget - s.notional < rules.market_step_size * price);
+                }
+            }
+        }
+
+        #[test]
+        fn risk_sizing_never_loses_more_than_asked(
+            equity in 100u64..1_000_000,
+            pct_tenths in 1u32..50,
+            entry_tenths in 100_000u64..1_000_000,
+            stop_bps in 5u32..2_000,
+            long in any::<bool>(),
+        ) {
+            let entry = Decimal::new(entry_tenths as i64, 1);
+            let side = if long { PositionSide::Long } else { PositionSide::Short };
+            let away = entry * Decimal::new(stop_bps as i64, 4);
+            let stop = match side {
+                PositionSide::Long => entry - away,
+                PositionSide::Short => entry + away,
+            };
+            let equity = Decimal::from(equity);
+            let pct = Decimal::new(pct_tenths as i64, 1);
+            let asked = equity * pct / Decimal::ONE_HUNDRED;
+            if let Ok(s) = size_entry(risk(pct, equity, side, stop), equity, 125, entry, &btc()) {
+                let loss = loss_at_stop(s.base_qty, entry, stop);
+                prop_assert!(loss <= asked, "lost {loss} > {asked}");
+                // Within one step of it, unless the venue's largest order capped it.
+                if s.venue_qty < dec!(120) {
+                    prop_assert!(loss_at_stop(s.base_qty + dec!(0.001), entry, stop) > asked);
                 }
             }
         }
