@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use std::sync::Arc;
 use tradingbot_core::exchange::MarginMode;
-use tradingbot_core::strategy::{OppositeSignal, StrategyConfig};
+use tradingbot_core::strategy::{OppositeSignal, Sizing, StrategyConfig};
 use tradingbot_core::symbol::Symbol;
 use tradingbot_core::vault::{Binding, Vault};
 use zeroize::Zeroizing;
@@ -79,6 +79,15 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
             .filter_map(|s| Symbol::parse(s).ok())
             .collect(),
         investment_pct: m.investment_pct.get(),
+        // A row the API wrote always names a complete mode; anything else
+        // (hand-edited) sizes as the seed does.
+        sizing: Sizing::from_fields(
+            &m.sizing_mode,
+            m.risk_pct.map(|d| d.get()),
+            m.qty_usdt.map(|d| d.get()),
+            m.qty_base.map(|d| d.get()),
+        )
+        .unwrap_or(Sizing::InvestmentPct),
         long_tp_pct: m.long_tp_pct.get(),
         long_sl_pct: m.long_sl_pct.get(),
         short_tp_pct: m.short_tp_pct.get(),
@@ -96,6 +105,10 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
     active.indicator_id = Set(cfg.indicator_id.clone());
     active.symbols = Set(serde_json::to_string(&symbols).unwrap_or_else(|_| "[]".into()));
     active.investment_pct = Set(DbDecimal(cfg.investment_pct));
+    active.sizing_mode = Set(cfg.sizing.mode().to_owned());
+    active.risk_pct = Set(cfg.sizing.risk_pct().map(DbDecimal));
+    active.qty_usdt = Set(cfg.sizing.qty_usdt().map(DbDecimal));
+    active.qty_base = Set(cfg.sizing.qty_base().map(DbDecimal));
     active.long_tp_pct = Set(DbDecimal(cfg.long_tp_pct));
     active.long_sl_pct = Set(DbDecimal(cfg.long_sl_pct));
     active.short_tp_pct = Set(DbDecimal(cfg.short_tp_pct));

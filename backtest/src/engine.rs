@@ -18,7 +18,7 @@ use tradingbot_core::indicators::Bar;
 use tradingbot_core::market::candle::Candle;
 use tradingbot_core::position::{self, Collateral, Holding, Maintenance};
 use tradingbot_core::sizing;
-use tradingbot_core::strategy::OppositeSignal;
+use tradingbot_core::strategy::{OppositeSignal, Sizing};
 use tradingbot_core::templates::{Rule, Signal};
 
 /// When a signal is acted on.
@@ -35,6 +35,9 @@ pub enum Fill {
 pub struct Settings {
     pub capital: Decimal,
     pub investment_pct: Decimal,
+    /// What entries are sized by, as the live strategy does (risk sizing
+    /// counts this backtest's `fee_rate` on both sides).
+    pub sizing: Sizing,
     pub leverage: u32,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
@@ -57,6 +60,7 @@ impl Settings {
         Self {
             capital: Decimal::from(10_000),
             investment_pct: Decimal::from(10),
+            sizing: Sizing::InvestmentPct,
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),
@@ -246,19 +250,24 @@ impl<'a> Engine<'a> {
             return;
         }
         let price = self.market(reference, side == PositionSide::Long);
-        let Ok(size) = sizing::entry_size(
-            self.wallet,
-            self.s.investment_pct,
-            self.s.leverage,
-            price,
-            &self.s.rules,
-        ) else {
-            self.skipped += 1;
-            return;
-        };
         let (tp_pct, sl_pct) = match side {
             PositionSide::Long => (self.s.long_tp_pct, self.s.long_sl_pct),
             PositionSide::Short => (self.s.short_tp_pct, self.s.short_sl_pct),
+        };
+        let sized = sizing::budget(
+            self.s.sizing,
+            self.s.investment_pct,
+            side,
+            price,
+            sl_pct,
+            self.wallet,
+            self.s.fee_rate,
+            &self.s.rules,
+        )
+        .and_then(|b| sizing::size_entry(b, self.wallet, self.s.leverage, price, &self.s.rules));
+        let Ok(size) = sized else {
+            self.skipped += 1;
+            return;
         };
         let p = sizing::protection(side, price, tp_pct, sl_pct, &self.s.rules);
         let holding = Holding {

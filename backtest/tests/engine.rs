@@ -8,6 +8,7 @@ use rust_decimal_macros::dec;
 use tradingbot_backtest::engine::{ExitReason, Fill, Series, Settings, run, run_with};
 use tradingbot_core::exchange::PositionSide;
 use tradingbot_core::market::candle::Candle;
+use tradingbot_core::strategy::Sizing;
 use tradingbot_core::templates::{self, Signal};
 
 const DAY: i64 = 86_400_000;
@@ -89,6 +90,47 @@ fn a_worked_example() {
     assert_eq!(r.exit_reasons[&ExitReason::TakeProfit], 2);
     // Buy and hold: 100 → 101.
     assert!((r.buy_and_hold_pct - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn risk_sizing_loses_the_stated_share_at_the_stop_as_live() {
+    let candles = [
+        candle(0, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        candle(2, dec!(100), dec!(100), dec!(94), dec!(96)),
+    ];
+    let s = Settings {
+        sizing: Sizing::RiskPct { risk_pct: dec!(1) },
+        ..settings()
+    };
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    // 1 % of 10,000 at risk; stop 5 % below 100 at 95; each unit loses
+    // 5 + 0.1 % × (100 + 95) = 5.195 → 19.2492… → 19.249 units.
+    let t = &o.trades[0];
+    assert_eq!((t.quantity, t.stop_loss), (dec!(19.249), Some(dec!(95))));
+    // −5 × 19.249 − 1.9249 − 1.828655 (both fees).
+    assert_eq!(
+        (t.exit_reason, t.pnl),
+        (ExitReason::StopLoss, dec!(-99.998555))
+    );
+
+    // A fixed notional: 1,000 USDT at 100 is 10 units, whatever the wallet.
+    let s = Settings {
+        sizing: Sizing::FixedUsdt {
+            qty_usdt: dec!(1000),
+        },
+        ..settings()
+    };
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    assert_eq!(o.trades[0].quantity, dec!(10));
 }
 
 #[test]

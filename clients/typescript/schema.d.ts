@@ -1309,8 +1309,9 @@ export interface paths {
          * @description The body is the alert message (JSON; `text/plain` is fine): `secret`,
          *     `action` (`long`, `short`, `close`, `close_long`, `close_short`, `buy`,
          *     `sell`, `flat`), `symbol`, `timestamp`, `id`, optional `price`,
-         *     `market_position`, and overrides `size_pct`, `leverage`, `tp_pct`,
-         *     `sl_pct` within the strategy's limits. Programmatic senders may sign
+         *     `market_position`, and overrides `size_pct`, `risk_pct`, `qty_usdt`
+         *     (each for its sizing mode), `leverage`, `tp_pct`, `sl_pct` within the
+         *     strategy's limits. Programmatic senders may sign
          *     instead: `X-Webhook-Timestamp` and `X-Webhook-Signature` = hex
          *     HMAC-SHA256(secret, timestamp + "." + body).
          */
@@ -1454,9 +1455,20 @@ export interface components {
             /** @description Template parameters by name; missing ones take their defaults. */
             params?: Record<string, never>;
             /** Format: double */
+            qty_base?: number | null;
+            /** Format: double */
+            qty_usdt?: number | null;
+            /** Format: double */
+            risk_pct?: number | null;
+            /** Format: double */
             short_sl_pct?: number | null;
             /** Format: double */
             short_tp_pct?: number | null;
+            /**
+             * @description As a strategy's (default: the saved strategy's, else
+             *     `investment_pct`); risk sizing counts `fee_rate` on both sides.
+             */
+            sizing_mode?: ("investment_pct" | "risk_pct" | "fixed_usdt" | "fixed_qty") | null;
             /** Format: double */
             slippage_bps?: number | null;
             /**
@@ -2363,9 +2375,20 @@ export interface components {
             /** Format: double */
             long_tp_pct?: number | null;
             /** Format: double */
+            qty_base?: number | null;
+            /** Format: double */
+            qty_usdt?: number | null;
+            /** Format: double */
+            risk_pct?: number | null;
+            /** Format: double */
             short_sl_pct?: number | null;
             /** Format: double */
             short_tp_pct?: number | null;
+            /**
+             * @description As a strategy's (default `investment_pct`); risk sizing takes
+             *     `balance` as the wallet.
+             */
+            sizing_mode?: ("investment_pct" | "risk_pct" | "fixed_usdt" | "fixed_qty") | null;
             /** @description Default BTCUSDT. */
             symbol?: string | null;
         };
@@ -2413,10 +2436,31 @@ export interface components {
             name?: string | null;
             /** @description `reverse` (default) or `close`. */
             opposite_signal?: ("reverse" | "close") | null;
+            /**
+             * Format: double
+             * @description `fixed_qty` sizing: the position in the base asset (BTC).
+             */
+            qty_base?: number | null;
+            /**
+             * Format: double
+             * @description `fixed_usdt` sizing: the position's notional in USDT.
+             */
+            qty_usdt?: number | null;
+            /**
+             * Format: double
+             * @description `risk_pct` sizing: % of the wallet lost if the stop-loss is hit,
+             *     both sides' taker fees included, 0.01–100.
+             */
+            risk_pct?: number | null;
             /** Format: double */
             short_sl_pct?: number | null;
             /** Format: double */
             short_tp_pct?: number | null;
+            /**
+             * @description What entries are sized by (default `investment_pct`); naming a mode
+             *     other than the strategy's needs that mode's amount.
+             */
+            sizing_mode?: ("investment_pct" | "risk_pct" | "fixed_usdt" | "fixed_qty") | null;
             /** @description One symbol (`BTCUSDT`, `BTCUSDT.P`, `BTC-USDT-SWAP`); default BTCUSDT. */
             symbol?: string | null;
             /** @description Several symbols (1–20), each spelled as `symbol`. */
@@ -2461,10 +2505,26 @@ export interface components {
             name: string;
             /** @description `reverse` or `close`: what an opposite signal does to an open position. */
             opposite_signal: string;
+            /**
+             * Format: double
+             * @description With `fixed_qty` sizing.
+             */
+            qty_base?: number | null;
+            /**
+             * Format: double
+             * @description With `fixed_usdt` sizing.
+             */
+            qty_usdt?: number | null;
+            /**
+             * Format: double
+             * @description With `risk_pct` sizing.
+             */
+            risk_pct?: number | null;
             /** Format: double */
             short_sl_pct: number;
             /** Format: double */
             short_tp_pct: number;
+            sizing_mode: ("investment_pct" | "risk_pct" | "fixed_usdt" | "fixed_qty") & Record<string, never>;
             /** @description The first of `symbols`, for clients that show one. */
             symbol?: string | null;
             symbols: string[];

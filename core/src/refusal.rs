@@ -53,6 +53,12 @@ pub enum Refusal {
         value: String,
         max: String,
     },
+    /// An alert sized by a field its strategy's sizing mode does not use.
+    #[error("{field} does not apply: the strategy sizes by `{mode}`")]
+    OverrideNotForSizing {
+        field: &'static str,
+        mode: &'static str,
+    },
     #[error("instrument rules for {0} are not loaded yet; retry shortly")]
     RulesNotLoaded(String),
     #[error("no recent price for {0}")]
@@ -90,6 +96,7 @@ impl Refusal {
             Refusal::AlreadyInPosition { .. } => "already_in_position",
             Refusal::RecordsBehind => "records_behind",
             Refusal::OverrideOutOfBounds { .. } => "override_out_of_bounds",
+            Refusal::OverrideNotForSizing { .. } => "override_not_for_sizing",
             Refusal::RulesNotLoaded(_) | Refusal::NoRecentPrice(_) => "market_data_unavailable",
             Refusal::LeverageAboveVenueMax { .. } => "leverage_above_venue_max",
             Refusal::BalanceUnavailable => "balance_unavailable",

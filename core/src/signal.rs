@@ -113,6 +113,10 @@ struct RawAlert<'a> {
     tp_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     sl_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    risk_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    qty_usdt: Option<Decimal>,
 }
 
 /// Per-signal changes to the strategy's sizing and protection, still to be
@@ -123,6 +127,10 @@ pub struct Overrides {
     pub leverage: Option<u32>,
     pub tp_pct: Option<Decimal>,
     pub sl_pct: Option<Decimal>,
+    /// Risk-sized strategies: the share of the wallet lost at the stop.
+    pub risk_pct: Option<Decimal>,
+    /// Fixed-amount strategies: the notional in USDT.
+    pub qty_usdt: Option<Decimal>,
 }
 
 /// A parsed alert, not yet authenticated.
@@ -299,6 +307,7 @@ impl Alert {
             ("size_pct", raw.size_pct),
             ("tp_pct", raw.tp_pct),
             ("sl_pct", raw.sl_pct),
+            ("risk_pct", raw.risk_pct),
         ] {
             if let Some(v) = v
                 && (v <= Decimal::ZERO || v > Decimal::ONE_HUNDRED)
@@ -308,6 +317,14 @@ impl Alert {
                     reason: "a percentage above 0 and at most 100".into(),
                 });
             }
+        }
+        if let Some(q) = raw.qty_usdt
+            && q <= Decimal::ZERO
+        {
+            return Err(AlertError::Invalid {
+                field: "qty_usdt",
+                reason: "an amount of USDT above 0".into(),
+            });
         }
         Ok(Alert {
             action,
@@ -320,6 +337,8 @@ impl Alert {
                 leverage,
                 tp_pct: raw.tp_pct,
                 sl_pct: raw.sl_pct,
+                risk_pct: raw.risk_pct,
+                qty_usdt: raw.qty_usdt,
             },
             secret: raw.secret.map(Cow::into_owned),
         })
@@ -477,9 +496,25 @@ mod tests {
                 size_pct: Some(dec!(5)),
                 leverage: Some(2),
                 tp_pct: Some(dec!(3.5)),
-                sl_pct: Some(dec!(1))
+                sl_pct: Some(dec!(1)),
+                ..Default::default()
             }
         );
+        let sized = Alert::parse(br#"{"action":"long","risk_pct":"0.5","qty_usdt":250}"#).unwrap();
+        assert_eq!(
+            (sized.overrides.risk_pct, sized.overrides.qty_usdt),
+            (Some(dec!(0.5)), Some(dec!(250)))
+        );
+        for (body, field) in [
+            (&br#"{"action":"long","risk_pct":0}"#[..], "risk_pct"),
+            (br#"{"action":"long","risk_pct":101}"#, "risk_pct"),
+            (br#"{"action":"long","qty_usdt":-5}"#, "qty_usdt"),
+        ] {
+            assert!(
+                matches!(Alert::parse(body), Err(AlertError::Invalid { field: f, .. }) if f == field),
+                "{field}"
+            );
+        }
     }
 
     #[test]

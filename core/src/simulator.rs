@@ -15,7 +15,8 @@
 use crate::exchange::PositionSide;
 use crate::exchange::instrument::{InstrumentRules, Rounding};
 use crate::position::{Collateral, Holding, Maintenance, liquidation_price};
-use crate::sizing::{pnl, protection};
+use crate::sizing::{self, pnl, protection};
+use crate::strategy::Sizing;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -95,6 +96,9 @@ pub struct Inputs {
     /// The account's available balance (USDT).
     pub balance: Decimal,
     pub investment_pct: Decimal,
+    /// What the entry is sized by (risk sizing takes `balance` as the
+    /// wallet and `fee_rate` on both sides).
+    pub sizing: Sizing,
     pub leverage: u32,
     pub tp_pct: Decimal,
     pub sl_pct: Decimal,
@@ -190,16 +194,43 @@ pub fn simulate(i: &Inputs, side: PositionSide) -> Simulation {
     let rules = &i.rules;
     let leverage = i.leverage.max(1);
     let mut warnings = Vec::new();
-    let margin_budget = i.balance.max(Decimal::ZERO) * i.investment_pct / Decimal::ONE_HUNDRED;
-    let base_budget = if i.entry_price > Decimal::ZERO {
-        margin_budget * Decimal::from(leverage) / i.entry_price
-    } else {
-        Decimal::ZERO
+    let base_budget = sizing::budget(
+        i.sizing,
+        i.investment_pct,
+        side,
+        i.entry_price,
+        i.sl_pct,
+        i.balance,
+        i.fee_rate,
+        rules,
+    )
+    .and_then(|b| sizing::base_budget(b, i.balance, leverage, i.entry_price, rules));
+    let base_budget = match base_budget {
+        Ok(b) => b,
+        Err(e @ sizing::SizingError::StopNotAtRisk { .. }) => {
+            warnings.push(Warning {
+                code: e.code(),
+                message: e.to_string(),
+            });
+            Decimal::ZERO
+        }
+        // No balance or price: nothing to size, and the quantity warning says so.
+        Err(_) => Decimal::ZERO,
     };
     let venue_quantity = rules.venue_qty(base_budget, true);
     let quantity = rules.base_qty(venue_quantity);
     let notional = (quantity * i.entry_price).normalize();
     let margin = (notional / Decimal::from(leverage)).round_dp(8).normalize();
+    if margin > i.balance {
+        warnings.push(Warning {
+            code: "insufficient_margin",
+            message: format!(
+                "the entry needs {} of margin, more than the {} available",
+                margin.round_dp(2),
+                i.balance.round_dp(2)
+            ),
+        });
+    }
     let min_qty = if rules.market_min_qty > Decimal::ZERO {
         rules.market_min_qty
     } else {

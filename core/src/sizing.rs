@@ -9,6 +9,7 @@
 
 use crate::exchange::PositionSide;
 use crate::exchange::instrument::{InstrumentRules, Rounding};
+use crate::strategy::Sizing;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -95,6 +96,49 @@ pub enum Budget {
     Base(Decimal),
 }
 
+/// The taker fee a risk-sized entry counts on each side: both venues'
+/// base tier for USDT-margined perpetuals (Binance 0.05 %, OKX 0.05 %). A
+/// trader on a cheaper tier loses a little less than asked at the stop.
+pub const TAKER_FEE: Decimal = Decimal::from_parts(5, 0, 0, false, 4);
+
+/// The budget a strategy's sizing gives an entry on `side` at `price`:
+/// `investment_pct` for the seed's mode; for risk sizing, the stop is where
+/// the strategy's `sl_pct` puts it (rounded as it will rest) and `equity` is
+/// the wallet balance, and each side's fee is `fee_rate` ([`TAKER_FEE`] live).
+#[allow(clippy::too_many_arguments)]
+pub fn budget(
+    sizing: Sizing,
+    investment_pct: Decimal,
+    side: PositionSide,
+    price: Decimal,
+    sl_pct: Decimal,
+    equity: Decimal,
+    fee_rate: Decimal,
+    rules: &InstrumentRules,
+) -> Result<Budget, SizingError> {
+    Ok(match sizing {
+        Sizing::InvestmentPct => Budget::MarginPct(investment_pct),
+        Sizing::RiskPct { risk_pct } => {
+            let stop = protection(side, price, Decimal::ONE, sl_pct, rules)
+                .stop_loss
+                .ok_or(SizingError::StopNotAtRisk {
+                    side,
+                    price,
+                    stop: Decimal::ZERO,
+                })?;
+            Budget::RiskPct {
+                pct: risk_pct,
+                equity,
+                side,
+                stop,
+                fee_rate,
+            }
+        }
+        Sizing::FixedUsdt { qty_usdt } => Budget::Quote(qty_usdt),
+        Sizing::FixedQty { qty_base } => Budget::Base(qty_base),
+    })
+}
+
 /// Sizes a market entry from `investment_pct` of the available balance.
 pub fn entry_size(
     available: Decimal,
@@ -112,16 +156,15 @@ pub fn entry_size(
     )
 }
 
-/// Sizes a market entry at `price` by `budget`. The size is a ceiling: it is
-/// rounded down to the venue's step, and refused when the margin it needs is
-/// more than is available rather than silently made smaller.
-pub fn size_entry(
+/// The base quantity `budget` asks for at `price`, before the venue's
+/// step, limits and the margin check (the risk simulator shows it too).
+pub fn base_budget(
     budget: Budget,
     available: Decimal,
     leverage: u32,
     price: Decimal,
     rules: &InstrumentRules,
-) -> Result<EntrySize, SizingError> {
+) -> Result<Decimal, SizingError> {
     if available <= Decimal::ZERO {
         return Err(SizingError::NoBalance);
     }
@@ -129,7 +172,7 @@ pub fn size_entry(
         return Err(SizingError::NoPrice(rules.symbol.clone()));
     }
     let leverage_d = Decimal::from(leverage.max(1));
-    let base_budget = match budget {
+    Ok(match budget {
         Budget::MarginPct(pct) => available * pct / Decimal::ONE_HUNDRED * leverage_d / price,
         Budget::RiskPct {
             pct,
@@ -150,7 +193,21 @@ pub fn size_entry(
         }
         Budget::Quote(quote) => quote / price,
         Budget::Base(base) => base,
-    };
+    })
+}
+
+/// Sizes a market entry at `price` by `budget`. The size is a ceiling: it is
+/// rounded down to the venue's step, and refused when the margin it needs is
+/// more than is available rather than silently made smaller.
+pub fn size_entry(
+    budget: Budget,
+    available: Decimal,
+    leverage: u32,
+    price: Decimal,
+    rules: &InstrumentRules,
+) -> Result<EntrySize, SizingError> {
+    let leverage_d = Decimal::from(leverage.max(1));
+    let base_budget = base_budget(budget, available, leverage, price, rules)?;
     let mut venue_qty = rules.venue_qty(base_budget, true);
     // Never more than one order may carry: the budget is a ceiling, not a target.
     let max = if rules.market_max_qty > Decimal::ZERO {
@@ -396,6 +453,56 @@ mod tests {
         let e = size_entry(b, dec!(10000), 1, dec!(43000), &btc()).unwrap_err();
         assert!(matches!(e, SizingError::InsufficientMargin { .. }), "{e}");
         assert_eq!(e.code(), "insufficient_margin");
+    }
+
+    #[test]
+    fn a_strategys_risk_budget_stops_where_its_stop_will_rest() {
+        // Long at 43,210.7 with a 2 % stop: the stop rests at 42,346.5.
+        let b = budget(
+            Sizing::RiskPct { risk_pct: dec!(1) },
+            dec!(10),
+            PositionSide::Long,
+            dec!(43210.7),
+            dec!(2),
+            dec!(5000),
+            TAKER_FEE,
+            &btc(),
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            Budget::RiskPct {
+                pct: dec!(1),
+                equity: dec!(5000),
+                side: PositionSide::Long,
+                stop: dec!(42346.5),
+                fee_rate: dec!(0.0005),
+            }
+        );
+        // A 100 % stop on a long is no stop: nothing to size a risk by.
+        let e = budget(
+            Sizing::RiskPct { risk_pct: dec!(1) },
+            dec!(10),
+            PositionSide::Long,
+            dec!(43210.7),
+            dec!(100),
+            dec!(5000),
+            TAKER_FEE,
+            &btc(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "stop_not_at_risk");
+        let b = budget(
+            Sizing::InvestmentPct,
+            dec!(10),
+            PositionSide::Short,
+            dec!(1),
+            dec!(2),
+            dec!(1),
+            TAKER_FEE,
+            &btc(),
+        );
+        assert_eq!(b, Ok(Budget::MarginPct(dec!(10))));
     }
 
     #[test]

@@ -49,14 +49,91 @@ impl OppositeSignal {
     }
 }
 
+/// What a strategy sizes its entries by (API field `sizing_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "sizing_mode", rename_all = "snake_case")]
+pub enum Sizing {
+    /// `investment_pct` of the available balance as margin (the seed's).
+    InvestmentPct,
+    /// The loss at the stop-loss is `risk_pct` % of the wallet balance, so
+    /// every trade risks the same, whatever its stop's distance.
+    RiskPct { risk_pct: Decimal },
+    /// A position worth `qty_usdt` (notional, quote asset).
+    FixedUsdt { qty_usdt: Decimal },
+    /// `qty_base` of the base asset (BTC for BTCUSDT).
+    FixedQty { qty_base: Decimal },
+}
+
+impl Sizing {
+    /// The API's names of the modes.
+    pub const MODES: [&'static str; 4] = ["investment_pct", "risk_pct", "fixed_usdt", "fixed_qty"];
+
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Sizing::InvestmentPct => "investment_pct",
+            Sizing::RiskPct { .. } => "risk_pct",
+            Sizing::FixedUsdt { .. } => "fixed_usdt",
+            Sizing::FixedQty { .. } => "fixed_qty",
+        }
+    }
+
+    pub fn risk_pct(&self) -> Option<Decimal> {
+        match self {
+            Sizing::RiskPct { risk_pct } => Some(*risk_pct),
+            _ => None,
+        }
+    }
+
+    pub fn qty_usdt(&self) -> Option<Decimal> {
+        match self {
+            Sizing::FixedUsdt { qty_usdt } => Some(*qty_usdt),
+            _ => None,
+        }
+    }
+
+    pub fn qty_base(&self) -> Option<Decimal> {
+        match self {
+            Sizing::FixedQty { qty_base } => Some(*qty_base),
+            _ => None,
+        }
+    }
+
+    /// The mode named `mode` with its amount from the fields given (`None`
+    /// when the mode's own field is missing or the mode is unknown).
+    pub fn from_fields(
+        mode: &str,
+        risk_pct: Option<Decimal>,
+        qty_usdt: Option<Decimal>,
+        qty_base: Option<Decimal>,
+    ) -> Option<Self> {
+        Some(match mode {
+            "investment_pct" => Sizing::InvestmentPct,
+            "risk_pct" => Sizing::RiskPct {
+                risk_pct: risk_pct?,
+            },
+            "fixed_usdt" => Sizing::FixedUsdt {
+                qty_usdt: qty_usdt?,
+            },
+            "fixed_qty" => Sizing::FixedQty {
+                qty_base: qty_base?,
+            },
+            _ => return None,
+        })
+    }
+}
+
 /// A validated strategy configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrategyConfig {
     pub name: String,
     pub indicator_id: String,
     pub symbols: Vec<Symbol>,
-    /// Share of the account's available balance used as margin, 1–100 %.
+    /// Share of the account's available balance used as margin, 1–100 %
+    /// (what the entry is sized by when `sizing` says so).
     pub investment_pct: Decimal,
+    /// What entries are sized by.
+    #[serde(flatten)]
+    pub sizing: Sizing,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
     pub short_tp_pct: Decimal,
@@ -96,6 +173,14 @@ pub struct StrategyDraft {
     pub symbol: Option<String>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub investment_pct: Option<Decimal>,
+    /// `investment_pct` (default), `risk_pct`, `fixed_usdt` or `fixed_qty`.
+    pub sizing_mode: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub risk_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub qty_usdt: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub qty_base: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub long_tp_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
@@ -162,6 +247,114 @@ fn pct(errors: &mut Vec<FieldError>, field: &str, v: Decimal, min: Decimal) -> D
         errors.push(FieldError::new(field, "at most two decimal places"));
     }
     v.normalize()
+}
+
+/// The most a fixed-amount strategy may name: beyond any venue's largest
+/// order, so a typo (an extra zero or six) is refused, not traded.
+const MAX_QTY_USDT: i64 = 100_000_000;
+
+impl Sizing {
+    /// The sizing `draft`'s sizing fields ask for over `base`'s (the
+    /// backtester takes them the way a strategy does).
+    pub fn resolve(draft: &StrategyDraft, base: Option<Sizing>) -> Result<Sizing, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let s = sizing(&mut errors, draft, base);
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The sizing the draft asks for over `base`'s: naming another mode needs
+/// that mode's amount (given, or kept from the base when it is the same
+/// mode); an amount alone changes the current mode's.
+fn sizing(errors: &mut Vec<FieldError>, draft: &StrategyDraft, base: Option<Sizing>) -> Sizing {
+    let base = base.unwrap_or(Sizing::InvestmentPct);
+    let mode = draft
+        .sizing_mode
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(base.mode());
+    if !Sizing::MODES.contains(&mode) {
+        errors.push(FieldError::new(
+            "sizing_mode",
+            format!("one of {}", Sizing::MODES.join(", ")),
+        ));
+        return base;
+    }
+    for (field, given, of) in [
+        ("risk_pct", draft.risk_pct, "risk_pct"),
+        ("qty_usdt", draft.qty_usdt, "fixed_usdt"),
+        ("qty_base", draft.qty_base, "fixed_qty"),
+    ] {
+        if given.is_some() && mode != of {
+            errors.push(FieldError::new(
+                field,
+                format!("only with sizing_mode `{of}` (this strategy's is `{mode}`)"),
+            ));
+        }
+    }
+    let chosen = Sizing::from_fields(
+        mode,
+        draft.risk_pct.or(base.risk_pct()),
+        draft.qty_usdt.or(base.qty_usdt()),
+        draft.qty_base.or(base.qty_base()),
+    );
+    let Some(chosen) = chosen else {
+        let field = match mode {
+            "risk_pct" => "risk_pct",
+            "fixed_usdt" => "qty_usdt",
+            _ => "qty_base",
+        };
+        errors.push(FieldError::new(
+            field,
+            format!("required with sizing_mode `{mode}`"),
+        ));
+        return base;
+    };
+    match chosen {
+        Sizing::RiskPct { risk_pct } => {
+            if risk_pct < Decimal::new(1, 2) || risk_pct > Decimal::ONE_HUNDRED {
+                errors.push(FieldError::new(
+                    "risk_pct",
+                    "must be between 0.01 and 100 (percent of the wallet lost at the stop)",
+                ));
+            } else if risk_pct.normalize().scale() > 2 {
+                errors.push(FieldError::new("risk_pct", "at most two decimal places"));
+            }
+        }
+        Sizing::FixedUsdt { qty_usdt } => {
+            if qty_usdt <= Decimal::ZERO || qty_usdt > Decimal::from(MAX_QTY_USDT) {
+                errors.push(FieldError::new(
+                    "qty_usdt",
+                    format!("must be above 0 and at most {MAX_QTY_USDT} (USDT of notional)"),
+                ));
+            }
+        }
+        Sizing::FixedQty { qty_base } => {
+            if qty_base <= Decimal::ZERO || qty_base > Decimal::from(10_000_000) {
+                errors.push(FieldError::new(
+                    "qty_base",
+                    "must be above 0 and at most 10000000 (of the base asset)",
+                ));
+            }
+        }
+        Sizing::InvestmentPct => {}
+    }
+    match chosen {
+        Sizing::RiskPct { risk_pct } => Sizing::RiskPct {
+            risk_pct: risk_pct.normalize(),
+        },
+        Sizing::FixedUsdt { qty_usdt } => Sizing::FixedUsdt {
+            qty_usdt: qty_usdt.normalize(),
+        },
+        Sizing::FixedQty { qty_base } => Sizing::FixedQty {
+            qty_base: qty_base.normalize(),
+        },
+        Sizing::InvestmentPct => Sizing::InvestmentPct,
+    }
 }
 
 impl StrategyConfig {
@@ -251,6 +444,7 @@ impl StrategyConfig {
             pick(draft.investment_pct, |b| b.investment_pct, inv),
             Decimal::ONE,
         );
+        let sizing = sizing(&mut errors, draft, base.map(|b| b.sizing));
         let long_tp_pct = pct(
             &mut errors,
             "long_tp_pct",
@@ -311,6 +505,7 @@ impl StrategyConfig {
                 indicator_id,
                 symbols,
                 investment_pct,
+                sizing,
                 long_tp_pct,
                 long_sl_pct,
                 short_tp_pct,
@@ -430,6 +625,98 @@ mod tests {
                 "opposite_signal"
             ]
         );
+    }
+
+    #[test]
+    fn sizing_modes_need_their_amount_and_only_theirs() {
+        let make = |json: &str, base: Option<&StrategyConfig>| {
+            StrategyConfig::from_draft(&draft(json), base)
+        };
+        let c = make(r#"{"name":"x","symbol":"BTCUSDT"}"#, None).unwrap();
+        assert_eq!(c.sizing, Sizing::InvestmentPct);
+        let r = make(
+            r#"{"name":"x","symbol":"BTCUSDT","sizing_mode":"risk_pct","risk_pct":"1.50"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.sizing,
+            Sizing::RiskPct {
+                risk_pct: dec!(1.5)
+            }
+        );
+        // An amount alone changes the current mode's; the mode is kept.
+        let r2 = make(r#"{"risk_pct":0.5}"#, Some(&r)).unwrap();
+        assert_eq!(
+            r2.sizing,
+            Sizing::RiskPct {
+                risk_pct: dec!(0.5)
+            }
+        );
+        // Another mode needs its own amount.
+        let e = make(r#"{"sizing_mode":"fixed_usdt"}"#, Some(&r)).unwrap_err();
+        assert_eq!(e[0].field, "qty_usdt");
+        let u = make(r#"{"sizing_mode":"fixed_usdt","qty_usdt":250}"#, Some(&r)).unwrap();
+        assert_eq!(
+            u.sizing,
+            Sizing::FixedUsdt {
+                qty_usdt: dec!(250)
+            }
+        );
+        let back = make(r#"{"sizing_mode":"investment_pct"}"#, Some(&u)).unwrap();
+        assert_eq!(back.sizing, Sizing::InvestmentPct);
+
+        let fields = |json: &str| -> Vec<String> {
+            make(json, None)
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        let base = r#""name":"x","symbol":"BTCUSDT""#;
+        assert_eq!(
+            fields(&format!(r#"{{{base},"sizing_mode":"kelly"}}"#)),
+            ["sizing_mode"]
+        );
+        assert_eq!(
+            fields(&format!(r#"{{{base},"sizing_mode":"risk_pct"}}"#)),
+            ["risk_pct"]
+        );
+        assert_eq!(fields(&format!(r#"{{{base},"risk_pct":1}}"#)), ["risk_pct"]);
+        assert_eq!(
+            fields(&format!(
+                r#"{{{base},"sizing_mode":"risk_pct","risk_pct":0.001}}"#
+            )),
+            ["risk_pct"]
+        );
+        assert_eq!(
+            fields(&format!(
+                r#"{{{base},"sizing_mode":"fixed_usdt","qty_usdt":0}}"#
+            )),
+            ["qty_usdt"]
+        );
+        assert_eq!(
+            fields(&format!(
+                r#"{{{base},"sizing_mode":"fixed_qty","qty_base":-1,"qty_usdt":5}}"#
+            )),
+            ["qty_usdt", "qty_base"]
+        );
+    }
+
+    #[test]
+    fn the_sizing_serializes_as_the_apis_flat_fields() {
+        let c = StrategyConfig::from_draft(
+            &draft(
+                r#"{"name":"x","symbol":"BTCUSDT","sizing_mode":"fixed_qty","qty_base":"0.01"}"#,
+            ),
+            None,
+        )
+        .unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["sizing_mode"], "fixed_qty");
+        assert_eq!(v["qty_base"], "0.01");
+        let back: StrategyConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tradingbot_core::exchange::instrument::InstrumentRules;
 use tradingbot_core::simulator::{
     Inputs, Venue, binance_btcusdt_tiers, okx_default_tiers, simulate, tier_for,
 };
+use tradingbot_core::strategy::Sizing;
 
 fn binance_btcusdt() -> InstrumentRules {
     InstrumentRules {
@@ -38,6 +39,7 @@ fn inputs(balance: Decimal, pct: Decimal, leverage: u32) -> Inputs {
         entry_price: dec!(50000),
         balance,
         investment_pct: pct,
+        sizing: Sizing::InvestmentPct,
         leverage,
         tp_pct: dec!(5),
         sl_pct: dec!(2),
@@ -166,4 +168,26 @@ fn okx_by_hand() {
     assert_eq!(short.liquidation_price_isolated, Some(dec!(54753.6)));
     // Fees at 0.05 %: −200 − 5 − 5.1 on the short's stop at 51,000.
     assert_eq!(short.loss_at_stop, Some(dec!(-210.1)));
+}
+
+#[test]
+fn a_risk_sized_entry_shows_the_stated_loss_at_its_stop() {
+    // 1 % of 10,000 at risk; long at 50,000, stop 2 % below at 49,000:
+    // 1,000 + 0.04 % × 99,000 = 1,039.6 per BTC → 0.0961… → 0.096 BTC.
+    let i = Inputs {
+        sizing: Sizing::RiskPct { risk_pct: dec!(1) },
+        ..inputs(dec!(10000), dec!(10), 5)
+    };
+    let s = simulate(&i, PositionSide::Long);
+    assert_eq!(s.quantity, dec!(0.096));
+    assert_eq!(s.stop_loss, Some(dec!(49000)));
+    // −96 − 1.92 − 1.8816: entry and exit fees included.
+    assert_eq!(s.loss_at_stop, Some(dec!(-99.8016)));
+    // 5 % at risk on a tight stop at 1x: more margin than the balance.
+    let i = Inputs {
+        sizing: Sizing::RiskPct { risk_pct: dec!(5) },
+        sl_pct: dec!(0.1),
+        ..inputs(dec!(10000), dec!(10), 1)
+    };
+    assert!(codes(&simulate(&i, PositionSide::Long)).contains(&"insufficient_margin"));
 }

@@ -26,6 +26,7 @@ mod m20261207_000011_shard_fences;
 mod m20261207_000012_paper_orders;
 mod m20261207_000013_equity_snapshots;
 mod m20261207_000014_notifications;
+mod m20261207_000015_strategy_sizing;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_paper_orders::Migration),
             Box::new(m20261207_000013_equity_snapshots::Migration),
             Box::new(m20261207_000014_notifications::Migration),
+            Box::new(m20261207_000015_strategy_sizing::Migration),
         ]
     }
 }

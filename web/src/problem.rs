@@ -287,6 +287,19 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Fields the domain refused (a strategy, its sizing), named as the API
+/// names them.
+impl From<Vec<tradingbot_core::strategy::FieldError>> for ApiError {
+    fn from(errors: Vec<tradingbot_core::strategy::FieldError>) -> Self {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.message))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,7 +134,7 @@ async fn a_saved_strategy_and_bad_requests() {
     let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
     let api = Api::new(&bot);
     let u = api.user("bt-strategy@example.com").await;
-    let (_, s) = api.paper_strategy(&u, json!({ "name": "MACD", "indicator_id": "macd_cross", "leverage": 5, "investment_pct": 20, "long_sl_pct": 3 })).await;
+    let (_, s) = api.paper_strategy(&u, json!({ "name": "MACD", "indicator_id": "macd_cross", "leverage": 5, "investment_pct": 20, "long_sl_pct": 3, "sizing_mode": "risk_pct", "risk_pct": 1.5 })).await;
     let (status, job, location) = start(
         &api,
         &u,
@@ -146,6 +146,9 @@ async fn a_saved_strategy_and_bad_requests() {
     assert_eq!(job["request"]["leverage"], 5);
     assert_eq!(job["request"]["investment_pct"], "20");
     assert_eq!(job["request"]["long_sl_pct"], "3");
+    // The strategy's sizing comes with it.
+    assert_eq!(job["request"]["sizing_mode"], "risk_pct");
+    assert_eq!(job["request"]["risk_pct"], "1.5");
     let done = until_done(&api, &u, &location.unwrap()).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["result"]["data"]["from"], "2020-01-01T00:00:00Z");
@@ -170,6 +173,8 @@ async fn a_saved_strategy_and_bad_requests() {
             "end_date",
         ),
         (json!({ "fill": "sometime" }), "fill"),
+        (json!({ "sizing_mode": "fixed_usdt" }), "qty_usdt"),
+        (json!({ "sizing_mode": "martingale" }), "sizing_mode"),
         (json!({ "levrage": 3 }), "levrage"),
     ] {
         let (status, e, _) = start(&api, &u, body.clone()).await;

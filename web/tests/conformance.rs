@@ -47,7 +47,7 @@ const POSITIVE_EXCLUDED: &[(&str, &str)] = &[
     ),
     (
         "/strategies$|/strategies/\\{id\\}$|/strategies/simulate|/pine-script/customize|/backtest$",
-        "an account or strategy must be yours; template parameters are the template's",
+        "an account or strategy must be yours; template parameters are the template's; a sizing mode needs its own amount",
     ),
     (
         "/accounts/register|/accounts/\\{id\\}$",

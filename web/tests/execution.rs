@@ -995,3 +995,124 @@ async fn killed_mid_flow_the_bot_converges_to_the_exchange_without_duplicates() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn risk_sizing_loses_the_stated_share_of_the_wallet_at_the_stop() {
+    let venue = LocalBinance::start();
+    venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &venue_env(&venue, None));
+    let api = Api::new(&bot);
+    let u = api.user("risk@example.com").await;
+    let account = binance_account(&api, &u).await;
+    let s = strategy(
+        &api,
+        &u,
+        json!({ "name": "R", "symbol": "BTCUSDT", "account_id": account, "leverage": 10,
+                "long_sl_pct": 1, "sizing_mode": "risk_pct", "risk_pct": 1 }),
+    )
+    .await;
+    assert_eq!(
+        (&s["sizing_mode"], &s["risk_pct"], &s["qty_usdt"]),
+        (&json!("risk_pct"), &json!(1.0), &Value::Null)
+    );
+
+    // Alerts may lower the risk, not raise it, and not size by another mode.
+    let good = alert(&s, "buy", "long", "risk-1");
+    assert_eq!(
+        refused(&api, &s, with(&good, "risk_pct", json!(2))).await,
+        (422, "override_out_of_bounds".into())
+    );
+    assert_eq!(
+        refused(&api, &s, with(&good, "size_pct", json!(5))).await,
+        (422, "override_not_for_sizing".into())
+    );
+    assert_eq!(
+        refused(&api, &s, with(&good, "qty_usdt", json!(100))).await,
+        (422, "override_not_for_sizing".into())
+    );
+
+    // Wallet 10,000, 1 % = 100 USDT at risk; long at 43,000, stop 1 % below
+    // at 42,570: each BTC loses 430 + 0.05 % × 85,570 = 472.785 → 0.211 BTC.
+    let (status, body) = post_alert(&api, &s, good).await;
+    assert_eq!(status, 202, "{body}");
+    let pos = eventually("a protected position", || async {
+        positions(&api, &u)
+            .await
+            .into_iter()
+            .find(|p| !p["stop_loss"].is_null())
+    })
+    .await;
+    assert_eq!(num(&pos["quantity"]), dec!(0.211));
+    assert_eq!(num(&pos["stop_loss"]), dec!(42570));
+    {
+        let v = venue.venue();
+        let acct = &v.accounts[BINANCE_KEY];
+        let entry = acct
+            .orders
+            .iter()
+            .find(|o| o.client_id.ends_with('e'))
+            .expect("entry");
+        assert_eq!(entry.qty, dec!(0.211));
+        let stop = acct
+            .algos
+            .iter()
+            .find(|a| a.kind == "STOP_MARKET")
+            .expect("a stop on the venue");
+        let loss = entry.qty * (dec!(43000) - stop.trigger)
+            + dec!(0.0005) * entry.qty * (dec!(43000) + stop.trigger);
+        assert!(loss <= dec!(100) && loss > dec!(99), "{loss}");
+    }
+
+    // A size whose margin the account does not have is refused, not shrunk:
+    // 50 % of the wallet at risk on a 0.1 % stop at 1x is a $2.2M position.
+    let big = strategy(
+        &api,
+        &u,
+        json!({ "name": "B", "symbol": "ETHUSDT", "account_id": account, "leverage": 1,
+                "long_sl_pct": 0.1, "sizing_mode": "risk_pct", "risk_pct": 50 }),
+    )
+    .await;
+    venue.set_mark("ETHUSDT", dec!(2300));
+    let before = venue.venue().accounts[BINANCE_KEY].orders.len();
+    let (status, body) = eventually("ETHUSDT priced", || async {
+        let mut a: Value = serde_json::from_str(&alert(&big, "buy", "long", "big")).unwrap();
+        a["symbol"] = json!("ETHUSDT");
+        a["id"] = json!(uuid::Uuid::new_v4().to_string());
+        let (status, body) = post_alert(&api, &big, a.to_string()).await;
+        (status != 503).then_some((status, body))
+    })
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("insufficient_margin")),
+        "{body}"
+    );
+    assert_eq!(venue.venue().accounts[BINANCE_KEY].orders.len(), before);
+
+    // Switching modes needs the new mode's amount.
+    let id = s["id"].as_i64().unwrap();
+    let res = api
+        .call(
+            Method::PUT,
+            &format!("/strategies/{id}"),
+            Some(&u.access),
+            Some(json!({ "sizing_mode": "fixed_usdt" })),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = api
+        .call(
+            Method::PUT,
+            &format!("/strategies/{id}"),
+            Some(&u.access),
+            Some(json!({ "sizing_mode": "fixed_usdt", "qty_usdt": 500 })),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let v = json(res).await;
+    assert_eq!(
+        (&v["sizing_mode"], &v["qty_usdt"], &v["risk_pct"]),
+        (&json!("fixed_usdt"), &json!(500.0), &Value::Null)
+    );
+}

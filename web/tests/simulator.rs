@@ -49,7 +49,26 @@ async fn the_simulator_answers_with_the_exchanges_math() {
     assert_eq!(okx["long"]["liquidation_price_isolated"], "45203.5");
     assert_eq!(okx["long"]["venue_quantity"], "20");
 
+    // Risk sizing: 1 % of 10,000 lost at a 2 % stop, both fees included.
+    let risk: Value = json_of(
+        api.post(
+            "/strategies/simulate",
+            Some(&u.access),
+            json!({ "entry_price": 50000, "balance": 10000, "leverage": 10,
+                    "sizing_mode": "risk_pct", "risk_pct": 1 }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(risk["sizing_mode"], "risk_pct");
+    assert_eq!(risk["long"]["quantity"], "0.096", "{risk}");
+    assert_eq!(risk["long"]["loss_at_stop"], "-99.8016");
+
     for (body, field) in [
+        (
+            json!({ "entry_price": 50000, "sizing_mode": "risk_pct" }),
+            "risk_pct",
+        ),
         (json!({ "entry_price": 50000, "leverage": 200 }), "leverage"),
         (json!({ "leverage": 5 }), "entry_price"),
         (

@@ -49,6 +49,19 @@ pub struct BacktestRequest {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
     pub investment_pct: Option<Decimal>,
+    /// As a strategy's (default: the saved strategy's, else
+    /// `investment_pct`); risk sizing counts `fee_rate` on both sides.
+    #[schema(value_type = Option<crate::routes::params::SizingModeParam>, inline)]
+    pub sizing_mode: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, minimum = 0.01, maximum = 100)]
+    pub risk_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 100000000)]
+    pub qty_usdt: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 10000000)]
+    pub qty_base: Option<Decimal>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -179,7 +192,19 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
     let pick = |given: Option<Decimal>, saved: Option<Decimal>, default: Decimal| {
         given.or(saved).unwrap_or(default)
     };
+    let sizing = tradingbot_core::strategy::Sizing::resolve(
+        &tradingbot_core::strategy::StrategyDraft {
+            sizing_mode: b.sizing_mode.clone(),
+            risk_pct: b.risk_pct,
+            qty_usdt: b.qty_usdt,
+            qty_base: b.qty_base,
+            ..Default::default()
+        },
+        cfg.as_ref().map(|c| c.sizing),
+    )
+    .map_err(ApiError::from)?;
     let settings = Settings {
+        sizing,
         capital: b.initial_capital.unwrap_or(d.capital),
         investment_pct: pick(
             b.investment_pct,
@@ -276,6 +301,10 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         "end_date": b.end_date,
         "initial_capital": settings.capital,
         "investment_pct": settings.investment_pct,
+        "sizing_mode": settings.sizing.mode(),
+        "risk_pct": settings.sizing.risk_pct(),
+        "qty_usdt": settings.sizing.qty_usdt(),
+        "qty_base": settings.sizing.qty_base(),
         "leverage": settings.leverage,
         "long_tp_pct": settings.long_tp_pct,
         "long_sl_pct": settings.long_sl_pct,

@@ -114,6 +114,16 @@ pub enum MarginModeParam {
     Cross,
 }
 
+/// What a strategy sizes its entries by.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SizingModeParam {
+    InvestmentPct,
+    RiskPct,
+    FixedUsdt,
+    FixedQty,
+}
+
 /// What an opposite signal does to an open position.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -16,6 +16,7 @@ use tradingbot_core::lenient;
 use tradingbot_core::simulator::{
     Inputs, Venue, binance_btcusdt_tiers, okx_default_tiers, simulate,
 };
+use tradingbot_core::strategy::{Sizing, StrategyDraft};
 use utoipa::ToSchema;
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -39,6 +40,19 @@ pub struct SimulateRequest {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
     pub investment_pct: Option<Decimal>,
+    /// As a strategy's (default `investment_pct`); risk sizing takes
+    /// `balance` as the wallet.
+    #[schema(value_type = Option<crate::routes::params::SizingModeParam>, inline)]
+    pub sizing_mode: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, minimum = 0.01, maximum = 100)]
+    pub risk_pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 100000000)]
+    pub qty_usdt: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 10000000)]
+    pub qty_base: Option<Decimal>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -280,6 +294,7 @@ async fn resolve(state: &AppState, user_id: i64, ask: Ask<'_>) -> Result<Resolve
 
 struct Plan {
     investment_pct: Decimal,
+    sizing: Sizing,
     leverage: u32,
     long: (Decimal, Decimal),
     short: (Decimal, Decimal),
@@ -310,6 +325,7 @@ async fn answer(
         entry_price: r.entry,
         balance: r.balance,
         investment_pct: p.investment_pct,
+        sizing: p.sizing,
         leverage: p.leverage,
         tp_pct: p.long.0,
         sl_pct: p.long.1,
@@ -333,6 +349,10 @@ async fn answer(
         "balance_source": r.balance_source,
         "tiers_source": r.tiers_source,
         "investment_pct": p.investment_pct,
+        "sizing_mode": p.sizing.mode(),
+        "risk_pct": p.sizing.risk_pct(),
+        "qty_usdt": p.sizing.qty_usdt(),
+        "qty_base": p.sizing.qty_base(),
         "leverage": p.leverage,
         "fee_rate": fee_rate,
         "daily_loss_limit_pct": daily_loss_limit_pct,
@@ -373,8 +393,20 @@ pub async fn simulate_any(
     )
     .await?;
     let d = |v: Option<Decimal>, default: i64| v.unwrap_or(Decimal::from(default));
+    let sizing = Sizing::resolve(
+        &StrategyDraft {
+            sizing_mode: b.sizing_mode.clone(),
+            risk_pct: b.risk_pct,
+            qty_usdt: b.qty_usdt,
+            qty_base: b.qty_base,
+            ..Default::default()
+        },
+        None,
+    )
+    .map_err(ApiError::from)?;
     let plan = Plan {
         investment_pct: d(b.investment_pct, 10),
+        sizing,
         leverage: b.leverage.unwrap_or(3),
         long: (d(b.long_tp_pct, 5), d(b.long_sl_pct, 2)),
         short: (d(b.short_tp_pct, 5), d(b.short_sl_pct, 2)),
@@ -423,6 +455,7 @@ pub async fn simulate_saved(
     .await?;
     let plan = Plan {
         investment_pct: cfg.investment_pct,
+        sizing: cfg.sizing,
         leverage: cfg.leverage,
         long: (cfg.long_tp_pct, cfg.long_sl_pct),
         short: (cfg.short_tp_pct, cfg.short_sl_pct),

@@ -46,6 +46,23 @@ pub struct StrategyView {
     #[serde(with = "rust_decimal::serde::float")]
     #[schema(value_type = f64)]
     pub investment_pct: Decimal,
+    /// What entries are sized by: `investment_pct` (margin, % of the
+    /// available balance), `risk_pct` (the loss at the stop-loss, % of the
+    /// wallet), `fixed_usdt` (notional) or `fixed_qty` (base asset).
+    #[schema(value_type = crate::routes::params::SizingModeParam, inline)]
+    pub sizing_mode: &'static str,
+    /// With `risk_pct` sizing.
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub risk_pct: Option<Decimal>,
+    /// With `fixed_usdt` sizing.
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub qty_usdt: Option<Decimal>,
+    /// With `fixed_qty` sizing.
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub qty_base: Option<Decimal>,
     #[serde(with = "rust_decimal::serde::float")]
     #[schema(value_type = f64)]
     pub long_tp_pct: Decimal,
@@ -101,6 +118,10 @@ fn view(
         symbols,
         account_id: m.account_id,
         investment_pct: cfg.investment_pct,
+        sizing_mode: cfg.sizing.mode(),
+        risk_pct: cfg.sizing.risk_pct(),
+        qty_usdt: cfg.sizing.qty_usdt(),
+        qty_base: cfg.sizing.qty_base(),
         long_tp_pct: cfg.long_tp_pct,
         long_sl_pct: cfg.long_sl_pct,
         short_tp_pct: cfg.short_tp_pct,
@@ -171,12 +192,16 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 16] = [
+    const KNOWN: [&str; 20] = [
         "name",
         "indicator_id",
         "symbols",
         "symbol",
         "investment_pct",
+        "sizing_mode",
+        "risk_pct",
+        "qty_usdt",
+        "qty_base",
         "long_tp_pct",
         "long_sl_pct",
         "short_tp_pct",
@@ -226,15 +251,6 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
         ai_auto_exit,
         auto_pause_on_anomaly,
     })
-}
-
-fn validation(errors: Vec<tradingbot_core::strategy::FieldError>) -> ApiError {
-    ApiError::Validation(
-        errors
-            .into_iter()
-            .map(|e| FieldError::new(e.field, e.message))
-            .collect(),
-    )
 }
 
 /// Checks the symbols and leverage against the account's venue; returns
@@ -327,6 +343,20 @@ pub struct StrategyRequest {
     /// Margin per entry, % of the deposit, 1–100 (default 10).
     #[schema(minimum = 1, maximum = 100)]
     investment_pct: Option<f64>,
+    /// What entries are sized by (default `investment_pct`); naming a mode
+    /// other than the strategy's needs that mode's amount.
+    #[schema(value_type = Option<crate::routes::params::SizingModeParam>, inline)]
+    sizing_mode: Option<String>,
+    /// `risk_pct` sizing: % of the wallet lost if the stop-loss is hit,
+    /// both sides' taker fees included, 0.01–100.
+    #[schema(minimum = 0.01, maximum = 100)]
+    risk_pct: Option<f64>,
+    /// `fixed_usdt` sizing: the position's notional in USDT.
+    #[schema(exclusive_minimum = 0, maximum = 100000000)]
+    qty_usdt: Option<f64>,
+    /// `fixed_qty` sizing: the position in the base asset (BTC).
+    #[schema(exclusive_minimum = 0, maximum = 10000000)]
+    qty_base: Option<f64>,
     /// Take-profit / stop-loss of longs and shorts, % of the entry price,
     /// 0.1–100 (defaults 5 / 2).
     #[schema(minimum = 0.1, maximum = 100)]
@@ -382,7 +412,7 @@ pub async fn create(
         Vec::new()
     };
     let draft = body.draft.clone().with_creation_defaults(&taken);
-    let cfg = StrategyConfig::from_draft(&draft, None).map_err(validation)?;
+    let cfg = StrategyConfig::from_draft(&draft, None).map_err(ApiError::from)?;
     let account_id = account_field(&body.account_id)?.flatten();
     let warnings = check_venue(&state, user.id, account_id, &cfg).await?;
     let (mut model, hook) = state
@@ -450,7 +480,7 @@ pub async fn update(
     let m = state.strategies.get(user.id, id.into_inner()).await?;
     let body = read(&req, &mut payload).await?;
     let base = config_of(&m);
-    let cfg = StrategyConfig::from_draft(&body.draft, Some(&base)).map_err(validation)?;
+    let cfg = StrategyConfig::from_draft(&body.draft, Some(&base)).map_err(ApiError::from)?;
     let account_id = account_field(&body.account_id)?.unwrap_or(m.account_id);
     held_positions_allow(&state, user.id, &m, &cfg, account_id).await?;
     let warnings = check_venue(&state, user.id, account_id, &cfg).await?;

@@ -97,8 +97,9 @@ fn count(outcome: &'static str) {
 /// The body is the alert message (JSON; `text/plain` is fine): `secret`,
 /// `action` (`long`, `short`, `close`, `close_long`, `close_short`, `buy`,
 /// `sell`, `flat`), `symbol`, `timestamp`, `id`, optional `price`,
-/// `market_position`, and overrides `size_pct`, `leverage`, `tp_pct`,
-/// `sl_pct` within the strategy's limits. Programmatic senders may sign
+/// `market_position`, and overrides `size_pct`, `risk_pct`, `qty_usdt`
+/// (each for its sizing mode), `leverage`, `tp_pct`, `sl_pct` within the
+/// strategy's limits. Programmatic senders may sign
 /// instead: `X-Webhook-Timestamp` and `X-Webhook-Signature` = hex
 /// HMAC-SHA256(secret, timestamp + "." + body).
 #[utoipa::path(post, path = "/api/v1/webhook/tradingview/{token}", tag = "webhook",

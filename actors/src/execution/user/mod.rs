@@ -44,7 +44,7 @@ use tradingbot_core::exchange::{
 pub use tradingbot_core::refusal::Refusal;
 use tradingbot_core::signal::{Action, Alert};
 use tradingbot_core::sizing::{self, EntrySize};
-use tradingbot_core::strategy::OppositeSignal;
+use tradingbot_core::strategy::{OppositeSignal, Sizing};
 use tradingbot_core::symbol::Symbol;
 
 /// An exchange account the user trades on.
@@ -98,6 +98,8 @@ struct PendingEntry {
     side: PositionSide,
     leverage: u32,
     investment_pct: Decimal,
+    /// The strategy's sizing with the alert's amount in it.
+    sizing: Sizing,
     tp_pct: Decimal,
     sl_pct: Decimal,
     origin: Option<Instant>,

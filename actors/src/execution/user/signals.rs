@@ -132,11 +132,34 @@ impl UserActor {
                 Ok(v)
             }
         };
+        let not_for = |field: &'static str| {
+            reject(
+                sid,
+                Refusal::OverrideNotForSizing {
+                    field,
+                    mode: cfg.sizing.mode(),
+                },
+            )
+        };
+        if o.size_pct.is_some() && cfg.sizing != Sizing::InvestmentPct {
+            return Err(not_for("size_pct"));
+        }
         let investment_pct = bound(
             "size_pct",
             o.size_pct.unwrap_or(cfg.investment_pct),
             cfg.investment_pct,
         )?;
+        let sizing = match (cfg.sizing, o.risk_pct, o.qty_usdt) {
+            (Sizing::RiskPct { risk_pct }, Some(v), None) => Sizing::RiskPct {
+                risk_pct: bound("risk_pct", v, risk_pct)?,
+            },
+            (Sizing::FixedUsdt { qty_usdt }, None, Some(v)) => Sizing::FixedUsdt {
+                qty_usdt: bound("qty_usdt", v, qty_usdt)?,
+            },
+            (s, None, None) => s,
+            (_, Some(_), _) => return Err(not_for("risk_pct")),
+            (_, None, Some(_)) => return Err(not_for("qty_usdt")),
+        };
         let sl_pct = bound("sl_pct", o.sl_pct.unwrap_or(sl_default), sl_default)?;
         let tp_pct = o.tp_pct.unwrap_or(tp_default);
         let leverage = match o.leverage {
@@ -181,13 +204,19 @@ impl UserActor {
         let freed = slot.map_or(Decimal::ZERO, |l| {
             l.rec.entry_price * l.rec.quantity / Decimal::from(l.rec.leverage.max(1))
         });
-        let size = sizing::entry_size(
-            balance.available + freed,
+        let size = sizing::budget(
+            sizing,
             investment_pct,
-            leverage,
+            want,
             price,
+            sl_pct,
+            balance.wallet,
+            sizing::TAKER_FEE,
             &rules,
         )
+        .and_then(|budget| {
+            sizing::size_entry(budget, balance.available + freed, leverage, price, &rules)
+        })
         .map_err(|e| reject(sid, Refusal::Sizing(e)))?;
         let pending = PendingEntry {
             strategy_id: route.strategy_id,
@@ -195,6 +224,7 @@ impl UserActor {
             side: want,
             leverage,
             investment_pct,
+            sizing,
             tp_pct,
             sl_pct,
             origin: Some(origin),
@@ -460,13 +490,17 @@ impl UserActor {
         let rules = link.view.rules(&key.1).ok_or_else(unavailable)?;
         let price = link.view.mark(&key.1).ok_or_else(unavailable)?;
         let balance = link.view.balance().ok_or_else(unavailable)?;
-        let size = sizing::entry_size(
-            balance.available,
+        let size = sizing::budget(
+            p.sizing,
             p.investment_pct,
-            p.leverage,
+            p.side,
             price,
+            p.sl_pct,
+            balance.wallet,
+            sizing::TAKER_FEE,
             &rules,
         )
+        .and_then(|budget| sizing::size_entry(budget, balance.available, p.leverage, price, &rules))
         .map_err(|e| e.to_string())?;
         Ok((size, price, symbol))
     }

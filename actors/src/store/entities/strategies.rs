@@ -17,6 +17,11 @@ pub struct Model {
     /// JSON array of symbols.
     pub symbols: String,
     pub investment_pct: DbDecimal,
+    /// `investment_pct`, `risk_pct`, `fixed_usdt` or `fixed_qty`.
+    pub sizing_mode: String,
+    pub risk_pct: Option<DbDecimal>,
+    pub qty_usdt: Option<DbDecimal>,
+    pub qty_base: Option<DbDecimal>,
     pub long_tp_pct: DbDecimal,
     pub long_sl_pct: DbDecimal,
     pub short_tp_pct: DbDecimal,
