@@ -2524,7 +2524,12 @@ export interface components {
             short_sl_pct: number;
             /** Format: double */
             short_tp_pct: number;
-            sizing_mode: ("investment_pct" | "risk_pct" | "fixed_usdt" | "fixed_qty") & Record<string, never>;
+            /**
+             * @description What entries are sized by: `investment_pct` (margin, % of the
+             *     available balance), `risk_pct` (the loss at the stop-loss, % of the
+             *     wallet), `fixed_usdt` (notional) or `fixed_qty` (base asset).
+             */
+            sizing_mode: string;
             /** @description The first of `symbols`, for clients that show one. */
             symbol?: string | null;
             symbols: string[];

@@ -49,7 +49,6 @@ pub struct StrategyView {
     /// What entries are sized by: `investment_pct` (margin, % of the
     /// available balance), `risk_pct` (the loss at the stop-loss, % of the
     /// wallet), `fixed_usdt` (notional) or `fixed_qty` (base asset).
-    #[schema(value_type = crate::routes::params::SizingModeParam, inline)]
     pub sizing_mode: &'static str,
     /// With `risk_pct` sizing.
     #[serde(with = "rust_decimal::serde::float_option")]
