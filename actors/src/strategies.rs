@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use std::sync::Arc;
 use tradingbot_core::exchange::MarginMode;
-use tradingbot_core::strategy::{OppositeSignal, Sizing, StrategyConfig};
+use tradingbot_core::strategy::{OppositeSignal, Protections, Sizing, StrategyConfig};
 use tradingbot_core::symbol::Symbol;
 use tradingbot_core::vault::{Binding, Vault};
 use zeroize::Zeroizing;
@@ -88,6 +88,12 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
             m.qty_base.map(|d| d.get()),
         )
         .unwrap_or(Sizing::InvestmentPct),
+        protections: Protections {
+            max_entries_per_day: m.max_entries_per_day.and_then(|v| u32::try_from(v).ok()),
+            cooldown_after_sl_min: m.cooldown_after_sl_min.and_then(|v| u32::try_from(v).ok()),
+            pause_after_sl_streak: m.pause_after_sl_streak.and_then(|v| u32::try_from(v).ok()),
+            max_drawdown_pct: m.max_drawdown_pct.map(|d| d.get()),
+        },
         long_tp_pct: m.long_tp_pct.get(),
         long_sl_pct: m.long_sl_pct.get(),
         short_tp_pct: m.short_tp_pct.get(),
@@ -109,6 +115,12 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
     active.risk_pct = Set(cfg.sizing.risk_pct().map(DbDecimal));
     active.qty_usdt = Set(cfg.sizing.qty_usdt().map(DbDecimal));
     active.qty_base = Set(cfg.sizing.qty_base().map(DbDecimal));
+    let p = &cfg.protections;
+    let int = |v: Option<u32>| v.map(|v| v as i32);
+    active.max_entries_per_day = Set(int(p.max_entries_per_day));
+    active.cooldown_after_sl_min = Set(int(p.cooldown_after_sl_min));
+    active.pause_after_sl_streak = Set(int(p.pause_after_sl_streak));
+    active.max_drawdown_pct = Set(p.max_drawdown_pct.map(DbDecimal));
     active.long_tp_pct = Set(DbDecimal(cfg.long_tp_pct));
     active.long_sl_pct = Set(DbDecimal(cfg.long_sl_pct));
     active.short_tp_pct = Set(DbDecimal(cfg.short_tp_pct));

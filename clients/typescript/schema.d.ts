@@ -2408,6 +2408,11 @@ export interface components {
             /** @description Pause it on an anomaly (default false). */
             auto_pause_on_anomaly?: boolean | null;
             /**
+             * Format: int64
+             * @description Minutes without new positions after a stop-loss closed one.
+             */
+            cooldown_after_sl_min?: number | null;
+            /**
              * @description `ema_crossover`, `rsi_reversal`, `macd_cross`, `bollinger`,
              *     `supertrend` or `custom`.
              */
@@ -2432,10 +2437,27 @@ export interface components {
             long_tp_pct?: number | null;
             /** @description `isolated` (default) or `cross`. */
             margin_mode?: ("isolated" | "cross") | null;
+            /**
+             * Format: double
+             * @description When the day's realized PnL falls this % of the wallet below the
+             *     day's peak, no new position until the next UTC day (0.1–100).
+             */
+            max_drawdown_pct?: number | null;
+            /**
+             * Format: int64
+             * @description Protections; 0 turns one off. Most new positions per UTC day.
+             */
+            max_entries_per_day?: number | null;
             /** @description Default: the template's name and the symbol, numbered when taken. */
             name?: string | null;
             /** @description `reverse` (default) or `close`. */
             opposite_signal?: ("reverse" | "close") | null;
+            /**
+             * Format: int64
+             * @description After this many stop-losses in a row, no new position until the next
+             *     UTC day.
+             */
+            pause_after_sl_streak?: number | null;
             /**
              * Format: double
              * @description `fixed_qty` sizing: the position in the base asset (BTC).
@@ -2486,6 +2508,8 @@ export interface components {
              *     (default off; the alert is sent either way).
              */
             auto_pause_on_anomaly: boolean;
+            /** Format: int32 */
+            cooldown_after_sl_min?: number | null;
             /** Format: date-time */
             created_at: string;
             /** Format: int64 */
@@ -2502,9 +2526,19 @@ export interface components {
             long_tp_pct: number;
             /** @description `isolated` or `cross`. */
             margin_mode: string;
+            /** Format: double */
+            max_drawdown_pct?: number | null;
+            /**
+             * Format: int32
+             * @description Protections (`null`: off); a new position they hold back is refused
+             *     with the protection's code.
+             */
+            max_entries_per_day?: number | null;
             name: string;
             /** @description `reverse` or `close`: what an opposite signal does to an open position. */
             opposite_signal: string;
+            /** Format: int32 */
+            pause_after_sl_streak?: number | null;
             /**
              * Format: double
              * @description With `fixed_qty` sizing.

@@ -23,6 +23,7 @@ pub mod market;
 pub mod performance;
 pub mod pine;
 pub mod position;
+pub mod protections;
 pub mod refusal;
 pub mod risk;
 pub mod signal;

@@ -53,6 +53,9 @@ pub enum Refusal {
         value: String,
         max: String,
     },
+    /// One of the strategy's protections holds new positions back.
+    #[error(transparent)]
+    Protection(#[from] crate::protections::Tripped),
     /// An alert sized by a field its strategy's sizing mode does not use.
     #[error("{field} does not apply: the strategy sizes by `{mode}`")]
     OverrideNotForSizing {
@@ -97,6 +100,7 @@ impl Refusal {
             Refusal::RecordsBehind => "records_behind",
             Refusal::OverrideOutOfBounds { .. } => "override_out_of_bounds",
             Refusal::OverrideNotForSizing { .. } => "override_not_for_sizing",
+            Refusal::Protection(t) => t.code(),
             Refusal::RulesNotLoaded(_) | Refusal::NoRecentPrice(_) => "market_data_unavailable",
             Refusal::LeverageAboveVenueMax { .. } => "leverage_above_venue_max",
             Refusal::BalanceUnavailable => "balance_unavailable",

@@ -4,6 +4,7 @@
 //! database and the execution core agree.
 
 use crate::exchange::MarginMode;
+pub use crate::protections::Protections;
 use crate::symbol::Symbol;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,9 @@ pub struct StrategyConfig {
     /// What entries are sized by.
     #[serde(flatten)]
     pub sizing: Sizing,
+    /// What holds new entries back after too many trades or losses.
+    #[serde(flatten)]
+    pub protections: Protections,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
     pub short_tp_pct: Decimal,
@@ -181,6 +185,12 @@ pub struct StrategyDraft {
     pub qty_usdt: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub qty_base: Option<Decimal>,
+    /// Protections; 0 turns one off.
+    pub max_entries_per_day: Option<i64>,
+    pub cooldown_after_sl_min: Option<i64>,
+    pub pause_after_sl_streak: Option<i64>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub max_drawdown_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub long_tp_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
@@ -247,6 +257,73 @@ fn pct(errors: &mut Vec<FieldError>, field: &str, v: Decimal, min: Decimal) -> D
         errors.push(FieldError::new(field, "at most two decimal places"));
     }
     v.normalize()
+}
+
+/// The protections the draft sets over `base`'s; 0 turns one off.
+fn protections(
+    errors: &mut Vec<FieldError>,
+    draft: &StrategyDraft,
+    base: Option<Protections>,
+) -> Protections {
+    let base = base.unwrap_or_default();
+    let mut whole =
+        |field: &str, given: Option<i64>, kept: Option<u32>, max: i64, unit: &str| match given {
+            None => kept,
+            Some(0) => None,
+            Some(v) if (1..=max).contains(&v) => Some(v as u32),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("between 1 and {max} ({unit}), or 0 for none"),
+                ));
+                kept
+            }
+        };
+    let max_entries_per_day = whole(
+        "max_entries_per_day",
+        draft.max_entries_per_day,
+        base.max_entries_per_day,
+        1000,
+        "new positions per UTC day",
+    );
+    let cooldown_after_sl_min = whole(
+        "cooldown_after_sl_min",
+        draft.cooldown_after_sl_min,
+        base.cooldown_after_sl_min,
+        10_080,
+        "minutes",
+    );
+    let pause_after_sl_streak = whole(
+        "pause_after_sl_streak",
+        draft.pause_after_sl_streak,
+        base.pause_after_sl_streak,
+        100,
+        "stop-losses in a row",
+    );
+    let max_drawdown_pct = match draft.max_drawdown_pct {
+        None => base.max_drawdown_pct,
+        Some(v) if v.is_zero() => None,
+        Some(v)
+            if v >= Decimal::new(1, 1)
+                && v <= Decimal::ONE_HUNDRED
+                && v.normalize().scale() <= 2 =>
+        {
+            Some(v.normalize())
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "max_drawdown_pct",
+                "between 0.1 and 100 (% of the wallet, two decimals at most), or 0 for none",
+            ));
+            base.max_drawdown_pct
+        }
+    };
+    Protections {
+        max_entries_per_day,
+        cooldown_after_sl_min,
+        pause_after_sl_streak,
+        max_drawdown_pct,
+    }
 }
 
 /// The most a fixed-amount strategy may name: beyond any venue's largest
@@ -445,6 +522,7 @@ impl StrategyConfig {
             Decimal::ONE,
         );
         let sizing = sizing(&mut errors, draft, base.map(|b| b.sizing));
+        let protections = protections(&mut errors, draft, base.map(|b| b.protections));
         let long_tp_pct = pct(
             &mut errors,
             "long_tp_pct",
@@ -506,6 +584,7 @@ impl StrategyConfig {
                 symbols,
                 investment_pct,
                 sizing,
+                protections,
                 long_tp_pct,
                 long_sl_pct,
                 short_tp_pct,
@@ -700,6 +779,50 @@ mod tests {
                 r#"{{{base},"sizing_mode":"fixed_qty","qty_base":-1,"qty_usdt":5}}"#
             )),
             ["qty_usdt", "qty_base"]
+        );
+    }
+
+    #[test]
+    fn protections_are_off_until_set_and_zero_turns_one_off() {
+        let c =
+            StrategyConfig::from_draft(&draft(r#"{"name":"x","symbol":"BTCUSDT"}"#), None).unwrap();
+        assert!(!c.protections.any());
+        let p = StrategyConfig::from_draft(
+            &draft(
+                r#"{"max_entries_per_day":3,"cooldown_after_sl_min":60,"pause_after_sl_streak":2,"max_drawdown_pct":"2.5"}"#,
+            ),
+            Some(&c),
+        )
+        .unwrap();
+        assert_eq!(
+            p.protections,
+            Protections {
+                max_entries_per_day: Some(3),
+                cooldown_after_sl_min: Some(60),
+                pause_after_sl_streak: Some(2),
+                max_drawdown_pct: Some(dec!(2.5)),
+            }
+        );
+        let off =
+            StrategyConfig::from_draft(&draft(r#"{"cooldown_after_sl_min":0}"#), Some(&p)).unwrap();
+        assert_eq!(off.protections.cooldown_after_sl_min, None);
+        assert_eq!(off.protections.max_entries_per_day, Some(3));
+        let errs = StrategyConfig::from_draft(
+            &draft(
+                r#"{"max_entries_per_day":-1,"cooldown_after_sl_min":10081,"pause_after_sl_streak":101,"max_drawdown_pct":"0.05"}"#,
+            ),
+            Some(&c),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "max_entries_per_day",
+                "cooldown_after_sl_min",
+                "pause_after_sl_streak",
+                "max_drawdown_pct"
+            ]
         );
     }
 

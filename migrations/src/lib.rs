@@ -27,6 +27,7 @@ mod m20261207_000012_paper_orders;
 mod m20261207_000013_equity_snapshots;
 mod m20261207_000014_notifications;
 mod m20261207_000015_strategy_sizing;
+mod m20261207_000016_strategy_protections;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_equity_snapshots::Migration),
             Box::new(m20261207_000014_notifications::Migration),
             Box::new(m20261207_000015_strategy_sizing::Migration),
+            Box::new(m20261207_000016_strategy_protections::Migration),
         ]
     }
 }

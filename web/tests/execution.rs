@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{Api, Session, json_of as json, post_alert, tv_alert as alert};
+use common::api::{Api, Session, json_of as json, notified, post_alert, tv_alert as alert};
 use common::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -1114,5 +1114,117 @@ async fn risk_sizing_loses_the_stated_share_of_the_wallet_at_the_stop() {
     assert_eq!(
         (&v["sizing_mode"], &v["qty_usdt"], &v["risk_pct"]),
         (&json!("fixed_usdt"), &json!(500.0), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn protections_hold_entries_back_with_their_codes_and_survive_a_restart() {
+    let venue = LocalBinance::start();
+    venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    let (_tmp, dir) = workdir();
+    let env = venue_env(&venue, None);
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let u = api.user("guarded@example.com").await;
+    let account = binance_account(&api, &u).await;
+    let s = strategy(
+        &api,
+        &u,
+        json!({ "name": "Guarded", "symbol": "BTCUSDT", "account_id": account,
+                "cooldown_after_sl_min": 60 }),
+    )
+    .await;
+    assert_eq!(
+        (&s["cooldown_after_sl_min"], &s["max_entries_per_day"]),
+        (&json!(60), &Value::Null)
+    );
+
+    // An entry, then its stop-loss.
+    let (status, body) = post_alert(&api, &s, alert(&s, "buy", "long", "g-1")).await;
+    assert_eq!(status, 202, "{body}");
+    let pos = eventually("a protected position", || async {
+        positions(&api, &u)
+            .await
+            .into_iter()
+            .find(|p| !p["stop_loss"].is_null())
+    })
+    .await;
+    venue.set_mark("BTCUSDT", dec!(42100));
+    eventually("the stop-loss to close it", || async {
+        let p = json(
+            api.get(&format!("/positions/{}", pos["id"]), &u.access)
+                .await,
+        )
+        .await;
+        (p["close_reason"] == "stop_loss").then_some(())
+    })
+    .await;
+    venue.set_mark("BTCUSDT", dec!(43000));
+    let orders_before = venue.venue().accounts[BINANCE_KEY].orders.len();
+
+    // The cooldown refuses the next entry, tells the trader once.
+    for id in ["g-2", "g-3"] {
+        assert_eq!(
+            refused(&api, &s, alert(&s, "buy", "long", id)).await,
+            (422, "cooldown_after_stop_loss".into())
+        );
+    }
+    let told = notified(&api, &u.access, "risk_alert", |d| {
+        d["kind"] == "protection_cooldown_after_stop_loss"
+    })
+    .await;
+    assert!(
+        told["message"].as_str().unwrap().contains("Guarded"),
+        "{told}"
+    );
+    let page: Value = json(
+        api.get("/notifications?kind=risk_alert&per_page=200", &u.access)
+            .await,
+    )
+    .await;
+    let notices = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["data"]["kind"] == "protection_cooldown_after_stop_loss")
+        .count();
+    assert_eq!(notices, 1, "one notice per pause: {page}");
+
+    // One entry a day, the cooldown off: today's entry already counts.
+    let id = s["id"].as_i64().unwrap();
+    let res = api
+        .call(
+            Method::PUT,
+            &format!("/strategies/{id}"),
+            Some(&u.access),
+            Some(json!({ "cooldown_after_sl_min": 0, "max_entries_per_day": 1 })),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        refused(&api, &s, alert(&s, "buy", "long", "g-4")).await,
+        (422, "max_entries_per_day".into())
+    );
+
+    // After a restart the day is rebuilt from the stored positions.
+    let (status, _) = bot.signal_and_wait("TERM");
+    assert!(status.success());
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let s = {
+        let res = api
+            .login("guarded@example.com", common::api::PASSWORD)
+            .await;
+        let token = json(res).await["access_token"].as_str().unwrap().to_owned();
+        json(api.get(&format!("/strategies/{id}"), &token).await).await
+    };
+    assert_eq!(
+        refused(&api, &s, alert(&s, "buy", "long", "g-5")).await,
+        (422, "max_entries_per_day".into())
+    );
+    assert_eq!(
+        venue.venue().accounts[BINANCE_KEY].orders.len(),
+        orders_before,
+        "no refused entry reached the venue"
     );
 }

@@ -321,6 +321,23 @@ impl Execution {
             .into_iter()
             .filter(|p| mine(p.user_id))
             .collect();
+        // The day so far, for the strategies' protections.
+        let midnight = chrono::Utc::now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        let today: Vec<positions::Model> = positions::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(positions::Column::OpenedAt.gte(midnight))
+                    .add(positions::Column::ClosedAt.gte(midnight)),
+            )
+            .all(self.store.conn())
+            .await?
+            .into_iter()
+            .filter(|p| mine(p.user_id))
+            .collect();
         let open_ids: Vec<i64> = open.iter().map(|p| p.id).collect();
         let unfinished = [
             OrderStatus::Pending,
@@ -351,6 +368,9 @@ impl Execution {
                 needed.entry(p.user_id).or_default().insert(a);
             }
             restored.entry(p.user_id).or_default().positions.push(p);
+        }
+        for p in today {
+            restored.entry(p.user_id).or_default().today.push(p);
         }
         for o in order_rows {
             if let Some(a) = o.account_id {

@@ -62,6 +62,14 @@ pub struct StrategyView {
     #[serde(with = "rust_decimal::serde::float_option")]
     #[schema(value_type = Option<f64>)]
     pub qty_base: Option<Decimal>,
+    /// Protections (`null`: off); a new position they hold back is refused
+    /// with the protection's code.
+    pub max_entries_per_day: Option<u32>,
+    pub cooldown_after_sl_min: Option<u32>,
+    pub pause_after_sl_streak: Option<u32>,
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub max_drawdown_pct: Option<Decimal>,
     #[serde(with = "rust_decimal::serde::float")]
     #[schema(value_type = f64)]
     pub long_tp_pct: Decimal,
@@ -121,6 +129,10 @@ fn view(
         risk_pct: cfg.sizing.risk_pct(),
         qty_usdt: cfg.sizing.qty_usdt(),
         qty_base: cfg.sizing.qty_base(),
+        max_entries_per_day: cfg.protections.max_entries_per_day,
+        cooldown_after_sl_min: cfg.protections.cooldown_after_sl_min,
+        pause_after_sl_streak: cfg.protections.pause_after_sl_streak,
+        max_drawdown_pct: cfg.protections.max_drawdown_pct,
         long_tp_pct: cfg.long_tp_pct,
         long_sl_pct: cfg.long_sl_pct,
         short_tp_pct: cfg.short_tp_pct,
@@ -191,7 +203,11 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 20] = [
+    const KNOWN: [&str; 24] = [
+        "max_entries_per_day",
+        "cooldown_after_sl_min",
+        "pause_after_sl_streak",
+        "max_drawdown_pct",
         "name",
         "indicator_id",
         "symbols",
@@ -356,6 +372,20 @@ pub struct StrategyRequest {
     /// `fixed_qty` sizing: the position in the base asset (BTC).
     #[schema(exclusive_minimum = 0, maximum = 10000000)]
     qty_base: Option<f64>,
+    /// Protections; 0 turns one off. Most new positions per UTC day.
+    #[schema(minimum = 0, maximum = 1000)]
+    max_entries_per_day: Option<i64>,
+    /// Minutes without new positions after a stop-loss closed one.
+    #[schema(minimum = 0, maximum = 10080)]
+    cooldown_after_sl_min: Option<i64>,
+    /// After this many stop-losses in a row, no new position until the next
+    /// UTC day.
+    #[schema(minimum = 0, maximum = 100)]
+    pause_after_sl_streak: Option<i64>,
+    /// When the day's realized PnL falls this % of the wallet below the
+    /// day's peak, no new position until the next UTC day (0.1–100).
+    #[schema(minimum = 0, maximum = 100)]
+    max_drawdown_pct: Option<f64>,
     /// Take-profit / stop-loss of longs and shorts, % of the entry price,
     /// 0.1–100 (defaults 5 / 2).
     #[schema(minimum = 0.1, maximum = 100)]

@@ -33,6 +33,7 @@ impl UserActor {
         l.rec.status = PositionStatus::Closed;
         l.rec.closed_at = Some(Utc::now());
         self.publish(Event::PositionClosed(l.rec.clone()));
+        self.count_closed(l.rec.strategy_id, Utc::now(), l.rec.realized_pnl, reason);
         self.touch(key);
         if !l.slot_handed_over {
             self.risk.release_slot(self.user_id);
@@ -91,6 +92,7 @@ impl UserActor {
                 l.rec.opened_at = Utc::now();
                 l.protecting = false;
                 let rec = l.rec.clone();
+                self.count_opened(rec.strategy_id, rec.opened_at);
                 self.publish(Event::PositionOpened(rec));
                 self.apply_report(&entry_id, Ok(&r), None, Some(position_id));
                 // Its stop and target, priced from the fill, at once.

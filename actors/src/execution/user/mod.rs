@@ -11,6 +11,7 @@
 mod lifecycle;
 mod manual;
 mod orders;
+mod pauses;
 mod protection;
 mod reconcile;
 mod signals;
@@ -41,6 +42,7 @@ use tradingbot_core::exchange::{
     ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     PositionReport, PositionSide, Side, Venue,
 };
+use tradingbot_core::protections;
 pub use tradingbot_core::refusal::Refusal;
 use tradingbot_core::signal::{Action, Alert};
 use tradingbot_core::sizing::{self, EntrySize};
@@ -172,6 +174,9 @@ pub struct Restored {
     /// its own journal: the venue says what is open before any alert is
     /// decided.
     pub takeover: bool,
+    /// Positions opened or closed since the UTC day began: the
+    /// protections' ledgers are rebuilt from them.
+    pub today: Vec<crate::store::entities::positions::Model>,
 }
 
 pub struct UserActor {
@@ -187,6 +192,11 @@ pub struct UserActor {
     /// conclude anything about them yet.
     inflight: std::collections::HashSet<String>,
     restored: Option<Restored>,
+    /// Each strategy's trading today, for its protections.
+    protection_days: HashMap<i64, protections::Ledger>,
+    /// Until when each strategy's last protection notice holds (one notice
+    /// per pause, not one per refused alert).
+    protection_told: HashMap<i64, chrono::DateTime<Utc>>,
     /// After a takeover: accounts compared with their venue since. Until
     /// then an alert for the account could be decided on a store that
     /// misses the previous owner's last fill (a close refused
@@ -278,6 +288,8 @@ impl UserActor {
             inflight: Default::default(),
             synced_after_takeover: restored.takeover.then(HashSet::new),
             restored: Some(restored),
+            protection_days: HashMap::new(),
+            protection_told: HashMap::new(),
             depth,
             exchange_depth,
             orphans: HashMap::new(),

@@ -569,6 +569,7 @@ impl UserActor {
 
     /// Rebuilds positions and unfinished orders from the store.
     pub(super) fn restore(&mut self, r: Restored) {
+        self.rebuild_protection_days(&r.today);
         let mut of_positions: HashMap<i64, Vec<(OrderLeg, ClientOrderId)>> = HashMap::new();
         for o in r.orders {
             let Ok(rec) = OrderRecord::try_from(o) else {

@@ -200,6 +200,12 @@ impl UserActor {
             .view
             .balance()
             .ok_or_else(|| reject(sid, Refusal::BalanceUnavailable))?;
+        if cfg.protections.any()
+            && let Some(day) = self.protection_days.get(&route.strategy_id)
+        {
+            day.check(&cfg.protections, Utc::now(), balance.wallet)
+                .map_err(|t| reject(sid, Refusal::Protection(t)))?;
+        }
         // A reversal's close frees the margin of the position it closes.
         let freed = slot.map_or(Decimal::ZERO, |l| {
             l.rec.entry_price * l.rec.quantity / Decimal::from(l.rec.leverage.max(1))
@@ -530,6 +536,13 @@ impl UserActor {
             Ok(p) => p,
             Err(outcome) => {
                 self.record_signal(&msg, &outcome);
+                if let Outcome::Rejected {
+                    refusal: Refusal::Protection(t),
+                    ..
+                } = &outcome
+                {
+                    self.protection_paused(msg.route.strategy_id, t);
+                }
                 return Box::pin(actix::fut::ready(outcome));
             }
         };
