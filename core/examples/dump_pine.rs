@@ -19,6 +19,7 @@ fn main() {
             secret: "example-secret",
             webhook_url: "https://example.com/api/v1/webhook/tradingview/token",
             investment_pct: Decimal::from(10),
+            sizing: tradingbot_core::strategy::Sizing::InvestmentPct,
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),

@@ -14,13 +14,30 @@ fn required() -> bool {
     std::env::var("TRADINGBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
+/// Each sizing mode in turn, so every kind of generated sizing is checked.
+fn sizing(i: usize) -> tradingbot_core::strategy::Sizing {
+    use tradingbot_core::strategy::Sizing;
+    [
+        Sizing::InvestmentPct,
+        Sizing::RiskPct {
+            risk_pct: Decimal::ONE,
+        },
+        Sizing::FixedUsdt {
+            qty_usdt: Decimal::from(500),
+        },
+        Sizing::FixedQty {
+            qty_base: Decimal::new(1, 2),
+        },
+    ][i % 4]
+}
+
 #[test]
 fn generated_scripts_parse_as_pine() {
     let python = std::env::var("TRADINGBOT_PYTHON").unwrap_or_else(|_| "python3".into());
     let dir = std::env::temp_dir().join(format!("tb-pine-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();
-    for t in templates::library() {
+    for (i, t) in templates::library().into_iter().enumerate() {
         // A non-default value for the first parameter shows inputs follow the choice.
         let first = &t.params[0];
         let mut given = serde_json::Map::new();
@@ -36,6 +53,7 @@ fn generated_scripts_parse_as_pine() {
                 secret: "test-secret-123",
                 webhook_url: "https://example.com/api/v1/webhook/tradingview/tok",
                 investment_pct: Decimal::from(10),
+                sizing: sizing(i),
                 leverage: 3,
                 long_tp_pct: Decimal::from(5),
                 long_sl_pct: Decimal::from(2),

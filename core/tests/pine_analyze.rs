@@ -29,6 +29,23 @@ fn codes(a: &Analysis) -> Vec<(&'static str, Option<usize>)> {
     a.findings.iter().map(|f| (f.code, f.line)).collect()
 }
 
+/// Each sizing mode in turn, so every kind of generated sizing is checked.
+fn sizing(i: usize) -> tradingbot_core::strategy::Sizing {
+    use tradingbot_core::strategy::Sizing;
+    [
+        Sizing::InvestmentPct,
+        Sizing::RiskPct {
+            risk_pct: Decimal::ONE,
+        },
+        Sizing::FixedUsdt {
+            qty_usdt: Decimal::from(500),
+        },
+        Sizing::FixedQty {
+            qty_base: Decimal::new(1, 2),
+        },
+    ][i % 4]
+}
+
 #[test]
 fn a_hand_written_strategy_is_read_whole() {
     let a = pine::analyze(
@@ -255,13 +272,14 @@ fn missing_declaration_version_and_signals_are_reported() {
 
 #[test]
 fn every_generated_script_is_webhook_ready() {
-    for t in templates::library() {
+    for (i, t) in templates::library().into_iter().enumerate() {
         let c = t.configure(&serde_json::Map::new()).unwrap();
         let target = PineTarget {
             name: t.name,
             secret: "gen-secret-42",
             webhook_url: "https://example.com/api/v1/webhook/tradingview/tok",
             investment_pct: Decimal::from(10),
+            sizing: sizing(i),
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),

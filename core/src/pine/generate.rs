@@ -5,6 +5,8 @@
 //! each order's `alert_message`, built in the script from real values (no
 //! reliance on placeholders inside messages).
 
+use crate::sizing::TAKER_FEE;
+use crate::strategy::Sizing;
 use crate::templates::{Configured, ParamKind, ParamValue, Template};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -16,6 +18,9 @@ pub struct PineTarget<'a> {
     pub secret: &'a str,
     pub webhook_url: &'a str,
     pub investment_pct: Decimal,
+    /// How entries are sized; the script sizes its entries the same way so
+    /// TradingView's Strategy Tester agrees with TradingBot.
+    pub sizing: Sizing,
     pub leverage: u32,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
@@ -165,6 +170,38 @@ fn pct(d: Decimal) -> String {
     num(rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0))
 }
 
+/// The inputs and the function that size an entry as TradingBot does, for
+/// the sizing modes other than the seed's (which is the strategy's default
+/// `percent_of_equity`); `None`: no `qty` argument.
+fn entry_qty(sizing: Sizing) -> (String, Option<&'static str>) {
+    match sizing {
+        Sizing::InvestmentPct => (String::new(), None),
+        Sizing::RiskPct { risk_pct } => (
+            format!(
+                "riskPct = input.float({}, \"Risk per trade % (loss at the stop)\", minval = 0.01, maxval = 100.0, step = 0.1)\n\n// The loss at the stop-loss, both sides' taker fees ({} %) included, is riskPct % of equity.\ntbQty(bool isLong) =>\n    float sl = (isLong ? longSl : shortSl) / 100\n    float stop = isLong ? close * (1 - sl) : close * (1 + sl)\n    strategy.equity * riskPct / 100 / (math.abs(close - stop) + {} * (close + stop))\n",
+                pct(risk_pct),
+                pct(TAKER_FEE * Decimal::ONE_HUNDRED),
+                pct(TAKER_FEE),
+            ),
+            Some("tbQty"),
+        ),
+        Sizing::FixedUsdt { qty_usdt } => (
+            format!(
+                "qtyUsdt = input.float({}, \"Position size (USDT)\", minval = 0.0)\n\ntbQty(bool isLong) =>\n    qtyUsdt / close\n",
+                pct(qty_usdt)
+            ),
+            Some("tbQty"),
+        ),
+        Sizing::FixedQty { qty_base } => (
+            format!(
+                "qtyBase = input.float({}, \"Position size (base asset)\", minval = 0.0)\n\ntbQty(bool isLong) =>\n    qtyBase\n",
+                pct(qty_base)
+            ),
+            Some("tbQty"),
+        ),
+    }
+}
+
 pub fn generate(t: &Template, c: &Configured, s: &PineTarget<'_>) -> PineScript {
     let size = (s.investment_pct * Decimal::from(s.leverage.max(1))).min(Decimal::ONE_HUNDRED);
     let mut script = format!(
@@ -183,6 +220,8 @@ pub fn generate(t: &Template, c: &Configured, s: &PineTarget<'_>) -> PineScript 
         pct(s.short_sl_pct)
     ));
     script.push_str(&signals(t.id));
+    let (sizing_inputs, qty) = entry_qty(s.sizing);
+    script.push_str(&sizing_inputs);
     script.push_str(&format!(
         r#"
 // TradingBot's webhook JSON, from this bar's values.
@@ -191,9 +230,9 @@ tbMessage(string action, string position) =>
     "{{\"secret\": \"{secret}\", \"action\": \"" + action + "\", \"market_position\": \"" + position + "\", \"symbol\": \"" + syminfo.ticker + "\", \"price\": \"" + str.tostring(close) + "\", \"timestamp\": \"" + ts + "\", \"id\": \"" + syminfo.ticker + "-" + action + "-" + position + "-" + str.tostring(time) + "\"}}"
 
 if longSignal
-    strategy.entry("Long", strategy.long, alert_message = tbMessage("buy", "long"))
+    strategy.entry("Long", strategy.long, {long_qty}alert_message = tbMessage("buy", "long"))
 if shortSignal
-    strategy.entry("Short", strategy.short, alert_message = tbMessage("sell", "short"))
+    strategy.entry("Short", strategy.short, {short_qty}alert_message = tbMessage("sell", "short"))
 
 // The stop-loss and take-profit TradingBot places on the exchange, shown
 // here so the Strategy Tester matches.
@@ -202,7 +241,9 @@ if strategy.position_size > 0
 if strategy.position_size < 0
     strategy.exit("Short exit", from_entry = "Short", limit = shortTp > 0 ? strategy.position_avg_price * (1 - shortTp / 100) : na, stop = shortSl > 0 ? strategy.position_avg_price * (1 + shortSl / 100) : na, alert_message = tbMessage("buy", "flat"))
 "#,
-        secret = s.secret.replace(['"', '\\'], "")
+        secret = s.secret.replace(['"', '\\'], ""),
+        long_qty = qty.map_or(String::new(), |q| format!("qty = {q}(true), ")),
+        short_qty = qty.map_or(String::new(), |q| format!("qty = {q}(false), ")),
     ));
     PineScript {
         script,
@@ -237,6 +278,7 @@ mod tests {
             secret: "s3cr3t-XYZ",
             webhook_url: "https://bot.example.com/api/v1/webhook/tradingview/tok",
             investment_pct: Decimal::from(10),
+            sizing: Sizing::InvestmentPct,
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),
@@ -256,5 +298,46 @@ mod tests {
         assert!(p.script.contains("longTp = input.float(5.0,"));
         assert_eq!(p.setup_steps.len(), 5);
         assert!(p.setup_steps[3].contains("/webhook/tradingview/tok"));
+        assert!(
+            !p.script.contains("qty ="),
+            "the seed's sizing is the default"
+        );
+
+        // Risk sizing: each entry's quantity computed as TradingBot computes it.
+        let risk = generate(
+            &t,
+            &c,
+            &PineTarget {
+                sizing: Sizing::RiskPct {
+                    risk_pct: Decimal::new(15, 1),
+                },
+                ..target.clone()
+            },
+        );
+        assert!(risk.script.contains("riskPct = input.float(1.5,"));
+        assert!(
+            risk.script
+                .contains("(math.abs(close - stop) + 0.0005 * (close + stop))")
+        );
+        assert!(
+            risk.script
+                .contains("strategy.entry(\"Long\", strategy.long, qty = tbQty(true), ")
+        );
+        assert!(
+            risk.script
+                .contains("strategy.entry(\"Short\", strategy.short, qty = tbQty(false), ")
+        );
+        let usdt = generate(
+            &t,
+            &c,
+            &PineTarget {
+                sizing: Sizing::FixedUsdt {
+                    qty_usdt: Decimal::from(250),
+                },
+                ..target.clone()
+            },
+        );
+        assert!(usdt.script.contains("qtyUsdt = input.float(250.0,"));
+        assert!(usdt.script.contains("    qtyUsdt / close\n"));
     }
 }

@@ -221,6 +221,7 @@ fn target<'a>(
         secret,
         webhook_url,
         investment_pct: cfg.investment_pct,
+        sizing: cfg.sizing,
         leverage: cfg.leverage,
         long_tp_pct: cfg.long_tp_pct,
         long_sl_pct: cfg.long_sl_pct,
