@@ -459,6 +459,13 @@ fn table(
     for (k, v) in rows {
         let _ = writeln!(out, "{k:<width$}  {v}");
     }
+    if r.held_back_entries > 0 {
+        let _ = writeln!(
+            out,
+            "{} entries held back by the strategy's protections",
+            r.held_back_entries
+        );
+    }
     if r.ruined {
         out.push_str("the account was wiped out; trading stopped\n");
     }

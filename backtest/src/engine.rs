@@ -17,6 +17,7 @@ use tradingbot_core::exchange::instrument::{InstrumentRules, Rounding};
 use tradingbot_core::indicators::Bar;
 use tradingbot_core::market::candle::Candle;
 use tradingbot_core::position::{self, Collateral, Holding, Maintenance};
+use tradingbot_core::protections::{self, Protections};
 use tradingbot_core::sizing;
 use tradingbot_core::strategy::{OppositeSignal, Sizing};
 use tradingbot_core::templates::{Rule, Signal};
@@ -38,6 +39,9 @@ pub struct Settings {
     /// What entries are sized by, as the live strategy does (risk sizing
     /// counts this backtest's `fee_rate` on both sides).
     pub sizing: Sizing,
+    /// The strategy's protections, kept with the same ledger as live (the
+    /// candle's time is the clock).
+    pub protections: Protections,
     pub leverage: u32,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
@@ -61,6 +65,7 @@ impl Settings {
             capital: Decimal::from(10_000),
             investment_pct: Decimal::from(10),
             sizing: Sizing::InvestmentPct,
+            protections: Protections::default(),
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),
@@ -182,6 +187,8 @@ pub struct Outcome {
     pub ruined: bool,
     /// Entries not taken because sizing refused them (too small).
     pub skipped_entries: usize,
+    /// Entries a protection held back.
+    pub held_back_entries: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +212,8 @@ pub struct Engine<'a> {
     trades: Vec<Trade>,
     ruined: bool,
     skipped: usize,
+    held_back: usize,
+    ledger: protections::Ledger,
     slip: Decimal,
     wallet_f: f64,
     open_f: Option<(f64, f64, f64)>,
@@ -222,6 +231,8 @@ impl<'a> Engine<'a> {
             trades: Vec::new(),
             ruined: false,
             skipped: 0,
+            held_back: 0,
+            ledger: protections::Ledger::default(),
             slip: s.slippage_bps / Decimal::from(10_000),
             wallet_f: approx(s.capital),
             open_f: None,
@@ -248,6 +259,17 @@ impl<'a> Engine<'a> {
     fn enter(&mut self, side: PositionSide, reference: Decimal, bar: usize, time_ms: i64) {
         if self.ruined {
             return;
+        }
+        if self.s.protections.any() {
+            let now = clock(time_ms);
+            if self
+                .ledger
+                .check(&self.s.protections, now, self.wallet)
+                .is_err()
+            {
+                self.held_back += 1;
+                return;
+            }
         }
         let price = self.market(reference, side == PositionSide::Long);
         let (tp_pct, sl_pct) = match side {
@@ -296,6 +318,7 @@ impl<'a> Engine<'a> {
         });
         let entry_fee = fee(size.notional, self.s.fee_rate);
         self.wallet -= entry_fee;
+        self.ledger.opened(clock(time_ms));
         self.open = Some(Open {
             side,
             entry: price,
@@ -313,6 +336,7 @@ impl<'a> Engine<'a> {
 
     fn exit(&mut self, price: Decimal, reason: ExitReason, bar: usize, time_ms: i64) {
         let Some(o) = self.open.take() else { return };
+        let closed_at = clock(time_ms);
         let (gross, exit_fee) = if reason == ExitReason::Liquidation {
             // An isolated position liquidated loses its whole margin (what
             // the engine does not need to close it goes to the insurance
@@ -346,6 +370,11 @@ impl<'a> Engine<'a> {
             pnl: gross - o.entry_fee - exit_fee,
             exit_reason: reason,
         });
+        self.ledger.closed(
+            closed_at,
+            gross - o.entry_fee - exit_fee,
+            reason == ExitReason::StopLoss,
+        );
         self.mirror();
     }
 
@@ -510,6 +539,11 @@ impl<'a> Engine<'a> {
 /// `d` as `f64`, within a few ulps: for statistics and the guard, whose
 /// margins cover it (rust_decimal's exact conversion costs more than the
 /// rest of a bar).
+/// A candle's time as the protections' clock.
+fn clock(time_ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(time_ms).unwrap_or_default()
+}
+
 fn approx(d: Decimal) -> f64 {
     const POW10: [f64; 29] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -610,5 +644,6 @@ pub fn run_observed(
         bars_in_market: in_market,
         ruined: e.ruined,
         skipped_entries: e.skipped,
+        held_back_entries: e.held_back,
     }
 }

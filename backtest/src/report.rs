@@ -41,6 +41,8 @@ pub struct Report {
     pub exit_reasons: BTreeMap<ExitReason, usize>,
     pub ruined: bool,
     pub skipped_entries: usize,
+    /// Entries the strategy's protections held back.
+    pub held_back_entries: usize,
 }
 
 fn f(d: Decimal) -> f64 {
@@ -177,5 +179,6 @@ pub fn report(candles: &[Candle], capital: Decimal, o: &Outcome) -> Report {
         exit_reasons,
         ruined: o.ruined,
         skipped_entries: o.skipped_entries,
+        held_back_entries: o.held_back_entries,
     }
 }

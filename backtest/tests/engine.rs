@@ -8,6 +8,7 @@ use rust_decimal_macros::dec;
 use tradingbot_backtest::engine::{ExitReason, Fill, Series, Settings, run, run_with};
 use tradingbot_core::exchange::PositionSide;
 use tradingbot_core::market::candle::Candle;
+use tradingbot_core::protections::Protections;
 use tradingbot_core::strategy::Sizing;
 use tradingbot_core::templates::{self, Signal};
 
@@ -131,6 +132,46 @@ fn risk_sizing_loses_the_stated_share_at_the_stop_as_live() {
         &s,
     );
     assert_eq!(o.trades[0].quantity, dec!(10));
+}
+
+#[test]
+fn protections_hold_entries_back_on_the_candles_clock() {
+    let flat = |i| candle(i, dec!(100), dec!(100), dec!(100), dec!(100));
+    let candles = [
+        flat(0),
+        flat(1),
+        // The stop (95) is hit on day 2.
+        candle(2, dec!(100), dec!(100), dec!(94), dec!(96)),
+        flat(3),
+        flat(4),
+        flat(5),
+    ];
+    let s = Settings {
+        protections: Protections {
+            cooldown_after_sl_min: Some(2 * 24 * 60),
+            ..Default::default()
+        },
+        ..settings()
+    };
+    // Signals on the closes of days 0, 2 and 3: the first enters on day 1,
+    // the second would enter on day 3 — inside the two days after the stop
+    // on day 2 — and is held back; the third enters on day 4.
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| [0, 2, 3].contains(&i).then_some(Signal::Long),
+        &s,
+    );
+    assert_eq!(o.held_back_entries, 1);
+    assert_eq!(o.trades.len(), 2);
+    assert_eq!(o.trades[0].exit_reason, ExitReason::StopLoss);
+    assert_eq!(o.trades[1].entry_bar, 4);
+    // Without the protection the day-3 entry is taken.
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| [0, 2, 3].contains(&i).then_some(Signal::Long),
+        &settings(),
+    );
+    assert_eq!((o.held_back_entries, o.trades[1].entry_bar), (0, 3));
 }
 
 #[test]

@@ -1424,6 +1424,8 @@ export interface components {
             user_id?: number | null;
         };
         BacktestRequest: {
+            /** Format: int64 */
+            cooldown_after_sl_min?: number | null;
             /** @description Last day, inclusive; default: the data's end (bundled) or today. */
             end_date?: string | null;
             /**
@@ -1452,8 +1454,18 @@ export interface components {
             long_sl_pct?: number | null;
             /** Format: double */
             long_tp_pct?: number | null;
+            /** Format: double */
+            max_drawdown_pct?: number | null;
+            /**
+             * Format: int64
+             * @description Protections as a strategy's (default: the saved strategy's); 0
+             *     turns one off. The candles' time is the clock.
+             */
+            max_entries_per_day?: number | null;
             /** @description Template parameters by name; missing ones take their defaults. */
             params?: Record<string, never>;
+            /** Format: int64 */
+            pause_after_sl_streak?: number | null;
             /** Format: double */
             qty_base?: number | null;
             /** Format: double */

@@ -259,6 +259,21 @@ fn pct(errors: &mut Vec<FieldError>, field: &str, v: Decimal, min: Decimal) -> D
     v.normalize()
 }
 
+/// The protections `draft` sets over `base`'s (the backtester takes them
+/// the way a strategy does).
+pub fn resolve_protections(
+    draft: &StrategyDraft,
+    base: Option<Protections>,
+) -> Result<Protections, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let p = protections(&mut errors, draft, base);
+    if errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(errors)
+    }
+}
+
 /// The protections the draft sets over `base`'s; 0 turns one off.
 fn protections(
     errors: &mut Vec<FieldError>,

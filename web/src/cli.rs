@@ -146,6 +146,25 @@ pub struct BacktestArgs {
     pub capital: String,
     #[arg(long, default_value = "10")]
     pub investment_pct: String,
+    /// What entries are sized by: `investment_pct`, `risk_pct`, `fixed_usdt`
+    /// or `fixed_qty` (with `--risk-pct`, `--qty-usdt` or `--qty-base`).
+    #[arg(long, default_value = "investment_pct")]
+    pub sizing_mode: String,
+    #[arg(long)]
+    pub risk_pct: Option<String>,
+    #[arg(long)]
+    pub qty_usdt: Option<String>,
+    #[arg(long)]
+    pub qty_base: Option<String>,
+    /// Protections, as a strategy's (off unless given).
+    #[arg(long)]
+    pub max_entries_per_day: Option<i64>,
+    #[arg(long)]
+    pub cooldown_after_sl_min: Option<i64>,
+    #[arg(long)]
+    pub pause_after_sl_streak: Option<i64>,
+    #[arg(long)]
+    pub max_drawdown_pct: Option<String>,
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=125))]
     pub leverage: u32,
     #[arg(long, default_value = "5")]
@@ -220,7 +239,29 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--param {p}: expected NAME=VALUE"))?;
         params.push((k.trim().to_owned(), v.trim().to_owned()));
     }
+    let opt = |name: &str, v: &Option<String>| v.as_deref().map(|v| dec(name, v)).transpose();
+    let draft = tradingbot_core::strategy::StrategyDraft {
+        sizing_mode: Some(a.sizing_mode.clone()),
+        risk_pct: opt("risk-pct", &a.risk_pct)?,
+        qty_usdt: opt("qty-usdt", &a.qty_usdt)?,
+        qty_base: opt("qty-base", &a.qty_base)?,
+        max_entries_per_day: a.max_entries_per_day,
+        cooldown_after_sl_min: a.cooldown_after_sl_min,
+        pause_after_sl_streak: a.pause_after_sl_streak,
+        max_drawdown_pct: opt("max-drawdown-pct", &a.max_drawdown_pct)?,
+        ..Default::default()
+    };
+    let refused = |errors: Vec<tradingbot_core::strategy::FieldError>| {
+        let named: Vec<String> = errors
+            .iter()
+            .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message))
+            .collect();
+        anyhow::anyhow!(named.join("; "))
+    };
     let settings = tradingbot_backtest::Settings {
+        sizing: tradingbot_core::strategy::Sizing::resolve(&draft, None).map_err(refused)?,
+        protections: tradingbot_core::strategy::resolve_protections(&draft, None)
+            .map_err(refused)?,
         capital: dec("capital", &a.capital)?,
         investment_pct: dec("investment-pct", &a.investment_pct)?,
         leverage: a.leverage,

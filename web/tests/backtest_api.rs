@@ -134,7 +134,7 @@ async fn a_saved_strategy_and_bad_requests() {
     let bot = Spawned::start(&dir, &[("TRADINGBOT_RATE_LIMIT_USER", "100000")]);
     let api = Api::new(&bot);
     let u = api.user("bt-strategy@example.com").await;
-    let (_, s) = api.paper_strategy(&u, json!({ "name": "MACD", "indicator_id": "macd_cross", "leverage": 5, "investment_pct": 20, "long_sl_pct": 3, "sizing_mode": "risk_pct", "risk_pct": 1.5 })).await;
+    let (_, s) = api.paper_strategy(&u, json!({ "name": "MACD", "indicator_id": "macd_cross", "leverage": 5, "investment_pct": 20, "long_sl_pct": 3, "sizing_mode": "risk_pct", "risk_pct": 1.5, "cooldown_after_sl_min": 120 })).await;
     let (status, job, location) = start(
         &api,
         &u,
@@ -149,6 +149,7 @@ async fn a_saved_strategy_and_bad_requests() {
     // The strategy's sizing comes with it.
     assert_eq!(job["request"]["sizing_mode"], "risk_pct");
     assert_eq!(job["request"]["risk_pct"], "1.5");
+    assert_eq!(job["request"]["cooldown_after_sl_min"], 120);
     let done = until_done(&api, &u, &location.unwrap()).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["result"]["data"]["from"], "2020-01-01T00:00:00Z");
@@ -175,6 +176,10 @@ async fn a_saved_strategy_and_bad_requests() {
         (json!({ "fill": "sometime" }), "fill"),
         (json!({ "sizing_mode": "fixed_usdt" }), "qty_usdt"),
         (json!({ "sizing_mode": "martingale" }), "sizing_mode"),
+        (
+            json!({ "pause_after_sl_streak": 101 }),
+            "pause_after_sl_streak",
+        ),
         (json!({ "levrage": 3 }), "levrage"),
     ] {
         let (status, e, _) = start(&api, &u, body.clone()).await;

@@ -86,6 +86,32 @@ fn the_cli_backtests_the_bundled_data_and_writes_its_files() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown template `astrology`"));
+
+    // Sizing and protections as a strategy's.
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "--sizing-mode",
+            "risk_pct",
+            "--risk-pct",
+            "1",
+            // A week without entries after each stop (the data is daily).
+            "--cooldown-after-sl-min",
+            "10080",
+            "--all",
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("entries held back by the strategy's protections"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = run(&dir, &["--sizing-mode", "risk_pct"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--risk-pct: required with sizing_mode `risk_pct`"),
+        "{stderr}"
+    );
 }
 
 fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {

@@ -62,6 +62,17 @@ pub struct BacktestRequest {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 10000000)]
     pub qty_base: Option<Decimal>,
+    /// Protections as a strategy's (default: the saved strategy's); 0
+    /// turns one off. The candles' time is the clock.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub max_entries_per_day: Option<i64>,
+    #[schema(minimum = 0, maximum = 10080)]
+    pub cooldown_after_sl_min: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
+    pub pause_after_sl_streak: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
+    pub max_drawdown_pct: Option<Decimal>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -192,19 +203,25 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
     let pick = |given: Option<Decimal>, saved: Option<Decimal>, default: Decimal| {
         given.or(saved).unwrap_or(default)
     };
-    let sizing = tradingbot_core::strategy::Sizing::resolve(
-        &tradingbot_core::strategy::StrategyDraft {
-            sizing_mode: b.sizing_mode.clone(),
-            risk_pct: b.risk_pct,
-            qty_usdt: b.qty_usdt,
-            qty_base: b.qty_base,
-            ..Default::default()
-        },
-        cfg.as_ref().map(|c| c.sizing),
-    )
-    .map_err(ApiError::from)?;
+    let draft = tradingbot_core::strategy::StrategyDraft {
+        sizing_mode: b.sizing_mode.clone(),
+        risk_pct: b.risk_pct,
+        qty_usdt: b.qty_usdt,
+        qty_base: b.qty_base,
+        max_entries_per_day: b.max_entries_per_day,
+        cooldown_after_sl_min: b.cooldown_after_sl_min,
+        pause_after_sl_streak: b.pause_after_sl_streak,
+        max_drawdown_pct: b.max_drawdown_pct,
+        ..Default::default()
+    };
+    let sizing = tradingbot_core::strategy::Sizing::resolve(&draft, cfg.as_ref().map(|c| c.sizing))
+        .map_err(ApiError::from)?;
+    let protections =
+        tradingbot_core::strategy::resolve_protections(&draft, cfg.as_ref().map(|c| c.protections))
+            .map_err(ApiError::from)?;
     let settings = Settings {
         sizing,
+        protections,
         capital: b.initial_capital.unwrap_or(d.capital),
         investment_pct: pick(
             b.investment_pct,
@@ -305,6 +322,10 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         "risk_pct": settings.sizing.risk_pct(),
         "qty_usdt": settings.sizing.qty_usdt(),
         "qty_base": settings.sizing.qty_base(),
+        "max_entries_per_day": settings.protections.max_entries_per_day,
+        "cooldown_after_sl_min": settings.protections.cooldown_after_sl_min,
+        "pause_after_sl_streak": settings.protections.pause_after_sl_streak,
+        "max_drawdown_pct": settings.protections.max_drawdown_pct,
         "leverage": settings.leverage,
         "long_tp_pct": settings.long_tp_pct,
         "long_sl_pct": settings.long_sl_pct,
