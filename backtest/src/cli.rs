@@ -181,12 +181,12 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
 
     let trades_path = req.out.join("trades.csv");
     let mut csv = String::from(
-        "entry_time,exit_time,side,entry_price,exit_price,quantity,fees,pnl,exit_reason\n",
+        "entry_time,exit_time,side,entry_price,exit_price,quantity,fees,pnl,exit_reason,targets_hit\n",
     );
     for t in &outcome.trades {
         let _ = writeln!(
             csv,
-            "{},{},{:?},{},{},{},{},{},{:?}",
+            "{},{},{:?},{},{},{},{},{},{:?},{}",
             iso(t.entry_time_ms),
             iso(t.exit_time_ms),
             t.side,
@@ -195,7 +195,8 @@ pub fn execute(req: &Request, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Do
             t.quantity,
             t.fees,
             t.pnl,
-            t.exit_reason
+            t.exit_reason,
+            t.targets_hit
         );
     }
     write(&trades_path, &csv)?;

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tradingbot_core::exchange::PositionSide;
 use tradingbot_core::exchange::instrument::{InstrumentRules, Rounding};
+use tradingbot_core::exits::{Ladder, Leg};
 use tradingbot_core::indicators::Bar;
 use tradingbot_core::market::candle::Candle;
 use tradingbot_core::position::{self, Collateral, Holding, Maintenance};
@@ -42,6 +43,9 @@ pub struct Settings {
     /// The strategy's protections, kept with the same ledger as live (the
     /// candle's time is the clock).
     pub protections: Protections,
+    /// Take-profit targets in place of the single take-profit, and the
+    /// stop they move.
+    pub ladder: Option<Ladder>,
     pub leverage: u32,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
@@ -66,6 +70,7 @@ impl Settings {
             investment_pct: Decimal::from(10),
             sizing: Sizing::InvestmentPct,
             protections: Protections::default(),
+            ladder: None,
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),
@@ -116,7 +121,10 @@ pub struct Trade {
     pub fees: Decimal,
     /// After fees.
     pub pnl: Decimal,
+    /// What closed the last of the position (targets before it: `targets_hit`).
     pub exit_reason: ExitReason,
+    /// Ladder targets filled (0 without a ladder).
+    pub targets_hit: u8,
 }
 
 /// Candles with their `f64` view for the indicators, converted once (a
@@ -203,6 +211,15 @@ struct Open {
     entry_fee: Decimal,
     bar: usize,
     time_ms: i64,
+    /// What is still open (less than `qty` once targets filled).
+    left: Decimal,
+    /// Targets not filled yet, nearest first, and all of them.
+    legs: Vec<Leg>,
+    all_legs: Vec<Leg>,
+    /// The targets already filled: their PnL, fees and value.
+    partial_gross: Decimal,
+    partial_fees: Decimal,
+    partial_value: Decimal,
 }
 
 pub struct Engine<'a> {
@@ -319,17 +336,37 @@ impl<'a> Engine<'a> {
         let entry_fee = fee(size.notional, self.s.fee_rate);
         self.wallet -= entry_fee;
         self.ledger.opened(clock(time_ms));
+        let legs: Vec<Leg> = self.s.ladder.as_ref().map_or_else(Vec::new, |l| {
+            l.legs(side, price, size.venue_qty, &self.s.rules)
+                .into_iter()
+                .map(|leg| Leg {
+                    venue_qty: self.s.rules.base_qty(leg.venue_qty),
+                    ..leg
+                })
+                .collect()
+        });
+        let tp = if legs.is_empty() {
+            p.take_profit.filter(|_| !tp_pct.is_zero())
+        } else {
+            legs.last().map(|l| l.price)
+        };
         self.open = Some(Open {
             side,
             entry: price,
             qty: size.base_qty,
             margin: size.margin,
             sl: p.stop_loss.filter(|_| !sl_pct.is_zero()),
-            tp: p.take_profit.filter(|_| !tp_pct.is_zero()),
+            tp,
             liq,
             entry_fee,
             bar,
             time_ms,
+            left: size.base_qty,
+            all_legs: legs.clone(),
+            legs,
+            partial_gross: Decimal::ZERO,
+            partial_fees: Decimal::ZERO,
+            partial_value: Decimal::ZERO,
         });
         self.mirror();
     }
@@ -340,12 +377,12 @@ impl<'a> Engine<'a> {
         let (gross, exit_fee) = if reason == ExitReason::Liquidation {
             // An isolated position liquidated loses its whole margin (what
             // the engine does not need to close it goes to the insurance
-            // fund), and never more.
-            (-o.margin, Decimal::ZERO)
+            // fund), and never more: the margin of what is still open.
+            (-(o.margin * o.left / o.qty).round_dp(8), Decimal::ZERO)
         } else {
             (
-                sizing::pnl(o.side, o.entry, price, o.qty),
-                fee(price * o.qty, self.s.fee_rate),
+                sizing::pnl(o.side, o.entry, price, o.left),
+                fee(price * o.left, self.s.fee_rate),
             )
         };
         self.wallet += gross - exit_fee;
@@ -361,18 +398,24 @@ impl<'a> Engine<'a> {
             entry_bar: o.bar,
             exit_bar: bar,
             entry_price: o.entry,
-            exit_price: price,
+            // The average of every exit, targets included.
+            exit_price: if o.left == o.qty {
+                price
+            } else {
+                ((o.partial_value + price * o.left) / o.qty).round_dp(8)
+            },
             quantity: o.qty,
             margin: o.margin,
             stop_loss: o.sl,
             take_profit: o.tp,
-            fees: o.entry_fee + exit_fee,
-            pnl: gross - o.entry_fee - exit_fee,
+            fees: o.entry_fee + o.partial_fees + exit_fee,
+            pnl: o.partial_gross + gross - o.entry_fee - o.partial_fees - exit_fee,
             exit_reason: reason,
+            targets_hit: (o.all_legs.len() - o.legs.len()) as u8,
         });
         self.ledger.closed(
             closed_at,
-            gross - o.entry_fee - exit_fee,
+            o.partial_gross + gross - o.entry_fee - o.partial_fees - exit_fee,
             reason == ExitReason::StopLoss,
         );
         self.mirror();
@@ -492,6 +535,10 @@ impl<'a> Engine<'a> {
             self.exit(price, reason, bar, c.time_ms);
             return;
         }
+        if !o.legs.is_empty() {
+            self.climb(c, bar);
+            return;
+        }
         if let Some(tp) = o.tp
             && favourable_reached(tp)
         {
@@ -502,6 +549,84 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The ladder's targets the bar reaches, nearest first (after the
+    /// adverse side, which the bar is assumed to visit first). A stop the
+    /// ladder moves that the bar's close is already beyond is taken at that
+    /// stop: the price came back through it after the target.
+    fn climb(&mut self, c: &Candle, bar: usize) {
+        let Some(o) = &self.open else { return };
+        let long = o.side == PositionSide::Long;
+        let mut moved = None;
+        loop {
+            let Some(o) = self.open.as_mut() else { return };
+            let Some(&leg) = o.legs.first() else { break };
+            let reached = if long {
+                c.high >= leg.price
+            } else {
+                c.low <= leg.price
+            };
+            if !reached {
+                break;
+            }
+            if o.legs.len() == 1 {
+                // The last target closes what is left.
+                let gapped = if long {
+                    c.open >= leg.price
+                } else {
+                    c.open <= leg.price
+                };
+                let reference = if gapped { c.open } else { leg.price };
+                let price = self.market(reference, !long);
+                self.exit(price, ExitReason::TakeProfit, bar, c.time_ms);
+                return;
+            }
+            let gapped = if long {
+                c.open >= leg.price
+            } else {
+                c.open <= leg.price
+            };
+            let reference = if gapped { c.open } else { leg.price };
+            let price = self.market(reference, !long);
+            let o = self.open.as_mut().expect("open");
+            let qty = leg.venue_qty.min(o.left);
+            let gross = sizing::pnl(o.side, o.entry, price, qty);
+            let exit_fee = fee(price * qty, self.s.fee_rate);
+            o.partial_gross += gross;
+            o.partial_fees += exit_fee;
+            o.partial_value += price * qty;
+            o.left -= qty;
+            o.legs.remove(0);
+            self.wallet += gross - exit_fee;
+            let o = self.open.as_ref().expect("open");
+            if let Some(stop) = self.s.ladder.as_ref().and_then(|l| {
+                l.moved_stop(
+                    leg.target,
+                    o.side,
+                    o.entry,
+                    &o.all_legs,
+                    self.s.fee_rate,
+                    &self.s.rules,
+                )
+            }) {
+                moved = Some(stop);
+                self.open.as_mut().expect("open").sl = Some(stop);
+            }
+        }
+        if let Some(stop) = moved {
+            let beyond = if long {
+                c.close <= stop
+            } else {
+                c.close >= stop
+            };
+            if beyond {
+                let price = self.market(stop, !long);
+                self.exit(price, ExitReason::StopLoss, bar, c.time_ms);
+                return;
+            }
+        }
+        self.mirror();
+    }
+
     /// Kept beside the exact values so marking to market each bar is
     /// floating-point work only.
     fn mirror(&mut self) {
@@ -510,12 +635,14 @@ impl<'a> Engine<'a> {
             let long = o.side == PositionSide::Long;
             let f = |d: Option<Decimal>, none: f64| d.map_or(none, approx);
             let (far_down, far_up) = (f64::NEG_INFINITY, f64::INFINITY);
+            // The nearest target: the ladder's next one, or the take-profit.
+            let target = o.legs.first().map(|l| l.price).or(o.tp);
             if long {
                 let adverse = f(o.sl, far_down).max(f(o.liq, far_down));
-                (adverse, f(o.tp, far_up))
+                (adverse, f(target, far_up))
             } else {
                 let adverse = f(o.sl, far_up).min(f(o.liq, far_up));
-                (adverse, f(o.tp, far_down))
+                (adverse, f(target, far_down))
             }
         });
         self.open_f = self.open.as_ref().map(|o| {
@@ -524,7 +651,7 @@ impl<'a> Engine<'a> {
             } else {
                 -1.0
             };
-            (sign, approx(o.entry), approx(o.qty))
+            (sign, approx(o.entry), approx(o.left))
         });
     }
 
@@ -536,14 +663,14 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// `d` as `f64`, within a few ulps: for statistics and the guard, whose
-/// margins cover it (rust_decimal's exact conversion costs more than the
-/// rest of a bar).
 /// A candle's time as the protections' clock.
 fn clock(time_ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(time_ms).unwrap_or_default()
 }
 
+/// `d` as `f64`, within a few ulps: for statistics and the guard, whose
+/// margins cover it (rust_decimal's exact conversion costs more than the
+/// rest of a bar).
 fn approx(d: Decimal) -> f64 {
     const POW10: [f64; 29] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,

@@ -465,3 +465,116 @@ fn a_window_trades_as_the_full_history_does_inside_it() {
     }
     assert!(checked > 0, "a cold start differs somewhere");
 }
+
+#[test]
+fn a_ladder_fills_target_by_target_and_the_stop_follows() {
+    use tradingbot_core::exits::{BreakEven, Ladder, StopTo, Target};
+    let ladder = Ladder {
+        targets: vec![
+            Target {
+                gain_pct: dec!(2),
+                size_pct: dec!(50),
+            },
+            Target {
+                gain_pct: dec!(4),
+                size_pct: dec!(30),
+            },
+            Target {
+                gain_pct: dec!(8),
+                size_pct: dec!(20),
+            },
+        ],
+        break_even: Some(BreakEven {
+            after: 1,
+            to: StopTo::Entry,
+        }),
+    };
+    let s = Settings {
+        ladder: Some(ladder),
+        ..settings()
+    };
+    let flat = |i| candle(i, dec!(100), dec!(100), dec!(100), dec!(100));
+    // Entry at 100 on day 1 (20 units: 10,000 × 10 % × 2 / 100).
+    // Day 2 reaches 102 (target 1: 10 units) and 104 (target 2: 6 units);
+    // the stop moves to 100 + 2 × 0.1 % = 100.2 after target 1.
+    // Day 3 falls to 99: the last 4 units stop out at 100.2.
+    let candles = [
+        flat(0),
+        flat(1),
+        candle(2, dec!(100), dec!(104.5), dec!(99.9), dec!(103)),
+        candle(3, dec!(103), dec!(103), dec!(99), dec!(99.5)),
+    ];
+    let o = run_with(
+        &Series::new(candles.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    let t = &o.trades[0];
+    assert_eq!((t.quantity, t.targets_hit), (dec!(20), 2));
+    assert_eq!(
+        (t.exit_reason, t.stop_loss),
+        (ExitReason::StopLoss, Some(dec!(100.2)))
+    );
+    // 10 × 2 + 6 × 4 + 4 × 0.2 = 44.8; fees 0.1 % of 2,000 + 1,020 + 624 + 400.8.
+    assert_eq!(t.pnl, dec!(44.8) - dec!(4.0448));
+    // The average exit: (1,020 + 624 + 400.8) / 20.
+    assert_eq!(t.exit_price, dec!(102.24));
+    assert_eq!(o.final_wallet, dec!(10000) + t.pnl);
+
+    // A bar that comes back below the moved stop after the target: stopped
+    // at the stop in the same bar.
+    let back = [
+        flat(0),
+        flat(1),
+        candle(2, dec!(100), dec!(102.5), dec!(99.9), dec!(100)),
+    ];
+    let o = run_with(
+        &Series::new(back.to_vec()),
+        |i, _| (i == 0).then_some(Signal::Long),
+        &s,
+    );
+    let t = &o.trades[0];
+    assert_eq!(
+        (t.targets_hit, t.exit_reason, t.exit_bar),
+        (1, ExitReason::StopLoss, 2)
+    );
+    // 10 × 2 + 10 × 0.2 = 22, less fees.
+    assert_eq!(t.pnl, dec!(22) - (dec!(2) + dec!(1.02) + dec!(1.002)));
+}
+
+proptest! {
+    #[test]
+    fn a_ladder_conserves_money_too(
+        candles in walk(),
+        leverage in 1u32..50,
+        first in 1u32..99,
+        be in any::<bool>(),
+    ) {
+        use tradingbot_core::exits::{BreakEven, Ladder, StopTo, Target};
+        let s = Settings {
+            leverage,
+            ladder: Some(Ladder {
+                targets: vec![
+                    Target { gain_pct: dec!(1), size_pct: Decimal::from(first) },
+                    Target { gain_pct: dec!(3), size_pct: Decimal::from(100 - first) },
+                ],
+                break_even: be.then_some(BreakEven { after: 1, to: StopTo::Entry }),
+            }),
+            ..Settings::defaults()
+        };
+        let rule = templates::find("ema_crossover").unwrap()
+            .configure(serde_json::json!({ "fast": 3, "slow": 8 }).as_object().unwrap())
+            .unwrap()
+            .rule();
+        let o = run(&Series::new(candles), rule, &s);
+        let net: Decimal = o.trades.iter().map(|t| t.pnl).sum();
+        if !o.ruined {
+            prop_assert_eq!(o.final_wallet, s.capital + net);
+        }
+        prop_assert!(o.final_wallet >= Decimal::ZERO);
+        for t in &o.trades {
+            prop_assert!(t.targets_hit <= 2);
+            prop_assert!(t.pnl >= -(t.margin + t.fees));
+        }
+    }
+}

@@ -1424,6 +1424,13 @@ export interface components {
             user_id?: number | null;
         };
         BacktestRequest: {
+            /**
+             * Format: int32
+             * @description After this target (1-based, before the last) fills, the stop moves.
+             */
+            break_even_after?: number | null;
+            /** @description Where it moves: `entry` (plus both fees; default) or `previous_target`. */
+            break_even_to?: string | null;
             /** Format: int64 */
             cooldown_after_sl_min?: number | null;
             /** @description Last day, inclusive; default: the data's end (bundled) or today. */
@@ -1501,6 +1508,23 @@ export interface components {
             symbol?: string | null;
             /** @description Candle interval, 1m to 1d. Default 1d. */
             timeframe?: string | null;
+            /**
+             * @description Take-profit targets in place of the single take-profit (1–5, sizes
+             *     adding up to 100): each `gain_pct` % from the entry closes
+             *     `size_pct` % of the position; the last closes what is left.
+             */
+            tp_levels?: {
+                /**
+                 * Format: double
+                 * @description % from the entry, 0.1–100, each further than the one before.
+                 */
+                gain_pct: number;
+                /**
+                 * Format: double
+                 * @description % of the position, 1–100; the targets add up to 100.
+                 */
+                size_pct: number;
+            }[] | null;
         };
         BalanceView: {
             asset: string;
@@ -2403,6 +2427,22 @@ export interface components {
             sizing_mode?: ("investment_pct" | "risk_pct" | "fixed_usdt" | "fixed_qty") | null;
             /** @description Default BTCUSDT. */
             symbol?: string | null;
+            /**
+             * @description Take-profit targets in place of the single take-profit (as a
+             *     backtest's): each target's gain and the blended risk/reward.
+             */
+            tp_levels?: {
+                /**
+                 * Format: double
+                 * @description % from the entry, 0.1–100, each further than the one before.
+                 */
+                gain_pct: number;
+                /**
+                 * Format: double
+                 * @description % of the position, 1–100; the targets add up to 100.
+                 */
+                size_pct: number;
+            }[] | null;
         };
         /**
          * @description The fields of a strategy, as the seed's form sends them: every one

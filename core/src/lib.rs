@@ -15,6 +15,7 @@ pub mod anomaly;
 pub mod backup;
 pub mod equity;
 pub mod exchange;
+pub mod exits;
 pub mod identity;
 pub mod ids;
 pub mod indicators;

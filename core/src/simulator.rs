@@ -14,6 +14,7 @@
 
 use crate::exchange::PositionSide;
 use crate::exchange::instrument::{InstrumentRules, Rounding};
+use crate::exits::Ladder;
 use crate::position::{Collateral, Holding, Maintenance, liquidation_price};
 use crate::sizing::{self, pnl, protection};
 use crate::strategy::Sizing;
@@ -99,6 +100,8 @@ pub struct Inputs {
     /// What the entry is sized by (risk sizing takes `balance` as the
     /// wallet and `fee_rate` on both sides).
     pub sizing: Sizing,
+    /// Take-profit targets in place of `tp_pct`.
+    pub ladder: Option<Ladder>,
     pub leverage: u32,
     pub tp_pct: Decimal,
     pub sl_pct: Decimal,
@@ -112,6 +115,16 @@ pub struct Inputs {
 pub struct Warning {
     pub code: &'static str,
     pub message: String,
+}
+
+/// One target of a ladder, simulated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetOutcome {
+    pub target: u8,
+    pub price: Decimal,
+    /// Base asset.
+    pub quantity: Decimal,
+    pub gain: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +148,11 @@ pub struct Simulation {
     pub gain_at_target_pct: Option<Decimal>,
     /// Gain at the target over the loss at the stop.
     pub risk_reward: Option<Decimal>,
+    /// With a ladder: each target's order and what it gains (fees
+    /// included); `gain_at_target` and `risk_reward` are then the blend of
+    /// all of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetOutcome>,
     pub liquidation_price_isolated: Option<Decimal>,
     pub liquidation_price_cross: Option<Decimal>,
     pub maintenance_rate: Option<Decimal>,
@@ -263,6 +281,28 @@ pub fn simulate(i: &Inputs, side: PositionSide) -> Simulation {
     let loss_at_stop = stop_loss.map(|sl| outcome(side, i.entry_price, sl, quantity, i.fee_rate));
     let gain_at_target =
         take_profit.map(|tp| outcome(side, i.entry_price, tp, quantity, i.fee_rate));
+    let targets: Vec<TargetOutcome> = i.ladder.as_ref().map_or_else(Vec::new, |l| {
+        l.legs(side, i.entry_price, venue_quantity, rules)
+            .into_iter()
+            .map(|leg| {
+                let qty = rules.base_qty(leg.venue_qty);
+                TargetOutcome {
+                    target: leg.target,
+                    price: leg.price,
+                    quantity: qty,
+                    gain: outcome(side, i.entry_price, leg.price, qty, i.fee_rate),
+                }
+            })
+            .collect()
+    });
+    let (take_profit, gain_at_target) = if targets.is_empty() {
+        (take_profit, gain_at_target)
+    } else {
+        (
+            targets.last().map(|t| t.price),
+            Some(targets.iter().map(|t| t.gain).sum::<Decimal>().normalize()),
+        )
+    };
     let risk_reward = match (loss_at_stop, gain_at_target) {
         (Some(l), Some(g)) if l < Decimal::ZERO => Some((g / -l).round_dp(4).normalize()),
         _ => None,
@@ -357,6 +397,7 @@ pub fn simulate(i: &Inputs, side: PositionSide) -> Simulation {
         gain_at_target,
         gain_at_target_pct: gain_at_target.and_then(|g| pct_of(g, i.balance)),
         risk_reward,
+        targets,
         liquidation_price_isolated: liq_iso,
         liquidation_price_cross: liq_cross,
         maintenance_rate: tier.map(|t| t.0.rate),

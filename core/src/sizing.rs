@@ -307,13 +307,14 @@ pub fn pnl(side: PositionSide, entry: Decimal, exit: Decimal, base_qty: Decimal)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 
     /// Binance BTCUSDT's filters.
-    fn btc() -> InstrumentRules {
+    /// Binance BTCUSDT's filters.
+    pub(crate) fn btc() -> InstrumentRules {
         InstrumentRules {
             symbol: "BTCUSDT".into(),
             base_asset: "BTC".into(),

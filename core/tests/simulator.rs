@@ -40,6 +40,7 @@ fn inputs(balance: Decimal, pct: Decimal, leverage: u32) -> Inputs {
         balance,
         investment_pct: pct,
         sizing: Sizing::InvestmentPct,
+        ladder: None,
         leverage,
         tp_pct: dec!(5),
         sl_pct: dec!(2),
@@ -190,4 +191,46 @@ fn a_risk_sized_entry_shows_the_stated_loss_at_its_stop() {
         ..inputs(dec!(10000), dec!(10), 1)
     };
     assert!(codes(&simulate(&i, PositionSide::Long)).contains(&"insufficient_margin"));
+}
+
+#[test]
+fn a_ladder_shows_each_targets_gain_and_the_blended_risk_reward() {
+    use tradingbot_core::exits::{Ladder, Target};
+    // 0.2 BTC at 50,000 (10 % of 10,000 at 10x): 0.1 at +2 %, 0.1 at +6 %.
+    let i = Inputs {
+        ladder: Some(Ladder {
+            targets: vec![
+                Target {
+                    gain_pct: dec!(2),
+                    size_pct: dec!(50),
+                },
+                Target {
+                    gain_pct: dec!(6),
+                    size_pct: dec!(50),
+                },
+            ],
+            break_even: None,
+        }),
+        ..inputs(dec!(10000), dec!(10), 10)
+    };
+    let s = simulate(&i, PositionSide::Long);
+    assert_eq!(s.quantity, dec!(0.2));
+    let t: Vec<(Decimal, Decimal, Decimal)> = s
+        .targets
+        .iter()
+        .map(|t| (t.price, t.quantity, t.gain))
+        .collect();
+    // +1,000 × 0.1 − fees 2 + 2.04; +3,000 × 0.1 − fees 2 + 2.12.
+    assert_eq!(
+        t,
+        [
+            (dec!(51000), dec!(0.1), dec!(95.96)),
+            (dec!(53000), dec!(0.1), dec!(295.88)),
+        ]
+    );
+    assert_eq!(s.gain_at_target, Some(dec!(391.84)));
+    assert_eq!(s.take_profit, Some(dec!(53000)));
+    // The stop at −2 %: −200 − 4 − 3.92 = −207.92.
+    assert_eq!(s.loss_at_stop, Some(dec!(-207.92)));
+    assert_eq!(s.risk_reward, Some(dec!(1.8846)));
 }

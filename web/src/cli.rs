@@ -165,6 +165,16 @@ pub struct BacktestArgs {
     pub pause_after_sl_streak: Option<i64>,
     #[arg(long)]
     pub max_drawdown_pct: Option<String>,
+    /// A take-profit target, `GAIN_PCT:SIZE_PCT` (repeatable, nearest
+    /// first; sizes add up to 100), in place of the single take-profit.
+    #[arg(long = "tp-level", value_name = "GAIN:SIZE")]
+    pub tp_levels: Vec<String>,
+    /// Move the stop after this target fills…
+    #[arg(long)]
+    pub break_even_after: Option<u8>,
+    /// …to `entry` (plus both fees) or `previous_target`.
+    #[arg(long)]
+    pub break_even_to: Option<String>,
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=125))]
     pub leverage: u32,
     #[arg(long, default_value = "5")]
@@ -258,7 +268,33 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
             .collect();
         anyhow::anyhow!(named.join("; "))
     };
+    let mut levels = Vec::new();
+    for l in &a.tp_levels {
+        let (gain, size) = l
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--tp-level {l}: expected GAIN_PCT:SIZE_PCT"))?;
+        levels.push(tradingbot_core::exits::Target {
+            gain_pct: dec("tp-level", gain.trim())?,
+            size_pct: dec("tp-level", size.trim())?,
+        });
+    }
+    let ladder = if levels.is_empty() {
+        if a.break_even_after.is_some() {
+            anyhow::bail!("--break-even-after needs --tp-level");
+        }
+        None
+    } else {
+        Some(
+            tradingbot_core::exits::Ladder::from_fields(
+                &levels,
+                a.break_even_after,
+                a.break_even_to.as_deref(),
+            )
+            .map_err(refused)?,
+        )
+    };
     let settings = tradingbot_backtest::Settings {
+        ladder,
         sizing: tradingbot_core::strategy::Sizing::resolve(&draft, None).map_err(refused)?,
         protections: tradingbot_core::strategy::resolve_protections(&draft, None)
             .map_err(refused)?,

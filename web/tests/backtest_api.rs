@@ -180,6 +180,15 @@ async fn a_saved_strategy_and_bad_requests() {
             json!({ "pause_after_sl_streak": 101 }),
             "pause_after_sl_streak",
         ),
+        (
+            json!({ "tp_levels": [{ "gain_pct": 2, "size_pct": 60 }, { "gain_pct": 1, "size_pct": 30 }] }),
+            "tp_levels[1].gain_pct",
+        ),
+        (json!({ "break_even_after": 1 }), "break_even_after"),
+        (
+            json!({ "tp_levels": [{ "gain_pct": 2, "size_pct": 100 }], "break_even_after": 1 }),
+            "break_even_after",
+        ),
         (json!({ "levrage": 3 }), "levrage"),
     ] {
         let (status, e, _) = start(&api, &u, body.clone()).await;
@@ -193,6 +202,28 @@ async fn a_saved_strategy_and_bad_requests() {
             "{body}: {e}"
         );
     }
+    // A ladder: echoed, and every trade says how many targets it hit.
+    let (status, job, location) = start(
+        &api,
+        &u,
+        json!({ "strategy_id": s["id"], "start_date": "2020-01-01", "end_date": "2020-06-30",
+                "tp_levels": [{ "gain_pct": 2, "size_pct": 50 }, { "gain_pct": 6, "size_pct": 50 }],
+                "break_even_after": 1 }),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["request"]["tp_levels"][1]["size_pct"], "50");
+    assert_eq!(job["request"]["break_even"]["to"], "entry");
+    let done = until_done(&api, &u, &location.unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let trades = done["result"]["trades"].as_array().unwrap();
+    assert!(!trades.is_empty());
+    assert!(
+        trades
+            .iter()
+            .all(|t| t["targets_hit"].as_u64().unwrap() <= 2)
+    );
+
     let other = api.user("bt-thief@example.com").await;
     let (status, _, _) = start(&api, &other, json!({ "strategy_id": s["id"] })).await;
     assert_eq!(status, 404);

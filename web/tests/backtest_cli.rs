@@ -106,6 +106,34 @@ fn the_cli_backtests_the_bundled_data_and_writes_its_files() {
         stdout.contains("entries held back by the strategy's protections"),
         "{stdout}"
     );
+    // A ladder: every trade row says how many targets it hit.
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "--tp-level",
+            "2:50",
+            "--tp-level",
+            "6:50",
+            "--break-even-after",
+            "1",
+            "--all",
+            "--out",
+            "ladder",
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let trades = std::fs::read_to_string(dir.join("ladder/trades.csv")).unwrap();
+    assert!(
+        trades.starts_with("entry_time,")
+            && trades.lines().next().unwrap().ends_with(",targets_hit")
+    );
+    assert!(
+        trades.lines().skip(1).any(|l| !l.ends_with(",0")),
+        "{trades}"
+    );
+    let (ok, _, stderr) = run(&dir, &["--tp-level", "2:60", "--tp-level", "4:30"]);
+    assert!(!ok);
+    assert!(stderr.contains("add up to 90, not 100"), "{stderr}");
     let (ok, _, stderr) = run(&dir, &["--sizing-mode", "risk_pct"]);
     assert!(!ok);
     assert!(

@@ -64,6 +64,21 @@ async fn the_simulator_answers_with_the_exchanges_math() {
     assert_eq!(risk["long"]["quantity"], "0.096", "{risk}");
     assert_eq!(risk["long"]["loss_at_stop"], "-99.8016");
 
+    // A ladder: each target's gain and the blend.
+    let ladder: Value = json_of(
+        api.post(
+            "/strategies/simulate",
+            Some(&u.access),
+            json!({ "entry_price": 50000, "balance": 10000, "investment_pct": 10, "leverage": 10,
+                    "tp_levels": [{ "gain_pct": 2, "size_pct": 50 }, { "gain_pct": 6, "size_pct": 50 }] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(ladder["long"]["targets"][0]["gain"], "95.96", "{ladder}");
+    assert_eq!(ladder["long"]["gain_at_target"], "391.84");
+    assert_eq!(ladder["long"]["risk_reward"], "1.8846");
+
     for (body, field) in [
         (
             json!({ "entry_price": 50000, "sizing_mode": "risk_pct" }),

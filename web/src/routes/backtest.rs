@@ -13,6 +13,18 @@ use tradingbot_core::lenient;
 use tradingbot_core::templates;
 use utoipa::ToSchema;
 
+/// One target of a take-profit ladder (documentation of `tp_levels`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LadderTarget {
+    /// % from the entry, 0.1–100, each further than the one before.
+    #[schema(minimum = 0.1, maximum = 100)]
+    gain_pct: f64,
+    /// % of the position, 1–100; the targets add up to 100.
+    #[schema(minimum = 1, maximum = 100)]
+    size_pct: f64,
+}
+
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestRequest {
@@ -73,6 +85,16 @@ pub struct BacktestRequest {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub max_drawdown_pct: Option<Decimal>,
+    /// Take-profit targets in place of the single take-profit (1–5, sizes
+    /// adding up to 100): each `gain_pct` % from the entry closes
+    /// `size_pct` % of the position; the last closes what is left.
+    #[schema(value_type = Option<Vec<LadderTarget>>, max_items = 5, inline)]
+    pub tp_levels: Option<Vec<tradingbot_core::exits::Target>>,
+    /// After this target (1-based, before the last) fills, the stop moves.
+    #[schema(minimum = 1, maximum = 4)]
+    pub break_even_after: Option<u8>,
+    /// Where it moves: `entry` (plus both fees; default) or `previous_target`.
+    pub break_even_to: Option<String>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -219,9 +241,24 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
     let protections =
         tradingbot_core::strategy::resolve_protections(&draft, cfg.as_ref().map(|c| c.protections))
             .map_err(ApiError::from)?;
+    let ladder = match &b.tp_levels {
+        None if b.break_even_after.is_some() => {
+            return Err(ApiError::invalid("break_even_after", "needs tp_levels"));
+        }
+        None => None,
+        Some(levels) => Some(
+            tradingbot_core::exits::Ladder::from_fields(
+                levels,
+                b.break_even_after,
+                b.break_even_to.as_deref(),
+            )
+            .map_err(ApiError::from)?,
+        ),
+    };
     let settings = Settings {
         sizing,
         protections,
+        ladder,
         capital: b.initial_capital.unwrap_or(d.capital),
         investment_pct: pick(
             b.investment_pct,
@@ -326,6 +363,8 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         "cooldown_after_sl_min": settings.protections.cooldown_after_sl_min,
         "pause_after_sl_streak": settings.protections.pause_after_sl_streak,
         "max_drawdown_pct": settings.protections.max_drawdown_pct,
+        "tp_levels": settings.ladder.as_ref().map(|l| &l.targets),
+        "break_even": settings.ladder.as_ref().and_then(|l| l.break_even),
         "leverage": settings.leverage,
         "long_tp_pct": settings.long_tp_pct,
         "long_sl_pct": settings.long_sl_pct,

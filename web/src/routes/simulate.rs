@@ -53,6 +53,10 @@ pub struct SimulateRequest {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 10000000)]
     pub qty_base: Option<Decimal>,
+    /// Take-profit targets in place of the single take-profit (as a
+    /// backtest's): each target's gain and the blended risk/reward.
+    #[schema(value_type = Option<Vec<crate::routes::backtest::LadderTarget>>, max_items = 5, inline)]
+    pub tp_levels: Option<Vec<tradingbot_core::exits::Target>>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -295,6 +299,7 @@ async fn resolve(state: &AppState, user_id: i64, ask: Ask<'_>) -> Result<Resolve
 struct Plan {
     investment_pct: Decimal,
     sizing: Sizing,
+    ladder: Option<tradingbot_core::exits::Ladder>,
     leverage: u32,
     long: (Decimal, Decimal),
     short: (Decimal, Decimal),
@@ -326,6 +331,7 @@ async fn answer(
         balance: r.balance,
         investment_pct: p.investment_pct,
         sizing: p.sizing,
+        ladder: p.ladder.clone(),
         leverage: p.leverage,
         tp_pct: p.long.0,
         sl_pct: p.long.1,
@@ -404,9 +410,16 @@ pub async fn simulate_any(
         None,
     )
     .map_err(ApiError::from)?;
+    let ladder = b
+        .tp_levels
+        .as_deref()
+        .map(|levels| tradingbot_core::exits::Ladder::from_fields(levels, None, None))
+        .transpose()
+        .map_err(ApiError::from)?;
     let plan = Plan {
         investment_pct: d(b.investment_pct, 10),
         sizing,
+        ladder,
         leverage: b.leverage.unwrap_or(3),
         long: (d(b.long_tp_pct, 5), d(b.long_sl_pct, 2)),
         short: (d(b.short_tp_pct, 5), d(b.short_sl_pct, 2)),
@@ -456,6 +469,7 @@ pub async fn simulate_saved(
     let plan = Plan {
         investment_pct: cfg.investment_pct,
         sizing: cfg.sizing,
+        ladder: None,
         leverage: cfg.leverage,
         long: (cfg.long_tp_pct, cfg.long_sl_pct),
         short: (cfg.short_tp_pct, cfg.short_sl_pct),
