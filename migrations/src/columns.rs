@@ -168,3 +168,44 @@ pub fn ciphertext_null<T: IntoIden>(name: T) -> ColumnDef {
     def.binary().null();
     def
 }
+
+/// Adds `columns` to `table`, one statement each: SQLite alters one column
+/// at a time.
+pub async fn add_columns(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    let table = table.into_iden();
+    for mut column in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table.clone())
+                    .add_column(&mut column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops `columns` from `table`, one statement each.
+pub async fn drop_columns<C: IntoIden>(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    columns: Vec<C>,
+) -> Result<(), DbErr> {
+    let table = table.into_iden();
+    for column in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table.clone())
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}

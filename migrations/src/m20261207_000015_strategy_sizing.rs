@@ -27,42 +27,30 @@ enum Strategies {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_database_backend();
-        // One column per statement: SQLite alters one at a time.
-        for column in [
-            string_default(Strategies::SizingMode, 16, "investment_pct"),
-            money_null(db, Strategies::RiskPct),
-            money_null(db, Strategies::QtyUsdt),
-            money_null(db, Strategies::QtyBase),
-        ] {
-            let mut column = column;
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Strategies::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        add_columns(
+            manager,
+            Strategies::Table,
+            vec![
+                string_default(Strategies::SizingMode, 16, "investment_pct"),
+                money_null(db, Strategies::RiskPct),
+                money_null(db, Strategies::QtyUsdt),
+                money_null(db, Strategies::QtyBase),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [
-            Strategies::QtyBase,
-            Strategies::QtyUsdt,
-            Strategies::RiskPct,
-            Strategies::SizingMode,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Strategies::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_columns(
+            manager,
+            Strategies::Table,
+            vec![
+                Strategies::QtyBase,
+                Strategies::QtyUsdt,
+                Strategies::RiskPct,
+                Strategies::SizingMode,
+            ],
+        )
+        .await
     }
 }

@@ -26,50 +26,39 @@ enum Strategies {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_database_backend();
-        // One column per statement: SQLite alters one at a time.
-        for mut column in [
-            ColumnDef::new(Strategies::MaxEntriesPerDay)
-                .integer()
-                .null()
-                .to_owned(),
-            ColumnDef::new(Strategies::CooldownAfterSlMin)
-                .integer()
-                .null()
-                .to_owned(),
-            ColumnDef::new(Strategies::PauseAfterSlStreak)
-                .integer()
-                .null()
-                .to_owned(),
-            money_null(db, Strategies::MaxDrawdownPct),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Strategies::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        add_columns(
+            manager,
+            Strategies::Table,
+            vec![
+                ColumnDef::new(Strategies::MaxEntriesPerDay)
+                    .integer()
+                    .null()
+                    .to_owned(),
+                ColumnDef::new(Strategies::CooldownAfterSlMin)
+                    .integer()
+                    .null()
+                    .to_owned(),
+                ColumnDef::new(Strategies::PauseAfterSlStreak)
+                    .integer()
+                    .null()
+                    .to_owned(),
+                money_null(db, Strategies::MaxDrawdownPct),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [
-            Strategies::MaxDrawdownPct,
-            Strategies::PauseAfterSlStreak,
-            Strategies::CooldownAfterSlMin,
-            Strategies::MaxEntriesPerDay,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Strategies::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_columns(
+            manager,
+            Strategies::Table,
+            vec![
+                Strategies::MaxDrawdownPct,
+                Strategies::PauseAfterSlStreak,
+                Strategies::CooldownAfterSlMin,
+                Strategies::MaxEntriesPerDay,
+            ],
+        )
+        .await
     }
 }
