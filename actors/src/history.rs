@@ -278,6 +278,30 @@ impl History {
             .await
     }
 
+    /// The take-profit orders of `position_ids` that close a share of their
+    /// position (a ladder's targets; a single take-profit closes it all and
+    /// is not one), oldest first.
+    pub async fn ladder_orders(
+        &self,
+        user_id: i64,
+        position_ids: &[i64],
+    ) -> Result<Vec<orders::Model>, DbErr> {
+        if position_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = orders::Entity::find()
+            .filter(orders::Column::UserId.eq(user_id))
+            .filter(orders::Column::PositionId.is_in(position_ids.iter().copied()))
+            .filter(orders::Column::Leg.eq(crate::store::enums::OrderLeg::TakeProfit))
+            .order_by_asc(orders::Column::Id)
+            .all(self.store.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|o| o.quantity.get() > Decimal::ZERO)
+            .collect())
+    }
+
     pub async fn position(&self, user_id: i64, id: i64) -> Result<Option<positions::Model>, DbErr> {
         positions::Entity::find_by_id(id)
             .filter(positions::Column::UserId.eq(user_id))

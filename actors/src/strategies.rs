@@ -18,7 +18,9 @@ use sea_orm::{
 };
 use std::sync::Arc;
 use tradingbot_core::exchange::MarginMode;
-use tradingbot_core::strategy::{OppositeSignal, Protections, Sizing, StrategyConfig};
+use tradingbot_core::strategy::{
+    BreakEven, Ladder, OppositeSignal, Protections, Sizing, StopTo, StrategyConfig, Target,
+};
 use tradingbot_core::symbol::Symbol;
 use tradingbot_core::vault::{Binding, Vault};
 use zeroize::Zeroizing;
@@ -94,6 +96,7 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
             pause_after_sl_streak: m.pause_after_sl_streak.and_then(|v| u32::try_from(v).ok()),
             max_drawdown_pct: m.max_drawdown_pct.map(|d| d.get()),
         },
+        ladder: ladder_of(m),
         long_tp_pct: m.long_tp_pct.get(),
         long_sl_pct: m.long_sl_pct.get(),
         short_tp_pct: m.short_tp_pct.get(),
@@ -102,6 +105,24 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
         margin_mode: MarginMode::from(m.margin_mode),
         opposite_signal: OppositeSignal::from(m.opposite_signal),
     }
+}
+
+/// The row's ladder; one that no longer validates (hand-edited) is none,
+/// so the strategy takes its single take-profit rather than a wrong ladder.
+fn ladder_of(m: &strategies::Model) -> Option<Ladder> {
+    let targets: Vec<Target> = serde_json::from_str(m.tp_levels.as_deref()?).ok()?;
+    let to = match m.break_even_to.as_deref() {
+        Some("previous_target") => StopTo::PreviousTarget,
+        _ => StopTo::Entry,
+    };
+    let ladder = Ladder {
+        targets,
+        break_even: m
+            .break_even_after
+            .and_then(|n| u8::try_from(n).ok())
+            .map(|after| BreakEven { after, to }),
+    };
+    ladder.validate().is_ok().then_some(ladder)
 }
 
 fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id: Option<i64>) {
@@ -121,6 +142,18 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
     active.cooldown_after_sl_min = Set(int(p.cooldown_after_sl_min));
     active.pause_after_sl_streak = Set(int(p.pause_after_sl_streak));
     active.max_drawdown_pct = Set(p.max_drawdown_pct.map(DbDecimal));
+    let ladder = cfg.ladder.as_ref();
+    active.tp_levels = Set(ladder.and_then(|l| serde_json::to_string(&l.targets).ok()));
+    active.break_even_after = Set(ladder
+        .and_then(|l| l.break_even)
+        .map(|b| i32::from(b.after)));
+    active.break_even_to = Set(ladder.and_then(|l| l.break_even).map(|b| {
+        match b.to {
+            StopTo::Entry => "entry",
+            StopTo::PreviousTarget => "previous_target",
+        }
+        .to_owned()
+    }));
     active.long_tp_pct = Set(DbDecimal(cfg.long_tp_pct));
     active.long_sl_pct = Set(DbDecimal(cfg.long_sl_pct));
     active.short_tp_pct = Set(DbDecimal(cfg.short_tp_pct));

@@ -2038,6 +2038,11 @@ export interface components {
                 symbol: string;
                 /** Format: double */
                 take_profit?: number | null;
+                /**
+                 * @description The take-profit ladder's targets as they stand (empty with one
+                 *     take-profit for the whole position).
+                 */
+                targets: components["schemas"]["PositionTarget"][];
                 /** Format: double */
                 unrealized_pnl: number;
                 /**
@@ -2161,6 +2166,33 @@ export interface components {
             side: string;
             symbol: string;
         };
+        /** @description One target of a position's take-profit ladder. */
+        PositionTarget: {
+            /** Format: double */
+            avg_fill_price?: number | null;
+            /** Format: double */
+            filled_qty: number;
+            /**
+             * Format: double
+             * @description Its trigger.
+             */
+            price?: number | null;
+            /**
+             * Format: double
+             * @description The share of the position it closes, in the base asset.
+             */
+            quantity: number;
+            /**
+             * @description `pending` (being placed), `resting` (on the exchange), `filled`, or
+             *     `canceled` (the position closed before it).
+             */
+            state: string;
+            /**
+             * Format: int32
+             * @description 1-based, in the order the price reaches them.
+             */
+            target: number;
+        };
         /** @description A position, with the seed's field names. */
         PositionView: {
             /** Format: int64 */
@@ -2232,6 +2264,11 @@ export interface components {
             symbol: string;
             /** Format: double */
             take_profit?: number | null;
+            /**
+             * @description The take-profit ladder's targets as they stand (empty with one
+             *     take-profit for the whole position).
+             */
+            targets: components["schemas"]["PositionTarget"][];
             /** Format: double */
             unrealized_pnl: number;
             /**
@@ -2461,6 +2498,14 @@ export interface components {
             auto_pause_on_anomaly?: boolean | null;
             /**
              * Format: int64
+             * @description After this target (1-based, before the last) fills, the stop moves
+             *     (0: never).
+             */
+            break_even_after?: number | null;
+            /** @description Where it moves: `entry` (plus both fees; default) or `previous_target`. */
+            break_even_to?: string | null;
+            /**
+             * Format: int64
              * @description Minutes without new positions after a stop-loss closed one.
              */
             cooldown_after_sl_min?: number | null;
@@ -2539,6 +2584,37 @@ export interface components {
             symbol?: string | null;
             /** @description Several symbols (1–20), each spelled as `symbol`. */
             symbols?: string[] | null;
+            /**
+             * @description Take-profit targets in place of the single take-profit, for longs
+             *     and shorts alike (1–5, sizes adding up to 100; `[]` removes them):
+             *     each rests on the exchange as a reduce-only order as soon as the
+             *     entry fills; the last closes what is left.
+             */
+            tp_levels?: {
+                /**
+                 * Format: double
+                 * @description % from the entry, 0.1–100, each further than the one before.
+                 */
+                gain_pct: number;
+                /**
+                 * Format: double
+                 * @description % of the position, 1–100; the targets add up to 100.
+                 */
+                size_pct: number;
+            }[] | null;
+        };
+        /** @description One target of a strategy's ladder. */
+        StrategyTarget: {
+            /**
+             * Format: double
+             * @description % from the entry.
+             */
+            gain_pct: number;
+            /**
+             * Format: double
+             * @description % of the position it closes.
+             */
+            size_pct: number;
         };
         /** @description A strategy as the API shows it to its owner. */
         StrategyView: {
@@ -2560,6 +2636,13 @@ export interface components {
              *     (default off; the alert is sent either way).
              */
             auto_pause_on_anomaly: boolean;
+            /**
+             * Format: int32
+             * @description The target after which the stop moves (`null`: it stays).
+             */
+            break_even_after?: number | null;
+            /** @description `entry` or `previous_target`, with `break_even_after`. */
+            break_even_to?: string | null;
             /** Format: int32 */
             cooldown_after_sl_min?: number | null;
             /** Format: date-time */
@@ -2619,6 +2702,11 @@ export interface components {
             /** @description The first of `symbols`, for clients that show one. */
             symbol?: string | null;
             symbols: string[];
+            /**
+             * @description The take-profit ladder (`null`: the single take-profit of
+             *     `long_tp_pct` / `short_tp_pct`).
+             */
+            tp_levels?: components["schemas"]["StrategyTarget"][] | null;
             /** Format: date-time */
             updated_at: string;
             /** @description Things worth knowing (e.g. the venue could not be asked about leverage). */

@@ -4,6 +4,7 @@
 //! database and the execution core agree.
 
 use crate::exchange::MarginMode;
+pub use crate::exits::{BreakEven, Ladder, StopTo, Target};
 pub use crate::protections::Protections;
 use crate::symbol::Symbol;
 use rust_decimal::Decimal;
@@ -138,6 +139,10 @@ pub struct StrategyConfig {
     /// What holds new entries back after too many trades or losses.
     #[serde(flatten)]
     pub protections: Protections,
+    /// Take-profit targets (for longs and shorts alike) and where the stop
+    /// moves after one; replaces `long_tp_pct` / `short_tp_pct` when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<Ladder>,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
     pub short_tp_pct: Decimal,
@@ -191,6 +196,12 @@ pub struct StrategyDraft {
     pub pause_after_sl_streak: Option<i64>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub max_drawdown_pct: Option<Decimal>,
+    /// A take-profit ladder; `[]` removes it.
+    pub tp_levels: Option<Vec<Target>>,
+    /// The target after which the stop moves; 0 turns it off.
+    pub break_even_after: Option<i64>,
+    /// `entry` (default) or `previous_target`.
+    pub break_even_to: Option<String>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub long_tp_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
@@ -339,6 +350,73 @@ fn protections(
         pause_after_sl_streak,
         max_drawdown_pct,
     }
+}
+
+/// The ladder the draft sets over `base`'s: `tp_levels` replaces the
+/// targets (`[]` removes the ladder), `break_even_after` 0 turns the moving
+/// stop off, `break_even_to` alone changes where an existing one goes.
+fn ladder(
+    errors: &mut Vec<FieldError>,
+    draft: &StrategyDraft,
+    base: Option<&Ladder>,
+) -> Option<Ladder> {
+    let targets = match &draft.tp_levels {
+        Some(list) if list.is_empty() => None,
+        Some(list) => Some(list.clone()),
+        None => base.map(|l| l.targets.clone()),
+    };
+    let to = match draft.break_even_to.as_deref() {
+        None => None,
+        Some("entry") => Some(StopTo::Entry),
+        Some("previous_target") => Some(StopTo::PreviousTarget),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "break_even_to",
+                "`entry` or `previous_target`",
+            ));
+            None
+        }
+    };
+    let kept = base.and_then(|l| l.break_even);
+    let break_even = match draft.break_even_after {
+        Some(0) => None,
+        Some(n) => match u8::try_from(n) {
+            Ok(after) => Some(BreakEven {
+                after,
+                to: to.or(kept.map(|b| b.to)).unwrap_or(StopTo::Entry),
+            }),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "break_even_after",
+                    "a target before the last (the last one closes the position)",
+                ));
+                None
+            }
+        },
+        None => kept.map(|b| BreakEven {
+            to: to.unwrap_or(b.to),
+            ..b
+        }),
+    };
+    let Some(targets) = targets else {
+        let asked = draft.break_even_after.is_some_and(|n| n != 0)
+            || (draft.break_even_to.is_some() && draft.break_even_after != Some(0));
+        if asked {
+            errors.push(FieldError::new(
+                "break_even_after",
+                "moves the stop after a target: set tp_levels too",
+            ));
+        }
+        return None;
+    };
+    let ladder = Ladder {
+        targets,
+        break_even,
+    };
+    if let Err(e) = ladder.validate() {
+        errors.extend(e);
+    }
+    Some(ladder)
 }
 
 /// The most a fixed-amount strategy may name: beyond any venue's largest
@@ -538,6 +616,7 @@ impl StrategyConfig {
         );
         let sizing = sizing(&mut errors, draft, base.map(|b| b.sizing));
         let protections = protections(&mut errors, draft, base.map(|b| b.protections));
+        let ladder = ladder(&mut errors, draft, base.and_then(|b| b.ladder.as_ref()));
         let long_tp_pct = pct(
             &mut errors,
             "long_tp_pct",
@@ -600,6 +679,7 @@ impl StrategyConfig {
                 investment_pct,
                 sizing,
                 protections,
+                ladder,
                 long_tp_pct,
                 long_sl_pct,
                 short_tp_pct,
@@ -794,6 +874,81 @@ mod tests {
                 r#"{{{base},"sizing_mode":"fixed_qty","qty_base":-1,"qty_usdt":5}}"#
             )),
             ["qty_usdt", "qty_base"]
+        );
+    }
+
+    #[test]
+    fn a_ladder_is_set_kept_changed_and_removed_by_drafts() {
+        let c =
+            StrategyConfig::from_draft(&draft(r#"{"name":"x","symbol":"BTCUSDT"}"#), None).unwrap();
+        assert_eq!(c.ladder, None);
+        let l = StrategyConfig::from_draft(
+            &draft(
+                r#"{"tp_levels":[{"gain_pct":1,"size_pct":"50"},{"gain_pct":"2.5","size_pct":50}],"break_even_after":1}"#,
+            ),
+            Some(&c),
+        )
+        .unwrap();
+        let ladder = l.ladder.clone().unwrap();
+        assert_eq!(
+            ladder.targets,
+            [
+                Target {
+                    gain_pct: dec!(1),
+                    size_pct: dec!(50)
+                },
+                Target {
+                    gain_pct: dec!(2.5),
+                    size_pct: dec!(50)
+                }
+            ]
+        );
+        assert_eq!(
+            ladder.break_even,
+            Some(BreakEven {
+                after: 1,
+                to: StopTo::Entry
+            })
+        );
+        // An update that does not name the ladder keeps it; `break_even_to`
+        // alone changes where the stop goes; 0 stops it moving.
+        let kept = StrategyConfig::from_draft(&draft(r#"{"leverage":5}"#), Some(&l)).unwrap();
+        assert_eq!(kept.ladder, l.ladder);
+        let to =
+            StrategyConfig::from_draft(&draft(r#"{"break_even_to":"previous_target"}"#), Some(&l))
+                .unwrap();
+        assert_eq!(
+            to.ladder.unwrap().break_even.unwrap().to,
+            StopTo::PreviousTarget
+        );
+        let still = StrategyConfig::from_draft(&draft(r#"{"break_even_after":0}"#), Some(&l))
+            .unwrap()
+            .ladder
+            .unwrap();
+        assert_eq!(still.break_even, None);
+        assert_eq!(still.targets.len(), 2);
+        // `[]` removes the ladder and its moving stop with it.
+        let gone = StrategyConfig::from_draft(&draft(r#"{"tp_levels":[]}"#), Some(&l)).unwrap();
+        assert_eq!(gone.ladder, None);
+        // Named errors: sizes not adding up, a break-even on the last
+        // target, a moving stop without targets, an unknown destination.
+        let errs = StrategyConfig::from_draft(
+            &draft(
+                r#"{"tp_levels":[{"gain_pct":1,"size_pct":40},{"gain_pct":2,"size_pct":40}],"break_even_after":2,"break_even_to":"moon"}"#,
+            ),
+            Some(&c),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["break_even_to", "tp_levels", "break_even_after"]);
+        let errs =
+            StrategyConfig::from_draft(&draft(r#"{"break_even_after":1}"#), Some(&c)).unwrap_err();
+        assert_eq!(errs[0].field, "break_even_after");
+        assert!(
+            serde_json::from_str::<StrategyDraft>(
+                r#"{"tp_levels":[{"gain_pct":1,"size_pct":100,"extra":1}]}"#
+            )
+            .is_err()
         );
     }
 

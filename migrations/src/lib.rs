@@ -28,6 +28,7 @@ mod m20261207_000013_equity_snapshots;
 mod m20261207_000014_notifications;
 mod m20261207_000015_strategy_sizing;
 mod m20261207_000016_strategy_protections;
+mod m20261207_000017_strategy_ladder;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_notifications::Migration),
             Box::new(m20261207_000015_strategy_sizing::Migration),
             Box::new(m20261207_000016_strategy_protections::Migration),
+            Box::new(m20261207_000017_strategy_ladder::Migration),
         ]
     }
 }

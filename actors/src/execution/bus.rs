@@ -169,6 +169,7 @@ fn count(event: &Event) {
         }
         Event::PositionOpened(_)
         | Event::PositionProtected(_)
+        | Event::PositionReduced(_)
         | Event::PositionClosed(_)
         | Event::AccountUpdate(_)
         | Event::SecurityAlert(_)

@@ -90,6 +90,21 @@ pub struct PositionRecord {
     pub status: PositionStatus,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The take-profit ladder's targets (empty with one take-profit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetState>,
+}
+
+/// One target of a position's ladder, as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetState {
+    /// 1-based, in the order the price reaches them.
+    pub target: u8,
+    pub price: Decimal,
+    /// % of the position it closes.
+    pub size_pct: Decimal,
+    /// `pending` (not on the venue yet), `resting` or `filled`.
+    pub state: String,
 }
 
 /// Something a trader must hear about at once.
@@ -234,6 +249,8 @@ pub enum Event {
     PositionOpened(PositionRecord),
     /// Its stop-loss and take-profit, as they now rest on the venue.
     PositionProtected(PositionRecord),
+    /// A target of its ladder filled: what remains, and what it realized.
+    PositionReduced(PositionRecord),
     /// Closed, with its exit, realized PnL and reason.
     PositionClosed(PositionRecord),
     /// The risk state to keep across restarts.
@@ -288,9 +305,10 @@ impl Event {
     /// The position record, whichever fact it is.
     pub fn position(&self) -> Option<&PositionRecord> {
         match self {
-            Event::PositionOpened(p) | Event::PositionProtected(p) | Event::PositionClosed(p) => {
-                Some(p)
-            }
+            Event::PositionOpened(p)
+            | Event::PositionProtected(p)
+            | Event::PositionReduced(p)
+            | Event::PositionClosed(p) => Some(p),
             _ => None,
         }
     }

@@ -584,7 +584,7 @@ async fn cancel_all(
 ) -> Vec<(ClientOrderId, Result<OrderReport, ExchangeError>)> {
     let mut out = Vec::new();
     for id in ids {
-        let conditional = matches!(id.leg(), Some(Leg::StopLoss | Leg::TakeProfit));
+        let conditional = id.leg().is_some_and(Leg::is_protective);
         let mut attempt = 0;
         let r = loop {
             attempt += 1;

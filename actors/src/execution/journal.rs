@@ -41,6 +41,7 @@ enum Durable {
     OrderRejected(OrderRecord),
     PositionOpened(PositionRecord),
     PositionProtected(PositionRecord),
+    PositionReduced(PositionRecord),
     PositionClosed(PositionRecord),
     RiskState {
         user_id: i64,
@@ -64,6 +65,7 @@ impl From<Durable> for Event {
             Durable::OrderRejected(o) => Event::OrderRejected(o),
             Durable::PositionOpened(p) => Event::PositionOpened(p),
             Durable::PositionProtected(p) => Event::PositionProtected(p),
+            Durable::PositionReduced(p) => Event::PositionReduced(p),
             Durable::PositionClosed(p) => Event::PositionClosed(p),
             Durable::Position(p) if p.status == crate::store::enums::PositionStatus::Closed => {
                 Event::PositionClosed(p)
@@ -87,6 +89,7 @@ pub fn is_durable(event: &Event) -> bool {
             | Event::OrderRejected(_)
             | Event::PositionOpened(_)
             | Event::PositionProtected(_)
+            | Event::PositionReduced(_)
             | Event::PositionClosed(_)
             | Event::RiskState { .. }
             | Event::RiskAlert(_)

@@ -291,6 +291,7 @@ fn event_kind(e: &Event) -> &'static str {
         Event::OrderRejected(_) => "order_rejected",
         Event::PositionOpened(_) => "position_opened",
         Event::PositionProtected(_) => "position_protected",
+        Event::PositionReduced(_) => "position_reduced",
         Event::PositionClosed(_) => "position_closed",
         Event::RiskState { .. } => "risk_state",
         Event::RiskAlert(_) => "risk_alert",
@@ -495,9 +496,10 @@ impl Rows {
                         order_row(o)
                     })
             }
-            Event::PositionOpened(p) | Event::PositionProtected(p) | Event::PositionClosed(p) => {
-                self.positions.add(p.id, current, || position_row(p))
-            }
+            Event::PositionOpened(p)
+            | Event::PositionProtected(p)
+            | Event::PositionReduced(p)
+            | Event::PositionClosed(p) => self.positions.add(p.id, current, || position_row(p)),
             Event::RiskState { user_id, ledger } => self
                 .risk
                 .add(*user_id, current, || risk_row(*user_id, ledger)),

@@ -43,6 +43,8 @@ impl TryFrom<positions::Model> for PositionRecord {
             status: p.status,
             opened_at: p.opened_at,
             closed_at: p.closed_at,
+            // Kept by the actor that holds the position, not in the row.
+            targets: Vec::new(),
         })
     }
 }

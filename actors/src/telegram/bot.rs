@@ -38,6 +38,8 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub enum Notice {
     Opened(PositionRecord),
+    /// A target of its ladder filled.
+    Reduced(PositionRecord),
     Closed(PositionRecord),
     Step(PnlStep),
     Alert(RiskAlert),
@@ -125,6 +127,7 @@ impl BotActor {
         let l = self.s.lang;
         match n {
             Notice::Opened(p) => format::position_opened(l, p),
+            Notice::Reduced(p) => format::target_filled(l, p),
             Notice::Closed(p) => format::position_closed(l, p),
             Notice::Step(s) => format::pnl_step(l, s),
             Notice::Alert(a) => format::risk_alert(l, a),

@@ -126,7 +126,22 @@ pub fn position_opened(lang: Lang, p: &PositionRecord) -> String {
             p.leverage
         ),
     ];
-    if let Some(tp) = p.take_profit {
+    if !p.targets.is_empty() {
+        // Each target with what its share makes there.
+        for t in &p.targets {
+            let share = p.quantity * t.size_pct / Decimal::ONE_HUNDRED;
+            let gain = sizing::pnl(s, p.entry_price, t.price, share);
+            lines.push(format!(
+                "{} {}: <code>{}</code> · {}% ({} {})",
+                lang.pick("Target", "목표"),
+                t.target,
+                plain(t.price),
+                plain(t.size_pct),
+                lang.pick("expected", "예상"),
+                signed(gain.round_dp(2))
+            ));
+        }
+    } else if let Some(tp) = p.take_profit {
         let gain = sizing::pnl(s, p.entry_price, tp, p.quantity);
         lines.push(format!(
             "{}: <code>{}</code> ({} {})",
@@ -147,6 +162,52 @@ pub fn position_opened(lang: Lang, p: &PositionRecord) -> String {
         ));
     }
     lines.push(format!("<i>{}</i>", esc(&p.exchange)));
+    lines.join("\n")
+}
+
+/// A target of a ladder filled: what it realized, what remains, where the
+/// stop is now.
+pub fn target_filled(lang: Lang, p: &PositionRecord) -> String {
+    let filled: Vec<String> = p
+        .targets
+        .iter()
+        .filter(|t| t.state == "filled")
+        .map(|t| t.target.to_string())
+        .collect();
+    let mut lines = vec![
+        format!(
+            "🎯 <b>{} {}</b> {} {}",
+            side(p.side),
+            esc(&p.symbol),
+            lang.pick("target", "목표"),
+            filled.join(", "),
+        ),
+        format!(
+            "{}: <code>{}</code>",
+            lang.pick("Realized", "실현 손익"),
+            signed(p.realized_pnl.round_dp(2))
+        ),
+        format!(
+            "{}: <code>{}</code>",
+            lang.pick("Remaining", "남은 수량"),
+            plain(p.quantity)
+        ),
+    ];
+    if let Some(sl) = p.stop_loss {
+        lines.push(format!(
+            "{}: <code>{}</code>",
+            lang.pick("Stop-loss", "손절가"),
+            plain(sl)
+        ));
+    }
+    if let Some(next) = p.targets.iter().find(|t| t.state != "filled") {
+        lines.push(format!(
+            "{} {}: <code>{}</code>",
+            lang.pick("Next target", "다음 목표"),
+            next.target,
+            plain(next.price)
+        ));
+    }
     lines.join("\n")
 }
 
@@ -511,7 +572,48 @@ mod tests {
             status: PositionStatus::Open,
             opened_at: Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap(),
             closed_at: Some(Utc.with_ymd_and_hms(2026, 11, 24, 11, 30, 5).unwrap()),
+            targets: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_ladder_lists_every_target_and_each_fill() {
+        use crate::execution::events::TargetState;
+        let t = |target, price, size_pct, state: &str| TargetState {
+            target,
+            price,
+            size_pct,
+            state: state.into(),
+        };
+        let mut p = PositionRecord {
+            quantity: dec!(0.2),
+            targets: vec![
+                t(1, dec!(43430), dec!(50), "resting"),
+                t(2, dec!(43860), dec!(50), "resting"),
+            ],
+            ..long()
+        };
+        let m = position_opened(Lang::En, &p);
+        // 0.1 × 430 = 43; 0.1 × 860 = 86.
+        assert!(
+            m.contains("Target 1: <code>43430</code> · 50% (expected +43"),
+            "{m}"
+        );
+        assert!(
+            m.contains("Target 2: <code>43860</code> · 50% (expected +86"),
+            "{m}"
+        );
+        assert!(!m.contains("Take-profit"), "{m}");
+        p.targets[0].state = "filled".into();
+        p.quantity = dec!(0.1);
+        p.stop_loss = Some(dec!(43043));
+        p.realized_pnl = dec!(40.5);
+        let m = target_filled(Lang::En, &p);
+        assert!(m.contains("target 1"), "{m}");
+        assert!(m.contains("Remaining: <code>0.1</code>"), "{m}");
+        assert!(m.contains("Stop-loss: <code>43043</code>"), "{m}");
+        assert!(m.contains("Next target 2: <code>43860</code>"), "{m}");
+        assert!(target_filled(Lang::Ko, &p).contains("다음 목표"));
     }
 
     #[test]

@@ -447,6 +447,9 @@ impl Notifier {
                     }
                 }
             }
+            Event::PositionReduced(p) => {
+                self.telegram.deliver(p.user_id, Notice::Reduced(p.clone()))
+            }
             Event::PositionClosed(p) => {
                 self.waiting.remove(&p.id);
                 self.announced.remove(&p.id);
@@ -534,6 +537,7 @@ impl Actor for Notifier {
                             e.as_ref(),
                             Event::PositionOpened(_)
                                 | Event::PositionProtected(_)
+                                | Event::PositionReduced(_)
                                 | Event::PositionClosed(_)
                                 | Event::PnlStep(_)
                                 | Event::RiskAlert(_)

@@ -25,17 +25,56 @@ use std::fmt;
 pub enum Leg {
     Entry,
     StopLoss,
+    /// The take-profit, or the first target of a ladder.
     TakeProfit,
+    /// Target 2–5 of a take-profit ladder.
+    Target(u8),
+    /// The stop once break-even moved it: a new order (a venue cannot move
+    /// a resting stop, and Binance refuses a second close-position stop
+    /// beside the first), sized to what remains.
+    MovedStop,
     /// Closing a position (signal, manual or reversal).
     Close,
 }
 
 impl Leg {
+    /// Target `n` (1-based) of a ladder.
+    pub fn target(n: u8) -> Self {
+        if n <= 1 {
+            Leg::TakeProfit
+        } else {
+            Leg::Target(n.min(crate::exits::MAX_TARGETS as u8))
+        }
+    }
+
+    /// Which target of its ladder a take-profit leg is.
+    pub fn target_number(self) -> Option<u8> {
+        match self {
+            Leg::TakeProfit => Some(1),
+            Leg::Target(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A stop-loss, first or moved.
+    pub fn is_stop(self) -> bool {
+        matches!(self, Leg::StopLoss | Leg::MovedStop)
+    }
+
+    /// A resting order that protects a position (a stop or a target).
+    pub fn is_protective(self) -> bool {
+        self.is_stop() || self.target_number().is_some()
+    }
+
     fn letter(self) -> char {
         match self {
             Leg::Entry => 'e',
             Leg::StopLoss => 's',
             Leg::TakeProfit => 't',
+            // Digits 2–5: a leg letter is the id's last character, read
+            // before the base-36 numbers, so a digit there is unambiguous.
+            Leg::Target(n) => char::from(b'0' + n.clamp(2, 5)),
+            Leg::MovedStop => 'm',
             Leg::Close => 'c',
         }
     }
@@ -45,6 +84,8 @@ impl Leg {
             'e' => Leg::Entry,
             's' => Leg::StopLoss,
             't' => Leg::TakeProfit,
+            '2'..='5' => Leg::Target(c as u8 - b'0'),
+            'm' => Leg::MovedStop,
             'c' => Leg::Close,
             _ => return None,
         })
@@ -185,6 +226,35 @@ mod tests {
         (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
     }
 
+    const ALL: [Leg; 9] = [
+        Leg::Entry,
+        Leg::StopLoss,
+        Leg::TakeProfit,
+        Leg::Target(2),
+        Leg::Target(3),
+        Leg::Target(4),
+        Leg::Target(5),
+        Leg::MovedStop,
+        Leg::Close,
+    ];
+
+    #[test]
+    fn ladder_legs_are_told_apart() {
+        assert_eq!(Leg::target(1), Leg::TakeProfit);
+        assert_eq!(Leg::target(3), Leg::Target(3));
+        for n in 1..=5 {
+            assert_eq!(Leg::target(n).target_number(), Some(n));
+            assert!(Leg::target(n).is_protective() && !Leg::target(n).is_stop());
+        }
+        assert!(Leg::MovedStop.is_stop() && Leg::StopLoss.is_stop());
+        assert!(!Leg::Entry.is_protective() && !Leg::Close.is_protective());
+        let ids: std::collections::HashSet<String> = ALL
+            .iter()
+            .map(|l| ClientOrderId::derive(7, 99, *l).to_string())
+            .collect();
+        assert_eq!(ids.len(), 9, "every leg its own id");
+    }
+
     #[test]
     fn derives_deterministically_and_round_trips() {
         let a = ClientOrderId::derive(42, 1_000_007, Leg::Entry);
@@ -202,7 +272,7 @@ mod tests {
         // strategy-less id, and the service placed that stop again and again.
         for strategy in (1..3_000).chain([33, 69, 1_188, 1_223, 2_486, 46_655, i64::MAX]) {
             for signal in [1, 33, 1_223, 120_412_196_343_808, i64::MAX] {
-                for leg in [Leg::Entry, Leg::StopLoss, Leg::TakeProfit, Leg::Close] {
+                for leg in ALL {
                     let id = ClientOrderId::derive(strategy, signal, leg);
                     assert_eq!(id.parts(), Some((strategy, signal, leg)), "{id}");
                     assert!(id.as_str().starts_with("tb0"));
@@ -238,7 +308,7 @@ mod tests {
 
     #[test]
     fn fits_every_venue_even_at_the_largest_ids() {
-        for leg in [Leg::Entry, Leg::StopLoss, Leg::TakeProfit, Leg::Close] {
+        for leg in ALL {
             let id = ClientOrderId::derive(i64::MAX, i64::MAX, leg);
             assert!(binance_ok(id.as_str()) && okx_ok(id.as_str()), "{id}");
             assert_eq!(id.parts(), Some((i64::MAX, i64::MAX, leg)));

@@ -70,6 +70,13 @@ pub struct StrategyView {
     #[serde(with = "rust_decimal::serde::float_option")]
     #[schema(value_type = Option<f64>)]
     pub max_drawdown_pct: Option<Decimal>,
+    /// The take-profit ladder (`null`: the single take-profit of
+    /// `long_tp_pct` / `short_tp_pct`).
+    pub tp_levels: Option<Vec<StrategyTarget>>,
+    /// The target after which the stop moves (`null`: it stays).
+    pub break_even_after: Option<u8>,
+    /// `entry` or `previous_target`, with `break_even_after`.
+    pub break_even_to: Option<&'static str>,
     #[serde(with = "rust_decimal::serde::float")]
     #[schema(value_type = f64)]
     pub long_tp_pct: Decimal,
@@ -109,6 +116,19 @@ pub struct StrategyView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One target of a strategy's ladder.
+#[derive(Serialize, ToSchema)]
+pub struct StrategyTarget {
+    /// % from the entry.
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub gain_pct: Decimal,
+    /// % of the position it closes.
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub size_pct: Decimal,
+}
+
 fn view(
     state: &AppState,
     m: &strategies::Model,
@@ -133,6 +153,28 @@ fn view(
         cooldown_after_sl_min: cfg.protections.cooldown_after_sl_min,
         pause_after_sl_streak: cfg.protections.pause_after_sl_streak,
         max_drawdown_pct: cfg.protections.max_drawdown_pct,
+        tp_levels: cfg.ladder.as_ref().map(|l| {
+            l.targets
+                .iter()
+                .map(|t| StrategyTarget {
+                    gain_pct: t.gain_pct,
+                    size_pct: t.size_pct,
+                })
+                .collect()
+        }),
+        break_even_after: cfg
+            .ladder
+            .as_ref()
+            .and_then(|l| l.break_even)
+            .map(|b| b.after),
+        break_even_to: cfg
+            .ladder
+            .as_ref()
+            .and_then(|l| l.break_even)
+            .map(|b| match b.to {
+                tradingbot_core::exits::StopTo::Entry => "entry",
+                tradingbot_core::exits::StopTo::PreviousTarget => "previous_target",
+            }),
         long_tp_pct: cfg.long_tp_pct,
         long_sl_pct: cfg.long_sl_pct,
         short_tp_pct: cfg.short_tp_pct,
@@ -203,7 +245,10 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 24] = [
+    const KNOWN: [&str; 27] = [
+        "tp_levels",
+        "break_even_after",
+        "break_even_to",
         "max_entries_per_day",
         "cooldown_after_sl_min",
         "pause_after_sl_streak",
@@ -386,6 +431,18 @@ pub struct StrategyRequest {
     /// day's peak, no new position until the next UTC day (0.1–100).
     #[schema(minimum = 0, maximum = 100)]
     max_drawdown_pct: Option<f64>,
+    /// Take-profit targets in place of the single take-profit, for longs
+    /// and shorts alike (1–5, sizes adding up to 100; `[]` removes them):
+    /// each rests on the exchange as a reduce-only order as soon as the
+    /// entry fills; the last closes what is left.
+    #[schema(value_type = Option<Vec<crate::routes::backtest::LadderTarget>>, max_items = 5, inline)]
+    tp_levels: Option<Vec<serde_json::Value>>,
+    /// After this target (1-based, before the last) fills, the stop moves
+    /// (0: never).
+    #[schema(minimum = 0, maximum = 4)]
+    break_even_after: Option<i64>,
+    /// Where it moves: `entry` (plus both fees; default) or `previous_target`.
+    break_even_to: Option<String>,
     /// Take-profit / stop-loss of longs and shorts, % of the entry price,
     /// 0.1–100 (defaults 5 / 2).
     #[schema(minimum = 0.1, maximum = 100)]

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use tradingbot_actors::execution::events::PositionValue;
 use tradingbot_actors::history::After;
 use tradingbot_actors::store::entities::{orders, positions};
@@ -17,6 +18,7 @@ use tradingbot_actors::store::enums::{
     MarginMode, OrderLeg, OrderSide, OrderStatus, OrderType, PositionSide, PositionStatus,
     SignalOutcome,
 };
+use tradingbot_core::exchange::{ClientOrderId, Leg};
 use utoipa::{IntoParams, ToSchema};
 
 pub(crate) mod float_opt {
@@ -101,6 +103,80 @@ pub struct PositionView {
     pub distance_to_tp_pct: Option<Decimal>,
     /// When the valuation was made.
     pub valued_at: Option<DateTime<Utc>>,
+    /// The take-profit ladder's targets as they stand (empty with one
+    /// take-profit for the whole position).
+    pub targets: Vec<PositionTarget>,
+}
+
+/// One target of a position's take-profit ladder.
+#[derive(Serialize, ToSchema)]
+pub struct PositionTarget {
+    /// 1-based, in the order the price reaches them.
+    pub target: u8,
+    /// Its trigger.
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub price: Option<Decimal>,
+    /// The share of the position it closes, in the base asset.
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub filled_qty: Decimal,
+    #[serde(with = "float_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub avg_fill_price: Option<Decimal>,
+    /// `pending` (being placed), `resting` (on the exchange), `filled`, or
+    /// `canceled` (the position closed before it).
+    pub state: &'static str,
+}
+
+/// The targets of each position, from their orders (the latest order of
+/// each target number).
+async fn targets_of(
+    state: &AppState,
+    user_id: i64,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<PositionTarget>>, ApiError> {
+    let rows = state
+        .history
+        .ladder_orders(user_id, ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out: HashMap<i64, BTreeMap<u8, PositionTarget>> = HashMap::new();
+    for o in rows {
+        let (Some(pid), Some(n)) = (
+            o.position_id,
+            ClientOrderId::try_from(o.client_order_id.clone())
+                .ok()
+                .and_then(|id| id.leg())
+                .and_then(Leg::target_number),
+        ) else {
+            continue;
+        };
+        let state = match o.status {
+            OrderStatus::Pending => "pending",
+            OrderStatus::New | OrderStatus::PartiallyFilled | OrderStatus::Unknown => "resting",
+            OrderStatus::Filled => "filled",
+            OrderStatus::Canceled | OrderStatus::Rejected | OrderStatus::Expired => "canceled",
+        };
+        out.entry(pid).or_default().insert(
+            n,
+            PositionTarget {
+                target: n,
+                price: o.trigger_price.map(|d| d.get()),
+                quantity: o.quantity.get(),
+                filled_qty: o.filled_qty.get(),
+                avg_fill_price: o.avg_fill_price.map(|d| d.get()),
+                state,
+            },
+        );
+    }
+    Ok(out
+        .into_iter()
+        .map(|(k, v)| (k, v.into_values().collect()))
+        .collect())
 }
 
 impl PositionView {
@@ -150,6 +226,7 @@ impl From<positions::Model> for PositionView {
             distance_to_sl_pct: None,
             distance_to_tp_pct: None,
             valued_at: None,
+            targets: Vec::new(),
         }
     }
 }
@@ -166,11 +243,17 @@ pub async fn positions(
         .open_positions(user.id)
         .await
         .map_err(ApiError::internal)?;
+    let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
+    let mut targets = targets_of(&state, user.id, &ids).await?;
     let views: Vec<PositionView> = rows
         .into_iter()
         .map(|p| {
             let v = state.execution.valuation(p.id);
-            PositionView::from(p).valued(v)
+            let t = targets.remove(&p.id).unwrap_or_default();
+            PositionView {
+                targets: t,
+                ..PositionView::from(p).valued(v)
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
@@ -192,7 +275,14 @@ pub async fn position(
         .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound)?;
     let v = state.execution.valuation(row.id);
-    Ok(HttpResponse::Ok().json(PositionView::from(row).valued(v)))
+    let targets = targets_of(&state, user.id, &[row.id])
+        .await?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(PositionView {
+        targets,
+        ..PositionView::from(row).valued(v)
+    }))
 }
 
 /// An order a signal produced.

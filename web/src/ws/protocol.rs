@@ -126,6 +126,12 @@ fn position_data(p: &PositionRecord) -> Value {
         "opened_at": p.opened_at,
         "closed_at": p.closed_at,
         "duration_secs": p.closed_at.map(|c| (c - p.opened_at).num_seconds()),
+        "targets": p.targets.iter().map(|t| json!({
+            "target": t.target,
+            "price": num(t.price),
+            "size_pct": num(t.size_pct),
+            "state": t.state,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -158,10 +164,14 @@ pub fn outgoing(event: &Event) -> Option<Outgoing> {
                 }),
             ),
         ),
-        Event::PositionOpened(p) | Event::PositionProtected(p) | Event::PositionClosed(p) => {
+        Event::PositionOpened(p)
+        | Event::PositionProtected(p)
+        | Event::PositionReduced(p)
+        | Event::PositionClosed(p) => {
             let name = match event {
                 Event::PositionOpened(_) => "position_opened",
                 Event::PositionProtected(_) => "position_protected",
+                Event::PositionReduced(_) => "position_reduced",
                 _ => "position_closed",
             };
             (

@@ -24,11 +24,22 @@ impl UserActor {
             return;
         };
         let side = PositionSide::from(l.rec.side);
-        let gross =
+        let last =
             venue_pnl.unwrap_or_else(|| sizing::pnl(side, l.rec.entry_price, exit, l.rec.quantity));
+        // What its targets closed before, with this last part: the record
+        // shows the whole position, at its average exit.
+        let gross = l.closed.gross + last;
+        let entered = l.entered_qty();
+        if !l.closed.qty.is_zero() && !entered.is_zero() {
+            l.rec.exit_price =
+                Some(((l.closed.value + exit * l.rec.quantity) / entered).round_dp(8));
+        } else {
+            l.rec.exit_price = Some(exit);
+        }
+        l.rec.quantity = entered;
         l.rec.fees += exit_fee.abs();
         l.rec.realized_pnl = (gross - l.rec.fees).round_dp(8);
-        l.rec.exit_price = Some(exit);
+        l.show_targets();
         l.rec.close_reason = Some(reason.to_owned());
         l.rec.status = PositionStatus::Closed;
         l.rec.closed_at = Some(Utc::now());
@@ -43,15 +54,17 @@ impl UserActor {
             self.orphans.insert(l.rec.id, key.clone());
         }
         // Protection that is still resting goes.
-        let leftovers: Vec<ClientOrderId> = [l.sl.clone(), l.tp.clone()]
-            .into_iter()
-            .flatten()
-            .filter(|id| {
-                self.orders
-                    .get(id.as_str())
-                    .is_none_or(|o| !o.status.is_final_db())
-            })
-            .collect();
+        let leftovers: Vec<ClientOrderId> =
+            l.sl.iter()
+                .chain(l.replaced.iter())
+                .chain(l.targets.values())
+                .filter(|id| {
+                    self.orders
+                        .get(id.as_str())
+                        .is_none_or(|o| !o.status.is_final_db())
+                })
+                .cloned()
+                .collect();
         if !leftovers.is_empty() {
             self.send_exchange(
                 key.0,
@@ -239,8 +252,11 @@ impl UserActor {
                 if l.sl.as_ref() == Some(&id) {
                     l.sl = None;
                     gone = Some((k.1.clone(), l.rec.id, "stop-loss"));
-                } else if l.tp.as_ref() == Some(&id) {
-                    l.tp = None;
+                } else if l.replaced.as_ref() == Some(&id) {
+                    // Its successor is being placed; the guard sees to it.
+                    l.replaced = None;
+                } else if let Some(n) = l.targets.iter().find(|(_, t)| **t == id).map(|(n, _)| *n) {
+                    l.targets.remove(&n);
                     gone = Some((k.1.clone(), l.rec.id, "take-profit"));
                 }
             }
@@ -254,33 +270,25 @@ impl UserActor {
             return;
         }
         if u.report.status != tradingbot_core::exchange::OrderStatus::Filled
-            || !matches!(leg, Some(Leg::StopLoss | Leg::TakeProfit))
+            || !leg.is_some_and(Leg::is_protective)
         {
             return;
         }
         let key = self
             .live
             .iter()
-            .find(|(k, l)| {
-                k.0 == account_id
-                    && (l.sl.as_ref() == Some(&id)
-                        || l.tp.as_ref() == Some(&id)
-                        || id
-                            .parts()
-                            .is_some_and(|(s, sig, _)| s == l.strategy_id && sig == l.entry_signal))
-            })
+            .find(|(k, l)| k.0 == account_id && l.owns(&id))
             .map(|(k, _)| k.clone());
         let Some(key) = key else { return };
         if self.live[&key].phase == Phase::Entering {
             return;
         }
-        let exit = u.report.avg_price.unwrap_or_default();
-        let reason = if leg == Some(Leg::StopLoss) {
-            "stop_loss"
+        if leg.is_some_and(Leg::is_stop) {
+            let exit = u.report.avg_price.unwrap_or_default();
+            self.finish_position(&key, exit, u.fee, u.realized_pnl, "stop_loss");
         } else {
-            "take_profit"
-        };
-        self.finish_position(&key, exit, u.fee, u.realized_pnl, reason);
+            self.on_target_filled(&key, &id, &u.report, u.fee, u.realized_pnl);
+        }
     }
 
     pub(super) fn on_venue(&mut self, account_id: i64, update: VenueUpdate) {

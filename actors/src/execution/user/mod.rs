@@ -8,6 +8,7 @@
 //! its user's position and order records: every change goes out as an
 //! event, and the database follows behind.
 
+mod ladder;
 mod lifecycle;
 mod manual;
 mod orders;
@@ -35,13 +36,14 @@ use crate::store::enums::{
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 use tradingbot_core::exchange::{
     ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     PositionReport, PositionSide, Side, Venue,
 };
+use tradingbot_core::exits::{self, Ladder};
 use tradingbot_core::protections;
 pub use tradingbot_core::refusal::Refusal;
 use tradingbot_core::signal::{Action, Alert};
@@ -66,7 +68,19 @@ struct Live {
     entry_id: ClientOrderId,
     phase: Phase,
     sl: Option<ClientOrderId>,
-    tp: Option<ClientOrderId>,
+    /// A stop that break-even replaces: it keeps resting (the position is
+    /// never without a stop) until its successor is confirmed.
+    replaced: Option<ClientOrderId>,
+    /// The take-profit ladder it exits by (`None`: one take-profit for the
+    /// whole position).
+    ladder: Option<Ladder>,
+    /// Its targets' orders, computed from the fill and the venue's rules
+    /// when first placed (empty until then).
+    plan: Vec<exits::Leg>,
+    /// Targets confirmed resting on the venue, by number.
+    targets: BTreeMap<u8, ClientOrderId>,
+    /// What its filled targets closed.
+    closed: Closed,
     tp_pct: Decimal,
     sl_pct: Decimal,
     /// A reversal waiting for this position's close.
@@ -84,6 +98,19 @@ struct Live {
     /// venue's open orders (always, for a position opened in this run);
     /// until then the guard does not place what may already rest there.
     verified: bool,
+}
+
+/// The part of a position its targets closed.
+#[derive(Debug, Clone, Default)]
+struct Closed {
+    /// Target numbers that filled.
+    targets: BTreeSet<u8>,
+    /// Base quantity they closed.
+    qty: Decimal,
+    /// Their PnL before fees.
+    gross: Decimal,
+    /// Σ quantity × exit price, for the average exit.
+    value: Decimal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +131,8 @@ struct PendingEntry {
     sizing: Sizing,
     tp_pct: Decimal,
     sl_pct: Decimal,
+    /// The strategy's ladder, unless the alert named its own take-profit.
+    ladder: Option<Ladder>,
     origin: Option<Instant>,
 }
 
@@ -237,7 +266,8 @@ fn leg_db(l: Leg) -> OrderLeg {
     match l {
         Leg::Entry => OrderLeg::Entry,
         Leg::StopLoss => OrderLeg::StopLoss,
-        Leg::TakeProfit => OrderLeg::TakeProfit,
+        Leg::TakeProfit | Leg::Target(_) => OrderLeg::TakeProfit,
+        Leg::MovedStop => OrderLeg::StopLoss,
         Leg::Close => OrderLeg::Close,
     }
 }

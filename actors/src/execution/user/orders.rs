@@ -68,8 +68,8 @@ impl UserActor {
             return;
         };
         let order_type = match leg {
-            Leg::StopLoss => OrderType::StopMarket,
-            Leg::TakeProfit => OrderType::TakeProfitMarket,
+            Leg::StopLoss | Leg::MovedStop => OrderType::StopMarket,
+            Leg::TakeProfit | Leg::Target(_) => OrderType::TakeProfitMarket,
             Leg::Entry | Leg::Close => OrderType::Market,
         };
         let now = Utc::now();
@@ -96,7 +96,7 @@ impl UserActor {
             avg_fill_price: r.avg_price,
             fee: Decimal::ZERO,
             fee_asset: None,
-            reduce_only: matches!(leg, Leg::StopLoss | Leg::TakeProfit | Leg::Close),
+            reduce_only: leg.is_protective() || leg == Leg::Close,
             status: OrderStatus::from_report(r.status),
             error_code: None,
             error_message: None,
@@ -167,9 +167,7 @@ impl UserActor {
 
     /// Whether a live position still needs the record of order `id`.
     pub(super) fn references(&self, id: &ClientOrderId) -> bool {
-        self.live
-            .values()
-            .any(|l| &l.entry_id == id || l.sl.as_ref() == Some(id) || l.tp.as_ref() == Some(id))
+        self.live.values().any(|l| &l.entry_id == id || l.owns(id))
     }
 
     /// Drops finished orders nothing refers to any more.

@@ -41,7 +41,7 @@ impl UserActor {
             .filter(|(k, l)| {
                 l.phase == Phase::Open
                     && !l.protecting
-                    && (l.sl.is_none() || l.tp.is_none())
+                    && (l.sl.is_none() || l.targets_missing())
                     && l.verified
                     && self.accounts.contains_key(&k.0)
             })
@@ -69,29 +69,16 @@ impl UserActor {
         };
         let side = PositionSide::from(l.rec.side);
         let prices = sizing::protection(side, l.rec.entry_price, l.tp_pct, l.sl_pct, &rules);
+        let single = l.rec.take_profit.or(prices.take_profit);
+        let l = self.live.get_mut(key).expect("present");
+        l.make_plan(&rules, single);
         let mut orders = Vec::new();
         if l.sl.is_none()
             && let Some(p) = l.rec.stop_loss.or(prices.stop_loss)
         {
-            orders.push(ex::protective(
-                &key.1,
-                side,
-                ClientOrderId::derive(l.strategy_id, l.entry_signal, Leg::StopLoss),
-                p,
-                true,
-            ));
+            orders.push(l.stop_order(p));
         }
-        if l.tp.is_none()
-            && let Some(p) = l.rec.take_profit.or(prices.take_profit)
-        {
-            orders.push(ex::protective(
-                &key.1,
-                side,
-                ClientOrderId::derive(l.strategy_id, l.entry_signal, Leg::TakeProfit),
-                p,
-                false,
-            ));
-        }
+        orders.extend(l.unplaced_targets(&rules));
         if orders.is_empty() {
             return;
         }
@@ -99,13 +86,17 @@ impl UserActor {
         // Recorded (journaled) before they leave: no order of ours rests on
         // a venue that the store cannot know of.
         for (req, _) in &orders {
+            let qty = match req.size {
+                OrderSize::Base(q) => q,
+                OrderSize::ClosePosition => Decimal::ZERO,
+            };
             self.record_new_order(
                 key.0,
                 strategy_id,
                 Some(signal_id),
                 Some(position_id),
                 req,
-                Decimal::ZERO,
+                qty,
                 OrderStatus::Pending,
             );
         }
@@ -147,6 +138,7 @@ impl UserActor {
             (key.0, l.strategy_id, l.entry_signal)
         };
         let mut stop_error = None;
+        let mut stop_moved = false;
         for p in &placed {
             let id = p.request.client_id.clone();
             if !self.orders.contains_key(id.as_str()) {
@@ -166,40 +158,61 @@ impl UserActor {
             });
             let l = self.live.get_mut(&key).expect("present");
             match (id.leg(), ok) {
-                (Some(Leg::StopLoss), true) => {
+                (Some(leg), true) if leg.is_stop() => {
+                    stop_moved = leg == Leg::MovedStop;
                     l.sl = Some(id);
                     l.rec.stop_loss = Some(p.trigger);
                 }
-                (Some(Leg::TakeProfit), true) => {
-                    l.tp = Some(id);
-                    l.rec.take_profit = Some(p.trigger);
+                (Some(leg), true) => {
+                    if let Some(n) = leg.target_number() {
+                        l.targets.insert(n, id);
+                        if l.ladder.is_none() {
+                            l.rec.take_profit = Some(p.trigger);
+                        }
+                    }
                 }
-                (Some(Leg::StopLoss), false) => stop_error = p.result.as_ref().err().cloned(),
+                (Some(leg), false) if leg.is_stop() => {
+                    stop_error = p.result.as_ref().err().cloned()
+                }
                 _ => {}
             }
         }
+        if stop_moved {
+            self.drop_replaced(&key);
+        }
+        let l = self.live.get_mut(&key).expect("present");
+        l.show_targets();
         let l = self.live.get(&key).expect("present");
         self.publish(Event::PositionProtected(l.rec.clone()));
         if l.sl.is_some() || l.phase != Phase::Open {
             if let Some(l) = self.live.get_mut(&key) {
                 l.protect_attempts = 0;
             }
+            // A target that filled meanwhile may have made the move due.
+            self.move_stop_if_due(&key);
             return;
         }
+        let moving = l.replaced.is_some();
         match stop_error {
             Some(ExchangeError::ReduceOnlyRejected { .. }) => {
                 // Nothing to protect on the venue: it closed meanwhile.
                 self.reconcile(account_id);
             }
             Some(e) if !passing(&e) => {
-                self.alert(
-                    "protection_failed",
+                let message = if moving {
+                    // The price is back through the break-even level: the
+                    // exit the ladder asked for is now.
+                    format!(
+                        "the exchange refused the moved stop of {} ({e}); closing what remains at market",
+                        key.1
+                    )
+                } else {
                     format!(
                         "the exchange refused the stop-loss of {} ({e}); closing the position, which cannot be protected otherwise",
                         key.1
-                    ),
-                    Some(position_id),
-                );
+                    )
+                };
+                self.alert("protection_failed", message, Some(position_id));
                 let signal = self.internal_signal(
                     strategy_id,
                     &l.rec.symbol.clone(),

@@ -32,19 +32,20 @@ impl UserActor {
                 continue;
             }
             queries.push((symbol.clone(), l.entry_id.clone(), false));
-            let sl = l.sl.clone().unwrap_or_else(|| {
-                ClientOrderId::derive(l.strategy_id, l.entry_signal, Leg::StopLoss)
-            });
-            let tp = l.tp.clone().unwrap_or_else(|| {
-                ClientOrderId::derive(l.strategy_id, l.entry_signal, Leg::TakeProfit)
-            });
-            queries.push((symbol.clone(), sl, true));
-            queries.push((symbol.clone(), tp, true));
+            for id in l.protective_ids() {
+                queries.push((symbol.clone(), id, true));
+            }
         }
         for o in self.orders.values() {
             if o.account_id == account_id {
                 symbols.push(o.symbol.clone());
-                if !queries.iter().any(|(_, id, _)| id == &o.client_order_id) {
+                // Protection being placed answers for itself: a snapshot
+                // taken before it reaches the venue would call it missing.
+                let placing = o.status == OrderStatus::Pending
+                    && o.position_id
+                        .and_then(|pid| self.live.values().find(|l| l.rec.id == pid))
+                        .is_some_and(|l| l.protecting);
+                if !placing && !queries.iter().any(|(_, id, _)| id == &o.client_order_id) {
                     let conditional = matches!(o.leg, OrderLeg::StopLoss | OrderLeg::TakeProfit);
                     queries.push((o.symbol.clone(), o.client_order_id.clone(), conditional));
                 }
@@ -120,6 +121,16 @@ impl UserActor {
                 Some(Some(r)) => {
                     self.apply_report(&id, Ok(r), None, None);
                 }
+                Some(None)
+                    if self.orders.get(id.as_str()).is_some_and(|o| {
+                        o.position_id
+                            .and_then(|pid| self.key_of(pid))
+                            .is_some_and(|k| stale(self, &k))
+                    }) =>
+                {
+                    // Its position changed since the snapshot was asked
+                    // for (its protection placed meanwhile, say).
+                }
                 Some(None) => {
                     // A close the trader asked for that never reached the
                     // venue (the process stopped first) still stands.
@@ -174,6 +185,34 @@ impl UserActor {
                 // An answer is on its way; it will say more than this snapshot.
                 continue;
             }
+            // Targets that filled while we were not looking closed their
+            // share (the last of them, the position).
+            if l.phase != Phase::Entering {
+                for id in l.protective_ids() {
+                    let Some(n) = id.leg().and_then(Leg::target_number) else {
+                        continue;
+                    };
+                    let filled = found
+                        .get(id.as_str())
+                        .cloned()
+                        .flatten()
+                        .filter(|r| r.status == tradingbot_core::exchange::OrderStatus::Filled);
+                    let counted = self
+                        .live
+                        .get(&key)
+                        .is_none_or(|l| l.closed.targets.contains(&n));
+                    if let Some(r) = filled
+                        && !counted
+                    {
+                        let fee = r.fee.unwrap_or_default();
+                        self.on_target_filled(&key, &id, &r, fee, None);
+                        repaired += 1;
+                    }
+                }
+            }
+            let Some(l) = self.live.get(&key).cloned() else {
+                continue;
+            };
             let on_venue = venue.get(key.1.as_str()).copied();
             match (l.phase, on_venue) {
                 (Phase::Entering, Some(vp)) => {
@@ -211,23 +250,22 @@ impl UserActor {
                 }
                 (Phase::Open | Phase::Closing, Some(_)) => {}
                 (Phase::Open | Phase::Closing, None) => {
-                    // Closed on the venue while we were not looking.
-                    let by = [
-                        (l.sl.clone(), Leg::StopLoss, "stop_loss"),
-                        (l.tp.clone(), Leg::TakeProfit, "take_profit"),
-                    ]
-                    .into_iter()
-                    .find_map(|(id, leg, reason)| {
-                        let id = id.unwrap_or_else(|| {
-                            ClientOrderId::derive(l.strategy_id, l.entry_signal, leg)
+                    // Closed on the venue while we were not looking (by a
+                    // stop: a last target closed it above).
+                    let by = l
+                        .protective_ids()
+                        .into_iter()
+                        .filter(|id| id.leg().is_some_and(Leg::is_stop))
+                        .find_map(|id| {
+                            found
+                                .get(id.as_str())
+                                .cloned()
+                                .flatten()
+                                .filter(|r| {
+                                    r.status == tradingbot_core::exchange::OrderStatus::Filled
+                                })
+                                .map(|r| (r, "stop_loss"))
                         });
-                        found
-                            .get(id.as_str())
-                            .cloned()
-                            .flatten()
-                            .filter(|r| r.status == tradingbot_core::exchange::OrderStatus::Filled)
-                            .map(|r| (r, reason))
-                    });
                     let (exit, fee, reason) = match by {
                         Some((r, reason)) => (
                             r.avg_price.unwrap_or(l.rec.entry_price),
@@ -329,8 +367,7 @@ impl UserActor {
             .filter_map(|r| {
                 let id = ClientOrderId::try_from(r.client_id.clone()).ok()?;
                 let (strategy, _, leg) = id.parts()?;
-                matches!(leg, Leg::StopLoss | Leg::TakeProfit)
-                    .then_some((id, leg, strategy, r.side))
+                leg.is_protective().then_some((id, leg, strategy, r.side))
             })
             .collect();
         let position_id = self.live.get(key).map(|l| l.rec.id);
@@ -347,25 +384,42 @@ impl UserActor {
             Some(l) if l.phase != Phase::Entering && !l.protecting => {
                 l.verified = true;
                 let exit = PositionSide::from(l.rec.side).exit_side();
-                let (mut sl_seen, mut tp_seen) = (false, false);
+                let wanted = l.stop_leg();
+                // The stop it should hold first: break-even's successor
+                // wins over the stop it replaces.
+                let mut ours = ours.clone();
+                ours.sort_by_key(|(_, leg, ..)| *leg != wanted);
+                let mut sl_seen = false;
+                let mut targets_seen = BTreeSet::new();
                 for (id, leg, strategy, side) in &ours {
-                    if *strategy != l.strategy_id || *side != exit {
+                    if *strategy != l.strategy_id || *side != exit || !l.owns(id) {
                         // Another position's protection on this symbol.
                         cancel.push(id.clone());
                         continue;
                     }
-                    let (slot, seen) = match leg {
-                        Leg::StopLoss => (&mut l.sl, &mut sl_seen),
-                        _ => (&mut l.tp, &mut tp_seen),
-                    };
-                    match slot {
-                        Some(mine) if mine == id => *seen = true,
-                        None if !*seen => {
-                            *slot = Some(id.clone());
-                            *seen = true;
+                    if let Some(n) = leg.target_number() {
+                        targets_seen.insert(n);
+                        if l.closed.targets.contains(&n) {
+                            cancel.push(id.clone());
+                        } else if l.targets.insert(n, id.clone()).is_none() {
                             repaired += 1;
                         }
-                        // A second stop (or target): at most one per position.
+                        continue;
+                    }
+                    match &l.sl {
+                        Some(mine) if mine == id => sl_seen = true,
+                        None if !sl_seen && *leg == wanted => {
+                            l.sl = Some(id.clone());
+                            sl_seen = true;
+                            repaired += 1;
+                        }
+                        None if !sl_seen => {
+                            // The stop break-even replaces: kept until its
+                            // successor rests (the guard places it).
+                            l.replaced = Some(id.clone());
+                        }
+                        // A second stop: at most one per position.
+                        _ if l.replaced.as_ref() == Some(id) => {}
                         _ => cancel.push(id.clone()),
                     }
                 }
@@ -373,9 +427,9 @@ impl UserActor {
                 if !sl_seen && l.sl.take().is_some() {
                     repaired += 1;
                 }
-                if !tp_seen && l.tp.take().is_some() {
-                    repaired += 1;
-                }
+                let before = l.targets.len();
+                l.targets.retain(|n, _| targets_seen.contains(n));
+                repaired += (before - l.targets.len()) as u32;
             }
             Some(_) => {}
             None if !venue_has_position => {
@@ -422,7 +476,7 @@ impl UserActor {
         let resting = open.into_iter().flatten().find_map(|r| {
             let id = ClientOrderId::try_from(r.client_id.clone()).ok()?;
             let (strategy, signal, leg) = id.parts()?;
-            (matches!(leg, Leg::StopLoss | Leg::TakeProfit)
+            (leg.is_protective()
                 && r.side == vp.side.exit_side()
                 && self.strategies.contains_key(&strategy))
             .then_some((strategy, signal))
@@ -511,6 +565,7 @@ impl UserActor {
             status: PositionStatus::Open,
             opened_at: Utc::now(),
             closed_at: None,
+            targets: Vec::new(),
         };
         self.publish(Event::PositionOpened(rec.clone()));
         if let Some(o) = entry {
@@ -543,7 +598,11 @@ impl UserActor {
                 entry_id,
                 phase: Phase::Open,
                 sl: None,
-                tp: None,
+                replaced: None,
+                ladder: route.config.ladder.clone(),
+                plan: Vec::new(),
+                targets: BTreeMap::new(),
+                closed: Closed::default(),
                 tp_pct,
                 sl_pct,
                 then: None,
@@ -570,16 +629,13 @@ impl UserActor {
     /// Rebuilds positions and unfinished orders from the store.
     pub(super) fn restore(&mut self, r: Restored) {
         self.rebuild_protection_days(&r.today);
-        let mut of_positions: HashMap<i64, Vec<(OrderLeg, ClientOrderId)>> = HashMap::new();
+        let mut of_positions: HashMap<i64, Vec<OrderRecord>> = HashMap::new();
         for o in r.orders {
             let Ok(rec) = OrderRecord::try_from(o) else {
                 continue;
             };
             if let Some(pid) = rec.position_id {
-                of_positions
-                    .entry(pid)
-                    .or_default()
-                    .push((rec.leg, rec.client_order_id.clone()));
+                of_positions.entry(pid).or_default().push(rec.clone());
             }
             if !rec.status.is_final_db() {
                 self.orders
@@ -601,10 +657,12 @@ impl UserActor {
             let venue_symbol = symbol.on(venue);
             // The protective orders of the position, and the entry's signal.
             let mine = of_positions.remove(&p.id).unwrap_or_default();
+            // Resting ones first: a stop break-even replaced is finished.
             let find = |leg: OrderLeg| {
                 mine.iter()
-                    .find(|(l, _)| *l == leg)
-                    .map(|(_, id)| id.clone())
+                    .filter(|o| o.leg == leg)
+                    .min_by_key(|o| o.status.is_final_db())
+                    .map(|o| o.client_order_id.clone())
             };
             let (sl, tp) = (find(OrderLeg::StopLoss), find(OrderLeg::TakeProfit));
             let strategy_id = p.strategy_id.unwrap_or_default();
@@ -651,10 +709,46 @@ impl UserActor {
                 (Some(r), DbSide::Short) => (r.config.short_tp_pct, r.config.short_sl_pct),
                 (None, _) => (Decimal::from(5), Decimal::TWO),
             };
+            let ladder = route.and_then(|r| r.config.ladder.clone());
             // Only open rows are restored: the row's record as it stands.
             let Ok(rec) = PositionRecord::try_from(p.clone()) else {
                 continue;
             };
+            // Its targets: those that filled closed part of it (the row's
+            // quantity is what remains), the others may rest.
+            let mut closed = Closed::default();
+            let mut targets = BTreeMap::new();
+            for o in &mine {
+                let Some(n) = o.client_order_id.leg().and_then(Leg::target_number) else {
+                    continue;
+                };
+                if o.status == OrderStatus::Filled && ladder.is_some() {
+                    let exit = o.avg_fill_price.unwrap_or(rec.entry_price);
+                    let side = PositionSide::from(rec.side);
+                    closed.targets.insert(n);
+                    closed.qty += o.filled_qty;
+                    closed.gross += sizing::pnl(side, rec.entry_price, exit, o.filled_qty);
+                    closed.value += o.filled_qty * exit;
+                } else if !o.status.is_final_db() {
+                    targets.insert(n, o.client_order_id.clone());
+                }
+            }
+            // The stop it holds: a resting one, break-even's successor first.
+            let wanted = match &ladder {
+                Some(l)
+                    if l.break_even
+                        .is_some_and(|b| closed.targets.iter().any(|n| *n >= b.after)) =>
+                {
+                    Leg::MovedStop
+                }
+                _ => Leg::StopLoss,
+            };
+            let sl = mine
+                .iter()
+                .filter(|o| o.leg == OrderLeg::StopLoss && !o.status.is_final_db())
+                .min_by_key(|o| o.client_order_id.leg() != Some(wanted))
+                .map(|o| o.client_order_id.clone())
+                .or(sl);
             self.live.insert(
                 (account_id, venue_symbol.clone()),
                 Live {
@@ -665,7 +759,11 @@ impl UserActor {
                     entry_id: ClientOrderId::derive(strategy_id, entry_signal, Leg::Entry),
                     phase: Phase::Open,
                     sl,
-                    tp,
+                    replaced: None,
+                    ladder,
+                    plan: Vec::new(),
+                    targets,
+                    closed,
                     tp_pct,
                     sl_pct,
                     then: None,

@@ -233,6 +233,8 @@ impl UserActor {
             sizing,
             tp_pct,
             sl_pct,
+            // An alert naming its own take-profit exits there, whole.
+            ladder: cfg.ladder.clone().filter(|_| o.tp_pct.is_none()),
             origin: Some(origin),
         };
         if held.is_some() {
@@ -340,6 +342,7 @@ impl UserActor {
                 status: PositionStatus::Open,
                 opened_at: now,
                 closed_at: None,
+                targets: Vec::new(),
             },
             venue_symbol: venue_symbol.clone(),
             strategy_id: p.strategy_id,
@@ -347,7 +350,11 @@ impl UserActor {
             entry_id,
             phase: Phase::Entering,
             sl: None,
-            tp: None,
+            replaced: None,
+            ladder: p.ladder.clone(),
+            plan: Vec::new(),
+            targets: BTreeMap::new(),
+            closed: Closed::default(),
             tp_pct: p.tp_pct,
             sl_pct: p.sl_pct,
             then: None,
@@ -404,13 +411,7 @@ impl UserActor {
         };
         // The position's stop and target, by what we know of them and by
         // their derived ids (one may rest whose answer never reached us).
-        let mut cancel: Vec<ClientOrderId> = l.sl.iter().chain(l.tp.iter()).cloned().collect();
-        for leg in [Leg::StopLoss, Leg::TakeProfit] {
-            let id = ClientOrderId::derive(l.strategy_id, l.entry_signal, leg);
-            if !cancel.contains(&id) {
-                cancel.push(id);
-            }
-        }
+        let cancel = l.protective_ids();
         let (position_id, strategy_id, qty, entry_price) =
             (l.rec.id, l.strategy_id, l.rec.quantity, l.rec.entry_price);
         let margin = MarginMode::from(l.rec.margin_mode);

@@ -26,6 +26,10 @@ pub struct Model {
     pub cooldown_after_sl_min: Option<i32>,
     pub pause_after_sl_streak: Option<i32>,
     pub max_drawdown_pct: Option<DbDecimal>,
+    /// JSON list of `{gain_pct, size_pct}`.
+    pub tp_levels: Option<String>,
+    pub break_even_after: Option<i32>,
+    pub break_even_to: Option<String>,
     pub long_tp_pct: DbDecimal,
     pub long_sl_pct: DbDecimal,
     pub short_tp_pct: DbDecimal,
