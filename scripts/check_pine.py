@@ -2,7 +2,8 @@
 """Parses Pine Script files with pynescript (PyPI) and prints, per file, a
 JSON summary the tests check: the `//@version`, the `strategy()` title, the
 inputs (variable, kind, default), the `strategy.entry` / `strategy.exit` /
-`alert` calls and whether each carries an `alert_message`, or the syntax
+`alert` calls and whether each carries an `alert_message` (or alerts
+nobody: `disable_alert`), or the syntax
 error with its line.
 
     pip install pynescript
@@ -56,7 +57,11 @@ def summarize(path):
                 title = constant(node.args[0].value)
             if name in ("strategy.entry", "strategy.exit", "strategy.close", "alert", "alertcondition"):
                 kwargs = [a.name for a in node.args if getattr(a, "name", None)]
-                calls.append({"call": name, "alert_message": "alert_message" in kwargs})
+                calls.append({
+                    "call": name,
+                    "alert_message": "alert_message" in kwargs,
+                    "disable_alert": "disable_alert" in kwargs,
+                })
     out.update({"title": title, "inputs": inputs, "calls": calls})
     return out
 

@@ -20,6 +20,7 @@ use tradingbot_core::performance::ClosedTrade;
 pub const CLOSE_REASONS: &[&str] = &[
     "stop_loss",
     "take_profit",
+    "trailing_stop",
     "signal",
     "reversal",
     "manual",

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tradingbot_core::exchange::MarginMode;
 use tradingbot_core::strategy::{
     BreakEven, Ladder, OppositeSignal, Protections, Sizing, StopTo, StrategyConfig, Target,
+    Trailing,
 };
 use tradingbot_core::symbol::Symbol;
 use tradingbot_core::vault::{Binding, Vault};
@@ -97,6 +98,13 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
             max_drawdown_pct: m.max_drawdown_pct.map(|d| d.get()),
         },
         ladder: ladder_of(m),
+        // Validated when written; a hand-edited row that is not is none.
+        trailing: Trailing::from_fields(
+            m.trail_pct.map(|d| d.get()),
+            m.trail_activation_pct.map(|d| d.get()),
+        )
+        .ok()
+        .flatten(),
         long_tp_pct: m.long_tp_pct.get(),
         long_sl_pct: m.long_sl_pct.get(),
         short_tp_pct: m.short_tp_pct.get(),
@@ -142,6 +150,8 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
     active.cooldown_after_sl_min = Set(int(p.cooldown_after_sl_min));
     active.pause_after_sl_streak = Set(int(p.pause_after_sl_streak));
     active.max_drawdown_pct = Set(p.max_drawdown_pct.map(DbDecimal));
+    active.trail_pct = Set(cfg.trailing.map(|t| DbDecimal(t.callback_pct)));
+    active.trail_activation_pct = Set(cfg.trailing.and_then(|t| t.activation_pct).map(DbDecimal));
     let ladder = cfg.ladder.as_ref();
     active.tp_levels = Set(ladder.and_then(|l| serde_json::to_string(&l.targets).ok()));
     active.break_even_after = Set(ladder

@@ -22,6 +22,7 @@ use tradingbot_core::protections::{self, Protections};
 use tradingbot_core::sizing;
 use tradingbot_core::strategy::{OppositeSignal, Sizing};
 use tradingbot_core::templates::{Rule, Signal};
+use tradingbot_core::trailing::{Trail, Trailing};
 
 /// When a signal is acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,6 +47,8 @@ pub struct Settings {
     /// Take-profit targets in place of the single take-profit, and the
     /// stop they move.
     pub ladder: Option<Ladder>,
+    /// A trailing stop beside the stop-loss, followed bar by bar.
+    pub trailing: Option<Trailing>,
     pub leverage: u32,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
@@ -71,6 +74,7 @@ impl Settings {
             sizing: Sizing::InvestmentPct,
             protections: Protections::default(),
             ladder: None,
+            trailing: None,
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),
@@ -99,6 +103,7 @@ pub enum ExitReason {
     Reversal,
     StopLoss,
     TakeProfit,
+    TrailingStop,
     Liquidation,
     EndOfData,
 }
@@ -220,6 +225,8 @@ struct Open {
     partial_gross: Decimal,
     partial_fees: Decimal,
     partial_value: Decimal,
+    /// The trailing stop, following the bars' favourable extremes.
+    trail: Option<Trail>,
 }
 
 pub struct Engine<'a> {
@@ -367,6 +374,17 @@ impl<'a> Engine<'a> {
             partial_gross: Decimal::ZERO,
             partial_fees: Decimal::ZERO,
             partial_value: Decimal::ZERO,
+            trail: self.s.trailing.map(|t| {
+                let mut trail = Trail::new(
+                    side,
+                    t.callback_pct,
+                    t.activation_price(side, price, &self.s.rules),
+                );
+                // Without an activation it follows from the fill, as the
+                // venues' default (the price at placement) does.
+                trail.observe(price);
+                trail
+            }),
         });
         self.mirror();
     }
@@ -464,7 +482,7 @@ impl<'a> Engine<'a> {
     fn protect(&mut self, c: &Candle, b: &Bar, bar: usize) {
         let Some(o) = &self.open else { return };
         let long = o.side == PositionSide::Long;
-        if let Some((adverse, target)) = self.guard {
+        if let Some((adverse, target)) = self.guard.filter(|_| o.trail.is_none()) {
             // Clearly inside both levels: nothing to do (the margin covers
             // the conversion to f64; anything closer is checked exactly).
             let eps = 1e-9 * b.close.abs();
@@ -508,35 +526,41 @@ impl<'a> Engine<'a> {
             self.exit(liq, ExitReason::Liquidation, bar, c.time_ms);
             return;
         }
-        // Which adverse level comes first as the price moves against us.
-        let first_adverse = match (o.sl, o.liq) {
-            (Some(sl), Some(liq)) => {
-                let liq_first = if long { liq >= sl } else { liq <= sl };
-                if liq_first {
-                    Some((liq, ExitReason::Liquidation))
-                } else {
-                    Some((sl, ExitReason::StopLoss))
-                }
-            }
-            (Some(sl), None) => Some((sl, ExitReason::StopLoss)),
-            (None, Some(liq)) => Some((liq, ExitReason::Liquidation)),
-            (None, None) => None,
-        };
+        // Which adverse level comes first as the price moves against us:
+        // the stop, the liquidation, or where the trailing stop stands after
+        // the bars before (liquidation first on a tie, as before a stop).
+        let trail = o
+            .trail
+            .as_ref()
+            .and_then(Trail::trigger)
+            .map(|t| self.trail_level(t, long));
+        let first_adverse = [
+            (o.liq, ExitReason::Liquidation),
+            (o.sl, ExitReason::StopLoss),
+            (trail, ExitReason::TrailingStop),
+        ]
+        .into_iter()
+        .filter_map(|(level, reason)| level.map(|l| (l, reason)))
+        .reduce(|a, b| {
+            let b_first = if long { b.0 > a.0 } else { b.0 < a.0 };
+            if b_first { b } else { a }
+        });
         if let Some((level, reason)) = first_adverse
             && adverse_reached(level)
         {
             let price = match reason {
                 // A stop is a market order once triggered; a gap through it
                 // fills at the open.
-                ExitReason::StopLoss if opened_beyond(level) => self.market(c.open, !long),
-                ExitReason::StopLoss => self.market(level, !long),
-                _ => level,
+                ExitReason::Liquidation => level,
+                _ if opened_beyond(level) => self.market(c.open, !long),
+                _ => self.market(level, !long),
             };
             self.exit(price, reason, bar, c.time_ms);
             return;
         }
         if !o.legs.is_empty() {
             self.climb(c, bar);
+            self.follow(c, bar);
             return;
         }
         if let Some(tp) = o.tp
@@ -546,6 +570,36 @@ impl<'a> Engine<'a> {
             let reference = if gapped { c.open } else { tp };
             let price = self.market(reference, !long);
             self.exit(price, ExitReason::TakeProfit, bar, c.time_ms);
+            return;
+        }
+        self.follow(c, bar);
+    }
+
+    /// A trailing stop's level on the tick grid, on the trader's worse side
+    /// (its market order fills there at best).
+    fn trail_level(&self, level: Decimal, long: bool) -> Decimal {
+        let r = if long { Rounding::Down } else { Rounding::Up };
+        self.s.rules.round_price(level, r)
+    }
+
+    /// The trailing stop sees the bar's favourable extreme (after the
+    /// adverse one, which the bar is assumed to visit first); a close
+    /// already back through its new level is taken there in the same bar.
+    fn follow(&mut self, c: &Candle, bar: usize) {
+        let Some(o) = self.open.as_mut() else { return };
+        let long = o.side == PositionSide::Long;
+        let Some(t) = o.trail.as_mut() else { return };
+        t.observe(if long { c.high } else { c.low });
+        let Some(level) = t.trigger() else { return };
+        let level = self.trail_level(level, long);
+        let beyond = if long {
+            c.close <= level
+        } else {
+            c.close >= level
+        };
+        if beyond {
+            let price = self.market(level, !long);
+            self.exit(price, ExitReason::TrailingStop, bar, c.time_ms);
         }
     }
 

@@ -542,13 +542,102 @@ fn a_ladder_fills_target_by_target_and_the_stop_follows() {
     assert_eq!(t.pnl, dec!(22) - (dec!(2) + dec!(1.02) + dec!(1.002)));
 }
 
+#[test]
+fn a_trailing_stop_arms_follows_the_best_bar_and_fires_at_its_level() {
+    use tradingbot_core::trailing::Trailing;
+    let s = Settings {
+        trailing: Some(Trailing {
+            callback_pct: dec!(2),
+            activation_pct: Some(dec!(3)),
+        }),
+        ..settings()
+    };
+    let flat = |i| candle(i, dec!(100), dec!(100), dec!(100), dec!(100));
+    let long = |candles: &[Candle]| {
+        run_with(
+            &Series::new(candles.to_vec()),
+            |i, _| (i == 0).then_some(Signal::Long),
+            &s,
+        )
+    };
+    // Long 20 at 100; armed from 103. Day 2's high 106 arms it: level
+    // 106 × 0.98 = 103.88 → 103.8 on the tick (the close, 105, is above).
+    // Day 3's high 108 lifts it to 105.84 → 105.8; day 4 falls to 105:
+    // out at 105.8. 20 × 5.8 = 116, fees 2 + 2.116.
+    let o = long(&[
+        flat(0),
+        flat(1),
+        candle(2, dec!(100), dec!(106), dec!(99), dec!(105)),
+        candle(3, dec!(105), dec!(108), dec!(104), dec!(107)),
+        candle(4, dec!(107), dec!(107.5), dec!(105), dec!(106)),
+    ]);
+    let t = &o.trades[0];
+    assert_eq!(
+        (t.exit_reason, t.exit_bar, t.exit_price),
+        (ExitReason::TrailingStop, 4, dec!(105.8))
+    );
+    assert_eq!(t.pnl, dec!(116) - dec!(4.116));
+    // Below the activation it never follows: a bar to 102.9 and back is
+    // nothing (the stop at 95 and the target at 110 stand).
+    let o = long(&[
+        flat(0),
+        flat(1),
+        candle(2, dec!(100), dec!(102.9), dec!(99), dec!(99.5)),
+    ]);
+    assert_eq!(o.trades[0].exit_reason, ExitReason::EndOfData);
+    // A bar that arms it and closes back through its level: out at the
+    // level in the same bar (107 × 0.98 = 104.86 → 104.8; close 104).
+    let o = long(&[
+        flat(0),
+        flat(1),
+        candle(2, dec!(100), dec!(107), dec!(99.5), dec!(104)),
+    ]);
+    let t = &o.trades[0];
+    assert_eq!(
+        (t.exit_reason, t.exit_bar, t.exit_price),
+        (ExitReason::TrailingStop, 2, dec!(104.8))
+    );
+    assert_eq!(t.pnl, dec!(96) - dec!(4.096));
+
+    // A short without activation follows from its fill: best 97 after day
+    // 2 → 97 × 1.02 = 98.94 → 99.0 (rounded up, the trader's worse side);
+    // day 3 reaches 99.5: out at 99. 20 × 1 = 20, fees 2 + 1.98.
+    let s = Settings {
+        trailing: Some(Trailing {
+            callback_pct: dec!(2),
+            activation_pct: None,
+        }),
+        ..settings()
+    };
+    let o = run_with(
+        &Series::new(
+            [
+                flat(0),
+                flat(1),
+                candle(2, dec!(100), dec!(101), dec!(97), dec!(98)),
+                candle(3, dec!(98), dec!(99.5), dec!(97.5), dec!(99.2)),
+            ]
+            .to_vec(),
+        ),
+        |i, _| (i == 0).then_some(Signal::Short),
+        &s,
+    );
+    let t = &o.trades[0];
+    assert_eq!(
+        (t.side, t.exit_reason, t.exit_price),
+        (PositionSide::Short, ExitReason::TrailingStop, dec!(99))
+    );
+    assert_eq!(t.pnl, dec!(20) - dec!(3.98));
+}
+
 proptest! {
     #[test]
-    fn a_ladder_conserves_money_too(
+    fn a_ladder_and_a_trailing_stop_conserve_money_too(
         candles in walk(),
         leverage in 1u32..50,
         first in 1u32..99,
         be in any::<bool>(),
+        trail in prop::option::of(1i64..=100),
     ) {
         use tradingbot_core::exits::{BreakEven, Ladder, StopTo, Target};
         let s = Settings {
@@ -559,6 +648,10 @@ proptest! {
                     Target { gain_pct: dec!(3), size_pct: Decimal::from(100 - first) },
                 ],
                 break_even: be.then_some(BreakEven { after: 1, to: StopTo::Entry }),
+            }),
+            trailing: trail.map(|t| tradingbot_core::trailing::Trailing {
+                callback_pct: Decimal::new(t, 1),
+                activation_pct: (t % 2 == 0).then_some(Decimal::ONE),
             }),
             ..Settings::defaults()
         };

@@ -1525,6 +1525,18 @@ export interface components {
                  */
                 size_pct: number;
             }[] | null;
+            /**
+             * Format: double
+             * @description It follows once the price is this % in profit (0: at once).
+             */
+            trail_activation_pct?: number | null;
+            /**
+             * Format: double
+             * @description A trailing stop beside the stop-loss (as a strategy's; default: the
+             *     saved strategy's): out once the price comes back this % from its
+             *     best since activation (0.1–10; 0: none).
+             */
+            trail_pct?: number | null;
         };
         BalanceView: {
             asset: string;
@@ -1971,7 +1983,10 @@ export interface components {
             items: {
                 /** Format: int64 */
                 account_id?: number | null;
-                /** @description `signal`, `stop_loss`, `take_profit`, `reversal`, `liquidation`, … */
+                /**
+                 * @description `signal`, `stop_loss`, `take_profit`, `trailing_stop`, `reversal`,
+                 *     `liquidation`, …
+                 */
                 close_reason?: string | null;
                 /** Format: date-time */
                 closed_at?: string | null;
@@ -2197,7 +2212,10 @@ export interface components {
         PositionView: {
             /** Format: int64 */
             account_id?: number | null;
-            /** @description `signal`, `stop_loss`, `take_profit`, `reversal`, `liquidation`, … */
+            /**
+             * @description `signal`, `stop_loss`, `take_profit`, `trailing_stop`, `reversal`,
+             *     `liquidation`, …
+             */
             close_reason?: string | null;
             /** Format: date-time */
             closed_at?: string | null;
@@ -2602,6 +2620,19 @@ export interface components {
                  */
                 size_pct: number;
             }[] | null;
+            /**
+             * Format: double
+             * @description It starts following once the price is this % in profit from the
+             *     entry (0.1–100; 0 or absent: at once).
+             */
+            trail_activation_pct?: number | null;
+            /**
+             * Format: double
+             * @description A trailing stop beside the stop-loss: closes the position once the
+             *     price comes back this % from its best since activation (0.1–10, in
+             *     steps of 0.1; 0 removes it). Held by the exchange itself.
+             */
+            trail_pct?: number | null;
         };
         /** @description One target of a strategy's ladder. */
         StrategyTarget: {
@@ -2707,6 +2738,18 @@ export interface components {
              *     `long_tp_pct` / `short_tp_pct`).
              */
             tp_levels?: components["schemas"]["StrategyTarget"][] | null;
+            /**
+             * Format: double
+             * @description % in profit from the entry where it starts following (`null`: at once).
+             */
+            trail_activation_pct?: number | null;
+            /**
+             * Format: double
+             * @description The trailing stop's callback, % (`null`: none). Every venue holds
+             *     it natively (Binance `TRAILING_STOP_MARKET`, OKX `move_order_stop`,
+             *     the paper engine): it works while TradingBot is down.
+             */
+            trail_pct?: number | null;
             /** Format: date-time */
             updated_at: string;
             /** @description Things worth knowing (e.g. the venue could not be asked about leverage). */
@@ -6180,10 +6223,10 @@ export interface operations {
                 /** @description `binance`, `okx` or `paper`. */
                 exchange?: "binance" | "okx" | "paper";
                 /**
-                 * @description `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
-                 *     `emergency`, `liquidation` or `closed_externally`.
+                 * @description `stop_loss`, `take_profit`, `trailing_stop`, `signal`, `reversal`,
+                 *     `manual`, `emergency`, `liquidation` or `closed_externally`.
                  */
-                close_reason?: "stop_loss" | "take_profit" | "signal" | "reversal" | "manual" | "emergency" | "liquidation" | "closed_externally";
+                close_reason?: "stop_loss" | "take_profit" | "trailing_stop" | "signal" | "reversal" | "manual" | "emergency" | "liquidation" | "closed_externally";
             };
             header?: never;
             path?: never;
@@ -6711,10 +6754,10 @@ export interface operations {
                 /** @description `binance`, `okx` or `paper`. */
                 exchange?: "binance" | "okx" | "paper";
                 /**
-                 * @description `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
-                 *     `emergency`, `liquidation` or `closed_externally`.
+                 * @description `stop_loss`, `take_profit`, `trailing_stop`, `signal`, `reversal`,
+                 *     `manual`, `emergency`, `liquidation` or `closed_externally`.
                  */
-                close_reason?: "stop_loss" | "take_profit" | "signal" | "reversal" | "manual" | "emergency" | "liquidation" | "closed_externally";
+                close_reason?: "stop_loss" | "take_profit" | "trailing_stop" | "signal" | "reversal" | "manual" | "emergency" | "liquidation" | "closed_externally";
                 /**
                  * @description `closed_at_desc` (last closed first, the default), `closed_at_asc`,
                  *     `pnl_desc` (best first) or `pnl_asc`.

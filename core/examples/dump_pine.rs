@@ -25,6 +25,8 @@ fn main() {
             long_sl_pct: Decimal::from(2),
             short_tp_pct: Decimal::from(5),
             short_sl_pct: Decimal::from(2),
+            ladder: None,
+            trailing: None,
         };
         let p = generate(&t, &c, &target);
         std::fs::write(format!("{dir}/{}.pine", t.id), p.script).expect("write");

@@ -34,4 +34,5 @@ pub mod sizing;
 pub mod strategy;
 pub mod symbol;
 pub mod templates;
+pub mod trailing;
 pub mod vault;

@@ -7,6 +7,7 @@ use crate::exchange::MarginMode;
 pub use crate::exits::{BreakEven, Ladder, StopTo, Target};
 pub use crate::protections::Protections;
 use crate::symbol::Symbol;
+pub use crate::trailing::Trailing;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +144,9 @@ pub struct StrategyConfig {
     /// moves after one; replaces `long_tp_pct` / `short_tp_pct` when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder: Option<Ladder>,
+    /// A trailing stop resting beside the stop-loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing: Option<Trailing>,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
     pub short_tp_pct: Decimal,
@@ -202,6 +206,12 @@ pub struct StrategyDraft {
     pub break_even_after: Option<i64>,
     /// `entry` (default) or `previous_target`.
     pub break_even_to: Option<String>,
+    /// A trailing stop's callback, %; 0 removes it.
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub trail_pct: Option<Decimal>,
+    /// How far in profit it starts following, %; 0: at once.
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub trail_activation_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub long_tp_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
@@ -280,6 +290,21 @@ pub fn resolve_protections(
     let p = protections(&mut errors, draft, base);
     if errors.is_empty() {
         Ok(p)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The trailing stop `draft` sets over `base`'s (the backtester takes it
+/// the way a strategy does).
+pub fn resolve_trailing(
+    draft: &StrategyDraft,
+    base: Option<Trailing>,
+) -> Result<Option<Trailing>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let t = trailing(&mut errors, draft, base);
+    if errors.is_empty() {
+        Ok(t)
     } else {
         Err(errors)
     }
@@ -417,6 +442,28 @@ fn ladder(
         errors.extend(e);
     }
     Some(ladder)
+}
+
+/// The trailing stop the draft sets over `base`'s: `trail_pct` 0 removes
+/// it, `trail_activation_pct` 0 makes it follow at once.
+fn trailing(
+    errors: &mut Vec<FieldError>,
+    draft: &StrategyDraft,
+    base: Option<Trailing>,
+) -> Option<Trailing> {
+    let callback = draft.trail_pct.or(base.map(|b| b.callback_pct));
+    let activation = match draft.trail_activation_pct {
+        Some(a) => Some(a),
+        None if draft.trail_pct.is_some_and(|p| p.is_zero()) => None,
+        None => base.and_then(|b| b.activation_pct),
+    };
+    match Trailing::from_fields(callback, activation) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    }
 }
 
 /// The most a fixed-amount strategy may name: beyond any venue's largest
@@ -617,6 +664,7 @@ impl StrategyConfig {
         let sizing = sizing(&mut errors, draft, base.map(|b| b.sizing));
         let protections = protections(&mut errors, draft, base.map(|b| b.protections));
         let ladder = ladder(&mut errors, draft, base.and_then(|b| b.ladder.as_ref()));
+        let trailing = trailing(&mut errors, draft, base.and_then(|b| b.trailing));
         let long_tp_pct = pct(
             &mut errors,
             "long_tp_pct",
@@ -680,6 +728,7 @@ impl StrategyConfig {
                 sizing,
                 protections,
                 ladder,
+                trailing,
                 long_tp_pct,
                 long_sl_pct,
                 short_tp_pct,

@@ -3,9 +3,10 @@
 //! (`core/tests/pine.rs` shows with pynescript that the two hand-written
 //! scripts are valid Pine and where the broken one fails.)
 
-use rust_decimal::Decimal;
+mod common;
+
 use serde_json::json;
-use tradingbot_core::pine::{self, Analysis, Context, PineTarget, Severity};
+use tradingbot_core::pine::{self, Analysis, Context, Severity};
 use tradingbot_core::templates;
 
 const NOW: &str = "2026-11-24T08:00:00Z";
@@ -30,21 +31,6 @@ fn codes(a: &Analysis) -> Vec<(&'static str, Option<usize>)> {
 }
 
 /// Each sizing mode in turn, so every kind of generated sizing is checked.
-fn sizing(i: usize) -> tradingbot_core::strategy::Sizing {
-    use tradingbot_core::strategy::Sizing;
-    [
-        Sizing::InvestmentPct,
-        Sizing::RiskPct {
-            risk_pct: Decimal::ONE,
-        },
-        Sizing::FixedUsdt {
-            qty_usdt: Decimal::from(500),
-        },
-        Sizing::FixedQty {
-            qty_base: Decimal::new(1, 2),
-        },
-    ][i % 4]
-}
 
 #[test]
 fn a_hand_written_strategy_is_read_whole() {
@@ -274,18 +260,7 @@ fn missing_declaration_version_and_signals_are_reported() {
 fn every_generated_script_is_webhook_ready() {
     for (i, t) in templates::library().into_iter().enumerate() {
         let c = t.configure(&serde_json::Map::new()).unwrap();
-        let target = PineTarget {
-            name: t.name,
-            secret: "gen-secret-42",
-            webhook_url: "https://example.com/api/v1/webhook/tradingview/tok",
-            investment_pct: Decimal::from(10),
-            sizing: sizing(i),
-            leverage: 3,
-            long_tp_pct: Decimal::from(5),
-            long_sl_pct: Decimal::from(2),
-            short_tp_pct: Decimal::from(5),
-            short_sl_pct: Decimal::from(2),
-        };
+        let target = common::target(t.name, "gen-secret-42", i);
         let script = pine::generate(&t, &c, &target).script;
         let a = pine::analyze(&script, &ctx(Some(b"gen-secret-42")))
             .unwrap_or_else(|e| panic!("{}: {e}", t.id));
@@ -300,9 +275,15 @@ fn every_generated_script_is_webhook_ready() {
                 p.name
             );
         }
+        // Every call that alerts carries its action; a ladder's partial
+        // targets alert nobody (TradingBot fills them on the exchange).
+        let silent = a.calls.iter().filter(|c| c.silent).count();
+        let targets = common::exits(i).0.map_or(0, |l| l.targets.len());
+        assert_eq!(silent, 2 * targets.saturating_sub(1), "{}", t.id);
         let actions: Vec<_> = a
             .calls
             .iter()
+            .filter(|c| !c.silent)
             .map(|c| {
                 (
                     c.function.as_str(),

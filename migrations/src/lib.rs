@@ -29,6 +29,7 @@ mod m20261207_000014_notifications;
 mod m20261207_000015_strategy_sizing;
 mod m20261207_000016_strategy_protections;
 mod m20261207_000017_strategy_ladder;
+mod m20261207_000018_strategy_trailing;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_strategy_sizing::Migration),
             Box::new(m20261207_000016_strategy_protections::Migration),
             Box::new(m20261207_000017_strategy_ladder::Migration),
+            Box::new(m20261207_000018_strategy_trailing::Migration),
         ]
     }
 }

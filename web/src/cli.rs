@@ -175,6 +175,13 @@ pub struct BacktestArgs {
     /// …to `entry` (plus both fees) or `previous_target`.
     #[arg(long)]
     pub break_even_to: Option<String>,
+    /// A trailing stop beside the stop-loss: out once the price comes back
+    /// this % from its best (0.1–10).
+    #[arg(long)]
+    pub trail_pct: Option<String>,
+    /// …following once the price is this % in profit (default: at once).
+    #[arg(long)]
+    pub trail_activation_pct: Option<String>,
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=125))]
     pub leverage: u32,
     #[arg(long, default_value = "5")]
@@ -259,6 +266,8 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
         cooldown_after_sl_min: a.cooldown_after_sl_min,
         pause_after_sl_streak: a.pause_after_sl_streak,
         max_drawdown_pct: opt("max-drawdown-pct", &a.max_drawdown_pct)?,
+        trail_pct: opt("trail-pct", &a.trail_pct)?,
+        trail_activation_pct: opt("trail-activation-pct", &a.trail_activation_pct)?,
         ..Default::default()
     };
     let refused = |errors: Vec<tradingbot_core::strategy::FieldError>| {
@@ -295,6 +304,7 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
     };
     let settings = tradingbot_backtest::Settings {
         ladder,
+        trailing: tradingbot_core::strategy::resolve_trailing(&draft, None).map_err(refused)?,
         sizing: tradingbot_core::strategy::Sizing::resolve(&draft, None).map_err(refused)?,
         protections: tradingbot_core::strategy::resolve_protections(&draft, None)
             .map_err(refused)?,

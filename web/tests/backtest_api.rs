@@ -189,6 +189,8 @@ async fn a_saved_strategy_and_bad_requests() {
             json!({ "tp_levels": [{ "gain_pct": 2, "size_pct": 100 }], "break_even_after": 1 }),
             "break_even_after",
         ),
+        (json!({ "trail_pct": 0.05 }), "trail_pct"),
+        (json!({ "trail_activation_pct": 2 }), "trail_activation_pct"),
         (json!({ "levrage": 3 }), "levrage"),
     ] {
         let (status, e, _) = start(&api, &u, body.clone()).await;
@@ -222,6 +224,23 @@ async fn a_saved_strategy_and_bad_requests() {
         trades
             .iter()
             .all(|t| t["targets_hit"].as_u64().unwrap() <= 2)
+    );
+    // A trailing stop: echoed, and trades end on it.
+    let (status, job, location) = start(
+        &api,
+        &u,
+        json!({ "strategy_id": s["id"], "start_date": "2020-01-01", "end_date": "2020-12-31",
+                "long_tp_pct": 50, "short_tp_pct": 50, "trail_pct": 3 }),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["request"]["trail_pct"], "3");
+    let done = until_done(&api, &u, &location.unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let trades = done["result"]["trades"].as_array().unwrap();
+    assert!(
+        trades.iter().any(|t| t["exit_reason"] == "trailing_stop"),
+        "{trades:?}"
     );
 
     let other = api.user("bt-thief@example.com").await;

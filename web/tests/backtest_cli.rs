@@ -131,6 +131,28 @@ fn the_cli_backtests_the_bundled_data_and_writes_its_files() {
         trades.lines().skip(1).any(|l| !l.ends_with(",0")),
         "{trades}"
     );
+    // A trailing stop: some trades end on it.
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "--trail-pct",
+            "3",
+            "--long-tp",
+            "30",
+            "--all",
+            "--out",
+            "trail",
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let trades = std::fs::read_to_string(dir.join("trail/trades.csv")).unwrap();
+    assert!(trades.contains(",TrailingStop,"), "{trades}");
+    let (ok, _, stderr) = run(&dir, &["--trail-pct", "20"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--trail-pct: between 0.1 and 10"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = run(&dir, &["--tp-level", "2:60", "--tp-level", "4:30"]);
     assert!(!ok);
     assert!(stderr.contains("add up to 90, not 100"), "{stderr}");

@@ -225,6 +225,7 @@ pub fn position_closed(lang: Lang, p: &PositionRecord) -> String {
     let reason = match (lang, reason) {
         (Lang::Ko, "stop_loss") => "손절",
         (Lang::Ko, "take_profit") => "익절",
+        (Lang::Ko, "trailing_stop") => "추적 손절",
         (Lang::Ko, "signal") => "신호",
         (Lang::Ko, "manual") => "수동 청산",
         (Lang::Ko, "liquidation") => "강제 청산",

@@ -33,6 +33,8 @@ pub enum Leg {
     /// a resting stop, and Binance refuses a second close-position stop
     /// beside the first), sized to what remains.
     MovedStop,
+    /// A trailing stop resting beside the stop-loss.
+    TrailingStop,
     /// Closing a position (signal, manual or reversal).
     Close,
 }
@@ -61,9 +63,10 @@ impl Leg {
         matches!(self, Leg::StopLoss | Leg::MovedStop)
     }
 
-    /// A resting order that protects a position (a stop or a target).
+    /// A resting order that protects a position (a stop, a target or a
+    /// trailing stop).
     pub fn is_protective(self) -> bool {
-        self.is_stop() || self.target_number().is_some()
+        self.is_stop() || self.target_number().is_some() || self == Leg::TrailingStop
     }
 
     fn letter(self) -> char {
@@ -75,6 +78,7 @@ impl Leg {
             // before the base-36 numbers, so a digit there is unambiguous.
             Leg::Target(n) => char::from(b'0' + n.clamp(2, 5)),
             Leg::MovedStop => 'm',
+            Leg::TrailingStop => 'r',
             Leg::Close => 'c',
         }
     }
@@ -86,6 +90,7 @@ impl Leg {
             't' => Leg::TakeProfit,
             '2'..='5' => Leg::Target(c as u8 - b'0'),
             'm' => Leg::MovedStop,
+            'r' => Leg::TrailingStop,
             'c' => Leg::Close,
             _ => return None,
         })
@@ -226,7 +231,7 @@ mod tests {
         (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
     }
 
-    const ALL: [Leg; 9] = [
+    const ALL: [Leg; 10] = [
         Leg::Entry,
         Leg::StopLoss,
         Leg::TakeProfit,
@@ -235,6 +240,7 @@ mod tests {
         Leg::Target(4),
         Leg::Target(5),
         Leg::MovedStop,
+        Leg::TrailingStop,
         Leg::Close,
     ];
 
@@ -252,7 +258,8 @@ mod tests {
             .iter()
             .map(|l| ClientOrderId::derive(7, 99, *l).to_string())
             .collect();
-        assert_eq!(ids.len(), 9, "every leg its own id");
+        assert_eq!(ids.len(), 10, "every leg its own id");
+        assert!(Leg::TrailingStop.is_protective() && !Leg::TrailingStop.is_stop());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::{
     Balance, ExchangeError, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     OrderStatus, PositionReport, PositionSide, Side,
 };
+use crate::trailing::Trail;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,9 +60,35 @@ pub struct PaperOrder {
     pub avg_price: Option<Decimal>,
     pub fee: Decimal,
     pub updated_ms: i64,
+    /// A trailing stop's best mark since it armed (`None` until then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<Decimal>,
 }
 
 impl PaperOrder {
+    /// A trailing stop of this order's kind, where its best mark stands.
+    fn trail(&self) -> Option<Trail> {
+        let OrderKind::TrailingStopMarket {
+            callback_pct,
+            activation,
+            ..
+        } = self.request.kind
+        else {
+            return None;
+        };
+        // The position it closes is on the other side of the order.
+        let side = match self.request.side {
+            Side::Sell => PositionSide::Long,
+            Side::Buy => PositionSide::Short,
+        };
+        let mut t = Trail::new(side, callback_pct, activation);
+        if let Some(best) = self.best {
+            t.observe(best);
+            // Armed with that best: seeing it again never fires.
+        }
+        Some(t)
+    }
+
     fn report(&self) -> OrderReport {
         OrderReport {
             client_id: self.request.client_id.to_string(),
@@ -365,8 +392,47 @@ impl PaperAccount {
                 ));
             }
         }
+        if let OrderKind::TrailingStopMarket {
+            callback_pct,
+            activation,
+            ..
+        } = req.kind
+        {
+            if matches!(req.size, OrderSize::ClosePosition) {
+                return Err(ExchangeError::InvalidRequest(
+                    "a trailing stop needs a quantity".into(),
+                ));
+            }
+            if callback_pct < crate::trailing::MIN_CALLBACK_PCT
+                || callback_pct > crate::trailing::MAX_CALLBACK_PCT
+            {
+                return Err(ExchangeError::InvalidRequest(
+                    "a trailing stop's callback must be 0.1–10 %".into(),
+                ));
+            }
+            let behind = activation.is_some_and(|a| match req.side {
+                Side::Sell => a <= mark,
+                Side::Buy => a >= mark,
+            });
+            if behind {
+                return Err(refuse(
+                    "-2021",
+                    format!(
+                        "order would immediately trigger (mark {mark}, activation {:?})",
+                        activation
+                    ),
+                ));
+            }
+        }
         let id = self.next_id;
         self.next_id += 1;
+        let trailing_now = matches!(
+            req.kind,
+            OrderKind::TrailingStopMarket {
+                activation: None,
+                ..
+            }
+        );
         let order = PaperOrder {
             id,
             request: req.clone(),
@@ -376,6 +442,8 @@ impl PaperAccount {
             avg_price: None,
             fee: Decimal::ZERO,
             updated_ms: now_ms,
+            // Without an activation it follows from the mark at placement.
+            best: trailing_now.then_some(mark),
         };
         let mut events = Vec::new();
         match req.kind {
@@ -582,12 +650,26 @@ impl PaperAccount {
             });
             return events;
         }
+        // Trailing stops see the mark first: arm, follow, or fire.
+        let mut fired = Vec::new();
+        for (i, o) in self.orders.iter_mut().enumerate() {
+            if o.request.symbol != symbol || o.status != OrderStatus::New {
+                continue;
+            }
+            if let Some(mut t) = o.trail() {
+                if t.observe(mark) {
+                    fired.push(i);
+                }
+                o.best = t.best();
+            }
+        }
         let due: Vec<usize> = self
             .orders
             .iter()
             .enumerate()
             .filter(|(_, o)| o.request.symbol == symbol && o.status == OrderStatus::New)
-            .filter(|(_, o)| match o.request.kind {
+            .filter(|(i, o)| match o.request.kind {
+                OrderKind::TrailingStopMarket { .. } => fired.contains(i),
                 OrderKind::Limit { price, .. } => match o.request.side {
                     Side::Buy => mark <= price,
                     Side::Sell => mark >= price,
@@ -802,6 +884,97 @@ mod tests {
         let expected = dec!(10000) - dec!(0.4945989) + fill.1
             - (dec!(0.023) * dec!(42091.5) * dec!(0.0005)).round_dp(8);
         assert_eq!(a.wallet, expected);
+    }
+
+    #[test]
+    fn a_trailing_stop_arms_at_its_activation_and_fires_back_from_the_best_mark() {
+        let cfg = PaperConfig::default();
+        let mut a = PaperAccount::new(dec!(10000));
+        a.set_leverage("BTCUSDT", 3, &rules()).unwrap();
+        let m = marks(dec!(43000));
+        a.place(
+            &req(
+                1,
+                Leg::Entry,
+                Side::Buy,
+                OrderKind::Market,
+                OrderSize::Base(dec!(0.02)),
+                false,
+            ),
+            &rules(),
+            dec!(43000),
+            1,
+            &cfg,
+            &m,
+        )
+        .unwrap();
+        let trail = |activation| {
+            req(
+                1,
+                Leg::TrailingStop,
+                Side::Sell,
+                OrderKind::TrailingStopMarket {
+                    callback_pct: dec!(1),
+                    activation,
+                    trigger_by: TriggerPrice::Mark,
+                },
+                OrderSize::Base(dec!(0.02)),
+                true,
+            )
+        };
+        // An activation behind the mark would fire at once: refused.
+        assert!(
+            a.place(
+                &trail(Some(dec!(42900))),
+                &rules(),
+                dec!(43000),
+                2,
+                &cfg,
+                &m
+            )
+            .is_err()
+        );
+        a.place(
+            &trail(Some(dec!(44000))),
+            &rules(),
+            dec!(43000),
+            2,
+            &cfg,
+            &m,
+        )
+        .unwrap();
+        // Below the activation it does not follow: 43,500 → 43,000 is nothing.
+        assert!(
+            a.on_mark("BTCUSDT", dec!(43500), &rules(), 3, &cfg)
+                .is_empty()
+        );
+        assert!(
+            a.on_mark("BTCUSDT", dec!(43000), &rules(), 4, &cfg)
+                .is_empty()
+        );
+        // Armed at 44,100, best 45,000: fires at 44,550 (1 % back), not 44,600.
+        assert!(
+            a.on_mark("BTCUSDT", dec!(44100), &rules(), 5, &cfg)
+                .is_empty()
+        );
+        assert!(
+            a.on_mark("BTCUSDT", dec!(45000), &rules(), 6, &cfg)
+                .is_empty()
+        );
+        assert!(
+            a.on_mark("BTCUSDT", dec!(44600), &rules(), 7, &cfg)
+                .is_empty()
+        );
+        let ev = a.on_mark("BTCUSDT", dec!(44550), &rules(), 8, &cfg);
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, PaperEvent::Fill { qty, .. } if *qty == dec!(0.02))),
+            "{ev:?}"
+        );
+        assert!(a.positions.is_empty());
+        // Its best mark is part of the saved state: a restart keeps following.
+        let saved = serde_json::to_string(&a.orders[1]).unwrap();
+        assert!(saved.contains("\"best\":\"45000\""), "{saved}");
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct OrderCall {
     /// `long` or `short` for entries and orders.
     pub direction: Option<String>,
     pub message: Option<Message>,
+    /// `disable_alert = true`: its fills alert nobody (a partial exit the
+    /// exchange fills by itself, say).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -256,12 +260,14 @@ fn order_call(
             action: checked.action.map(Action::as_str),
         }
     });
+    let silent = matches!(c.named("disable_alert"), Some(Expr::Bool(true)));
     OrderCall {
         function: c.name.clone(),
         line,
         id,
         direction,
         message,
+        silent,
     }
 }
 
@@ -366,7 +372,7 @@ fn overall_findings(calls: &[OrderCall], kind: Option<&str>, findings: &mut Vec<
         && alerts == 0
         && calls
             .iter()
-            .any(|c| c.function.starts_with("strategy.") && c.message.is_none())
+            .any(|c| c.function.starts_with("strategy.") && c.message.is_none() && !c.silent)
     {
         findings.push(Finding {
             severity: Severity::Info,

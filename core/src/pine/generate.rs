@@ -5,9 +5,11 @@
 //! each order's `alert_message`, built in the script from real values (no
 //! reliance on placeholders inside messages).
 
+use crate::exits::{Ladder, StopTo};
 use crate::sizing::TAKER_FEE;
 use crate::strategy::Sizing;
 use crate::templates::{Configured, ParamKind, ParamValue, Template};
+use crate::trailing::Trailing;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -26,6 +28,12 @@ pub struct PineTarget<'a> {
     pub long_sl_pct: Decimal,
     pub short_tp_pct: Decimal,
     pub short_sl_pct: Decimal,
+    /// Take-profit targets in place of the single take-profit: one
+    /// `strategy.exit` per target, so the Strategy Tester closes the same
+    /// shares at the same prices.
+    pub ladder: Option<Ladder>,
+    /// A trailing stop, as TradingView's `trail_price` / `trail_offset`.
+    pub trailing: Option<Trailing>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,6 +210,117 @@ fn entry_qty(sizing: Sizing) -> (String, Option<&'static str>) {
     }
 }
 
+/// The `trail_price` / `trail_offset` arguments of an exit (TradingView
+/// counts the offset in ticks: the callback % of the entry price).
+fn trail_args(s: &PineTarget<'_>, long: bool) -> String {
+    let Some(t) = s.trailing else {
+        return String::new();
+    };
+    let sign = if long { "+" } else { "-" };
+    let start = match t.activation_pct {
+        Some(a) => format!(
+            "trail_price = strategy.position_avg_price * (1 {sign} {} / 100), ",
+            pct(a)
+        ),
+        None => "trail_points = 0, ".into(),
+    };
+    format!(
+        "{start}trail_offset = math.round(strategy.position_avg_price * {} / 100 / syminfo.mintick), ",
+        pct(t.callback_pct)
+    )
+}
+
+/// The exits TradingBot places on the exchange, written so the Strategy
+/// Tester matches: the stop-loss with the take-profit, or one exit per
+/// ladder target (its share with `qty_percent`, the stop moving to
+/// break-even once the break-even target was reached), and the trailing
+/// stop. Only the exit that ends the position alerts TradingBot (`flat`);
+/// a target's partial fill is TradingBot's own doing on the exchange, so
+/// its alert is disabled.
+fn exits(s: &PineTarget<'_>) -> String {
+    let mut out = String::from(
+        "\n// The stop-loss, take-profit and trailing stop TradingBot places on the\n// exchange, shown here so the Strategy Tester matches.\n",
+    );
+    let Some(ladder) = &s.ladder else {
+        out.push_str(&format!(
+            "if strategy.position_size > 0\n    strategy.exit(\"Long exit\", from_entry = \"Long\", limit = longTp > 0 ? strategy.position_avg_price * (1 + longTp / 100) : na, stop = longSl > 0 ? strategy.position_avg_price * (1 - longSl / 100) : na, {}alert_message = tbMessage(\"sell\", \"flat\"))\nif strategy.position_size < 0\n    strategy.exit(\"Short exit\", from_entry = \"Short\", limit = shortTp > 0 ? strategy.position_avg_price * (1 - shortTp / 100) : na, stop = shortSl > 0 ? strategy.position_avg_price * (1 + shortSl / 100) : na, {}alert_message = tbMessage(\"buy\", \"flat\"))\n",
+            trail_args(s, true),
+            trail_args(s, false)
+        ));
+        return out;
+    };
+    let n = ladder.targets.len();
+    // Break-even: where the stop goes once target `after` was reached.
+    let be = ladder.break_even.map(|b| {
+        let fees = pct(TAKER_FEE * Decimal::TWO * Decimal::ONE_HUNDRED);
+        let previous = match b.to {
+            StopTo::Entry => None,
+            StopTo::PreviousTarget if b.after > 1 => ladder
+                .targets
+                .get(usize::from(b.after) - 2)
+                .map(|t| t.gain_pct),
+            StopTo::PreviousTarget => None,
+        };
+        let (long_to, short_to) = match previous {
+            Some(g) => (
+                format!("strategy.position_avg_price * (1 + {} / 100)", pct(g)),
+                format!("strategy.position_avg_price * (1 - {} / 100)", pct(g)),
+            ),
+            None => (
+                format!("strategy.position_avg_price * (1 + {fees} / 100)"),
+                format!("strategy.position_avg_price * (1 - {fees} / 100)"),
+            ),
+        };
+        let gain = pct(ladder.targets[usize::from(b.after) - 1].gain_pct);
+        (gain, long_to, short_to)
+    });
+    out.push_str(
+        "var bool tbMoved = false\nif strategy.position_size == 0\n    tbMoved := false\n",
+    );
+    if let Some((gain, _, _)) = &be {
+        out.push_str(&format!(
+            "if strategy.position_size > 0 and high >= strategy.position_avg_price * (1 + {gain} / 100)\n    tbMoved := true\nif strategy.position_size < 0 and low <= strategy.position_avg_price * (1 - {gain} / 100)\n    tbMoved := true\n"
+        ));
+    }
+    let (long_be, short_be) = be
+        .map(|(_, l, s)| (l, s))
+        .unwrap_or_else(|| ("na".into(), "na".into()));
+    out.push_str(&format!(
+        "longStop = tbMoved ? {long_be} : longSl > 0 ? strategy.position_avg_price * (1 - longSl / 100) : na\nshortStop = tbMoved ? {short_be} : shortSl > 0 ? strategy.position_avg_price * (1 + shortSl / 100) : na\n"
+    ));
+    for (side, long) in [("Long", true), ("Short", false)] {
+        let cond = if long {
+            "strategy.position_size > 0"
+        } else {
+            "strategy.position_size < 0"
+        };
+        out.push_str(&format!("if {cond}\n"));
+        for (i, t) in ladder.targets.iter().enumerate() {
+            let last = i + 1 == n;
+            let (sign, stop, closing) = if long {
+                ("+", "longStop", "tbMessage(\"sell\", \"flat\")")
+            } else {
+                ("-", "shortStop", "tbMessage(\"buy\", \"flat\")")
+            };
+            // A target's partial fill alerts nobody: TradingBot fills it on
+            // the exchange itself.
+            let message = if last {
+                format!("alert_message = {closing}")
+            } else {
+                "disable_alert = true".to_owned()
+            };
+            out.push_str(&format!(
+                "    strategy.exit(\"{side} TP{k}\", from_entry = \"{side}\", qty_percent = {size}, limit = strategy.position_avg_price * (1 {sign} {gain} / 100), stop = {stop}, {trail}{message})\n",
+                k = i + 1,
+                size = pct(t.size_pct),
+                gain = pct(t.gain_pct),
+                trail = trail_args(s, long),
+            ));
+        }
+    }
+    out
+}
+
 pub fn generate(t: &Template, c: &Configured, s: &PineTarget<'_>) -> PineScript {
     let size = (s.investment_pct * Decimal::from(s.leverage.max(1))).min(Decimal::ONE_HUNDRED);
     let mut script = format!(
@@ -234,16 +353,11 @@ if longSignal
 if shortSignal
     strategy.entry("Short", strategy.short, {short_qty}alert_message = tbMessage("sell", "short"))
 
-// The stop-loss and take-profit TradingBot places on the exchange, shown
-// here so the Strategy Tester matches.
-if strategy.position_size > 0
-    strategy.exit("Long exit", from_entry = "Long", limit = longTp > 0 ? strategy.position_avg_price * (1 + longTp / 100) : na, stop = longSl > 0 ? strategy.position_avg_price * (1 - longSl / 100) : na, alert_message = tbMessage("sell", "flat"))
-if strategy.position_size < 0
-    strategy.exit("Short exit", from_entry = "Short", limit = shortTp > 0 ? strategy.position_avg_price * (1 - shortTp / 100) : na, stop = shortSl > 0 ? strategy.position_avg_price * (1 + shortSl / 100) : na, alert_message = tbMessage("buy", "flat"))
-"#,
+{exits}"#,
         secret = s.secret.replace(['"', '\\'], ""),
         long_qty = qty.map_or(String::new(), |q| format!("qty = {q}(true), ")),
         short_qty = qty.map_or(String::new(), |q| format!("qty = {q}(false), ")),
+        exits = exits(s),
     ));
     PineScript {
         script,
@@ -284,6 +398,8 @@ mod tests {
             long_sl_pct: Decimal::from(2),
             short_tp_pct: Decimal::from(5),
             short_sl_pct: Decimal::from(2),
+            ladder: None,
+            trailing: None,
         };
         let p = generate(&t, &c, &target);
         assert!(p.script.starts_with("//@version=6\n"));
@@ -327,6 +443,52 @@ mod tests {
             risk.script
                 .contains("strategy.entry(\"Short\", strategy.short, qty = tbQty(false), ")
         );
+        // A ladder: one exit per target for its share, the stop moving to
+        // the entry plus both fees once target 1 was reached; only the last
+        // target alerts. A trailing stop: TradingView's trail arguments.
+        let ladder = generate(
+            &t,
+            &c,
+            &PineTarget {
+                ladder: Some(Ladder {
+                    targets: vec![
+                        crate::exits::Target {
+                            gain_pct: Decimal::ONE,
+                            size_pct: Decimal::from(60),
+                        },
+                        crate::exits::Target {
+                            gain_pct: Decimal::from(3),
+                            size_pct: Decimal::from(40),
+                        },
+                    ],
+                    break_even: Some(crate::exits::BreakEven {
+                        after: 1,
+                        to: StopTo::Entry,
+                    }),
+                }),
+                trailing: Some(Trailing {
+                    callback_pct: Decimal::new(15, 1),
+                    activation_pct: Some(Decimal::TWO),
+                }),
+                ..target.clone()
+            },
+        );
+        let l = &ladder.script;
+        assert!(l.contains("strategy.exit(\"Long TP1\", from_entry = \"Long\", qty_percent = 60.0, limit = strategy.position_avg_price * (1 + 1.0 / 100), stop = longStop, trail_price = strategy.position_avg_price * (1 + 2.0 / 100), trail_offset = math.round(strategy.position_avg_price * 1.5 / 100 / syminfo.mintick), disable_alert = true)"), "{l}");
+        assert!(l.contains("qty_percent = 40.0, limit = strategy.position_avg_price * (1 - 3.0 / 100), stop = shortStop"), "{l}");
+        assert!(
+            l.contains(
+                "high >= strategy.position_avg_price * (1 + 1.0 / 100)\n    tbMoved := true"
+            ),
+            "{l}"
+        );
+        assert!(
+            l.contains("longStop = tbMoved ? strategy.position_avg_price * (1 + 0.1 / 100)"),
+            "{l}"
+        );
+        assert_eq!(l.matches("disable_alert = true").count(), 2);
+        assert_eq!(l.matches("tbMessage(\"sell\", \"flat\")").count(), 1);
+
         let usdt = generate(
             &t,
             &c,

@@ -108,6 +108,11 @@ pub struct VAlgo {
     pub avg: Decimal,
     pub actual_order_id: Option<i64>,
     pub time: i64,
+    /// Trailing stops: callback %, activation, and the best mark since it
+    /// armed (`None` until then).
+    pub callback: Option<Decimal>,
+    pub activation: Option<Decimal>,
+    pub best: Option<Decimal>,
 }
 
 pub struct Account {
@@ -572,6 +577,15 @@ impl Venue {
     }
 
     fn triggered(a: &VAlgo, mark: Decimal) -> bool {
+        if let (Some(cb), Some(best)) = (a.callback, a.best) {
+            // Follows the highest mark (a SELL) or the lowest (a BUY)
+            // since it armed; fires `callbackRate` % back from it.
+            let back = cb / Decimal::ONE_HUNDRED;
+            return match a.side.as_str() {
+                "SELL" => mark <= best * (Decimal::ONE - back),
+                _ => mark >= best * (Decimal::ONE + back),
+            };
+        }
         match (a.kind.as_str(), a.side.as_str()) {
             ("STOP_MARKET", "SELL") | ("TAKE_PROFIT_MARKET", "BUY") => mark <= a.trigger,
             ("STOP_MARKET", "BUY") | ("TAKE_PROFIT_MARKET", "SELL") => mark >= a.trigger,
@@ -579,7 +593,37 @@ impl Venue {
         }
     }
 
+    /// Arms trailing stops whose activation the mark reached and moves
+    /// their best price, before any fires.
+    fn follow_trails(&mut self, api_key: &str, symbol: &str, mark: Decimal) {
+        for a in self
+            .accounts
+            .get_mut(api_key)
+            .expect("exists")
+            .algos
+            .iter_mut()
+        {
+            if a.symbol != symbol || a.status != "NEW" || a.callback.is_none() {
+                continue;
+            }
+            let sell = a.side == "SELL";
+            match a.best {
+                None => {
+                    let reached = a
+                        .activation
+                        .is_none_or(|act| if sell { mark >= act } else { mark <= act });
+                    if reached {
+                        a.best = Some(mark);
+                    }
+                }
+                Some(b) if (sell && mark > b) || (!sell && mark < b) => a.best = Some(mark),
+                Some(_) => {}
+            }
+        }
+    }
+
     fn trigger_algos(&mut self, api_key: &str, symbol: &str, mark: Decimal) {
+        self.follow_trails(api_key, symbol, mark);
         let due: Vec<usize> = self.accounts[api_key]
             .algos
             .iter()
@@ -891,9 +935,36 @@ impl Venue {
         ) {
             return Err(refuse(400, -1116, "Invalid orderType."));
         }
-        let trigger = Self::decimal(p.get("triggerPrice"), "triggerPrice")?;
-        Self::check_price(spec, trigger)?;
+        let trailing = kind == "TRAILING_STOP_MARKET";
+        // A trailing stop has no trigger: a callback and, optionally, an
+        // activation price (by default the latest price: armed at once).
+        let (trigger, callback, activation) = if trailing {
+            let callback = Self::decimal(p.get("callbackRate"), "callbackRate")?;
+            if callback < Decimal::new(1, 1) || callback > Decimal::TEN {
+                return Err(refuse(400, -2007, "Invalid callBack rate."));
+            }
+            let activation = match p.get("activationPrice") {
+                Some(v) => {
+                    let a = Self::decimal(Some(v), "activationPrice")?;
+                    Self::check_price(spec, a)?;
+                    Some(a)
+                }
+                None => None,
+            };
+            (Decimal::ZERO, Some(callback), activation)
+        } else {
+            let trigger = Self::decimal(p.get("triggerPrice"), "triggerPrice")?;
+            Self::check_price(spec, trigger)?;
+            (trigger, None, None)
+        };
         let close_position = p.get("closePosition") == Some("true");
+        if trailing && close_position {
+            return Err(refuse(
+                400,
+                -1106,
+                "Parameter 'closePosition' sent when not required.",
+            ));
+        }
         let qty = match (close_position, p.get("quantity")) {
             (true, Some(_)) => {
                 return Err(refuse(
@@ -913,6 +984,10 @@ impl Venue {
         let would_trigger = match (kind.as_str(), side.as_str()) {
             ("STOP_MARKET", "SELL") | ("TAKE_PROFIT_MARKET", "BUY") => mark <= trigger,
             ("STOP_MARKET", "BUY") | ("TAKE_PROFIT_MARKET", "SELL") => mark >= trigger,
+            // "SELL: activationPrice should be larger than latest price";
+            // BUY: smaller.
+            ("TRAILING_STOP_MARKET", "SELL") => activation.is_some_and(|a| a <= mark),
+            ("TRAILING_STOP_MARKET", "BUY") => activation.is_some_and(|a| a >= mark),
             _ => false,
         };
         if would_trigger {
@@ -945,6 +1020,9 @@ impl Venue {
             avg: Decimal::ZERO,
             actual_order_id: None,
             time: self.now(),
+            callback,
+            activation,
+            best: (trailing && activation.is_none()).then_some(mark),
         };
         self.algo_event(key, &algo);
         let value = algo_json(&algo);
@@ -1256,7 +1334,8 @@ fn algo_json(a: &VAlgo) -> Value {
         "quantity": a.qty.unwrap_or_default().to_string(), "algoStatus": a.status, "triggerPrice": a.trigger.to_string(),
         "price": "0", "icebergQuantity": null, "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": a.working_type,
         "priceMatch": "NONE", "closePosition": a.close_position, "priceProtect": false, "reduceOnly": a.reduce_only,
-        "activatePrice": "", "callbackRate": "", "createTime": a.time, "updateTime": a.time, "triggerTime": 0,
+        "activatePrice": a.activation.map(|d| d.to_string()).unwrap_or_default(),
+        "callbackRate": a.callback.map(|d| d.to_string()).unwrap_or_default(), "createTime": a.time, "updateTime": a.time, "triggerTime": 0,
         "goodTillDate": 0, "actualOrderId": a.actual_order_id.map(|i| i.to_string()).unwrap_or_default(),
         "executedQty": a.executed.to_string(), "avgPrice": a.avg.to_string()})
 }

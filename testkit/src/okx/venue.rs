@@ -82,6 +82,11 @@ pub struct VAlgo {
     pub ord_id: String,
     pub td_mode: String,
     pub time: i64,
+    /// `move_order_stop`: the callback ratio (0.01 = 1 %), the activation
+    /// price, and the best mark since it armed (`None` until then).
+    pub callback: Option<Decimal>,
+    pub active_px: Option<Decimal>,
+    pub best: Option<Decimal>,
 }
 
 pub struct Account {
@@ -356,6 +361,24 @@ impl Venue {
     }
 
     fn trigger(&mut self, key: &str, inst_id: &str, mark: Decimal) {
+        // Trailing stops arm at their activation and follow the best mark.
+        for a in self.accounts.get_mut(key).expect("exists").algos.iter_mut() {
+            if a.inst_id != inst_id || a.state != "live" || a.callback.is_none() {
+                continue;
+            }
+            let sell = a.side == "sell";
+            match a.best {
+                None => {
+                    if a.active_px
+                        .is_none_or(|p| if sell { mark >= p } else { mark <= p })
+                    {
+                        a.best = Some(mark);
+                    }
+                }
+                Some(b) if (sell && mark > b) || (!sell && mark < b) => a.best = Some(mark),
+                Some(_) => {}
+            }
+        }
         let due: Vec<usize> = self.accounts[key]
             .algos
             .iter()
@@ -367,7 +390,12 @@ impl Venue {
                     a.tp.is_some_and(|tp| if closes_long { mark >= tp } else { mark <= tp });
                 let sl_hit =
                     a.sl.is_some_and(|sl| if closes_long { mark <= sl } else { mark >= sl });
-                tp_hit || sl_hit
+                let trail_hit = match (a.callback, a.best) {
+                    (Some(r), Some(b)) if closes_long => mark <= b * (Decimal::ONE - r),
+                    (Some(r), Some(b)) => mark >= b * (Decimal::ONE + r),
+                    _ => false,
+                };
+                tp_hit || sl_hit || trail_hit
             })
             .map(|(i, _)| i)
             .collect();
@@ -625,6 +653,9 @@ impl Venue {
                     ord_id: String::new(),
                     td_mode: td_mode.clone(),
                     time: self.now(),
+                    callback: None,
+                    active_px: None,
+                    best: None,
                 };
                 self.accounts.get_mut(key).expect("exists").algos.push(algo);
             }
@@ -645,9 +676,13 @@ impl Venue {
         let s = |k: &str| b.get(k).and_then(Value::as_str);
         let (inst_id, inst) = self.inst(s("instId"))?;
         let (tick, lot, mark) = (inst.tick, inst.lot, inst.mark);
-        if !matches!(s("ordType"), Some("conditional") | Some("oco")) {
+        if !matches!(
+            s("ordType"),
+            Some("conditional") | Some("oco") | Some("move_order_stop")
+        ) {
             return Err(refuse(200, "51000", "Parameter ordType error"));
         }
+        let trailing = s("ordType") == Some("move_order_stop");
         let side = s("side").unwrap_or_default().to_owned();
         let price = |k: &str| -> Result<Option<Decimal>, Refusal> {
             match s(k) {
@@ -663,9 +698,25 @@ impl Venue {
             }
         };
         let (tp, sl) = (price("tpTriggerPx")?, price("slTriggerPx")?);
-        if tp.is_none() && sl.is_none() {
-            return Err(refuse(200, "51000", "Parameter tpTriggerPx error"));
-        }
+        // A trailing stop: a callback ratio and, optionally, where it
+        // starts following (by default at once, from the last price).
+        let (callback, active_px) = if trailing {
+            let ratio = s("callbackRatio")
+                .and_then(|v| Decimal::from_str(v).ok())
+                .filter(|r| *r >= Decimal::new(1, 3) && *r <= Decimal::ONE)
+                .ok_or_else(|| refuse(200, "51000", "Parameter callbackRatio error"))?;
+            let active = price("activePx")?;
+            let behind = active.is_some_and(|a| if side == "sell" { a <= mark } else { a >= mark });
+            if behind {
+                return Err(refuse(200, "51000", "Parameter activePx error"));
+            }
+            (Some(ratio), active)
+        } else {
+            if tp.is_none() && sl.is_none() {
+                return Err(refuse(200, "51000", "Parameter tpTriggerPx error"));
+            }
+            (None, None)
+        };
         // "The SL trigger price must be lower than the last price" (for a long's stop).
         if let Some(sl) = sl
             && ((side == "sell" && sl >= mark) || (side == "buy" && sl <= mark))
@@ -719,6 +770,9 @@ impl Venue {
             ord_id: String::new(),
             td_mode: s("tdMode").unwrap_or("cross").to_owned(),
             time: self.now(),
+            callback,
+            active_px,
+            best: (trailing && active_px.is_none()).then_some(mark),
         };
         self.accounts.get_mut(key).expect("exists").algos.push(algo);
         Ok(
@@ -971,7 +1025,9 @@ fn order_json(o: &VOrder) -> Value {
 
 fn algo_json(a: &VAlgo) -> Value {
     json!({"algoId": a.algo_id, "algoClOrdId": a.algo_cl_ord_id, "instId": a.inst_id, "instType": "SWAP",
-        "ordType": "conditional", "side": a.side, "posSide": "net", "state": a.state,
+        "ordType": if a.callback.is_some() { "move_order_stop" } else { "conditional" }, "side": a.side,
+        "callbackRatio": a.callback.map(|s| s.to_string()).unwrap_or_default(),
+        "activePx": a.active_px.map(|s| s.to_string()).unwrap_or_default(), "posSide": "net", "state": a.state,
         "sz": a.sz.map(|s| s.to_string()).unwrap_or_default(),
         "tpTriggerPx": a.tp.map(|s| s.to_string()).unwrap_or_default(), "tpOrdPx": if a.tp.is_some() { "-1" } else { "" },
         "slTriggerPx": a.sl.map(|s| s.to_string()).unwrap_or_default(), "slOrdPx": if a.sl.is_some() { "-1" } else { "" },

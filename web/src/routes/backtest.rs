@@ -95,6 +95,16 @@ pub struct BacktestRequest {
     pub break_even_after: Option<u8>,
     /// Where it moves: `entry` (plus both fees; default) or `previous_target`.
     pub break_even_to: Option<String>,
+    /// A trailing stop beside the stop-loss (as a strategy's; default: the
+    /// saved strategy's): out once the price comes back this % from its
+    /// best since activation (0.1–10; 0: none).
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 10)]
+    pub trail_pct: Option<Decimal>,
+    /// It follows once the price is this % in profit (0: at once).
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
+    pub trail_activation_pct: Option<Decimal>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -234,6 +244,8 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         cooldown_after_sl_min: b.cooldown_after_sl_min,
         pause_after_sl_streak: b.pause_after_sl_streak,
         max_drawdown_pct: b.max_drawdown_pct,
+        trail_pct: b.trail_pct,
+        trail_activation_pct: b.trail_activation_pct,
         ..Default::default()
     };
     let sizing = tradingbot_core::strategy::Sizing::resolve(&draft, cfg.as_ref().map(|c| c.sizing))
@@ -241,11 +253,15 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
     let protections =
         tradingbot_core::strategy::resolve_protections(&draft, cfg.as_ref().map(|c| c.protections))
             .map_err(ApiError::from)?;
+    let trailing =
+        tradingbot_core::strategy::resolve_trailing(&draft, cfg.as_ref().and_then(|c| c.trailing))
+            .map_err(ApiError::from)?;
     let ladder = match &b.tp_levels {
         None if b.break_even_after.is_some() => {
             return Err(ApiError::invalid("break_even_after", "needs tp_levels"));
         }
-        None => None,
+        // The saved strategy's, as it trades.
+        None => cfg.as_ref().and_then(|c| c.ladder.clone()),
         Some(levels) => Some(
             tradingbot_core::exits::Ladder::from_fields(
                 levels,
@@ -259,6 +275,7 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         sizing,
         protections,
         ladder,
+        trailing,
         capital: b.initial_capital.unwrap_or(d.capital),
         investment_pct: pick(
             b.investment_pct,
@@ -365,6 +382,8 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         "max_drawdown_pct": settings.protections.max_drawdown_pct,
         "tp_levels": settings.ladder.as_ref().map(|l| &l.targets),
         "break_even": settings.ladder.as_ref().and_then(|l| l.break_even),
+        "trail_pct": settings.trailing.map(|t| t.callback_pct),
+        "trail_activation_pct": settings.trailing.and_then(|t| t.activation_pct),
         "leverage": settings.leverage,
         "long_tp_pct": settings.long_tp_pct,
         "long_sl_pct": settings.long_sl_pct,

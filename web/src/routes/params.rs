@@ -29,6 +29,7 @@ pub enum ExchangeParam {
 pub enum CloseReasonParam {
     StopLoss,
     TakeProfit,
+    TrailingStop,
     Signal,
     Reversal,
     Manual,

@@ -227,6 +227,8 @@ fn target<'a>(
         long_sl_pct: cfg.long_sl_pct,
         short_tp_pct: cfg.short_tp_pct,
         short_sl_pct: cfg.short_sl_pct,
+        ladder: cfg.ladder.clone(),
+        trailing: cfg.trailing,
     }
 }
 

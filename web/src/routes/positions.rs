@@ -83,8 +83,8 @@ pub struct ClosedQuery {
     /// `binance`, `okx` or `paper`.
     #[param(value_type = Option<crate::routes::params::ExchangeParam>, inline)]
     pub exchange: Option<String>,
-    /// `stop_loss`, `take_profit`, `signal`, `reversal`, `manual`,
-    /// `emergency`, `liquidation` or `closed_externally`.
+    /// `stop_loss`, `take_profit`, `trailing_stop`, `signal`, `reversal`,
+    /// `manual`, `emergency`, `liquidation` or `closed_externally`.
     #[param(value_type = Option<crate::routes::params::CloseReasonParam>, inline)]
     pub close_reason: Option<String>,
 }

@@ -77,6 +77,16 @@ pub struct StrategyView {
     pub break_even_after: Option<u8>,
     /// `entry` or `previous_target`, with `break_even_after`.
     pub break_even_to: Option<&'static str>,
+    /// The trailing stop's callback, % (`null`: none). Every venue holds
+    /// it natively (Binance `TRAILING_STOP_MARKET`, OKX `move_order_stop`,
+    /// the paper engine): it works while TradingBot is down.
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub trail_pct: Option<Decimal>,
+    /// % in profit from the entry where it starts following (`null`: at once).
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub trail_activation_pct: Option<Decimal>,
     #[serde(with = "rust_decimal::serde::float")]
     #[schema(value_type = f64)]
     pub long_tp_pct: Decimal,
@@ -175,6 +185,8 @@ fn view(
                 tradingbot_core::exits::StopTo::Entry => "entry",
                 tradingbot_core::exits::StopTo::PreviousTarget => "previous_target",
             }),
+        trail_pct: cfg.trailing.map(|t| t.callback_pct),
+        trail_activation_pct: cfg.trailing.and_then(|t| t.activation_pct),
         long_tp_pct: cfg.long_tp_pct,
         long_sl_pct: cfg.long_sl_pct,
         short_tp_pct: cfg.short_tp_pct,
@@ -245,7 +257,9 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 27] = [
+    const KNOWN: [&str; 29] = [
+        "trail_pct",
+        "trail_activation_pct",
         "tp_levels",
         "break_even_after",
         "break_even_to",
@@ -443,6 +457,15 @@ pub struct StrategyRequest {
     break_even_after: Option<i64>,
     /// Where it moves: `entry` (plus both fees; default) or `previous_target`.
     break_even_to: Option<String>,
+    /// A trailing stop beside the stop-loss: closes the position once the
+    /// price comes back this % from its best since activation (0.1–10, in
+    /// steps of 0.1; 0 removes it). Held by the exchange itself.
+    #[schema(minimum = 0, maximum = 10)]
+    trail_pct: Option<f64>,
+    /// It starts following once the price is this % in profit from the
+    /// entry (0.1–100; 0 or absent: at once).
+    #[schema(minimum = 0, maximum = 100)]
+    trail_activation_pct: Option<f64>,
     /// Take-profit / stop-loss of longs and shorts, % of the entry price,
     /// 0.1–100 (defaults 5 / 2).
     #[schema(minimum = 0.1, maximum = 100)]

@@ -73,7 +73,8 @@ pub struct PositionView {
     #[serde(with = "float_opt")]
     #[schema(value_type = Option<f64>)]
     pub exit_price: Option<Decimal>,
-    /// `signal`, `stop_loss`, `take_profit`, `reversal`, `liquidation`, …
+    /// `signal`, `stop_loss`, `take_profit`, `trailing_stop`, `reversal`,
+    /// `liquidation`, …
     pub close_reason: Option<String>,
     /// `OPEN` or `CLOSED`.
     #[schema(value_type = String)]

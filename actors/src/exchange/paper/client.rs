@@ -705,6 +705,7 @@ mod tests {
             avg_price: None,
             fee: Decimal::ZERO,
             updated_ms: 0,
+            best: None,
         };
         let mut account = PaperAccount::new(Decimal::ONE_HUNDRED);
         account.orders = vec![order(1, OrderStatus::Filled), order(2, OrderStatus::New)];

@@ -52,8 +52,15 @@ impl Live {
             .iter()
             .chain(self.replaced.iter())
             .chain(self.targets.values())
+            .chain(self.trail.iter())
             .cloned()
             .collect();
+        if self.trailing.is_some() {
+            let id = self.id(Leg::TrailingStop);
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
         let (last, moves) = self.ladder.as_ref().map_or((1, false), |l| {
             (l.targets.len() as u8, l.break_even.is_some())
         });
@@ -190,6 +197,44 @@ impl Live {
             req.size = OrderSize::Base(self.rec.quantity);
         }
         (req, trigger)
+    }
+}
+
+impl Live {
+    /// Its trailing stop's order, for what remains: armed at `activation`
+    /// unless the price (`mark`) is already past it — the venues refuse an
+    /// activation behind the price — in which case it follows at once.
+    pub(super) fn trail_order(
+        &self,
+        rules: &InstrumentRules,
+        mark: Option<Decimal>,
+    ) -> Option<(OrderRequest, Decimal)> {
+        let t = self.trailing?;
+        let side = PositionSide::from(self.rec.side);
+        let activation = t
+            .activation_price(side, self.rec.entry_price, rules)
+            .filter(|a| {
+                mark.is_none_or(|m| match side {
+                    PositionSide::Long => *a > m,
+                    PositionSide::Short => *a < m,
+                })
+            });
+        Some((
+            OrderRequest {
+                client_id: self.id(Leg::TrailingStop),
+                symbol: self.venue_symbol.clone(),
+                side: side.exit_side(),
+                kind: OrderKind::TrailingStopMarket {
+                    callback_pct: t.callback_pct,
+                    activation,
+                    trigger_by: TriggerPrice::Mark,
+                },
+                size: OrderSize::Base(self.rec.quantity),
+                reduce_only: true,
+                attach: None,
+            },
+            activation.unwrap_or_default(),
+        ))
     }
 }
 

@@ -252,6 +252,9 @@ impl UserActor {
                 if l.sl.as_ref() == Some(&id) {
                     l.sl = None;
                     gone = Some((k.1.clone(), l.rec.id, "stop-loss"));
+                } else if l.trail.as_ref() == Some(&id) {
+                    l.trail = None;
+                    gone = Some((k.1.clone(), l.rec.id, "trailing stop"));
                 } else if l.replaced.as_ref() == Some(&id) {
                     // Its successor is being placed; the guard sees to it.
                     l.replaced = None;
@@ -283,9 +286,14 @@ impl UserActor {
         if self.live[&key].phase == Phase::Entering {
             return;
         }
-        if leg.is_some_and(Leg::is_stop) {
+        if leg.is_some_and(Leg::is_stop) || leg == Some(Leg::TrailingStop) {
             let exit = u.report.avg_price.unwrap_or_default();
-            self.finish_position(&key, exit, u.fee, u.realized_pnl, "stop_loss");
+            let reason = if leg == Some(Leg::TrailingStop) {
+                "trailing_stop"
+            } else {
+                "stop_loss"
+            };
+            self.finish_position(&key, exit, u.fee, u.realized_pnl, reason);
         } else {
             self.on_target_filled(&key, &id, &u.report, u.fee, u.realized_pnl);
         }

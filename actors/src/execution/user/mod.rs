@@ -50,6 +50,7 @@ use tradingbot_core::signal::{Action, Alert};
 use tradingbot_core::sizing::{self, EntrySize};
 use tradingbot_core::strategy::{OppositeSignal, Sizing};
 use tradingbot_core::symbol::Symbol;
+use tradingbot_core::trailing::Trailing;
 
 /// An exchange account the user trades on.
 pub struct AccountLink {
@@ -81,6 +82,10 @@ struct Live {
     targets: BTreeMap<u8, ClientOrderId>,
     /// What its filled targets closed.
     closed: Closed,
+    /// Its trailing stop, as the strategy set it when it opened.
+    trailing: Option<Trailing>,
+    /// The trailing stop confirmed resting on the venue.
+    trail: Option<ClientOrderId>,
     tp_pct: Decimal,
     sl_pct: Decimal,
     /// A reversal waiting for this position's close.
@@ -133,6 +138,7 @@ struct PendingEntry {
     sl_pct: Decimal,
     /// The strategy's ladder, unless the alert named its own take-profit.
     ladder: Option<Ladder>,
+    trailing: Option<Trailing>,
     origin: Option<Instant>,
 }
 
@@ -267,7 +273,9 @@ fn leg_db(l: Leg) -> OrderLeg {
         Leg::Entry => OrderLeg::Entry,
         Leg::StopLoss => OrderLeg::StopLoss,
         Leg::TakeProfit | Leg::Target(_) => OrderLeg::TakeProfit,
-        Leg::MovedStop => OrderLeg::StopLoss,
+        // The orders table's legs predate them: the client id and the
+        // order type tell a moved or trailing stop from the first.
+        Leg::MovedStop | Leg::TrailingStop => OrderLeg::StopLoss,
         Leg::Close => OrderLeg::Close,
     }
 }

@@ -69,6 +69,7 @@ impl UserActor {
         };
         let order_type = match leg {
             Leg::StopLoss | Leg::MovedStop => OrderType::StopMarket,
+            Leg::TrailingStop => OrderType::TrailingStopMarket,
             Leg::TakeProfit | Leg::Target(_) => OrderType::TakeProfitMarket,
             Leg::Entry | Leg::Close => OrderType::Market,
         };

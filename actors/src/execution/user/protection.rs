@@ -41,7 +41,9 @@ impl UserActor {
             .filter(|(k, l)| {
                 l.phase == Phase::Open
                     && !l.protecting
-                    && (l.sl.is_none() || l.targets_missing())
+                    && (l.sl.is_none()
+                        || l.targets_missing()
+                        || (l.trailing.is_some() && l.trail.is_none()))
                     && l.verified
                     && self.accounts.contains_key(&k.0)
             })
@@ -79,6 +81,10 @@ impl UserActor {
             orders.push(l.stop_order(p));
         }
         orders.extend(l.unplaced_targets(&rules));
+        if l.trail.is_none() {
+            let mark = link.view.mark(&key.1);
+            orders.extend(l.trail_order(&rules, mark));
+        }
         if orders.is_empty() {
             return;
         }
@@ -139,6 +145,7 @@ impl UserActor {
         };
         let mut stop_error = None;
         let mut stop_moved = false;
+        let mut trail_refused = None;
         for p in &placed {
             let id = p.request.client_id.clone();
             if !self.orders.contains_key(id.as_str()) {
@@ -163,6 +170,15 @@ impl UserActor {
                     l.sl = Some(id);
                     l.rec.stop_loss = Some(p.trigger);
                 }
+                (Some(Leg::TrailingStop), true) => l.trail = Some(id),
+                (Some(Leg::TrailingStop), false) => {
+                    if let Some(e) = p.result.as_ref().err().filter(|e| !passing(e)) {
+                        // The stop-loss still protects it: the trailing stop
+                        // is dropped for this position, and the trader told.
+                        l.trailing = None;
+                        trail_refused = Some(e.to_string());
+                    }
+                }
                 (Some(leg), true) => {
                     if let Some(n) = leg.target_number() {
                         l.targets.insert(n, id);
@@ -179,6 +195,16 @@ impl UserActor {
         }
         if stop_moved {
             self.drop_replaced(&key);
+        }
+        if let Some(why) = trail_refused {
+            self.alert(
+                "trailing_refused",
+                format!(
+                    "the exchange refused the trailing stop of {} ({why}); its stop-loss still protects it",
+                    key.1
+                ),
+                Some(position_id),
+            );
         }
         let l = self.live.get_mut(&key).expect("present");
         l.show_targets();

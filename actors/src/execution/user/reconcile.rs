@@ -252,20 +252,19 @@ impl UserActor {
                 (Phase::Open | Phase::Closing, None) => {
                     // Closed on the venue while we were not looking (by a
                     // stop: a last target closed it above).
-                    let by = l
-                        .protective_ids()
-                        .into_iter()
-                        .filter(|id| id.leg().is_some_and(Leg::is_stop))
-                        .find_map(|id| {
-                            found
-                                .get(id.as_str())
-                                .cloned()
-                                .flatten()
-                                .filter(|r| {
-                                    r.status == tradingbot_core::exchange::OrderStatus::Filled
-                                })
-                                .map(|r| (r, "stop_loss"))
-                        });
+                    let by = l.protective_ids().into_iter().find_map(|id| {
+                        let reason = match id.leg() {
+                            Some(leg) if leg.is_stop() => "stop_loss",
+                            Some(Leg::TrailingStop) => "trailing_stop",
+                            _ => return None,
+                        };
+                        found
+                            .get(id.as_str())
+                            .cloned()
+                            .flatten()
+                            .filter(|r| r.status == tradingbot_core::exchange::OrderStatus::Filled)
+                            .map(|r| (r, reason))
+                    });
                     let (exit, fee, reason) = match by {
                         Some((r, reason)) => (
                             r.avg_price.unwrap_or(l.rec.entry_price),
@@ -390,11 +389,21 @@ impl UserActor {
                 let mut ours = ours.clone();
                 ours.sort_by_key(|(_, leg, ..)| *leg != wanted);
                 let mut sl_seen = false;
+                let mut trail_seen = false;
                 let mut targets_seen = BTreeSet::new();
                 for (id, leg, strategy, side) in &ours {
                     if *strategy != l.strategy_id || *side != exit || !l.owns(id) {
                         // Another position's protection on this symbol.
                         cancel.push(id.clone());
+                        continue;
+                    }
+                    if *leg == Leg::TrailingStop {
+                        trail_seen = true;
+                        if l.trailing.is_none() {
+                            cancel.push(id.clone());
+                        } else if l.trail.replace(id.clone()).is_none() {
+                            repaired += 1;
+                        }
                         continue;
                     }
                     if let Some(n) = leg.target_number() {
@@ -425,6 +434,9 @@ impl UserActor {
                 }
                 // What we believed rests, and does not: placed again by the guard.
                 if !sl_seen && l.sl.take().is_some() {
+                    repaired += 1;
+                }
+                if !trail_seen && l.trail.take().is_some() {
                     repaired += 1;
                 }
                 let before = l.targets.len();
@@ -603,6 +615,8 @@ impl UserActor {
                 plan: Vec::new(),
                 targets: BTreeMap::new(),
                 closed: Closed::default(),
+                trailing: route.config.trailing,
+                trail: None,
                 tp_pct,
                 sl_pct,
                 then: None,
@@ -658,13 +672,15 @@ impl UserActor {
             // The protective orders of the position, and the entry's signal.
             let mine = of_positions.remove(&p.id).unwrap_or_default();
             // Resting ones first: a stop break-even replaced is finished.
-            let find = |leg: OrderLeg| {
+            let find = |leg: fn(Leg) -> bool| {
                 mine.iter()
-                    .filter(|o| o.leg == leg)
+                    .filter(|o| o.client_order_id.leg().is_some_and(leg))
                     .min_by_key(|o| o.status.is_final_db())
                     .map(|o| o.client_order_id.clone())
             };
-            let (sl, tp) = (find(OrderLeg::StopLoss), find(OrderLeg::TakeProfit));
+            let sl = find(Leg::is_stop);
+            let tp = find(|l| l.target_number().is_some());
+            let trail = find(|l| l == Leg::TrailingStop);
             let strategy_id = p.strategy_id.unwrap_or_default();
             // An entry whose link to the position was not written yet (the
             // process stopped between the two records) names it too.
@@ -680,7 +696,7 @@ impl UserActor {
                     })
                     .map(|o| o.client_order_id.clone())
             };
-            let named = find(OrderLeg::Entry)
+            let named = find(|l| l == Leg::Entry)
                 .or(sl.clone())
                 .or(tp.clone())
                 .or_else(unlinked_entry)
@@ -745,7 +761,9 @@ impl UserActor {
             };
             let sl = mine
                 .iter()
-                .filter(|o| o.leg == OrderLeg::StopLoss && !o.status.is_final_db())
+                .filter(|o| {
+                    o.client_order_id.leg().is_some_and(Leg::is_stop) && !o.status.is_final_db()
+                })
                 .min_by_key(|o| o.client_order_id.leg() != Some(wanted))
                 .map(|o| o.client_order_id.clone())
                 .or(sl);
@@ -764,6 +782,8 @@ impl UserActor {
                     plan: Vec::new(),
                     targets,
                     closed,
+                    trailing: route.and_then(|r| r.config.trailing),
+                    trail,
                     tp_pct,
                     sl_pct,
                     then: None,

@@ -235,6 +235,7 @@ impl UserActor {
             sl_pct,
             // An alert naming its own take-profit exits there, whole.
             ladder: cfg.ladder.clone().filter(|_| o.tp_pct.is_none()),
+            trailing: cfg.trailing,
             origin: Some(origin),
         };
         if held.is_some() {
@@ -355,6 +356,8 @@ impl UserActor {
             plan: Vec::new(),
             targets: BTreeMap::new(),
             closed: Closed::default(),
+            trailing: p.trailing,
+            trail: None,
             tp_pct: p.tp_pct,
             sl_pct: p.sl_pct,
             then: None,

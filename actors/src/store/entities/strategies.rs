@@ -30,6 +30,8 @@ pub struct Model {
     pub tp_levels: Option<String>,
     pub break_even_after: Option<i32>,
     pub break_even_to: Option<String>,
+    pub trail_pct: Option<DbDecimal>,
+    pub trail_activation_pct: Option<DbDecimal>,
     pub long_tp_pct: DbDecimal,
     pub long_sl_pct: DbDecimal,
     pub short_tp_pct: DbDecimal,

@@ -313,7 +313,7 @@ pub fn new_order(
                     .param("callbackRate", callback_pct.normalize())
                     .param("workingType", working_type(*trigger_by));
                 match activation {
-                    Some(a) => r.param("activatePrice", a.normalize()),
+                    Some(a) => r.param("activationPrice", a.normalize()),
                     None => r,
                 }
             }

@@ -1,9 +1,10 @@
-//! Take-profit ladders on the exchange, end to end: the real binary against
-//! the local Binance, which checks every order as the real venue does —
-//! each target a reduce-only order resting as soon as the entry fills,
-//! filled target by target as the mark moves, the stop moved to break-even
-//! after the first (placed before the first stop is cancelled), and the
-//! position's record adding up every part.
+//! Exits beyond one stop and one target, end to end: the real binary
+//! against the local Binance and OKX, which check every order as the real
+//! venues do. Take-profit ladders — each target a reduce-only order resting
+//! as soon as the entry fills, filled target by target as the mark moves,
+//! the stop moved to break-even after the first (placed before the first
+//! stop is cancelled), the position's record adding up every part — and
+//! trailing stops held natively by the venue.
 
 mod common;
 
@@ -495,6 +496,197 @@ async fn an_okx_ladder_rests_in_contracts_and_moves_its_stop() {
     assert_eq!(gross.round_dp(3), dec!(107.403), "{closed}");
     eventually("nothing left on OKX", || async {
         live(&okx).is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_binance_trailing_stop_arms_at_its_activation_and_fires_back_from_the_best_mark() {
+    let venue = LocalBinance::start();
+    venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &common::venues::env(Some(&venue), None));
+    let api = Api::new(&bot);
+    let u = api.user("trail@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "binance", "api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET, "testnet": true }),
+        )
+        .await;
+    let account = json(res).await["id"].as_i64().unwrap();
+    // Out-of-range callbacks are refused by name.
+    let bad = api
+        .post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "t", "symbol": "BTCUSDT", "account_id": account, "trail_pct": 12 }),
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert_eq!(json(bad).await["errors"][0]["field"], "trail_pct");
+    let s = json(
+        api.post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "Trail", "symbol": "BTCUSDT", "account_id": account,
+                    "investment_pct": 10, "leverage": 10, "long_sl_pct": 2,
+                    "trail_pct": 1, "trail_activation_pct": 2 }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (&s["trail_pct"], &s["trail_activation_pct"]),
+        (&json!(1.0), &json!(2.0))
+    );
+    let (status, body) = post_alert(&api, &s, alert(&s, "buy", "long", "trail-1")).await;
+    assert_eq!(status, 202, "{body}");
+    // Beside the stop and the target: a TRAILING_STOP_MARKET for the
+    // position, 1 % back, armed from 43,000 × 1.02 = 43,860.
+    let trail = || {
+        let v = venue.venue();
+        v.accounts[BINANCE_KEY]
+            .algos
+            .iter()
+            .find(|a| a.kind == "TRAILING_STOP_MARKET")
+            .map(|a| {
+                (
+                    a.status.clone(),
+                    a.qty,
+                    a.callback,
+                    a.activation,
+                    a.reduce_only,
+                )
+            })
+    };
+    eventually("the trailing stop on the venue", || async {
+        (trail()
+            == Some((
+                "NEW".to_owned(),
+                Some(dec!(0.232)),
+                Some(dec!(1)),
+                Some(dec!(43860)),
+                true,
+            )))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(resting(&venue).len(), 3, "stop, target and trailing stop");
+    let pos = json(api.get("/positions", &u.access).await).await[0].clone();
+
+    // Under the activation nothing follows; from 44,000 it follows up to
+    // 44,800 and fires 1 % back, at 44,352 or below.
+    for mark in [
+        dec!(43500),
+        dec!(43100),
+        dec!(44000),
+        dec!(44800),
+        dec!(44400),
+    ] {
+        venue.set_mark("BTCUSDT", mark);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(position(&api, &u, &pos["id"]).await["status"], "OPEN");
+    venue.set_mark("BTCUSDT", dec!(44350));
+    let closed = eventually("the trailing stop to close it", || async {
+        let p = position(&api, &u, &pos["id"]).await;
+        (p["status"] == "CLOSED").then_some(p)
+    })
+    .await;
+    assert_eq!(closed["close_reason"], "trailing_stop");
+    assert_eq!(num(&closed["exit_price"]), dec!(44350));
+    eventually("the stop and target cancelled", || async {
+        resting(&venue).is_empty().then_some(())
+    })
+    .await;
+    // The history filters by the new reason.
+    let h = json(
+        api.get("/positions/history?close_reason=trailing_stop", &u.access)
+            .await,
+    )
+    .await;
+    assert_eq!(h["total"], 1, "{h}");
+}
+
+#[tokio::test]
+async fn an_okx_trailing_stop_follows_a_short_from_its_entry() {
+    use common::venues::{OKX_KEY, OKX_PASS, OKX_SECRET};
+    use tradingbot_testkit::okx::LocalOkx;
+    let binance = LocalBinance::start();
+    let okx = LocalOkx::start();
+    okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &common::venues::env(Some(&binance), Some(&okx)));
+    let api = Api::new(&bot);
+    let u = api.user("okx-trail@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
+                    "passphrase": OKX_PASS, "testnet": true }),
+        )
+        .await;
+    let account = json(res).await["id"].as_i64().unwrap();
+    let s = json(
+        api.post(
+            "/strategies",
+            Some(&u.access),
+            json!({ "name": "OKX trail", "symbol": "BTC-USDT-SWAP", "account_id": account,
+                    "investment_pct": 20, "leverage": 5, "trail_pct": 1 }),
+        )
+        .await,
+    )
+    .await;
+    let (status, body) = post_alert(&api, &s, alert(&s, "sell", "short", "okx-t1")).await;
+    assert_eq!(status, 202, "{body}");
+    // A move_order_stop for the 16.27 contracts, 0.01 back, following at once.
+    let trail = |okx: &LocalOkx| {
+        let v = okx.venue();
+        v.accounts[OKX_KEY]
+            .algos
+            .iter()
+            .find(|a| a.callback.is_some())
+            .map(|a| {
+                (
+                    a.state.clone(),
+                    a.sz,
+                    a.callback,
+                    a.active_px,
+                    a.side.clone(),
+                )
+            })
+    };
+    eventually("the trailing stop on OKX", || async {
+        (trail(&okx)
+            == Some((
+                "live".to_owned(),
+                Some(dec!(16.27)),
+                Some(dec!(0.01)),
+                None,
+                "buy".to_owned(),
+            )))
+        .then_some(())
+    })
+    .await;
+    let pos = json(api.get("/positions", &u.access).await).await[0].clone();
+    // Best 42,000: fires at 42,420 (1 % up from it).
+    okx.set_mark("BTC-USDT-SWAP", dec!(42000));
+    okx.set_mark("BTC-USDT-SWAP", dec!(42400));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(position(&api, &u, &pos["id"]).await["status"], "OPEN");
+    okx.set_mark("BTC-USDT-SWAP", dec!(42420));
+    let closed = eventually("the trailing stop to close it", || async {
+        let p = position(&api, &u, &pos["id"]).await;
+        (p["status"] == "CLOSED").then_some(p)
+    })
+    .await;
+    assert_eq!(closed["close_reason"], "trailing_stop");
+    eventually("nothing left on OKX", || async {
+        let v = okx.venue();
+        (!v.accounts[OKX_KEY].algos.iter().any(|a| a.state == "live")).then_some(())
     })
     .await;
 }
