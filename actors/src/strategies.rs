@@ -19,8 +19,8 @@ use sea_orm::{
 use std::sync::Arc;
 use tradingbot_core::exchange::MarginMode;
 use tradingbot_core::strategy::{
-    BreakEven, Ladder, OppositeSignal, Protections, Sizing, StopTo, StrategyConfig, Target,
-    Trailing,
+    BreakEven, EntryOrder, Fallback, Ladder, OppositeSignal, Protections, Sizing, StopTo,
+    StrategyConfig, Target, Trailing,
 };
 use tradingbot_core::symbol::Symbol;
 use tradingbot_core::vault::{Binding, Vault};
@@ -105,6 +105,7 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
         )
         .ok()
         .flatten(),
+        entry: entry_of(m),
         long_tp_pct: m.long_tp_pct.get(),
         long_sl_pct: m.long_sl_pct.get(),
         short_tp_pct: m.short_tp_pct.get(),
@@ -112,6 +113,33 @@ pub fn config_of(m: &strategies::Model) -> StrategyConfig {
         leverage: m.leverage.clamp(1, 125) as u32,
         margin_mode: MarginMode::from(m.margin_mode),
         opposite_signal: OppositeSignal::from(m.opposite_signal),
+    }
+}
+
+/// The row's entry order; a limit one that no longer validates
+/// (hand-edited) enters at market.
+fn entry_of(m: &strategies::Model) -> EntryOrder {
+    if m.order_type != "limit" {
+        return EntryOrder::Market;
+    }
+    let e = EntryOrder::Limit {
+        limit_offset_pct: m
+            .limit_offset_pct
+            .map_or(rust_decimal::Decimal::ZERO, |d| d.get()),
+        limit_expiry_sec: m
+            .limit_expiry_sec
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(60),
+        limit_fallback: match m.limit_fallback.as_deref() {
+            Some("market") => Fallback::Market,
+            _ => Fallback::Cancel,
+        },
+        post_only: m.post_only,
+    };
+    if e.validate().is_ok() {
+        e
+    } else {
+        EntryOrder::Market
     }
 }
 
@@ -152,6 +180,32 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
     active.max_drawdown_pct = Set(p.max_drawdown_pct.map(DbDecimal));
     active.trail_pct = Set(cfg.trailing.map(|t| DbDecimal(t.callback_pct)));
     active.trail_activation_pct = Set(cfg.trailing.and_then(|t| t.activation_pct).map(DbDecimal));
+    active.order_type = Set(cfg.entry.name().to_owned());
+    match cfg.entry {
+        EntryOrder::Market => {
+            active.limit_offset_pct = Set(None);
+            active.limit_expiry_sec = Set(None);
+            active.limit_fallback = Set(None);
+            active.post_only = Set(false);
+        }
+        EntryOrder::Limit {
+            limit_offset_pct,
+            limit_expiry_sec,
+            limit_fallback,
+            post_only,
+        } => {
+            active.limit_offset_pct = Set(Some(DbDecimal(limit_offset_pct)));
+            active.limit_expiry_sec = Set(Some(limit_expiry_sec as i32));
+            active.limit_fallback = Set(Some(
+                match limit_fallback {
+                    Fallback::Cancel => "cancel",
+                    Fallback::Market => "market",
+                }
+                .to_owned(),
+            ));
+            active.post_only = Set(post_only);
+        }
+    }
     let ladder = cfg.ladder.as_ref();
     active.tp_levels = Set(ladder.and_then(|l| serde_json::to_string(&l.targets).ok()));
     active.break_even_after = Set(ladder

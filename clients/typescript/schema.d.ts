@@ -1311,7 +1311,9 @@ export interface paths {
          *     `sell`, `flat`), `symbol`, `timestamp`, `id`, optional `price`,
          *     `market_position`, and overrides `size_pct`, `risk_pct`, `qty_usdt`
          *     (each for its sizing mode), `leverage`, `tp_pct`, `sl_pct` within the
-         *     strategy's limits. Programmatic senders may sign
+         *     strategy's limits, and for the entry alone `tp_levels`, `trail_pct`,
+         *     `order_type` (`market` or `limit`) and `limit_price` (within 10 % of
+         *     the price). Programmatic senders may sign
          *     instead: `X-Webhook-Timestamp` and `X-Webhook-Signature` = hex
          *     HMAC-SHA256(secret, timestamp + "." + body).
          */
@@ -2542,6 +2544,18 @@ export interface components {
              * @description 1–125 (default 3).
              */
             leverage?: number | null;
+            /**
+             * Format: int64
+             * @description 5–86400 (default 60).
+             */
+            limit_expiry_sec?: number | null;
+            /** @description `cancel` (default) or `market`. */
+            limit_fallback?: ("cancel" | "market") | null;
+            /**
+             * Format: double
+             * @description 0–10 (default 0: at the price).
+             */
+            limit_offset_pct?: number | null;
             /** Format: double */
             long_sl_pct?: number | null;
             /**
@@ -2568,11 +2582,23 @@ export interface components {
             /** @description `reverse` (default) or `close`. */
             opposite_signal?: ("reverse" | "close") | null;
             /**
+             * @description `market` (default) or `limit`: entries rest as a limit order
+             *     `limit_offset_pct` % better than the price for `limit_expiry_sec`
+             *     seconds, then are cancelled or, with `limit_fallback` `market`,
+             *     entered at market when nothing filled.
+             */
+            order_type?: ("market" | "limit") | null;
+            /**
              * Format: int64
              * @description After this many stop-losses in a row, no new position until the next
              *     UTC day.
              */
             pause_after_sl_streak?: number | null;
+            /**
+             * @description Maker only: a limit entry that would fill at once is refused by the
+             *     exchange (then treated as not filled).
+             */
+            post_only?: boolean | null;
             /**
              * Format: double
              * @description `fixed_qty` sizing: the position in the base asset (BTC).
@@ -2686,6 +2712,18 @@ export interface components {
             is_active: boolean;
             /** Format: int32 */
             leverage: number;
+            /**
+             * Format: int32
+             * @description With `limit`: how long it rests, seconds.
+             */
+            limit_expiry_sec?: number | null;
+            /** @description With `limit`: `cancel` or `market`. */
+            limit_fallback?: string | null;
+            /**
+             * Format: double
+             * @description With `limit`: % better than the price.
+             */
+            limit_offset_pct?: number | null;
             /** Format: double */
             long_sl_pct: number;
             /** Format: double */
@@ -2703,8 +2741,12 @@ export interface components {
             name: string;
             /** @description `reverse` or `close`: what an opposite signal does to an open position. */
             opposite_signal: string;
+            /** @description `market` or `limit`. */
+            order_type: string;
             /** Format: int32 */
             pause_after_sl_streak?: number | null;
+            /** @description With `limit`: maker only. */
+            post_only: boolean;
             /**
              * Format: double
              * @description With `fixed_qty` sizing.

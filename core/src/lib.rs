@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod anomaly;
 pub mod backup;
+pub mod entry;
 pub mod equity;
 pub mod exchange;
 pub mod exits;

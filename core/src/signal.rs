@@ -117,11 +117,19 @@ struct RawAlert<'a> {
     risk_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     qty_usdt: Option<Decimal>,
+    #[serde(default)]
+    tp_levels: Option<Vec<crate::exits::Target>>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    trail_pct: Option<Decimal>,
+    #[serde(default, borrow)]
+    order_type: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    limit_price: Option<Decimal>,
 }
 
 /// Per-signal changes to the strategy's sizing and protection, still to be
 /// bounded by the strategy's own limits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub size_pct: Option<Decimal>,
     pub leverage: Option<u32>,
@@ -131,6 +139,15 @@ pub struct Overrides {
     pub risk_pct: Option<Decimal>,
     /// Fixed-amount strategies: the notional in USDT.
     pub qty_usdt: Option<Decimal>,
+    /// This entry's take-profit targets (the strategy's break-even applies
+    /// when it fits them).
+    pub tp_levels: Option<Vec<crate::exits::Target>>,
+    /// This entry's trailing stop callback, %; 0: none.
+    pub trail_pct: Option<Decimal>,
+    /// `Some(true)`: a limit entry (at `limit_price`, or the strategy's
+    /// offset from the price); `Some(false)`: at market.
+    pub limit: Option<bool>,
+    pub limit_price: Option<Decimal>,
 }
 
 /// A parsed alert, not yet authenticated.
@@ -326,6 +343,50 @@ impl Alert {
                 reason: "an amount of USDT above 0".into(),
             });
         }
+        if let Some(targets) = &raw.tp_levels {
+            let ladder = crate::exits::Ladder {
+                targets: targets.clone(),
+                break_even: None,
+            };
+            if let Err(e) = ladder.validate() {
+                let first = &e[0];
+                return Err(AlertError::Invalid {
+                    field: "tp_levels",
+                    reason: format!("{}: {}", first.field, first.message),
+                });
+            }
+        }
+        if let Some(t) = raw.trail_pct.filter(|t| !t.is_zero())
+            && let Err(e) = crate::trailing::Trailing::from_fields(Some(t), None)
+        {
+            return Err(AlertError::Invalid {
+                field: "trail_pct",
+                reason: e[0].message.clone(),
+            });
+        }
+        let limit = match raw.order_type.as_deref() {
+            None => raw.limit_price.map(|_| true),
+            Some("market") if raw.limit_price.is_none() => Some(false),
+            Some("limit") => Some(true),
+            Some("market") => {
+                return Err(AlertError::Invalid {
+                    field: "limit_price",
+                    reason: "only with order_type `limit`".into(),
+                });
+            }
+            Some(_) => {
+                return Err(AlertError::Invalid {
+                    field: "order_type",
+                    reason: "`market` or `limit`".into(),
+                });
+            }
+        };
+        if raw.limit_price.is_some_and(|p| p <= Decimal::ZERO) {
+            return Err(AlertError::Invalid {
+                field: "limit_price",
+                reason: "a price above 0".into(),
+            });
+        }
         Ok(Alert {
             action,
             symbol,
@@ -339,6 +400,10 @@ impl Alert {
                 sl_pct: raw.sl_pct,
                 risk_pct: raw.risk_pct,
                 qty_usdt: raw.qty_usdt,
+                tp_levels: raw.tp_levels,
+                trail_pct: raw.trail_pct,
+                limit,
+                limit_price: raw.limit_price,
             },
             secret: raw.secret.map(Cow::into_owned),
         })
@@ -434,6 +499,47 @@ mod tests {
     use rust_decimal_macros::dec;
 
     const NOW: i64 = 1_705_314_600_000; // 2024-01-15T10:30:00Z
+
+    #[test]
+    fn exit_and_entry_fields_of_an_alert_are_read_and_checked() {
+        let a = Alert::parse(
+            br#"{"action":"long","tp_levels":[{"gain_pct":1,"size_pct":"50"},{"gain_pct":2,"size_pct":50}],
+                 "trail_pct":"1.5","order_type":"limit","limit_price":"42800.5"}"#,
+        )
+        .unwrap();
+        let o = &a.overrides;
+        assert_eq!(o.tp_levels.as_ref().map(Vec::len), Some(2));
+        assert_eq!(
+            (o.trail_pct, o.limit, o.limit_price),
+            (Some(dec!(1.5)), Some(true), Some(dec!(42800.5)))
+        );
+        // A price alone means a limit; `market` alone means at market.
+        let p = Alert::parse(br#"{"action":"short","limit_price":43000}"#).unwrap();
+        assert_eq!(p.overrides.limit, Some(true));
+        let m = Alert::parse(br#"{"action":"short","order_type":"market","trail_pct":0}"#).unwrap();
+        assert_eq!(
+            (m.overrides.limit, m.overrides.trail_pct),
+            (Some(false), Some(dec!(0)))
+        );
+        for (body, field) in [
+            (
+                &br#"{"action":"long","tp_levels":[{"gain_pct":1,"size_pct":60}]}"#[..],
+                "tp_levels",
+            ),
+            (br#"{"action":"long","trail_pct":20}"#, "trail_pct"),
+            (br#"{"action":"long","order_type":"stop"}"#, "order_type"),
+            (
+                br#"{"action":"long","order_type":"market","limit_price":1}"#,
+                "limit_price",
+            ),
+            (br#"{"action":"long","limit_price":-1}"#, "limit_price"),
+        ] {
+            match Alert::parse(body) {
+                Err(AlertError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+    }
 
     #[test]
     fn reads_the_generated_alert_as_tradingview_fills_it() {

@@ -3,6 +3,7 @@
 //! field names, defaults and ranges, validated once here so the API, the
 //! database and the execution core agree.
 
+pub use crate::entry::{EntryOrder, Fallback};
 use crate::exchange::MarginMode;
 pub use crate::exits::{BreakEven, Ladder, StopTo, Target};
 pub use crate::protections::Protections;
@@ -147,6 +148,9 @@ pub struct StrategyConfig {
     /// A trailing stop resting beside the stop-loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trailing: Option<Trailing>,
+    /// How entries go to the venue: at market, or as a limit order.
+    #[serde(default)]
+    pub entry: EntryOrder,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
     pub short_tp_pct: Decimal,
@@ -212,6 +216,14 @@ pub struct StrategyDraft {
     /// How far in profit it starts following, %; 0: at once.
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub trail_activation_pct: Option<Decimal>,
+    /// `market` (default) or `limit`.
+    pub order_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
+    pub limit_offset_pct: Option<Decimal>,
+    pub limit_expiry_sec: Option<i64>,
+    /// `cancel` (default) or `market`.
+    pub limit_fallback: Option<String>,
+    pub post_only: Option<bool>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
     pub long_tp_pct: Option<Decimal>,
     #[serde(default, deserialize_with = "crate::lenient::opt_decimal")]
@@ -293,6 +305,77 @@ pub fn resolve_protections(
     } else {
         Err(errors)
     }
+}
+
+/// How entries go out, as the draft sets it over `base`'s: `order_type`
+/// `limit` with its offset, expiry, fallback and post-only flag (each kept
+/// from a limit `base` unless given), or `market`.
+fn entry_order(
+    errors: &mut Vec<FieldError>,
+    draft: &StrategyDraft,
+    base: Option<EntryOrder>,
+) -> EntryOrder {
+    let kept = match base {
+        Some(EntryOrder::Limit {
+            limit_offset_pct,
+            limit_expiry_sec,
+            limit_fallback,
+            post_only,
+        }) => Some((
+            limit_offset_pct,
+            limit_expiry_sec,
+            limit_fallback,
+            post_only,
+        )),
+        _ => None,
+    };
+    let limit = match draft.order_type.as_deref() {
+        Some("market") => false,
+        Some("limit") => true,
+        None => kept.is_some(),
+        Some(_) => {
+            errors.push(FieldError::new("order_type", "`market` or `limit`"));
+            return base.unwrap_or_default();
+        }
+    };
+    let limit_fields = draft.limit_offset_pct.is_some()
+        || draft.limit_expiry_sec.is_some()
+        || draft.limit_fallback.is_some()
+        || draft.post_only.is_some();
+    if !limit {
+        if limit_fields && draft.order_type.is_none() {
+            errors.push(FieldError::new(
+                "order_type",
+                "`limit` for limit_offset_pct, limit_expiry_sec, limit_fallback or post_only",
+            ));
+        }
+        return EntryOrder::Market;
+    }
+    let (offset, expiry, fallback, post_only) =
+        kept.unwrap_or((Decimal::ZERO, 60, Fallback::Cancel, false));
+    let limit_fallback = match draft.limit_fallback.as_deref() {
+        None => fallback,
+        Some("cancel") => Fallback::Cancel,
+        Some("market") => Fallback::Market,
+        Some(_) => {
+            errors.push(FieldError::new("limit_fallback", "`cancel` or `market`"));
+            fallback
+        }
+    };
+    let limit_expiry_sec = match draft.limit_expiry_sec {
+        None => expiry,
+        Some(v) => u32::try_from(v).unwrap_or(0),
+    };
+    let e = EntryOrder::Limit {
+        limit_offset_pct: draft.limit_offset_pct.unwrap_or(offset).normalize(),
+        limit_expiry_sec,
+        limit_fallback,
+        post_only: draft.post_only.unwrap_or(post_only),
+    };
+    if let Err(v) = e.validate() {
+        errors.extend(v);
+    }
+    e
 }
 
 /// The trailing stop `draft` sets over `base`'s (the backtester takes it
@@ -665,6 +748,7 @@ impl StrategyConfig {
         let protections = protections(&mut errors, draft, base.map(|b| b.protections));
         let ladder = ladder(&mut errors, draft, base.and_then(|b| b.ladder.as_ref()));
         let trailing = trailing(&mut errors, draft, base.and_then(|b| b.trailing));
+        let entry = entry_order(&mut errors, draft, base.map(|b| b.entry));
         let long_tp_pct = pct(
             &mut errors,
             "long_tp_pct",
@@ -729,6 +813,7 @@ impl StrategyConfig {
                 protections,
                 ladder,
                 trailing,
+                entry,
                 long_tp_pct,
                 long_sl_pct,
                 short_tp_pct,

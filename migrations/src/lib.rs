@@ -30,6 +30,7 @@ mod m20261207_000015_strategy_sizing;
 mod m20261207_000016_strategy_protections;
 mod m20261207_000017_strategy_ladder;
 mod m20261207_000018_strategy_trailing;
+mod m20261207_000019_strategy_entry_order;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_strategy_protections::Migration),
             Box::new(m20261207_000017_strategy_ladder::Migration),
             Box::new(m20261207_000018_strategy_trailing::Migration),
+            Box::new(m20261207_000019_strategy_entry_order::Migration),
         ]
     }
 }

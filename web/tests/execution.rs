@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::api::{Api, Session, json_of as json, notified, post_alert, tv_alert as alert};
+use common::api::{
+    Api, Session, eventually, json_of as json, notified, num, post_alert, tv_alert as alert,
+};
 use common::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -16,31 +18,6 @@ use tradingbot_testkit::binance::LocalBinance;
 use tradingbot_testkit::okx::LocalOkx;
 
 use common::venues::{BINANCE_KEY, BINANCE_SECRET, OKX_KEY, OKX_PASS, OKX_SECRET};
-
-fn venue_env<'a>(b: &'a LocalBinance, o: Option<&'a LocalOkx>) -> Vec<(&'a str, &'a str)> {
-    let mut env = vec![
-        ("TRADINGBOT_RATE_LIMIT_IP", "100000"),
-        ("TRADINGBOT_RATE_LIMIT_USER", "100000"),
-    ];
-    env.extend(common::venues::env(Some(b), o));
-    env
-}
-
-/// Polls `f` until it returns `Some`, for at most 10 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn positions(api: &Api<'_>, s: &Session) -> Vec<Value> {
     json(api.get("/positions", &s.access).await)
@@ -55,12 +32,6 @@ async fn orders(api: &Api<'_>, s: &Session) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-fn num(v: &Value) -> Decimal {
-    v.as_f64()
-        .map(|f| Decimal::from_str_exact(&f.to_string()).unwrap())
-        .unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 async fn binance_account(api: &Api<'_>, s: &Session) -> i64 {
@@ -114,7 +85,7 @@ async fn binance_flow(extra: &[(&str, &str)]) {
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let mut env = venue_env(&venue, None);
+    let mut env = common::venues::polled(&venue, None);
     env.extend_from_slice(extra);
     let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
@@ -371,7 +342,7 @@ async fn okx_alerts_trade_contracts_and_take_profit() {
     let okx = LocalOkx::start();
     okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &venue_env(&binance, Some(&okx)));
+    let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
     let api = Api::new(&bot);
     let u = api.user("okx@example.com").await;
     let res = api
@@ -469,7 +440,7 @@ async fn every_refusal_has_its_reason_and_no_order_leaks() {
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
     create_admin(&dir);
-    let bot = Spawned::start(&dir, &venue_env(&venue, None));
+    let bot = Spawned::start(&dir, &common::venues::polled(&venue, None));
     let api = Api::new(&bot);
     let u = api.user("careful@example.com").await;
     let account = binance_account(&api, &u).await;
@@ -1001,7 +972,7 @@ async fn risk_sizing_loses_the_stated_share_of_the_wallet_at_the_stop() {
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &venue_env(&venue, None));
+    let bot = Spawned::start(&dir, &common::venues::polled(&venue, None));
     let api = Api::new(&bot);
     let u = api.user("risk@example.com").await;
     let account = binance_account(&api, &u).await;
@@ -1122,7 +1093,7 @@ async fn protections_hold_entries_back_with_their_codes_and_survive_a_restart() 
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let env = venue_env(&venue, None);
+    let env = common::venues::polled(&venue, None);
     let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let u = api.user("guarded@example.com").await;

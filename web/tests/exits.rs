@@ -8,37 +8,16 @@
 
 mod common;
 
-use common::api::{Api, Session, json_of as json, post_alert, tv_alert as alert};
+use common::api::{Api, Session, eventually, json_of as json, num, post_alert, tv_alert as alert};
 use common::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tradingbot_testkit::binance::LocalBinance;
 
 use common::venues::{BINANCE_KEY, BINANCE_SECRET};
-
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn num(v: &Value) -> Decimal {
-    v.as_f64()
-        .map(|f| Decimal::from_str_exact(&f.to_string()).unwrap())
-        .unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 async fn position(api: &Api<'_>, s: &Session, id: &Value) -> Value {
     json(api.get(&format!("/positions/{id}"), &s.access).await).await
@@ -143,7 +122,7 @@ async fn a_three_target_ladder_fills_target_by_target_and_the_stop_follows() {
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &common::venues::env(Some(&venue), None));
+    let bot = Spawned::start(&dir, &common::venues::polled(&venue, None));
     let api = Api::new(&bot);
     let (u, s) = setup(&venue, &api, "ladder@example.com").await;
 
@@ -289,7 +268,7 @@ async fn after_the_first_target_the_moved_stop_closes_the_rest_at_break_even() {
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &common::venues::env(Some(&venue), None));
+    let bot = Spawned::start(&dir, &common::venues::polled(&venue, None));
     let api = Api::new(&bot);
     let (u, s) = setup(&venue, &api, "breakeven@example.com").await;
     let pos = enter(&venue, &api, &u, &s, "be-1").await;
@@ -342,7 +321,7 @@ async fn a_ladder_killed_midway_resumes_from_the_venue_after_a_restart() {
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let env = common::venues::env(Some(&venue), None);
+    let env = common::venues::polled(&venue, None);
     let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let (u, s) = setup(&venue, &api, "resume@example.com").await;
@@ -419,7 +398,7 @@ async fn an_okx_ladder_rests_in_contracts_and_moves_its_stop() {
     let okx = LocalOkx::start();
     okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &common::venues::env(Some(&binance), Some(&okx)));
+    let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
     let api = Api::new(&bot);
     let u = api.user("okx-ladder@example.com").await;
     let res = api
@@ -505,7 +484,7 @@ async fn a_binance_trailing_stop_arms_at_its_activation_and_fires_back_from_the_
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &common::venues::env(Some(&venue), None));
+    let bot = Spawned::start(&dir, &common::venues::polled(&venue, None));
     let api = Api::new(&bot);
     let u = api.user("trail@example.com").await;
     let res = api
@@ -618,7 +597,7 @@ async fn an_okx_trailing_stop_follows_a_short_from_its_entry() {
     let okx = LocalOkx::start();
     okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &common::venues::env(Some(&binance), Some(&okx)));
+    let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
     let api = Api::new(&bot);
     let u = api.user("okx-trail@example.com").await;
     let res = api

@@ -398,7 +398,57 @@ async fn enter(conn: &Connection, msg: &Open) -> Result<OrderReport, ExchangeErr
         ),
     )
     .await?;
+    if matches!(msg.entry.kind, OrderKind::Limit { .. }) {
+        // A limit entry rests: its fills come on the stream, and its owner
+        // cancels it when its time runs out.
+        return Ok(report);
+    }
     follow_until_final(conn, &msg.entry, report).await
+}
+
+/// Cancels a limit entry and says how it ended (what filled before).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct CancelEntry {
+    pub position_id: i64,
+    pub symbol: String,
+    pub id: ClientOrderId,
+}
+
+impl Handler<CancelEntry> for ExchangeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelEntry, ctx: &mut Self::Context) {
+        self.depth.handled();
+        let (conn, owner, fence) = (self.conn.clone(), self.owner.clone(), self.fence.clone());
+        ctx.spawn(
+            async move {
+                let result = if fence() {
+                    // Refused when it filled or ended meanwhile: the query
+                    // says how.
+                    let canceled = conn.cancel(&msg.symbol, &msg.id, false).await;
+                    match canceled {
+                        Ok(r) if r.status.is_final() => Ok(r),
+                        _ => match conn.query(&msg.symbol, &msg.id, false).await {
+                            Ok(Some(r)) => Ok(r),
+                            Ok(None) => Err(ExchangeError::OrderNotFound {
+                                code: "cancel".into(),
+                                message: "the exchange has no such order".into(),
+                            }),
+                            Err(e) => Err(e),
+                        },
+                    }
+                } else {
+                    Err(fenced())
+                };
+                owner.do_send(FromExchange::EntryCanceled {
+                    position_id: msg.position_id,
+                    result,
+                });
+            }
+            .into_actor(self),
+        );
+    }
 }
 
 /// Market orders usually answer filled; when one does not, it is followed

@@ -53,6 +53,12 @@ pub enum FromExchange {
         position_id: i64,
         placed: Vec<exchange::Placed>,
     },
+    /// A limit entry cancelled (its time ran out, or a part filled): the
+    /// order as it ended.
+    EntryCanceled {
+        position_id: i64,
+        result: Result<OrderReport, ExchangeError>,
+    },
     CloseDone {
         position_id: i64,
         result: Result<OrderReport, ExchangeError>,

@@ -24,6 +24,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Leg {
     Entry,
+    /// The market entry that completes a limit entry not filled in time.
+    FallbackEntry,
     StopLoss,
     /// The take-profit, or the first target of a ladder.
     TakeProfit,
@@ -58,6 +60,11 @@ impl Leg {
         }
     }
 
+    /// An order that opens the position.
+    pub fn is_entry(self) -> bool {
+        matches!(self, Leg::Entry | Leg::FallbackEntry)
+    }
+
     /// A stop-loss, first or moved.
     pub fn is_stop(self) -> bool {
         matches!(self, Leg::StopLoss | Leg::MovedStop)
@@ -72,6 +79,7 @@ impl Leg {
     fn letter(self) -> char {
         match self {
             Leg::Entry => 'e',
+            Leg::FallbackEntry => 'f',
             Leg::StopLoss => 's',
             Leg::TakeProfit => 't',
             // Digits 2–5: a leg letter is the id's last character, read
@@ -86,6 +94,7 @@ impl Leg {
     fn from_letter(c: char) -> Option<Self> {
         Some(match c {
             'e' => Leg::Entry,
+            'f' => Leg::FallbackEntry,
             's' => Leg::StopLoss,
             't' => Leg::TakeProfit,
             '2'..='5' => Leg::Target(c as u8 - b'0'),
@@ -231,8 +240,9 @@ mod tests {
         (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
     }
 
-    const ALL: [Leg; 10] = [
+    const ALL: [Leg; 11] = [
         Leg::Entry,
+        Leg::FallbackEntry,
         Leg::StopLoss,
         Leg::TakeProfit,
         Leg::Target(2),
@@ -258,7 +268,7 @@ mod tests {
             .iter()
             .map(|l| ClientOrderId::derive(7, 99, *l).to_string())
             .collect();
-        assert_eq!(ids.len(), 10, "every leg its own id");
+        assert_eq!(ids.len(), 11, "every leg its own id");
         assert!(Leg::TrailingStop.is_protective() && !Leg::TrailingStop.is_stop());
     }
 

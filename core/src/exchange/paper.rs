@@ -392,6 +392,23 @@ impl PaperAccount {
                 ));
             }
         }
+        if let OrderKind::Limit {
+            price,
+            tif: super::TimeInForce::Gtx,
+        } = req.kind
+        {
+            // Post-only: one that would take at once is refused.
+            let takes = match req.side {
+                Side::Buy => price >= mark,
+                Side::Sell => price <= mark,
+            };
+            if takes {
+                return Err(refuse(
+                    "-5022",
+                    format!("post-only order would take (mark {mark}, price {price})"),
+                ));
+            }
+        }
         if let OrderKind::TrailingStopMarket {
             callback_pct,
             activation,

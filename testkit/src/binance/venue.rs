@@ -17,6 +17,8 @@ const BAN_GRACE_MS: i64 = 100;
 
 /// Taker fee (0.05 %), as on Binance's default tier.
 pub const TAKER_FEE: Decimal = Decimal::from_parts(5, 0, 0, false, 4);
+/// Binance USDⓈ-M's base-tier maker fee, 0.02 %.
+pub const MAKER_FEE: Decimal = Decimal::from_parts(2, 0, 0, false, 4);
 
 /// A way to make the next request to a path fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,6 +488,66 @@ impl Venue {
         let keys: Vec<String> = self.accounts.keys().cloned().collect();
         for key in keys {
             self.trigger_algos(&key, symbol, price);
+            self.match_limits(&key, symbol, price);
+        }
+    }
+
+    /// Resting limit orders the price reached fill at their own price, as
+    /// makers.
+    fn match_limits(&mut self, api_key: &str, symbol: &str, mark: Decimal) {
+        let due: Vec<usize> = self.accounts[api_key]
+            .orders
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                o.symbol == symbol
+                    && o.kind == "LIMIT"
+                    && (o.status == "NEW" || o.status == "PARTIALLY_FILLED")
+                    && ((o.side == "BUY" && mark <= o.price)
+                        || (o.side == "SELL" && mark >= o.price))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in due {
+            let mut o = self.accounts[api_key].orders[i].clone();
+            let qty = o.qty - o.executed;
+            let (price, realized, fee) =
+                self.fill_at(api_key, symbol, &o.side, qty, o.price, MAKER_FEE);
+            o.avg = if o.executed.is_zero() {
+                price
+            } else {
+                (o.avg * o.executed + price * qty) / o.qty
+            };
+            o.executed = o.qty;
+            o.status = "FILLED".into();
+            self.order_event(api_key, &o, qty, realized, fee);
+            self.accounts.get_mut(api_key).expect("exists").orders[i] = o;
+        }
+    }
+
+    /// Fills part of a resting limit order now (a thin book), for tests of
+    /// partial fills: `qty` at its price.
+    pub fn fill_partly(&mut self, client_id: &str, qty: Decimal) {
+        let keys: Vec<String> = self.accounts.keys().cloned().collect();
+        for key in keys {
+            let found = self.accounts[&key]
+                .orders
+                .iter()
+                .position(|o| o.client_id == client_id && o.status == "NEW");
+            let Some(i) = found else { continue };
+            let mut o = self.accounts[&key].orders[i].clone();
+            let qty = qty.min(o.qty);
+            let (price, realized, fee) =
+                self.fill_at(&key, &o.symbol.clone(), &o.side, qty, o.price, MAKER_FEE);
+            o.avg = price;
+            o.executed = qty;
+            o.status = if qty == o.qty {
+                "FILLED".into()
+            } else {
+                "PARTIALLY_FILLED".into()
+            };
+            self.order_event(&key, &o, qty, realized, fee);
+            self.accounts.get_mut(&key).expect("exists").orders[i] = o;
         }
     }
 
@@ -505,6 +567,19 @@ impl Venue {
         qty: Decimal,
     ) -> (Decimal, Decimal, Decimal) {
         let price = self.symbols[symbol].mark;
+        self.fill_at(api_key, symbol, side, qty, price, TAKER_FEE)
+    }
+
+    /// A fill of `qty` on `side` at `price`, paying `fee_rate`.
+    fn fill_at(
+        &mut self,
+        api_key: &str,
+        symbol: &str,
+        side: &str,
+        qty: Decimal,
+        price: Decimal,
+        fee_rate: Decimal,
+    ) -> (Decimal, Decimal, Decimal) {
         let acct = self.accounts.get_mut(api_key).expect("account exists");
         let signed = if side == "BUY" { qty } else { -qty };
         let pos = acct.positions.entry(symbol.to_owned()).or_default();
@@ -529,7 +604,7 @@ impl Venue {
             }
             pos.amt = new_amt;
         }
-        let fee = (price * qty * TAKER_FEE).round_dp(8);
+        let fee = (price * qty * fee_rate).round_dp(8);
         acct.wallet += realized - fee;
         let pos = pos.clone();
         let wallet = acct.wallet;
@@ -895,7 +970,18 @@ impl Venue {
             reduce_only,
             time: self.now(),
         };
-        if kind == "MARKET" {
+        // A limit the price has already reached takes at once, as a market
+        // order would; a post-only one (GTX) is refused instead.
+        let marketable = kind == "LIMIT"
+            && ((side == "BUY" && price >= mark) || (side == "SELL" && price <= mark));
+        if marketable && p.get("timeInForce") == Some("GTX") {
+            return Err(refuse(
+                400,
+                -5022,
+                "Due to the order could not be executed as maker, the Post Only order will be rejected. The order will not be recorded in the order history",
+            ));
+        }
+        if kind == "MARKET" || marketable {
             let (avg, realized, fee) = self.fill(key, &symbol, &side, qty);
             order.status = "FILLED".into();
             order.executed = qty;

@@ -38,6 +38,22 @@ pub enum CloseReasonParam {
     ClosedExternally,
 }
 
+/// How a strategy's entries go to the exchange.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderTypeParam {
+    Market,
+    Limit,
+}
+
+/// What a limit entry not filled in time becomes.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitFallbackParam {
+    Cancel,
+    Market,
+}
+
 /// The order of the closed positions.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

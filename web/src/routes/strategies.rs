@@ -17,7 +17,9 @@ use tradingbot_actors::identity::audit;
 use tradingbot_actors::store::entities::strategies;
 use tradingbot_actors::strategies::{StrategiesError, Switch, Webhook, config_of};
 use tradingbot_core::exchange::{ExchangeError, MarginMode};
-use tradingbot_core::strategy::{StrategyConfig, StrategyDraft, alert_message};
+use tradingbot_core::strategy::{
+    EntryOrder, Fallback, StrategyConfig, StrategyDraft, alert_message,
+};
 use utoipa::ToSchema;
 
 impl From<StrategiesError> for ApiError {
@@ -87,6 +89,18 @@ pub struct StrategyView {
     #[serde(with = "rust_decimal::serde::float_option")]
     #[schema(value_type = Option<f64>)]
     pub trail_activation_pct: Option<Decimal>,
+    /// `market` or `limit`.
+    pub order_type: &'static str,
+    /// With `limit`: % better than the price.
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub limit_offset_pct: Option<Decimal>,
+    /// With `limit`: how long it rests, seconds.
+    pub limit_expiry_sec: Option<u32>,
+    /// With `limit`: `cancel` or `market`.
+    pub limit_fallback: Option<&'static str>,
+    /// With `limit`: maker only.
+    pub post_only: bool,
     #[serde(with = "rust_decimal::serde::float")]
     #[schema(value_type = f64)]
     pub long_tp_pct: Decimal,
@@ -185,6 +199,34 @@ fn view(
                 tradingbot_core::exits::StopTo::Entry => "entry",
                 tradingbot_core::exits::StopTo::PreviousTarget => "previous_target",
             }),
+        order_type: cfg.entry.name(),
+        limit_offset_pct: match cfg.entry {
+            EntryOrder::Limit {
+                limit_offset_pct, ..
+            } => Some(limit_offset_pct),
+            EntryOrder::Market => None,
+        },
+        limit_expiry_sec: match cfg.entry {
+            EntryOrder::Limit {
+                limit_expiry_sec, ..
+            } => Some(limit_expiry_sec),
+            EntryOrder::Market => None,
+        },
+        limit_fallback: match cfg.entry {
+            EntryOrder::Limit {
+                limit_fallback: Fallback::Market,
+                ..
+            } => Some("market"),
+            EntryOrder::Limit { .. } => Some("cancel"),
+            EntryOrder::Market => None,
+        },
+        post_only: matches!(
+            cfg.entry,
+            EntryOrder::Limit {
+                post_only: true,
+                ..
+            }
+        ),
         trail_pct: cfg.trailing.map(|t| t.callback_pct),
         trail_activation_pct: cfg.trailing.and_then(|t| t.activation_pct),
         long_tp_pct: cfg.long_tp_pct,
@@ -257,7 +299,12 @@ async fn read(req: &HttpRequest, payload: &mut web::Payload) -> Result<StrategyB
     let Some(obj) = value.as_object() else {
         return Err(ApiError::invalid("body", "a JSON object"));
     };
-    const KNOWN: [&str; 29] = [
+    const KNOWN: [&str; 34] = [
+        "order_type",
+        "limit_offset_pct",
+        "limit_expiry_sec",
+        "limit_fallback",
+        "post_only",
         "trail_pct",
         "trail_activation_pct",
         "tp_levels",
@@ -466,6 +513,24 @@ pub struct StrategyRequest {
     /// entry (0.1–100; 0 or absent: at once).
     #[schema(minimum = 0, maximum = 100)]
     trail_activation_pct: Option<f64>,
+    /// `market` (default) or `limit`: entries rest as a limit order
+    /// `limit_offset_pct` % better than the price for `limit_expiry_sec`
+    /// seconds, then are cancelled or, with `limit_fallback` `market`,
+    /// entered at market when nothing filled.
+    #[schema(value_type = Option<crate::routes::params::OrderTypeParam>, inline)]
+    order_type: Option<String>,
+    /// 0–10 (default 0: at the price).
+    #[schema(minimum = 0, maximum = 10)]
+    limit_offset_pct: Option<f64>,
+    /// 5–86400 (default 60).
+    #[schema(minimum = 5, maximum = 86400)]
+    limit_expiry_sec: Option<i64>,
+    /// `cancel` (default) or `market`.
+    #[schema(value_type = Option<crate::routes::params::LimitFallbackParam>, inline)]
+    limit_fallback: Option<String>,
+    /// Maker only: a limit entry that would fill at once is refused by the
+    /// exchange (then treated as not filled).
+    post_only: Option<bool>,
     /// Take-profit / stop-loss of longs and shorts, % of the entry price,
     /// 0.1–100 (defaults 5 / 2).
     #[schema(minimum = 0.1, maximum = 100)]

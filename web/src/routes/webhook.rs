@@ -99,7 +99,9 @@ fn count(outcome: &'static str) {
 /// `sell`, `flat`), `symbol`, `timestamp`, `id`, optional `price`,
 /// `market_position`, and overrides `size_pct`, `risk_pct`, `qty_usdt`
 /// (each for its sizing mode), `leverage`, `tp_pct`, `sl_pct` within the
-/// strategy's limits. Programmatic senders may sign
+/// strategy's limits, and for the entry alone `tp_levels`, `trail_pct`,
+/// `order_type` (`market` or `limit`) and `limit_price` (within 10 % of
+/// the price). Programmatic senders may sign
 /// instead: `X-Webhook-Timestamp` and `X-Webhook-Signature` = hex
 /// HMAC-SHA256(secret, timestamp + "." + body).
 #[utoipa::path(post, path = "/api/v1/webhook/tradingview/{token}", tag = "webhook",

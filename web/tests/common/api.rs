@@ -303,3 +303,38 @@ pub async fn notified(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Polls `f` until it returns `Some`, for at most 10 s.
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_for(what, std::time::Duration::from_secs(10), f).await
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+pub async fn eventually_for<T, F, Fut>(what: &str, limit: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A number of the API's JSON, exactly as written.
+pub fn num(v: &Value) -> rust_decimal::Decimal {
+    v.as_f64()
+        .map(|f| rust_decimal::Decimal::from_str_exact(&f.to_string()).unwrap())
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}

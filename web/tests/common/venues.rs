@@ -11,6 +11,14 @@ pub const OKX_SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
 pub const OKX_PASS: &str = "Correct-Passphrase-1";
 
 /// Testnet/demo URLs of the venues given.
+/// The venues' URLs, and API rate limits a polling test does not reach.
+pub fn polled<'a>(b: &'a LocalBinance, o: Option<&'a LocalOkx>) -> Vec<(&'a str, &'a str)> {
+    let mut e = env(Some(b), o);
+    e.push(("TRADINGBOT_RATE_LIMIT_IP", "100000"));
+    e.push(("TRADINGBOT_RATE_LIMIT_USER", "100000"));
+    e
+}
+
 pub fn env<'a>(b: Option<&'a LocalBinance>, o: Option<&'a LocalOkx>) -> Vec<(&'a str, &'a str)> {
     let mut env = Vec::new();
     if let Some(b) = b {

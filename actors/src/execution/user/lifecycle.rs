@@ -90,6 +90,15 @@ impl UserActor {
         };
         let entry_id = self.live[&key].entry_id.clone();
         self.inflight.remove(entry_id.as_str());
+        if self.live[&key].phase != Phase::Entering {
+            // Told twice (a limit's fill on the stream and in an answer).
+            return;
+        }
+        if let Ok(r) = &result
+            && self.limit_rests(&key, r)
+        {
+            return;
+        }
         let filled = result
             .as_ref()
             .ok()
@@ -99,6 +108,7 @@ impl UserActor {
             Some(r) => {
                 let l = self.live.get_mut(&key).expect("present");
                 l.phase = Phase::Open;
+                l.limit = None;
                 l.rec.entry_price = r.avg_price.unwrap_or(l.rec.entry_price);
                 l.rec.quantity = r.filled;
                 l.rec.fees = r.fee.unwrap_or_default().abs();
@@ -121,6 +131,17 @@ impl UserActor {
                             l.protecting = false;
                         }
                         self.reconcile(key.0);
+                        return;
+                    }
+                    Err(e)
+                        if self.live[&key].limit.is_some_and(|w| {
+                            w.fallback == tradingbot_core::entry::Fallback::Market
+                        }) =>
+                    {
+                        // A limit refused (a post-only that would have
+                        // taken, say): the fallback enters at market.
+                        self.apply_report(&entry_id, Err(e), None, None);
+                        self.enter_at_market(&key);
                         return;
                     }
                     Err(e) => {
@@ -238,6 +259,10 @@ impl UserActor {
             None,
         );
         let leg = id.leg();
+        if leg.is_some_and(Leg::is_entry) {
+            self.on_entry_update(account_id, &id, &u.report);
+            return;
+        }
         if u.report.status != tradingbot_core::exchange::OrderStatus::Filled
             && u.report.status.is_final()
         {

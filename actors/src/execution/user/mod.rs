@@ -10,6 +10,7 @@
 
 mod ladder;
 mod lifecycle;
+mod limits;
 mod manual;
 mod orders;
 mod pauses;
@@ -39,6 +40,7 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
+use tradingbot_core::entry::EntryOrder;
 use tradingbot_core::exchange::{
     ClientOrderId, ExchangeError, Leg, MarginMode, OrderKind, OrderReport, OrderRequest, OrderSize,
     PositionReport, PositionSide, Side, Venue,
@@ -86,6 +88,8 @@ struct Live {
     trailing: Option<Trailing>,
     /// The trailing stop confirmed resting on the venue.
     trail: Option<ClientOrderId>,
+    /// A limit entry resting on the venue (phase `Entering`).
+    limit: Option<LimitEntry>,
     tp_pct: Decimal,
     sl_pct: Decimal,
     /// A reversal waiting for this position's close.
@@ -103,6 +107,16 @@ struct Live {
     /// venue's open orders (always, for a position opened in this run);
     /// until then the guard does not place what may already rest there.
     verified: bool,
+}
+
+/// A limit entry waiting for its fill.
+#[derive(Debug, Clone, Copy)]
+struct LimitEntry {
+    /// When it is cancelled if it has not filled.
+    deadline: Instant,
+    fallback: tradingbot_core::entry::Fallback,
+    /// Its cancel has been sent.
+    cancelling: bool,
 }
 
 /// The part of a position its targets closed.
@@ -139,6 +153,9 @@ struct PendingEntry {
     /// The strategy's ladder, unless the alert named its own take-profit.
     ladder: Option<Ladder>,
     trailing: Option<Trailing>,
+    /// At market, or a limit order (with the alert's own price, if any).
+    entry: EntryOrder,
+    limit_price: Option<Decimal>,
     origin: Option<Instant>,
 }
 
@@ -270,7 +287,7 @@ fn margin_db(m: MarginMode) -> DbMargin {
 
 fn leg_db(l: Leg) -> OrderLeg {
     match l {
-        Leg::Entry => OrderLeg::Entry,
+        Leg::Entry | Leg::FallbackEntry => OrderLeg::Entry,
         Leg::StopLoss => OrderLeg::StopLoss,
         Leg::TakeProfit | Leg::Target(_) => OrderLeg::TakeProfit,
         // The orders table's legs predate them: the client id and the
@@ -394,6 +411,7 @@ impl Actor for UserActor {
         // open position without a confirmed stop gets one.
         ctx.run_interval(protection::GUARD_EVERY, |act, _| {
             if act.retiring.is_none() {
+                act.expire_limits();
                 act.guard();
             }
         });
@@ -450,6 +468,10 @@ impl Handler<FromExchange> for UserActor {
                 position_id,
                 result,
             } => self.on_entry_done(position_id, result),
+            FromExchange::EntryCanceled {
+                position_id,
+                result,
+            } => self.on_entry_canceled(position_id, result),
             FromExchange::ProtectionDone {
                 position_id,
                 placed,

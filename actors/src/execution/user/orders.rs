@@ -71,7 +71,7 @@ impl UserActor {
             Leg::StopLoss | Leg::MovedStop => OrderType::StopMarket,
             Leg::TrailingStop => OrderType::TrailingStopMarket,
             Leg::TakeProfit | Leg::Target(_) => OrderType::TakeProfitMarket,
-            Leg::Entry | Leg::Close => OrderType::Market,
+            Leg::Entry | Leg::FallbackEntry | Leg::Close => OrderType::Market,
         };
         let now = Utc::now();
         let rec = OrderRecord {

@@ -120,6 +120,29 @@ impl UserActor {
             match found.get(id.as_str()) {
                 Some(Some(r)) => {
                     self.apply_report(&id, Ok(r), None, None);
+                    let orphan = id.leg().is_some_and(Leg::is_entry)
+                        && !r.status.is_final()
+                        && !self.live.values().any(|l| l.entry_id == id);
+                    if orphan {
+                        // A limit entry resting from before a restart: its
+                        // wait ended with the process, so it goes (what
+                        // filled of it is a position found, adopted).
+                        self.alert(
+                            "entry_expired",
+                            format!(
+                                "a limit entry on {} left resting by a restart is cancelled",
+                                r.symbol
+                            ),
+                            None,
+                        );
+                        self.send_exchange(
+                            account_id,
+                            ex::Cancel {
+                                symbol: r.symbol.clone(),
+                                ids: vec![id.clone()],
+                            },
+                        );
+                    }
                 }
                 Some(None)
                     if self.orders.get(id.as_str()).is_some_and(|o| {
@@ -223,7 +246,11 @@ impl UserActor {
                     repaired += 1;
                 }
                 (Phase::Entering, None) => {
-                    let r = found.get(l.entry_id.as_str()).cloned().flatten();
+                    // Not asked (it was in flight) or not answered: this
+                    // snapshot says nothing of it.
+                    let Some(r) = found.get(l.entry_id.as_str()).cloned() else {
+                        continue;
+                    };
                     match r {
                         Some(r) if r.status.is_final() => self.on_entry_done(l.rec.id, Ok(r)),
                         Some(_) => {}
@@ -617,6 +644,7 @@ impl UserActor {
                 closed: Closed::default(),
                 trailing: route.config.trailing,
                 trail: None,
+                limit: None,
                 tp_pct,
                 sl_pct,
                 then: None,
@@ -784,6 +812,7 @@ impl UserActor {
                     closed,
                     trailing: route.and_then(|r| r.config.trailing),
                     trail,
+                    limit: None,
                     tp_pct,
                     sl_pct,
                     then: None,

@@ -224,6 +224,21 @@ impl UserActor {
             sizing::size_entry(budget, balance.available + freed, leverage, price, &rules)
         })
         .map_err(|e| reject(sid, Refusal::Sizing(e)))?;
+        if let Some(lp) = o.limit_price
+            && !tradingbot_core::entry::plausible_limit(lp, price)
+        {
+            return Err(reject(
+                sid,
+                Refusal::OverrideOutOfBounds {
+                    field: "limit_price",
+                    value: lp.to_string(),
+                    max: format!(
+                        "{} % from the price ({price})",
+                        tradingbot_core::entry::MAX_ALERT_LIMIT_DISTANCE_PCT
+                    ),
+                },
+            ));
+        }
         let pending = PendingEntry {
             strategy_id: route.strategy_id,
             signal_id: sid,
@@ -234,8 +249,38 @@ impl UserActor {
             tp_pct,
             sl_pct,
             // An alert naming its own take-profit exits there, whole.
-            ladder: cfg.ladder.clone().filter(|_| o.tp_pct.is_none()),
-            trailing: cfg.trailing,
+            ladder: match &o.tp_levels {
+                // The alert's targets, with the strategy's break-even when
+                // it falls before their last.
+                Some(targets) => Some(Ladder {
+                    targets: targets.clone(),
+                    break_even: cfg
+                        .ladder
+                        .as_ref()
+                        .and_then(|l| l.break_even)
+                        .filter(|b| usize::from(b.after) < targets.len()),
+                }),
+                None => cfg.ladder.clone().filter(|_| o.tp_pct.is_none()),
+            },
+            trailing: match o.trail_pct {
+                Some(t) if t.is_zero() => None,
+                Some(t) => Some(Trailing {
+                    callback_pct: t.normalize(),
+                    activation_pct: cfg.trailing.and_then(|c| c.activation_pct),
+                }),
+                None => cfg.trailing,
+            },
+            entry: match (o.limit, cfg.entry) {
+                (Some(false), _) => EntryOrder::Market,
+                (Some(true), EntryOrder::Market) => EntryOrder::Limit {
+                    limit_offset_pct: Decimal::ZERO,
+                    limit_expiry_sec: 60,
+                    limit_fallback: tradingbot_core::entry::Fallback::Cancel,
+                    post_only: false,
+                },
+                (_, entry) => entry,
+            },
+            limit_price: o.limit_price,
             origin: Some(origin),
         };
         if held.is_some() {
@@ -301,11 +346,12 @@ impl UserActor {
         let margin = route.config.margin_mode;
         let position_id = self.ids.next();
         let entry_id = ClientOrderId::derive(p.strategy_id, p.signal_id, Leg::Entry);
+        let (kind, limit) = self.entry_kind(&p, price, account_id, &venue_symbol);
         let entry = OrderRequest {
             client_id: entry_id.clone(),
             symbol: venue_symbol.clone(),
             side: p.side.entry_side(),
-            kind: OrderKind::Market,
+            kind,
             size: OrderSize::Base(size.base_qty),
             reduce_only: false,
             attach: None,
@@ -358,6 +404,7 @@ impl UserActor {
             closed: Closed::default(),
             trailing: p.trailing,
             trail: None,
+            limit,
             tp_pct: p.tp_pct,
             sl_pct: p.sl_pct,
             then: None,
