@@ -257,6 +257,7 @@ pub fn closed_trade(p: &positions::Model) -> Option<ClosedTrade> {
         closed_at: p.closed_at?,
         pnl: p.realized_pnl.get(),
         margin: p.entry_price.get() * p.quantity.get() / leverage,
+        close_reason: p.close_reason.clone(),
     })
 }
 
@@ -287,20 +288,22 @@ impl History {
         user_id: i64,
         position_ids: &[i64],
     ) -> Result<Vec<orders::Model>, DbErr> {
-        if position_ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        // In slices: a statement takes a bounded number of parameters.
+        for ids in position_ids.chunks(500) {
+            let rows = orders::Entity::find()
+                .filter(orders::Column::UserId.eq(user_id))
+                .filter(orders::Column::PositionId.is_in(ids.iter().copied()))
+                .filter(orders::Column::Leg.eq(crate::store::enums::OrderLeg::TakeProfit))
+                .order_by_asc(orders::Column::Id)
+                .all(self.store.conn())
+                .await?;
+            out.extend(
+                rows.into_iter()
+                    .filter(|o| o.quantity.get() > Decimal::ZERO),
+            );
         }
-        let rows = orders::Entity::find()
-            .filter(orders::Column::UserId.eq(user_id))
-            .filter(orders::Column::PositionId.is_in(position_ids.iter().copied()))
-            .filter(orders::Column::Leg.eq(crate::store::enums::OrderLeg::TakeProfit))
-            .order_by_asc(orders::Column::Id)
-            .all(self.store.conn())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter(|o| o.quantity.get() > Decimal::ZERO)
-            .collect())
+        Ok(out)
     }
 
     pub async fn position(&self, user_id: i64, id: i64) -> Result<Option<positions::Model>, DbErr> {

@@ -134,7 +134,7 @@ fn entry_of(m: &strategies::Model) -> EntryOrder {
             Some("market") => Fallback::Market,
             _ => Fallback::Cancel,
         },
-        post_only: m.post_only,
+        post_only: m.post_only.unwrap_or(false),
     };
     if e.validate().is_ok() {
         e
@@ -186,7 +186,7 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
             active.limit_offset_pct = Set(None);
             active.limit_expiry_sec = Set(None);
             active.limit_fallback = Set(None);
-            active.post_only = Set(false);
+            active.post_only = Set(None);
         }
         EntryOrder::Limit {
             limit_offset_pct,
@@ -203,7 +203,7 @@ fn apply(active: &mut strategies::ActiveModel, cfg: &StrategyConfig, account_id:
                 }
                 .to_owned(),
             ));
-            active.post_only = Set(post_only);
+            active.post_only = Set(Some(post_only));
         }
     }
     let ladder = cfg.ladder.as_ref();

@@ -467,6 +467,13 @@ fn table(
             r.held_back_entries
         );
     }
+    if r.expired_entries > 0 {
+        let _ = writeln!(
+            out,
+            "{} limit entries not filled in time",
+            r.expired_entries
+        );
+    }
     if r.ruined {
         out.push_str("the account was wiped out; trading stopped\n");
     }

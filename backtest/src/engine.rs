@@ -12,6 +12,7 @@
 
 use rust_decimal::Decimal;
 use serde::Serialize;
+use tradingbot_core::entry::{self, EntryOrder, Fallback};
 use tradingbot_core::exchange::PositionSide;
 use tradingbot_core::exchange::instrument::{InstrumentRules, Rounding};
 use tradingbot_core::exits::{Ladder, Leg};
@@ -49,6 +50,9 @@ pub struct Settings {
     pub ladder: Option<Ladder>,
     /// A trailing stop beside the stop-loss, followed bar by bar.
     pub trailing: Option<Trailing>,
+    /// At market, or limit entries that wait for the price (their expiry
+    /// on the candles' clock).
+    pub entry: EntryOrder,
     pub leverage: u32,
     pub long_tp_pct: Decimal,
     pub long_sl_pct: Decimal,
@@ -75,6 +79,7 @@ impl Settings {
             protections: Protections::default(),
             ladder: None,
             trailing: None,
+            entry: EntryOrder::Market,
             leverage: 3,
             long_tp_pct: Decimal::from(5),
             long_sl_pct: Decimal::from(2),
@@ -202,6 +207,8 @@ pub struct Outcome {
     pub skipped_entries: usize,
     /// Entries a protection held back.
     pub held_back_entries: usize,
+    /// Limit entries whose time ran out with nothing filled.
+    pub expired_entries: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +236,16 @@ struct Open {
     trail: Option<Trail>,
 }
 
+/// A limit entry waiting for the price.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    side: PositionSide,
+    price: Decimal,
+    /// Cancelled at the first bar from this time on.
+    deadline_ms: i64,
+    fallback: Fallback,
+}
+
 pub struct Engine<'a> {
     s: &'a Settings,
     wallet: Decimal,
@@ -237,6 +254,11 @@ pub struct Engine<'a> {
     ruined: bool,
     skipped: usize,
     held_back: usize,
+    /// A limit entry not filled yet.
+    waiting: Option<Waiting>,
+    /// Limit entries whose time ran out with nothing filled (cancelled or
+    /// entered at market).
+    expired: usize,
     ledger: protections::Ledger,
     slip: Decimal,
     wallet_f: f64,
@@ -256,6 +278,8 @@ impl<'a> Engine<'a> {
             ruined: false,
             skipped: 0,
             held_back: 0,
+            waiting: None,
+            expired: 0,
             ledger: protections::Ledger::default(),
             slip: s.slippage_bps / Decimal::from(10_000),
             wallet_f: approx(s.capital),
@@ -280,7 +304,76 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// An entry signal at `reference`: at market now, or a limit order that
+    /// waits (a post-only one that would take at once counts as expired).
     fn enter(&mut self, side: PositionSide, reference: Decimal, bar: usize, time_ms: i64) {
+        let EntryOrder::Limit {
+            limit_offset_pct,
+            limit_expiry_sec,
+            limit_fallback,
+            post_only,
+        } = self.s.entry
+        else {
+            let price = self.market(reference, side == PositionSide::Long);
+            self.open_at(side, price, bar, time_ms);
+            return;
+        };
+        let price = entry::limit_price(side, reference, limit_offset_pct, &self.s.rules);
+        let takes = match side {
+            PositionSide::Long => price >= reference,
+            PositionSide::Short => price <= reference,
+        };
+        if takes && post_only {
+            self.expired += 1;
+            if limit_fallback == Fallback::Market {
+                let price = self.market(reference, side == PositionSide::Long);
+                self.open_at(side, price, bar, time_ms);
+            }
+            return;
+        }
+        if takes {
+            self.open_at(side, reference, bar, time_ms);
+            return;
+        }
+        self.waiting = Some(Waiting {
+            side,
+            price,
+            deadline_ms: time_ms + i64::from(limit_expiry_sec) * 1000,
+            fallback: limit_fallback,
+        });
+    }
+
+    /// A waiting limit entry in bar `c`: past its time it is cancelled (or
+    /// entered at the bar's open, with the market fallback); reached by the
+    /// bar it fills at its price (at the open when the bar opened beyond it).
+    fn fill_waiting(&mut self, c: &Candle, bar: usize) {
+        let Some(w) = self.waiting else { return };
+        if self.open.is_some() {
+            self.waiting = None;
+            return;
+        }
+        if c.time_ms >= w.deadline_ms {
+            self.waiting = None;
+            self.expired += 1;
+            if w.fallback == Fallback::Market {
+                let price = self.market(c.open, w.side == PositionSide::Long);
+                self.open_at(w.side, price, bar, c.time_ms);
+            }
+            return;
+        }
+        let (reached, opened_beyond) = match w.side {
+            PositionSide::Long => (c.low <= w.price, c.open <= w.price),
+            PositionSide::Short => (c.high >= w.price, c.open >= w.price),
+        };
+        if reached {
+            self.waiting = None;
+            let price = if opened_beyond { c.open } else { w.price };
+            self.open_at(w.side, price, bar, c.time_ms);
+        }
+    }
+
+    /// Opens a position filled at `price`.
+    fn open_at(&mut self, side: PositionSide, price: Decimal, bar: usize, time_ms: i64) {
         if self.ruined {
             return;
         }
@@ -295,7 +388,6 @@ impl<'a> Engine<'a> {
                 return;
             }
         }
-        let price = self.market(reference, side == PositionSide::Long);
         let (tp_pct, sl_pct) = match side {
             PositionSide::Long => (self.s.long_tp_pct, self.s.long_sl_pct),
             PositionSide::Short => (self.s.short_tp_pct, self.s.short_sl_pct),
@@ -444,6 +536,13 @@ impl<'a> Engine<'a> {
             Signal::Long => PositionSide::Long,
             Signal::Short => PositionSide::Short,
         };
+        if let Some(w) = self.waiting {
+            if w.side == side {
+                return;
+            }
+            // The other way: the waiting entry goes, the signal stands.
+            self.waiting = None;
+        }
         match &self.open {
             Some(o) if o.side == side => {}
             Some(o) => {
@@ -785,6 +884,7 @@ pub fn run_observed(
             e.gap(c, i);
             e.act(sig, c.open, i, c.time_ms);
         }
+        e.fill_waiting(c, i);
         e.protect(c, bar, i);
         if e.open.is_some() {
             in_market += 1;
@@ -826,5 +926,6 @@ pub fn run_observed(
         ruined: e.ruined,
         skipped_entries: e.skipped,
         held_back_entries: e.held_back,
+        expired_entries: e.expired,
     }
 }

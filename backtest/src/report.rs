@@ -43,6 +43,8 @@ pub struct Report {
     pub skipped_entries: usize,
     /// Entries the strategy's protections held back.
     pub held_back_entries: usize,
+    /// Limit entries whose time ran out with nothing filled.
+    pub expired_entries: usize,
 }
 
 fn f(d: Decimal) -> f64 {
@@ -180,5 +182,6 @@ pub fn report(candles: &[Candle], capital: Decimal, o: &Outcome) -> Report {
         ruined: o.ruined,
         skipped_entries: o.skipped_entries,
         held_back_entries: o.held_back_entries,
+        expired_entries: o.expired_entries,
     }
 }

@@ -630,14 +630,89 @@ fn a_trailing_stop_arms_follows_the_best_bar_and_fires_at_its_level() {
     assert_eq!(t.pnl, dec!(20) - dec!(3.98));
 }
 
+#[test]
+fn a_limit_entry_waits_for_its_price_and_expires_on_the_candles_clock() {
+    use tradingbot_core::entry::{EntryOrder, Fallback};
+    let limit = |fallback, post_only, offset| Settings {
+        entry: EntryOrder::Limit {
+            limit_offset_pct: offset,
+            limit_expiry_sec: 2 * 86_400,
+            limit_fallback: fallback,
+            post_only,
+        },
+        ..settings()
+    };
+    let flat = |i, p| candle(i, p, p, p, p);
+    let long = |s: &Settings, candles: &[Candle]| {
+        run_with(
+            &Series::new(candles.to_vec()),
+            |i, _| (i == 0).then_some(Signal::Long),
+            s,
+        )
+    };
+    let s = limit(Fallback::Cancel, false, dec!(2));
+    // The signal's open is 100: a buy limit at 98 waits. Day 1 stays above;
+    // day 2 reaches 97: filled at 98, sized there (2,000 / 98 → 20.408).
+    let o = long(
+        &s,
+        &[
+            flat(0, dec!(100)),
+            candle(1, dec!(100), dec!(101), dec!(99), dec!(100)),
+            candle(2, dec!(100), dec!(100), dec!(97), dec!(99)),
+        ],
+    );
+    let t = &o.trades[0];
+    assert_eq!(
+        (t.entry_bar, t.entry_price, t.quantity),
+        (2, dec!(98), dec!(20.408))
+    );
+    // A day opening below it fills at that open (a better price).
+    let o = long(
+        &s,
+        &[
+            flat(0, dec!(100)),
+            flat(1, dec!(100)),
+            candle(2, dec!(97), dec!(99), dec!(96.5), dec!(98)),
+        ],
+    );
+    assert_eq!(o.trades[0].entry_price, dec!(97));
+    // Never reached in two days: cancelled at day 3's open, nothing traded.
+    let never = [
+        flat(0, dec!(100)),
+        flat(1, dec!(100)),
+        flat(2, dec!(99)),
+        flat(3, dec!(101)),
+        flat(4, dec!(97)),
+    ];
+    let o = long(&s, &never);
+    assert_eq!((o.trades.len(), o.expired_entries), (0, 1));
+    // With the market fallback: entered at day 3's open instead.
+    let o = long(&limit(Fallback::Market, false, dec!(2)), &never);
+    assert_eq!(o.expired_entries, 1);
+    assert_eq!(
+        (o.trades[0].entry_bar, o.trades[0].entry_price),
+        (3, dec!(101))
+    );
+    // Post-only at the price itself would take: refused, so the fallback
+    // (or nothing).
+    let o = long(&limit(Fallback::Cancel, true, dec!(0)), &never);
+    assert_eq!((o.trades.len(), o.expired_entries), (0, 1));
+    let o = long(&limit(Fallback::Market, true, dec!(0)), &never);
+    assert_eq!(
+        (o.trades[0].entry_bar, o.trades[0].entry_price),
+        (1, dec!(100))
+    );
+}
+
 proptest! {
     #[test]
-    fn a_ladder_and_a_trailing_stop_conserve_money_too(
+    fn ladders_trailing_stops_and_limit_entries_conserve_money_too(
         candles in walk(),
         leverage in 1u32..50,
         first in 1u32..99,
         be in any::<bool>(),
         trail in prop::option::of(1i64..=100),
+        limit in prop::option::of(any::<bool>()),
     ) {
         use tradingbot_core::exits::{BreakEven, Ladder, StopTo, Target};
         let s = Settings {
@@ -652,6 +727,18 @@ proptest! {
             trailing: trail.map(|t| tradingbot_core::trailing::Trailing {
                 callback_pct: Decimal::new(t, 1),
                 activation_pct: (t % 2 == 0).then_some(Decimal::ONE),
+            }),
+            entry: limit.map_or(tradingbot_core::entry::EntryOrder::Market, |market| {
+                tradingbot_core::entry::EntryOrder::Limit {
+                    limit_offset_pct: dec!(0.5),
+                    limit_expiry_sec: 3 * 86_400,
+                    limit_fallback: if market {
+                        tradingbot_core::entry::Fallback::Market
+                    } else {
+                        tradingbot_core::entry::Fallback::Cancel
+                    },
+                    post_only: false,
+                }
             }),
             ..Settings::defaults()
         };

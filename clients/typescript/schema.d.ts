@@ -1459,6 +1459,11 @@ export interface components {
             investment_pct?: number | null;
             /** Format: int32 */
             leverage?: number | null;
+            /** Format: int64 */
+            limit_expiry_sec?: number | null;
+            limit_fallback?: ("cancel" | "market") | null;
+            /** Format: double */
+            limit_offset_pct?: number | null;
             /** Format: double */
             long_sl_pct?: number | null;
             /** Format: double */
@@ -1471,10 +1476,18 @@ export interface components {
              *     turns one off. The candles' time is the clock.
              */
             max_entries_per_day?: number | null;
+            /**
+             * @description `market` or `limit` entries (as a strategy's; default: the saved
+             *     strategy's): a limit waits for the price `limit_offset_pct` % better
+             *     for `limit_expiry_sec` on the candles' clock, then is cancelled or,
+             *     with `limit_fallback` `market`, entered at the next open.
+             */
+            order_type?: ("market" | "limit") | null;
             /** @description Template parameters by name; missing ones take their defaults. */
             params?: Record<string, never>;
             /** Format: int64 */
             pause_after_sl_streak?: number | null;
+            post_only?: boolean | null;
             /** Format: double */
             qty_base?: number | null;
             /** Format: double */
@@ -6276,7 +6289,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description total_pnl, win_rate, total_trades, profit_factor, roi, max_drawdown, sharpe_ratio, best_trade, worst_trade, … */
+            /** @description total_pnl, win_rate, total_trades, profit_factor, roi, max_drawdown, sharpe_ratio, best_trade, worst_trade, exit_reasons (per close reason: trades, pnl), targets_filled (per take-profit ladder target number: how many filled), … */
             200: {
                 headers: {
                     [name: string]: unknown;

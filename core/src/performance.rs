@@ -21,6 +21,16 @@ pub struct ClosedTrade {
     pub pnl: Decimal,
     /// The margin the position committed (entry notional ÷ leverage).
     pub margin: Decimal,
+    /// What ended it (`stop_loss`, `take_profit`, `trailing_stop`, …).
+    pub close_reason: Option<String>,
+}
+
+/// The trades one exit ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExitStat {
+    pub trades: u32,
+    #[serde(with = "rust_decimal::serde::float")]
+    pub pnl: Decimal,
 }
 
 /// A trade singled out (best, worst).
@@ -63,6 +73,8 @@ pub struct Summary {
     pub sharpe_ratio: Option<f64>,
     pub best_trade: Option<TradeRef>,
     pub worst_trade: Option<TradeRef>,
+    /// By what ended each trade: how many and their PnL.
+    pub exit_reasons: std::collections::BTreeMap<String, ExitStat>,
 }
 
 fn f(d: Decimal) -> f64 {
@@ -113,7 +125,16 @@ pub fn summarize(trades: &[ClosedTrade]) -> Summary {
         .copied()
         .min_by(|a, b| a.pnl.cmp(&b.pnl).then(a.closed_at.cmp(&b.closed_at)));
 
+    let mut exit_reasons = std::collections::BTreeMap::<String, ExitStat>::new();
+    for t in &ordered {
+        let e = exit_reasons
+            .entry(t.close_reason.clone().unwrap_or_else(|| "signal".into()))
+            .or_default();
+        e.trades += 1;
+        e.pnl += t.pnl;
+    }
     Summary {
+        exit_reasons,
         total_pnl,
         total_trades: n,
         winning_trades: wins.len() as u32,
@@ -326,6 +347,14 @@ mod tests {
 
     fn t(id: i64, day: u32, hour: u32, pnl: Decimal) -> ClosedTrade {
         ClosedTrade {
+            close_reason: Some(
+                if pnl > Decimal::ZERO {
+                    "take_profit"
+                } else {
+                    "stop_loss"
+                }
+                .into(),
+            ),
             position_id: id,
             symbol: "BTCUSDT".into(),
             closed_at: Utc.with_ymd_and_hms(2026, 11, day, hour, 0, 0).unwrap(),

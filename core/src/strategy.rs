@@ -378,6 +378,21 @@ fn entry_order(
     e
 }
 
+/// How entries go out as `draft` sets it over `base`'s (the backtester
+/// takes it the way a strategy does).
+pub fn resolve_entry(
+    draft: &StrategyDraft,
+    base: Option<EntryOrder>,
+) -> Result<EntryOrder, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let e = entry_order(&mut errors, draft, base);
+    if errors.is_empty() {
+        Ok(e)
+    } else {
+        Err(errors)
+    }
+}
+
 /// The trailing stop `draft` sets over `base`'s (the backtester takes it
 /// the way a strategy does).
 pub fn resolve_trailing(

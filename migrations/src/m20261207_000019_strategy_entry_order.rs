@@ -38,7 +38,12 @@ impl MigrationTrait for Migration {
                     .null()
                     .to_owned(),
                 string_null(Strategies::LimitFallback, 8),
-                boolean(Strategies::PostOnly, false),
+                // Nullable (null: not post-only): SQLite's ADD COLUMN keeps a
+                // boolean default as written, not as the 0 a row would hold.
+                ColumnDef::new(Strategies::PostOnly)
+                    .boolean()
+                    .null()
+                    .to_owned(),
             ],
         )
         .await

@@ -182,6 +182,21 @@ pub struct BacktestArgs {
     /// …following once the price is this % in profit (default: at once).
     #[arg(long)]
     pub trail_activation_pct: Option<String>,
+    /// `market` (default) or `limit` entries.
+    #[arg(long)]
+    pub order_type: Option<String>,
+    /// A limit entry's distance from the price, % (default 0).
+    #[arg(long)]
+    pub limit_offset_pct: Option<String>,
+    /// How long it waits, seconds of the candles' clock (default 60).
+    #[arg(long)]
+    pub limit_expiry_sec: Option<i64>,
+    /// `cancel` (default) or `market` when it did not fill in time.
+    #[arg(long)]
+    pub limit_fallback: Option<String>,
+    /// Maker only.
+    #[arg(long)]
+    pub post_only: bool,
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=125))]
     pub leverage: u32,
     #[arg(long, default_value = "5")]
@@ -268,6 +283,11 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
         max_drawdown_pct: opt("max-drawdown-pct", &a.max_drawdown_pct)?,
         trail_pct: opt("trail-pct", &a.trail_pct)?,
         trail_activation_pct: opt("trail-activation-pct", &a.trail_activation_pct)?,
+        order_type: a.order_type.clone(),
+        limit_offset_pct: opt("limit-offset-pct", &a.limit_offset_pct)?,
+        limit_expiry_sec: a.limit_expiry_sec,
+        limit_fallback: a.limit_fallback.clone(),
+        post_only: a.post_only.then_some(true),
         ..Default::default()
     };
     let refused = |errors: Vec<tradingbot_core::strategy::FieldError>| {
@@ -305,6 +325,7 @@ pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
     let settings = tradingbot_backtest::Settings {
         ladder,
         trailing: tradingbot_core::strategy::resolve_trailing(&draft, None).map_err(refused)?,
+        entry: tradingbot_core::strategy::resolve_entry(&draft, None).map_err(refused)?,
         sizing: tradingbot_core::strategy::Sizing::resolve(&draft, None).map_err(refused)?,
         protections: tradingbot_core::strategy::resolve_protections(&draft, None)
             .map_err(refused)?,

@@ -147,6 +147,27 @@ fn the_cli_backtests_the_bundled_data_and_writes_its_files() {
     assert!(ok, "{stdout}{stderr}");
     let trades = std::fs::read_to_string(dir.join("trail/trades.csv")).unwrap();
     assert!(trades.contains(",TrailingStop,"), "{trades}");
+    // Limit entries 3 % under the price for a day: some never fill.
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "--order-type",
+            "limit",
+            "--limit-offset-pct",
+            "3",
+            "--limit-expiry-sec",
+            "86400",
+            "--all",
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("limit entries not filled in time"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = run(&dir, &["--limit-offset-pct", "1"]);
+    assert!(!ok);
+    assert!(stderr.contains("--order-type: `limit` for"), "{stderr}");
     let (ok, _, stderr) = run(&dir, &["--trail-pct", "20"]);
     assert!(!ok);
     assert!(

@@ -261,6 +261,14 @@ async fn a_three_target_ladder_fills_target_by_target_and_the_stop_follows() {
         .collect();
     assert_eq!(targets.len(), 3, "{orders:?}");
     assert_eq!(targets.iter().copied().sum::<Decimal>(), dec!(0.232));
+    // Performance tells the exits apart, and each leg of the ladder.
+    let perf = json(api.get("/performance/summary", &u.access).await).await;
+    assert_eq!(perf["exit_reasons"]["take_profit"]["trades"], 1, "{perf}");
+    assert_eq!(
+        perf["targets_filled"],
+        json!({ "1": 1, "2": 1, "3": 1 }),
+        "{perf}"
+    );
 }
 
 #[tokio::test]

@@ -656,6 +656,7 @@ mod tests {
                 closed_at: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
                 pnl: dec!(40),
                 margin: dec!(100),
+                close_reason: None,
             },
             tradingbot_core::performance::ClosedTrade {
                 position_id: 2,
@@ -663,6 +664,7 @@ mod tests {
                 closed_at: Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),
                 pnl: dec!(-10),
                 margin: dec!(100),
+                close_reason: None,
             },
         ];
         let s = tradingbot_core::performance::summarize(&trades);

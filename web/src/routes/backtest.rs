@@ -105,6 +105,20 @@ pub struct BacktestRequest {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub trail_activation_pct: Option<Decimal>,
+    /// `market` or `limit` entries (as a strategy's; default: the saved
+    /// strategy's): a limit waits for the price `limit_offset_pct` % better
+    /// for `limit_expiry_sec` on the candles' clock, then is cancelled or,
+    /// with `limit_fallback` `market`, entered at the next open.
+    #[schema(value_type = Option<crate::routes::params::OrderTypeParam>, inline)]
+    pub order_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 10)]
+    pub limit_offset_pct: Option<Decimal>,
+    #[schema(minimum = 5, maximum = 86400)]
+    pub limit_expiry_sec: Option<i64>,
+    #[schema(value_type = Option<crate::routes::params::LimitFallbackParam>, inline)]
+    pub limit_fallback: Option<String>,
+    pub post_only: Option<bool>,
     pub leverage: Option<u32>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     #[schema(value_type = Option<f64>)]
@@ -246,6 +260,11 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         max_drawdown_pct: b.max_drawdown_pct,
         trail_pct: b.trail_pct,
         trail_activation_pct: b.trail_activation_pct,
+        order_type: b.order_type.clone(),
+        limit_offset_pct: b.limit_offset_pct,
+        limit_expiry_sec: b.limit_expiry_sec,
+        limit_fallback: b.limit_fallback.clone(),
+        post_only: b.post_only,
         ..Default::default()
     };
     let sizing = tradingbot_core::strategy::Sizing::resolve(&draft, cfg.as_ref().map(|c| c.sizing))
@@ -253,6 +272,8 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
     let protections =
         tradingbot_core::strategy::resolve_protections(&draft, cfg.as_ref().map(|c| c.protections))
             .map_err(ApiError::from)?;
+    let entry = tradingbot_core::strategy::resolve_entry(&draft, cfg.as_ref().map(|c| c.entry))
+        .map_err(ApiError::from)?;
     let trailing =
         tradingbot_core::strategy::resolve_trailing(&draft, cfg.as_ref().and_then(|c| c.trailing))
             .map_err(ApiError::from)?;
@@ -276,6 +297,7 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         protections,
         ladder,
         trailing,
+        entry,
         capital: b.initial_capital.unwrap_or(d.capital),
         investment_pct: pick(
             b.investment_pct,
@@ -382,6 +404,7 @@ async fn spec(state: &AppState, user_id: i64, b: BacktestRequest) -> Result<Spec
         "max_drawdown_pct": settings.protections.max_drawdown_pct,
         "tp_levels": settings.ladder.as_ref().map(|l| &l.targets),
         "break_even": settings.ladder.as_ref().and_then(|l| l.break_even),
+        "entry": settings.entry,
         "trail_pct": settings.trailing.map(|t| t.callback_pct),
         "trail_activation_pct": settings.trailing.and_then(|t| t.activation_pct),
         "leverage": settings.leverage,

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 /// Performance over the filtered closed positions
 #[utoipa::path(get, path = "/api/v1/performance/summary", tag = "performance",
     security(("bearer" = [])), params(ClosedQuery),
-    responses((status = 200, description = "total_pnl, win_rate, total_trades, profit_factor, roi, max_drawdown, sharpe_ratio, best_trade, worst_trade, …")))]
+    responses((status = 200, description = "total_pnl, win_rate, total_trades, profit_factor, roi, max_drawdown, sharpe_ratio, best_trade, worst_trade, exit_reasons (per close reason: trades, pnl), targets_filled (per take-profit ladder target number: how many filled), …")))]
 pub async fn summary(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -27,7 +27,33 @@ pub async fn summary(
         .await
         .map_err(ApiError::internal)?;
     let s: Summary = performance::summarize(&trades);
-    Ok(HttpResponse::Ok().json(s))
+    // Each ladder leg: how often the trades' target number N filled.
+    let ids: Vec<i64> = trades.iter().map(|t| t.position_id).collect();
+    let mut targets_filled: std::collections::BTreeMap<u8, u32> = Default::default();
+    for o in state
+        .history
+        .ladder_orders(user.id, &ids)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        let n = tradingbot_core::exchange::ClientOrderId::try_from(o.client_order_id)
+            .ok()
+            .and_then(|id| id.leg())
+            .and_then(tradingbot_core::exchange::Leg::target_number);
+        if let (Some(n), tradingbot_actors::store::enums::OrderStatus::Filled) = (n, o.status) {
+            *targets_filled.entry(n).or_default() += 1;
+        }
+    }
+    #[derive(Serialize)]
+    struct WithLegs {
+        #[serde(flatten)]
+        summary: Summary,
+        targets_filled: std::collections::BTreeMap<u8, u32>,
+    }
+    Ok(HttpResponse::Ok().json(WithLegs {
+        summary: s,
+        targets_filled,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

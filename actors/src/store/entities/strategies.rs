@@ -36,7 +36,7 @@ pub struct Model {
     pub limit_offset_pct: Option<DbDecimal>,
     pub limit_expiry_sec: Option<i32>,
     pub limit_fallback: Option<String>,
-    pub post_only: bool,
+    pub post_only: Option<bool>,
     pub long_tp_pct: DbDecimal,
     pub long_sl_pct: DbDecimal,
     pub short_tp_pct: DbDecimal,
