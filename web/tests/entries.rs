@@ -394,3 +394,128 @@ async fn an_alert_names_its_own_targets_trailing_stop_and_limit_price() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_okx_limit_entry_falls_back_to_market_and_a_post_only_that_would_take_too() {
+    use common::venues::{OKX_KEY, OKX_PASS, OKX_SECRET};
+    use tradingbot_testkit::okx::LocalOkx;
+    let binance = LocalBinance::start();
+    let okx = LocalOkx::start();
+    okx.add_account(OKX_KEY, OKX_SECRET, OKX_PASS, dec!(7000), true);
+    let (_tmp, dir) = workdir();
+    let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
+    let api = Api::new(&bot);
+    let u = api.user("okx-limit@example.com").await;
+    let res = api
+        .post(
+            "/accounts/register",
+            Some(&u.access),
+            json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
+                    "passphrase": OKX_PASS, "testnet": true }),
+        )
+        .await;
+    let account = json(res).await["id"].as_i64().unwrap();
+    let strategy = |name: &str, symbol: &str, limit: Value| {
+        let mut body = json!({ "name": name, "symbol": symbol, "account_id": account,
+                               "investment_pct": 20, "leverage": 5 });
+        for (k, v) in limit.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let s = json(
+        api.post(
+            "/strategies",
+            Some(&u.access),
+            strategy(
+                "OKX limit",
+                "BTC-USDT-SWAP",
+                json!({ "order_type": "limit", "limit_offset_pct": 1, "limit_expiry_sec": 5,
+                        "limit_fallback": "market" }),
+            ),
+        )
+        .await,
+    )
+    .await;
+    let orders = |okx: &LocalOkx| {
+        let v = okx.venue();
+        v.accounts[OKX_KEY]
+            .orders
+            .iter()
+            .filter(|o| o.cl_ord_id.starts_with("tb"))
+            .map(|o| {
+                (
+                    o.cl_ord_id.chars().last().unwrap(),
+                    o.ord_type.clone(),
+                    o.px,
+                    o.state.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (status, body) = post_alert(&api, &s, alert(&s, "buy", "long", "okx-l1")).await;
+    assert_eq!(status, 202, "{body}");
+    // 16.27 contracts, a limit at 43,000 × 0.99 = 42,570.
+    eventually("the limit resting on OKX", || async {
+        (orders(&okx) == vec![('e', "limit".into(), dec!(42570), "live".into())]).then_some(())
+    })
+    .await;
+    let pos = common::api::eventually_for(
+        "the market fallback",
+        std::time::Duration::from_secs(30),
+        || async {
+            open_position(&api, &u)
+                .await
+                .filter(|p| !p["stop_loss"].is_null())
+        },
+    )
+    .await;
+    assert_eq!(
+        (num(&pos["entry_price"]), num(&pos["quantity"])),
+        (dec!(43000), dec!(0.1627))
+    );
+    assert_eq!(
+        orders(&okx),
+        vec![
+            ('e', "limit".into(), dec!(42570), "canceled".into()),
+            ('f', "market".into(), dec!(0), "filled".into()),
+        ]
+    );
+
+    // Post-only at the price: OKX takes it and cancels it at once; the
+    // fallback enters at market without waiting for the expiry.
+    let p = json(
+        api.post(
+            "/strategies",
+            Some(&u.access),
+            strategy(
+                "OKX post-only",
+                "ETH-USDT-SWAP",
+                json!({ "order_type": "limit", "limit_offset_pct": 0, "post_only": true,
+                        "limit_expiry_sec": 600, "limit_fallback": "market" }),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(p["post_only"], true, "{p}");
+    okx.set_mark("ETH-USDT-SWAP", dec!(2300));
+    let body = {
+        let mut a: Value = serde_json::from_str(&alert(&p, "buy", "long", "okx-po")).unwrap();
+        a["symbol"] = json!("ETH-USDT-SWAP");
+        a.to_string()
+    };
+    let (status, body) = post_alert(&api, &p, body).await;
+    assert_eq!(status, 202, "{body}");
+    eventually("entered at market at once", || async {
+        let v = okx.venue();
+        v.accounts[OKX_KEY]
+            .orders
+            .iter()
+            .any(|o| {
+                o.inst_id == "ETH-USDT-SWAP" && o.cl_ord_id.ends_with('f') && o.state == "filled"
+            })
+            .then_some(())
+    })
+    .await;
+}

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 pub const TAKER_FEE: Decimal = Decimal::from_parts(5, 0, 0, false, 4);
+/// OKX perpetual swaps' base-tier maker fee, 0.02 %.
+pub const MAKER_FEE: Decimal = Decimal::from_parts(2, 0, 0, false, 4);
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -357,6 +359,42 @@ impl Venue {
         let keys: Vec<String> = self.accounts.keys().cloned().collect();
         for key in keys {
             self.trigger(&key, inst_id, price);
+            self.match_limits(&key, inst_id, price);
+        }
+    }
+
+    /// Resting limit orders the price reached fill at their price, as makers.
+    fn match_limits(&mut self, key: &str, inst_id: &str, mark: Decimal) {
+        let due: Vec<usize> = self.accounts[key]
+            .orders
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                o.inst_id == inst_id
+                    && matches!(o.ord_type.as_str(), "limit" | "post_only")
+                    && o.state == "live"
+                    && ((o.side == "buy" && mark <= o.px) || (o.side == "sell" && mark >= o.px))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in due {
+            let mut o = self.accounts[key].orders[i].clone();
+            let (px, fee, pnl) = self.fill_at(
+                key,
+                inst_id,
+                &o.side,
+                o.sz,
+                &o.td_mode.clone(),
+                o.px,
+                MAKER_FEE,
+            );
+            o.state = "filled".into();
+            o.filled = o.sz;
+            o.avg = px;
+            o.fee = fee;
+            o.pnl = pnl;
+            self.push_order(key, &o);
+            self.accounts.get_mut(key).expect("exists").orders[i] = o;
         }
     }
 
@@ -452,8 +490,23 @@ impl Venue {
         sz: Decimal,
         td_mode: &str,
     ) -> (Decimal, Decimal, Decimal) {
-        let inst = &self.instruments[inst_id];
-        let (px, ct_val) = (inst.mark, inst.ct_val);
+        let mark = self.instruments[inst_id].mark;
+        self.fill_at(key, inst_id, side, sz, td_mode, mark, TAKER_FEE)
+    }
+
+    /// A fill at `px`, paying `fee_rate`.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_at(
+        &mut self,
+        key: &str,
+        inst_id: &str,
+        side: &str,
+        sz: Decimal,
+        td_mode: &str,
+        px: Decimal,
+        fee_rate: Decimal,
+    ) -> (Decimal, Decimal, Decimal) {
+        let ct_val = self.instruments[inst_id].ct_val;
         let acct = self.accounts.get_mut(key).expect("exists");
         let signed = if side == "buy" { sz } else { -sz };
         let p = acct.positions.entry(inst_id.to_owned()).or_default();
@@ -479,7 +532,7 @@ impl Venue {
             }
             p.pos = new;
         }
-        let fee = (px * sz * ct_val * TAKER_FEE).round_dp(8);
+        let fee = (px * sz * ct_val * fee_rate).round_dp(8);
         acct.cash += realized - fee;
         (px, fee, realized)
     }
@@ -615,13 +668,21 @@ impl Venue {
             algo_cl_ord_id: String::new(),
             pnl: Decimal::ZERO,
         };
-        if ord_type == "market" {
+        // A limit the price already reached takes at once; a post-only one
+        // is cancelled instead (OKX answers it, then cancels it).
+        let marketable =
+            px.is_some_and(|px| (side == "buy" && px >= mark) || (side == "sell" && px <= mark));
+        if ord_type == "market" || (marketable && ord_type == "limit") {
             let (price, fee, pnl) = self.fill(key, &inst_id, &side, sz, &td_mode);
             order.pnl = pnl;
             order.state = "filled".into();
             order.filled = sz;
             order.avg = price;
             order.fee = fee;
+        }
+        if marketable && ord_type == "post_only" {
+            // Accepted, then cancelled at once: it would have taken.
+            order.state = "canceled".into();
         }
         if let Some(attached) = b.get("attachAlgoOrds").and_then(Value::as_array) {
             for a in attached {

@@ -156,6 +156,12 @@ impl UserActor {
                         };
                         self.alert("entry_rejected", message, None);
                     }
+                    Ok(r) if self.live[&key].limit.is_some() => {
+                        // A limit that ended at once with nothing filled.
+                        let r = r.clone();
+                        self.on_entry_canceled(position_id, Ok(r));
+                        return;
+                    }
                     Ok(r) => {
                         self.apply_report(&entry_id, Ok(r), None, None);
                         self.alert(

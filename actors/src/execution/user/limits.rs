@@ -145,6 +145,10 @@ impl UserActor {
             self.on_entry_done(position_id, Ok(r.clone()));
         } else if r.filled > Decimal::ZERO {
             self.limit_rests(&key, r);
+        } else if r.status.is_final() && !l.limit.is_some_and(|w| w.cancelling) {
+            // Ended by the venue with nothing filled (a post-only that
+            // would have taken, say): as if its time ran out.
+            self.on_entry_canceled(position_id, Ok(r.clone()));
         }
     }
 
@@ -159,7 +163,12 @@ impl UserActor {
             return;
         };
         let l = &self.live[&key];
-        if l.phase != Phase::Entering {
+        if l.phase != Phase::Entering
+            || result
+                .as_ref()
+                .is_ok_and(|r| r.client_id != l.entry_id.as_str())
+        {
+            // Not the entry it waits for any more (its fallback is).
             return;
         }
         let fallback = l.limit.map(|w| w.fallback);
