@@ -492,7 +492,8 @@ async fn a_binance_trailing_stop_arms_at_its_activation_and_fires_back_from_the_
     let venue = LocalBinance::start();
     venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
     let (_tmp, dir) = workdir();
-    let bot = Spawned::start(&dir, &common::venues::polled(&venue, None));
+    let env = common::venues::polled(&venue, None);
+    let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let u = api.user("trail@example.com").await;
     let res = api
@@ -561,6 +562,28 @@ async fn a_binance_trailing_stop_arms_at_its_activation_and_fires_back_from_the_
     })
     .await;
     assert_eq!(resting(&venue).len(), 3, "stop, target and trailing stop");
+    // A restart finds the trailing stop resting and places nothing again.
+    let (status, _) = bot.signal_and_wait("TERM");
+    assert!(status.success());
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let token =
+        json(api.login("trail@example.com", common::api::PASSWORD).await).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let u = Session { access: token, ..u };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let trails = venue.venue().accounts[BINANCE_KEY]
+        .algos
+        .iter()
+        .filter(|a| a.kind == "TRAILING_STOP_MARKET")
+        .count();
+    assert_eq!(
+        (trails, resting(&venue).len()),
+        (1, 3),
+        "nothing placed twice"
+    );
     let pos = json(api.get("/positions", &u.access).await).await[0].clone();
 
     // Under the activation nothing follows; from 44,000 it follows up to
