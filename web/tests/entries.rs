@@ -21,14 +21,7 @@ use common::venues::{BINANCE_KEY, BINANCE_SECRET};
 /// (10 % at 10x of 10,000: 0.232 BTC at 43,000).
 async fn limit_strategy(api: &Api<'_>, email: &str, limit: Value) -> (Session, Value) {
     let u = api.user(email).await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "binance", "api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET, "testnet": true }),
-        )
-        .await;
-    let account = json(res).await["id"].as_i64().unwrap();
+    let account = common::api::venue_account(api, &u, "binance").await;
     let mut body = json!({ "name": "Limit", "symbol": "BTCUSDT", "account_id": account,
                            "investment_pct": 10, "leverage": 10, "long_sl_pct": 2 });
     for (k, v) in limit.as_object().unwrap() {
@@ -58,6 +51,16 @@ fn venue_orders(venue: &LocalBinance) -> Vec<(char, String, Decimal, String, Dec
             )
         })
         .collect()
+}
+
+/// Waits (at most `secs`) for the user's open position with its stop.
+async fn protected(api: &Api<'_>, u: &Session, what: &str, secs: u64) -> Value {
+    common::api::eventually_for(what, std::time::Duration::from_secs(secs), || async {
+        open_position(api, u)
+            .await
+            .filter(|p| !p["stop_loss"].is_null())
+    })
+    .await
 }
 
 async fn open_position(api: &Api<'_>, u: &Session) -> Option<Value> {
@@ -128,12 +131,7 @@ async fn a_limit_entry_rests_below_the_price_and_opens_when_it_fills() {
     // The price comes down to it: filled at 42,785, and protected from that
     // price (stop 2 % below: 41,929.3).
     venue.set_mark("BTCUSDT", dec!(42780));
-    let pos = eventually("the position open and protected", || async {
-        open_position(&api, &u)
-            .await
-            .filter(|p| !p["stop_loss"].is_null())
-    })
-    .await;
+    let pos = protected(&api, &u, "the position open and protected", 10).await;
     assert_eq!(num(&pos["entry_price"]), dec!(42785));
     assert_eq!(num(&pos["quantity"]), dec!(0.232));
     assert_eq!(num(&pos["stop_loss"]), dec!(41929.3));
@@ -168,16 +166,7 @@ async fn a_limit_entry_not_filled_in_time_falls_back_to_market_or_is_cancelled()
     .await;
     // Five seconds later: cancelled, then the whole size at market under
     // its own id (leg `f`), opened at the mark and protected.
-    let pos = common::api::eventually_for(
-        "the fallback at market",
-        std::time::Duration::from_secs(30),
-        || async {
-            open_position(&api, &u)
-                .await
-                .filter(|p| !p["stop_loss"].is_null())
-        },
-    )
-    .await;
+    let pos = protected(&api, &u, "the fallback at market", 30).await;
     assert_eq!(
         (num(&pos["entry_price"]), num(&pos["quantity"])),
         (dec!(43000), dec!(0.232))
@@ -254,12 +243,7 @@ async fn a_part_filled_ends_the_wait_and_a_post_only_that_would_take_falls_back(
     // 0.1 of the 0.232 fills: the rest is cancelled at once and the 0.1
     // held is protected (never a position without a stop).
     venue.venue().fill_partly(&id, dec!(0.1));
-    let pos = eventually("the part protected", || async {
-        open_position(&api, &u)
-            .await
-            .filter(|p| !p["stop_loss"].is_null())
-    })
-    .await;
+    let pos = protected(&api, &u, "the part protected", 10).await;
     assert_eq!(num(&pos["quantity"]), dec!(0.1));
     assert_eq!(num(&pos["entry_price"]), dec!(42785));
     eventually("the rest cancelled", || async {
@@ -288,12 +272,7 @@ async fn a_part_filled_ends_the_wait_and_a_post_only_that_would_take_falls_back(
     assert_eq!(s2["post_only"], true);
     let (status, _) = post_alert(&api2, &s2, alert(&s2, "buy", "long", "po-1")).await;
     assert_eq!(status, 202);
-    let pos = eventually("entered at market", || async {
-        open_position(&api2, &u2)
-            .await
-            .filter(|p| !p["stop_loss"].is_null())
-    })
-    .await;
+    let pos = protected(&api2, &u2, "entered at market", 10).await;
     assert_eq!(num(&pos["entry_price"]), dec!(43000));
     let orders = venue_orders(&venue2);
     assert_eq!(
@@ -406,15 +385,7 @@ async fn an_okx_limit_entry_falls_back_to_market_and_a_post_only_that_would_take
     let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
     let api = Api::new(&bot);
     let u = api.user("okx-limit@example.com").await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
-                    "passphrase": OKX_PASS, "testnet": true }),
-        )
-        .await;
-    let account = json(res).await["id"].as_i64().unwrap();
+    let account = common::api::venue_account(&api, &u, "okx").await;
     let strategy = |name: &str, symbol: &str, limit: Value| {
         let mut body = json!({ "name": name, "symbol": symbol, "account_id": account,
                                "investment_pct": 20, "leverage": 5 });
@@ -460,16 +431,7 @@ async fn an_okx_limit_entry_falls_back_to_market_and_a_post_only_that_would_take
         (orders(&okx) == vec![('e', "limit".into(), dec!(42570), "live".into())]).then_some(())
     })
     .await;
-    let pos = common::api::eventually_for(
-        "the market fallback",
-        std::time::Duration::from_secs(30),
-        || async {
-            open_position(&api, &u)
-                .await
-                .filter(|p| !p["stop_loss"].is_null())
-        },
-    )
-    .await;
+    let pos = protected(&api, &u, "the market fallback", 30).await;
     assert_eq!(
         (num(&pos["entry_price"]), num(&pos["quantity"])),
         (dec!(43000), dec!(0.1627))

@@ -23,6 +23,15 @@ async fn position(api: &Api<'_>, s: &Session, id: &Value) -> Value {
     json(api.get(&format!("/positions/{id}"), &s.access).await).await
 }
 
+/// Waits for position `id` to be closed; its record.
+async fn until_closed(api: &Api<'_>, s: &Session, id: &Value, what: &str) -> Value {
+    eventually(what, || async {
+        let p = position(api, s, id).await;
+        (p["status"] == "CLOSED").then_some(p)
+    })
+    .await
+}
+
 /// The venue's resting conditional orders: (type, quantity or None for
 /// close-position, trigger).
 fn resting(venue: &LocalBinance) -> Vec<(String, Option<Decimal>, Decimal)> {
@@ -39,15 +48,7 @@ fn resting(venue: &LocalBinance) -> Vec<(String, Option<Decimal>, Decimal)> {
 
 async fn setup(venue: &LocalBinance, api: &Api<'_>, email: &str) -> (Session, Value) {
     let u = api.user(email).await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "binance", "api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET, "testnet": true }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let account = json(res).await["id"].as_i64().unwrap();
+    let account = common::api::venue_account(api, &u, "binance").await;
     let _ = venue;
     // A misspelt ladder is refused field by field.
     let bad = api
@@ -222,11 +223,7 @@ async fn a_three_target_ladder_fills_target_by_target_and_the_stop_follows() {
     })
     .await;
     venue.set_mark("BTCUSDT", dec!(44300));
-    let closed = eventually("target 3 to close it", || async {
-        let p = position(&api, &u, &pos["id"]).await;
-        (p["status"] == "CLOSED").then_some(p)
-    })
-    .await;
+    let closed = until_closed(&api, &u, &pos["id"], "target 3 to close it").await;
     assert_eq!(closed["close_reason"], "take_profit");
     // The record is the whole position: its size, its average exit
     // (0.116 × 43,450 + 0.069 × 43,870 + 0.047 × 44,300) / 0.232
@@ -291,11 +288,7 @@ async fn after_the_first_target_the_moved_stop_closes_the_rest_at_break_even() {
 
     // Back to 43,000: the moved stop closes the rest; nothing is lost but fees.
     venue.set_mark("BTCUSDT", dec!(43000));
-    let closed = eventually("the moved stop to close it", || async {
-        let p = position(&api, &u, &pos["id"]).await;
-        (p["status"] == "CLOSED").then_some(p)
-    })
-    .await;
+    let closed = until_closed(&api, &u, &pos["id"], "the moved stop to close it").await;
     assert_eq!(closed["close_reason"], "stop_loss");
     assert_eq!(num(&closed["quantity"]), dec!(0.232));
     // 0.116 × 450 = 52.2 from the target, 0 from the rest.
@@ -383,11 +376,7 @@ async fn a_ladder_killed_midway_resumes_from_the_venue_after_a_restart() {
         "the moved stop and the last target, nothing placed twice"
     );
     venue.set_mark("BTCUSDT", dec!(44300));
-    let closed = eventually("target 3 to close it", || async {
-        let p = position(&api, &u, &pos["id"]).await;
-        (p["status"] == "CLOSED").then_some(p)
-    })
-    .await;
+    let closed = until_closed(&api, &u, &pos["id"], "target 3 to close it").await;
     assert_eq!(closed["close_reason"], "take_profit");
     assert_eq!(num(&closed["quantity"]), dec!(0.232));
     let gross = num(&closed["realized_pnl"]) + num(&closed["fees"]);
@@ -409,16 +398,7 @@ async fn an_okx_ladder_rests_in_contracts_and_moves_its_stop() {
     let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
     let api = Api::new(&bot);
     let u = api.user("okx-ladder@example.com").await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
-                    "passphrase": OKX_PASS, "testnet": true }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let account = json(res).await["id"].as_i64().unwrap();
+    let account = common::api::venue_account(&api, &u, "okx").await;
     let s = json(
         api.post(
             "/strategies",
@@ -471,11 +451,7 @@ async fn an_okx_ladder_rests_in_contracts_and_moves_its_stop() {
     })
     .await;
     okx.set_mark("BTC-USDT-SWAP", dec!(43870));
-    let closed = eventually("target 2 to close it", || async {
-        let p = position(&api, &u, &pos["id"]).await;
-        (p["status"] == "CLOSED").then_some(p)
-    })
-    .await;
+    let closed = until_closed(&api, &u, &pos["id"], "target 2 to close it").await;
     assert_eq!(closed["close_reason"], "take_profit");
     assert_eq!(num(&closed["quantity"]), dec!(0.1627));
     // 0.0813 × 450 + 0.0814 × 870 = 36.585 + 70.818 = 107.403 before fees.
@@ -496,14 +472,7 @@ async fn a_binance_trailing_stop_arms_at_its_activation_and_fires_back_from_the_
     let bot = Spawned::start(&dir, &env);
     let api = Api::new(&bot);
     let u = api.user("trail@example.com").await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "binance", "api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET, "testnet": true }),
-        )
-        .await;
-    let account = json(res).await["id"].as_i64().unwrap();
+    let account = common::api::venue_account(&api, &u, "binance").await;
     // Out-of-range callbacks are refused by name.
     let bad = api
         .post(
@@ -600,11 +569,7 @@ async fn a_binance_trailing_stop_arms_at_its_activation_and_fires_back_from_the_
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(position(&api, &u, &pos["id"]).await["status"], "OPEN");
     venue.set_mark("BTCUSDT", dec!(44350));
-    let closed = eventually("the trailing stop to close it", || async {
-        let p = position(&api, &u, &pos["id"]).await;
-        (p["status"] == "CLOSED").then_some(p)
-    })
-    .await;
+    let closed = until_closed(&api, &u, &pos["id"], "the trailing stop to close it").await;
     assert_eq!(closed["close_reason"], "trailing_stop");
     assert_eq!(num(&closed["exit_price"]), dec!(44350));
     eventually("the stop and target cancelled", || async {
@@ -631,15 +596,7 @@ async fn an_okx_trailing_stop_follows_a_short_from_its_entry() {
     let bot = Spawned::start(&dir, &common::venues::polled(&binance, Some(&okx)));
     let api = Api::new(&bot);
     let u = api.user("okx-trail@example.com").await;
-    let res = api
-        .post(
-            "/accounts/register",
-            Some(&u.access),
-            json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
-                    "passphrase": OKX_PASS, "testnet": true }),
-        )
-        .await;
-    let account = json(res).await["id"].as_i64().unwrap();
+    let account = common::api::venue_account(&api, &u, "okx").await;
     let s = json(
         api.post(
             "/strategies",
@@ -688,11 +645,7 @@ async fn an_okx_trailing_stop_follows_a_short_from_its_entry() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(position(&api, &u, &pos["id"]).await["status"], "OPEN");
     okx.set_mark("BTC-USDT-SWAP", dec!(42420));
-    let closed = eventually("the trailing stop to close it", || async {
-        let p = position(&api, &u, &pos["id"]).await;
-        (p["status"] == "CLOSED").then_some(p)
-    })
-    .await;
+    let closed = until_closed(&api, &u, &pos["id"], "the trailing stop to close it").await;
     assert_eq!(closed["close_reason"], "trailing_stop");
     eventually("nothing left on OKX", || async {
         let v = okx.venue();

@@ -338,3 +338,18 @@ pub fn num(v: &Value) -> rust_decimal::Decimal {
         .map(|f| rust_decimal::Decimal::from_str_exact(&f.to_string()).unwrap())
         .unwrap_or_else(|| panic!("not a number: {v}"))
 }
+
+/// Registers the local venue's test account (`binance` or `okx`) for `u`;
+/// its id.
+pub async fn venue_account(api: &Api<'_>, u: &Session, exchange: &str) -> i64 {
+    use super::venues::{BINANCE_KEY, BINANCE_SECRET, OKX_KEY, OKX_PASS, OKX_SECRET};
+    let body = match exchange {
+        "okx" => json!({ "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
+                         "passphrase": OKX_PASS, "testnet": true }),
+        _ => json!({ "exchange": "binance", "api_key": BINANCE_KEY,
+                     "api_secret": BINANCE_SECRET, "testnet": true }),
+    };
+    let res = api.post("/accounts/register", Some(&u.access), body).await;
+    assert_eq!(res.status(), 201);
+    json_of(res).await["id"].as_i64().unwrap()
+}
