@@ -99,11 +99,25 @@ pub fn notification(event: &Event) -> Option<NewNotification> {
 const BATCH: usize = 500;
 
 pub fn spawn(state: web::Data<AppState>, keep: Option<Duration>) {
-    let mut rx = state.execution.bus().subscribe();
+    // With what the start's reconciliation told traders before this
+    // recorder existed (a position adopted, closed meanwhile, …).
+    let (early, mut rx) = state.execution.bus().subscribe_with_early();
     let store = state.store.clone();
     actix_web::rt::spawn(async move {
-        let mut batch: Vec<NewNotification> = Vec::new();
+        let mut batch: Vec<NewNotification> =
+            early.iter().filter_map(|e| notification(e)).collect();
         loop {
+            if !batch.is_empty() {
+                match insert(&store, &batch).await {
+                    Ok(()) => metrics::counter!("notifications_stored_total")
+                        .increment(batch.len() as u64),
+                    Err(e) => {
+                        metrics::counter!("notifications_lost_total").increment(batch.len() as u64);
+                        tracing::warn!(error = %e, count = batch.len(), "notifications not stored");
+                    }
+                }
+                batch.clear();
+            }
             let first = match rx.recv().await {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
@@ -114,26 +128,14 @@ pub fn spawn(state: web::Data<AppState>, keep: Option<Duration>) {
                 Err(RecvError::Closed) => return,
             };
             batch.extend(notification(&first));
-            // What else is there already goes in the same statement.
+            // What else is there already goes in the same statement (at
+            // the top of the loop).
             while batch.len() < BATCH {
                 match rx.try_recv() {
                     Ok(e) => batch.extend(notification(&e)),
                     Err(_) => break,
                 }
             }
-            if batch.is_empty() {
-                continue;
-            }
-            match insert(&store, &batch).await {
-                Ok(()) => {
-                    metrics::counter!("notifications_stored_total").increment(batch.len() as u64)
-                }
-                Err(e) => {
-                    metrics::counter!("notifications_lost_total").increment(batch.len() as u64);
-                    tracing::warn!(error = %e, count = batch.len(), "notifications not stored");
-                }
-            }
-            batch.clear();
         }
     });
     let Some(keep) = keep else { return };

@@ -216,6 +216,8 @@ impl Server {
             config.balance_refresh,
         );
         crate::notifications::spawn(state.clone(), config.notification_retention);
+        // Notifications and Telegram listen now: the start's alerts are theirs.
+        state.execution.bus().started();
         tradingbot_actors::retention::spawn(
             state.store.clone(),
             config.signal_retention,

@@ -481,3 +481,67 @@ async fn an_okx_limit_entry_falls_back_to_market_and_a_post_only_that_would_take
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_limit_entry_left_resting_by_a_kill_is_cancelled_and_what_filled_is_protected() {
+    let venue = LocalBinance::start();
+    venue.add_account(BINANCE_KEY, BINANCE_SECRET, dec!(10000));
+    let (_tmp, dir) = workdir();
+    let env = common::venues::polled(&venue, None);
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let (u, s) = limit_strategy(
+        &api,
+        "killed-limit@example.com",
+        json!({ "order_type": "limit", "limit_offset_pct": 0.5, "limit_expiry_sec": 600 }),
+    )
+    .await;
+    let (status, _) = post_alert(&api, &s, alert(&s, "buy", "long", "k-1")).await;
+    assert_eq!(status, 202);
+    let id = eventually("the limit entry resting", || async {
+        let v = venue.venue();
+        v.accounts[BINANCE_KEY]
+            .orders
+            .iter()
+            .find(|o| o.kind == "LIMIT" && o.status == "NEW")
+            .map(|o| o.client_id.clone())
+    })
+    .await;
+    // Killed while it rests; a part fills while nobody listens.
+    let (status, _) = bot.signal_and_wait("KILL");
+    assert!(!status.success());
+    venue.venue().fill_partly(&id, dec!(0.05));
+
+    // Back up: the rest is cancelled (its wait died with the process), the
+    // 0.05 held is adopted and protected, the trader told.
+    let bot = Spawned::start(&dir, &env);
+    let api = Api::new(&bot);
+    let token = json(
+        api.login("killed-limit@example.com", common::api::PASSWORD)
+            .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let u = Session { access: token, ..u };
+    let pos = protected(&api, &u, "the part adopted and protected", 15).await;
+    assert_eq!(num(&pos["quantity"]), dec!(0.05));
+    eventually("the rest cancelled", || async {
+        (venue_orders(&venue)[0].3 == "CANCELED").then_some(())
+    })
+    .await;
+    // Told although it was found before the notifications recorder started.
+    notified(&api, &u.access, "risk_alert", |d| {
+        d["kind"] == "entry_expired"
+    })
+    .await;
+    let v = venue.venue();
+    assert!(
+        v.accounts[BINANCE_KEY]
+            .algos
+            .iter()
+            .any(|a| a.kind == "STOP_MARKET" && a.status == "NEW"),
+        "a stop protects what filled"
+    );
+}

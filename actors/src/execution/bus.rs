@@ -8,6 +8,7 @@
 
 use super::events::Event;
 use actix::prelude::*;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
@@ -44,7 +45,16 @@ pub struct EventBus {
     live: broadcast::Sender<Arc<Event>>,
     journal: std::sync::OnceLock<Arc<super::journal::Journal>>,
     lease_of: std::sync::OnceLock<LeaseOf>,
+    /// What traders must hear (alerts, positions opened or closed) told
+    /// while the process starts — the first reconciliation's findings —
+    /// kept for the listeners that subscribe once the server is built
+    /// (notifications, Telegram), until [`EventBus::started`].
+    early: Mutex<Option<Vec<Arc<Event>>>>,
+    starting: std::sync::atomic::AtomicBool,
 }
+
+/// The most events kept for late listeners while the process starts.
+const EARLY_LIMIT: usize = 10_000;
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,6 +72,8 @@ impl Default for EventBus {
             live: broadcast::channel(4096).0,
             journal: std::sync::OnceLock::new(),
             lease_of: std::sync::OnceLock::new(),
+            early: Mutex::new(Some(Vec::new())),
+            starting: std::sync::atomic::AtomicBool::new(true),
         }
     }
 }
@@ -88,6 +100,19 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.live.subscribe()
+    }
+
+    /// A subscription that also gets what traders were told while the
+    /// process started and before it subscribed (in order, none twice).
+    pub fn subscribe_with_early(&self) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let early = self.early.lock().unwrap_or_else(|e| e.into_inner());
+        (early.clone().unwrap_or_default(), self.live.subscribe())
+    }
+
+    /// Every late listener has subscribed: nothing more is kept.
+    pub fn started(&self) {
+        self.starting.store(false, Ordering::Relaxed);
+        *self.early.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Journals durable events from now on (set once, at start).
@@ -130,8 +155,31 @@ impl EventBus {
                 None => deliver(0),
             }
         }
+        if self.starting.load(Ordering::Relaxed) && told_to_traders(&event) {
+            // Kept and sent under one lock: a listener subscribing now
+            // gets it either in the kept list or from the channel.
+            let mut early = self.early.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(kept) = early.as_mut().filter(|k| k.len() < EARLY_LIMIT) {
+                kept.push(event.clone());
+            }
+            let _ = self.live.send(event);
+            return;
+        }
         let _ = self.live.send(event);
     }
+}
+
+/// What notifications and Telegram tell a trader.
+fn told_to_traders(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::RiskAlert(_)
+            | Event::PositionOpened(_)
+            | Event::PositionProtected(_)
+            | Event::PositionReduced(_)
+            | Event::PositionClosed(_)
+            | Event::SecurityAlert(_)
+    )
 }
 
 impl EventBus {
@@ -177,5 +225,48 @@ fn count(event: &Event) {
         | Event::PositionValue(_)
         | Event::Price(_)
         | Event::DayEnded { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::events::RiskAlert;
+
+    fn alert(kind: &str) -> Event {
+        Event::RiskAlert(RiskAlert {
+            user_id: 1,
+            kind: kind.into(),
+            rule: None,
+            message: String::new(),
+            position_id: None,
+        })
+    }
+
+    fn kind(e: &Event) -> &str {
+        match e {
+            Event::RiskAlert(a) => &a.kind,
+            _ => "",
+        }
+    }
+
+    #[test]
+    fn what_the_start_told_reaches_listeners_that_subscribe_later_once() {
+        let bus = EventBus::default();
+        bus.publish(alert("position_adopted"));
+        let (early, mut rx) = bus.subscribe_with_early();
+        bus.publish(alert("later"));
+        assert_eq!(
+            early.iter().map(|e| kind(e)).collect::<Vec<_>>(),
+            ["position_adopted"]
+        );
+        // The later one comes on the channel, not twice.
+        assert_eq!(kind(&rx.try_recv().unwrap()), "later");
+        assert!(rx.try_recv().is_err());
+        // Once started, nothing more is kept.
+        bus.started();
+        bus.publish(alert("after start"));
+        let (early, _) = bus.subscribe_with_early();
+        assert!(early.is_empty());
     }
 }

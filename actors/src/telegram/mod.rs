@@ -144,9 +144,12 @@ impl Telegram {
                 }
             });
         }
+        // Subscribed here, before the caller goes on: what the start's
+        // reconciliation told traders is heard too.
+        let subscription = Mutex::new(Some(bus.subscribe_with_early()));
         Notifier::start_in_arbiter(&me.arbiter, {
             let me = me.clone();
-            move |_| Notifier::new(me, bus)
+            move |_| Notifier::new(me, bus, subscription)
         });
         Ok(me)
     }
@@ -393,18 +396,29 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 const PROTECTION_GRACE: Duration = Duration::from_secs(3);
 
 /// Turns bus events into notices for the users who have a bot.
+type Subscription = (
+    Vec<Arc<Event>>,
+    tokio::sync::broadcast::Receiver<Arc<Event>>,
+);
+
 struct Notifier {
     telegram: Arc<Telegram>,
     bus: Arc<EventBus>,
+    subscription: Mutex<Option<Subscription>>,
     announced: HashSet<i64>,
     waiting: HashMap<i64, PositionRecord>,
 }
 
 impl Notifier {
-    fn new(telegram: Arc<Telegram>, bus: Arc<EventBus>) -> Self {
+    fn new(
+        telegram: Arc<Telegram>,
+        bus: Arc<EventBus>,
+        subscription: Mutex<Option<Subscription>>,
+    ) -> Self {
         Self {
             telegram,
             bus,
+            subscription,
             announced: HashSet::new(),
             waiting: HashMap::new(),
         }
@@ -528,10 +542,20 @@ impl Actor for Notifier {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
         let me = ctx.address();
-        let mut rx = self.bus.subscribe();
+        let (early, mut rx) = self
+            .subscription
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| (Vec::new(), self.bus.subscribe()));
         actix::spawn(async move {
+            let mut early = early.into_iter();
             loop {
-                match rx.recv().await {
+                let next = match early.next() {
+                    Some(e) => Ok(e),
+                    None => rx.recv().await,
+                };
+                match next {
                     Ok(e) => {
                         let wanted = matches!(
                             e.as_ref(),
