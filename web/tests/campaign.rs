@@ -478,6 +478,34 @@ impl Campaign {
         }
     }
 
+    /// Waits (at most 5 s) until the service, too, holds nothing open on
+    /// `slot`: the venue is flat as soon as the close and its cancels are
+    /// carried out, the slot frees when their answers are back, and an
+    /// entry sent in between is refused `order_in_flight` by design.
+    async fn service_flat(&self, bot: &Spawned, slot: usize) {
+        let api = Api::new(bot);
+        let s = &self.slots[slot];
+        let strategy = s.strategy["id"].as_i64().unwrap();
+        let started = Instant::now();
+        loop {
+            let open = json(api.get("/positions", &self.sessions[s.user].access).await).await;
+            let held = open
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["strategy_id"].as_i64() == Some(strategy));
+            if !held {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "slot {slot}: the venue is flat but the service still shows {open}\n{}",
+                bot.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every alert sent so far, again: none trades a second time.
     async fn replay_all(&mut self, bot: &Spawned) -> usize {
         let sent = self.sent.clone();
@@ -716,6 +744,7 @@ async fn campaign(local: Local, with: &[(&str, &str)]) {
         assert_eq!(answer.as_ref().map(|a| a.0), Some(202), "{answer:?}");
         c.expected.insert(slot, None);
         c.settle(&restarted, "closed again").await;
+        c.service_flat(&restarted, slot).await;
         bot = restarted;
     }
     // 8. Alerts racing a kill on every slot at once.
