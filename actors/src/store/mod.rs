@@ -186,9 +186,14 @@ impl Store {
     /// find nothing pending.
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
         if self.backend != Backend::Postgres {
-            return Migrator::up(&self.db, None)
+            let own = self.sqlite_migration_conn().await?;
+            let applied = Migrator::up(own.as_ref().map_or(&self.db, |s| &s.db), None)
                 .await
                 .map_err(StoreError::Migration);
+            if let Some(own) = own {
+                let _ = own.close().await;
+            }
+            return applied;
         }
         // On a connection of its own, so a pool of one connection is enough
         // for the migrations themselves.
@@ -209,9 +214,34 @@ impl Store {
 
     /// Reverts the last `steps` migrations (all of them when `None`).
     pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), StoreError> {
-        Migrator::down(&self.db, steps)
+        let own = match self.backend {
+            Backend::Sqlite => self.sqlite_migration_conn().await?,
+            Backend::Postgres => None,
+        };
+        let reverted = Migrator::down(own.as_ref().map_or(&self.db, |s| &s.db), steps)
             .await
-            .map_err(StoreError::Migration)
+            .map_err(StoreError::Migration);
+        if let Some(own) = own {
+            let _ = own.close().await;
+        }
+        reverted
+    }
+
+    /// SQLite's migrations run on one connection of their own. Spread over
+    /// the pool, a statement may be prepared on a connection whose copy of
+    /// the schema predates the last migration step, and SQLite checks
+    /// `CREATE INDEX` against that copy: after a table was dropped and made
+    /// again, its index was reported as already there (seen once in CI).
+    /// An in-memory database is one connection's own: the pool is used.
+    async fn sqlite_migration_conn(&self) -> Result<Option<Store>, StoreError> {
+        if self.url.0.contains(":memory:") || self.url.0.contains("mode=memory") {
+            return Ok(None);
+        }
+        let one = StoreOptions {
+            max_connections: 1,
+            ..StoreOptions::default()
+        };
+        Store::connect(&self.url.0, &one).await.map(Some)
     }
 
     /// Names of the applied and pending migrations, oldest first.
