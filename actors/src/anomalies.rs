@@ -17,7 +17,11 @@ use tradingbot_core::anomaly::{Anomaly, Detector, Settings};
 
 pub fn spawn(execution: Arc<Execution>, store: Store, settings: Settings) {
     let bus = execution.bus().clone();
-    let mut rx = bus.subscribe();
+    let mut rx = bus.subscribe_where(Arc::new(|e: &Event| match e {
+        Event::Signal(_) | Event::AccountUpdate(_) => true,
+        Event::OrderFilled(o) | Event::OrderUpdated(o) => o.leg == OrderLeg::Entry,
+        _ => false,
+    }));
     tokio::spawn(async move {
         let mut strategies: HashMap<i64, Detector> = HashMap::new();
         let mut accounts: HashMap<i64, Detector> = HashMap::new();

@@ -101,7 +101,18 @@ const BATCH: usize = 500;
 pub fn spawn(state: web::Data<AppState>, keep: Option<Duration>) {
     // With what the start's reconciliation told traders before this
     // recorder existed (a position adopted, closed meanwhile, …).
-    let (early, mut rx) = state.execution.bus().subscribe_with_early();
+    let (early, mut rx) = state
+        .execution
+        .bus()
+        .subscribe_with_early_where(std::sync::Arc::new(|e: &Event| {
+            matches!(
+                e,
+                Event::PnlStep(_)
+                    | Event::RiskAlert(_)
+                    | Event::AiRecommendation(_)
+                    | Event::SecurityAlert(_)
+            )
+        }));
     let store = state.store.clone();
     actix_web::rt::spawn(async move {
         let mut batch: Vec<NewNotification> =

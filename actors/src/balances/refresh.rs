@@ -44,7 +44,9 @@ impl BalanceRefresher {
             }
         });
         // Off the trading path: a listener of the live bus like the others.
-        let mut rx = self.bus.subscribe();
+        let mut rx = self
+            .bus
+            .subscribe_where(Arc::new(|e: &Event| e.position().is_some()));
         actix_rt::spawn(async move {
             // (user, account) pairs whose positions changed.
             let mut changed: std::collections::BTreeSet<(i64, i64)> = Default::default();

@@ -5,6 +5,10 @@
 //! *live* ones (websocket sessions, Telegram) subscribe to a bounded
 //! broadcast and may lag — they show the present, the database keeps the past.
 //! Publishing never waits, so the hot path is never slowed by a listener.
+//! A live listener names what it hears ([`Interest`]) and is woken for
+//! that alone: each wake-up of a thread costs tens of microseconds on a
+//! small machine, and most events of a busy bot (its orders) interest only
+//! the websocket of a trader who is watching.
 
 use super::events::Event;
 use actix::prelude::*;
@@ -31,6 +35,19 @@ pub type LeaseOf = Arc<dyn Fn(i64) -> u64 + Send + Sync>;
 
 type Durable = (Recipient<Published>, Arc<super::mailbox::Depth>);
 
+/// Which events a live listener hears, asked of each event on the
+/// publisher's thread: a match on its kind, or a look at a shared set.
+pub type Interest = Arc<dyn Fn(&Event) -> bool + Send + Sync>;
+
+/// A live listener with its own channel, sent only what interests it.
+struct Listener {
+    interest: Interest,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+/// Events a live listener may fall behind by before it misses some.
+const LIVE_CAPACITY: usize = 4096;
+
 /// Durable events handed to the database writer and not stored yet, above
 /// which new positions wait (`records_behind`). Each waits in memory
 /// (about 0.7 KB); a writer that fell this far behind — a burst beyond what
@@ -43,6 +60,7 @@ pub struct EventBus {
     /// Durable events delivered and not yet reported stored by the writer.
     unstored: Arc<AtomicI64>,
     live: broadcast::Sender<Arc<Event>>,
+    listeners: RwLock<Vec<Listener>>,
     journal: std::sync::OnceLock<Arc<super::journal::Journal>>,
     lease_of: std::sync::OnceLock<LeaseOf>,
     /// What traders must hear (alerts, positions opened or closed) told
@@ -69,7 +87,8 @@ impl Default for EventBus {
         Self {
             durable: RwLock::new(Vec::new()),
             unstored: Arc::default(),
-            live: broadcast::channel(4096).0,
+            live: broadcast::channel(LIVE_CAPACITY).0,
+            listeners: RwLock::new(Vec::new()),
             journal: std::sync::OnceLock::new(),
             lease_of: std::sync::OnceLock::new(),
             early: Mutex::new(Some(Vec::new())),
@@ -98,8 +117,19 @@ impl EventBus {
         self.unstored.load(Ordering::Relaxed) > UNSTORED_LIMIT
     }
 
+    /// Every event, live.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.live.subscribe()
+    }
+
+    /// The live events `interest` takes, and no wake-up for the others.
+    pub fn subscribe_where(&self, interest: Interest) -> broadcast::Receiver<Arc<Event>> {
+        let (tx, rx) = broadcast::channel(LIVE_CAPACITY);
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Listener { interest, tx });
+        rx
     }
 
     /// A subscription that also gets what traders were told while the
@@ -107,6 +137,40 @@ impl EventBus {
     pub fn subscribe_with_early(&self) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
         let early = self.early.lock().unwrap_or_else(|e| e.into_inner());
         (early.clone().unwrap_or_default(), self.live.subscribe())
+    }
+
+    /// [`EventBus::subscribe_with_early`] for what `interest` takes.
+    pub fn subscribe_with_early_where(
+        &self,
+        interest: Interest,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        // Under the lock that publishing keeps them under: each event is
+        // either in the kept list or on the new channel.
+        let early = self.early.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = early
+            .iter()
+            .flatten()
+            .filter(|e| interest(e))
+            .cloned()
+            .collect();
+        (kept, self.subscribe_where(interest))
+    }
+
+    /// Hands `event` to the live listeners that take it.
+    fn send_live(&self, event: Arc<Event>) {
+        for l in self
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            if l.tx.receiver_count() > 0 && (l.interest)(&event) {
+                let _ = l.tx.send(event.clone());
+            }
+        }
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(event);
+        }
     }
 
     /// Every late listener has subscribed: nothing more is kept.
@@ -162,10 +226,10 @@ impl EventBus {
             if let Some(kept) = early.as_mut().filter(|k| k.len() < EARLY_LIMIT) {
                 kept.push(event.clone());
             }
-            let _ = self.live.send(event);
+            self.send_live(event);
             return;
         }
-        let _ = self.live.send(event);
+        self.send_live(event);
     }
 }
 
@@ -186,7 +250,7 @@ impl EventBus {
     /// For what only the present needs (valuations, prices): live listeners
     /// hear it, the database writer does not.
     pub fn publish_live(&self, event: Event) {
-        let _ = self.live.send(Arc::new(event));
+        self.send_live(Arc::new(event));
     }
 }
 
@@ -268,5 +332,31 @@ mod tests {
         bus.publish(alert("after start"));
         let (early, _) = bus.subscribe_with_early();
         assert!(early.is_empty());
+    }
+
+    #[test]
+    fn a_listener_hears_what_interests_it_and_nothing_else() {
+        let bus = EventBus::default();
+        bus.publish(alert("kept early"));
+        bus.publish(alert("not for it"));
+        let (early, mut mine) = bus.subscribe_with_early_where(Arc::new(
+            |e: &Event| matches!(e, Event::RiskAlert(a) if a.kind != "not for it"),
+        ));
+        let mut all = bus.subscribe();
+        assert_eq!(
+            early.iter().map(|e| kind(e)).collect::<Vec<_>>(),
+            ["kept early"]
+        );
+        bus.publish(alert("not for it"));
+        bus.publish(alert("later"));
+        assert_eq!(kind(&mine.try_recv().unwrap()), "later");
+        assert!(mine.try_recv().is_err());
+        // The unfiltered subscription still hears everything.
+        assert_eq!(kind(&all.try_recv().unwrap()), "not for it");
+        assert_eq!(kind(&all.try_recv().unwrap()), "later");
+        // A listener gone costs nothing more and breaks nothing.
+        drop(mine);
+        bus.publish(alert("after"));
+        assert_eq!(kind(&all.try_recv().unwrap()), "after");
     }
 }

@@ -223,8 +223,10 @@ impl Actor for PositionMonitor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
         let me = ctx.address();
-        let mut rx = self.bus.subscribe();
-        // Forward only what changes the set of positions.
+        // Only what changes the set of positions.
+        let mut rx = self
+            .bus
+            .subscribe_where(Arc::new(|e: &Event| e.position().is_some()));
         actix::spawn(async move {
             loop {
                 match rx.recv().await {

@@ -146,7 +146,7 @@ impl Telegram {
         }
         // Subscribed here, before the caller goes on: what the start's
         // reconciliation told traders is heard too.
-        let subscription = Mutex::new(Some(bus.subscribe_with_early()));
+        let subscription = Mutex::new(Some(bus.subscribe_with_early_where(Arc::new(told))));
         Notifier::start_in_arbiter(&me.arbiter, {
             let me = me.clone();
             move |_| Notifier::new(me, bus, subscription)
@@ -547,7 +547,7 @@ impl Actor for Notifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .unwrap_or_else(|| (Vec::new(), self.bus.subscribe()));
+            .unwrap_or_else(|| (Vec::new(), self.bus.subscribe_where(Arc::new(told))));
         actix::spawn(async move {
             let mut early = early.into_iter();
             loop {
@@ -557,19 +557,7 @@ impl Actor for Notifier {
                 };
                 match next {
                     Ok(e) => {
-                        let wanted = matches!(
-                            e.as_ref(),
-                            Event::PositionOpened(_)
-                                | Event::PositionProtected(_)
-                                | Event::PositionReduced(_)
-                                | Event::PositionClosed(_)
-                                | Event::PnlStep(_)
-                                | Event::RiskAlert(_)
-                                | Event::SecurityAlert(_)
-                                | Event::AiRecommendation(_)
-                                | Event::DayEnded { .. }
-                        );
-                        if wanted && me.try_send(Observed(e)).is_err() && !me.connected() {
+                        if me.try_send(Observed(e)).is_err() && !me.connected() {
                             break;
                         }
                     }
@@ -623,4 +611,20 @@ impl Handler<Observed> for Notifier {
     fn handle(&mut self, msg: Observed, ctx: &mut Self::Context) {
         self.on_event(&msg.0, ctx);
     }
+}
+
+/// What Telegram tells a trader: the notifier is woken for nothing else.
+fn told(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::PositionOpened(_)
+            | Event::PositionProtected(_)
+            | Event::PositionReduced(_)
+            | Event::PositionClosed(_)
+            | Event::PnlStep(_)
+            | Event::RiskAlert(_)
+            | Event::SecurityAlert(_)
+            | Event::AiRecommendation(_)
+            | Event::DayEnded { .. }
+    )
 }

@@ -155,8 +155,12 @@ pub fn paper_rules(symbol: &str) -> Option<InstrumentRules> {
     })
 }
 
-/// How many finished orders are kept for queries.
+/// How many finished orders are kept for queries, at least.
 const HISTORY: usize = 500;
+/// Finished orders beyond [`HISTORY`] before the oldest go: trimmed in
+/// steps, so the writer finds orders gone once every so many orders
+/// rather than at every one.
+const HISTORY_SLACK: usize = 50;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaperAccount {
@@ -294,7 +298,7 @@ impl PaperAccount {
 
     fn trim_history(&mut self) {
         let finished = self.orders.iter().filter(|o| o.status.is_final()).count();
-        if finished > HISTORY {
+        if finished > HISTORY + HISTORY_SLACK {
             let mut drop = finished - HISTORY;
             self.orders.retain(|o| {
                 if drop > 0 && o.status.is_final() {
@@ -317,15 +321,11 @@ impl PaperAccount {
         cfg: &PaperConfig,
         marks: &BTreeMap<String, Decimal>,
     ) -> Result<Vec<PaperEvent>, ExchangeError> {
-        if self
-            .orders
-            .iter()
-            .any(|o| o.request.client_id == req.client_id && !o.status.is_final())
-            || self
-                .orders
-                .iter()
-                .any(|o| o.request.client_id == req.client_id && o.status == OrderStatus::Filled)
-        {
+        // In use while open, and for good once filled (one look at each).
+        if self.orders.iter().any(|o| {
+            (!o.status.is_final() || o.status == OrderStatus::Filled)
+                && o.request.client_id == req.client_id
+        }) {
             return Err(refuse(
                 "paper-dup",
                 format!("client order id {} is already in use", req.client_id),

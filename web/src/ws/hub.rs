@@ -80,7 +80,12 @@ impl WsHub {
             redis,
             closing: AtomicBool::new(false),
         });
-        let mut rx = bus.subscribe();
+        // Woken only for what someone here (or, with Redis, elsewhere)
+        // could be watching.
+        let watched = Arc::downgrade(&hub);
+        let mut rx = bus.subscribe_where(Arc::new(move |e: &Event| {
+            watched.upgrade().is_some_and(|h| h.anyone_listening(e))
+        }));
         let h = hub.clone();
         tokio::spawn(async move {
             loop {

@@ -320,12 +320,19 @@ struct Delta {
     header: String,
     upserts: Vec<(PaperOrder, String)>,
     removed: Vec<String>,
+    /// Once this delta is written, every order numbered below this one is
+    /// finished and written: the next delta need not look at them.
+    settled_below: u64,
 }
 
-/// The books against what was last written.
+/// The books against what was last written. Orders numbered below
+/// `settled_below` were finished when written, and a finished order never
+/// changes: they are passed over with one comparison each (most of the
+/// books are the finished orders kept for queries).
 fn delta(
     account: &PaperAccount,
     written: &HashMap<String, PaperOrder>,
+    settled_below: u64,
 ) -> Result<Delta, serde_json::Error> {
     let header = serde_json::to_string(&Header {
         wallet: account.wallet,
@@ -336,9 +343,21 @@ fn delta(
         next_id: account.next_id,
     })?;
     let mut upserts = Vec::new();
+    // Numbers only grow (`next_id`): the lowest still open bounds the next.
+    let mut open_below = account.next_id;
     for o in &account.orders {
-        if written.get(o.request.client_id.as_str()) != Some(o) {
-            upserts.push((o.clone(), serde_json::to_string(o)?));
+        if o.id < settled_below {
+            continue;
+        }
+        if !o.status.is_final() {
+            open_below = open_below.min(o.id);
+        }
+        match written.get(o.request.client_id.as_str()) {
+            // A finished order never changes again: written once is enough
+            // (and most of the books are finished orders).
+            Some(w) if w.id == o.id && w.status.is_final() => {}
+            Some(w) if w == o => {}
+            _ => upserts.push((o.clone(), serde_json::to_string(o)?)),
         }
     }
     let removed = if written.len() + upserts.len() > account.orders.len() {
@@ -359,6 +378,7 @@ fn delta(
         header,
         upserts,
         removed,
+        settled_below: open_below.max(settled_below),
     })
 }
 
@@ -527,11 +547,12 @@ async fn persist(
     written: Arc<AtomicU64>,
     notify: Arc<Notify>,
 ) {
+    let mut settled_below = 0;
     loop {
         let seq = *rx.borrow_and_update();
         let d = {
             let account = state.lock().unwrap_or_else(|e| e.into_inner());
-            delta(&account, &written_orders)
+            delta(&account, &written_orders, settled_below)
         };
         let d = match d {
             Ok(d) => d,
@@ -549,7 +570,7 @@ async fn persist(
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                     // The books as they are by now.
                     let account = state.lock().unwrap_or_else(|e| e.into_inner());
-                    d = match delta(&account, &written_orders) {
+                    d = match delta(&account, &written_orders, settled_below) {
                         Ok(d) => d,
                         Err(e) => {
                             tracing::error!(account_id, error = %e, "paper books could not be serialized");
@@ -559,6 +580,7 @@ async fn persist(
                 }
             }
         };
+        settled_below = d.settled_below;
         for id in &d.removed {
             written_orders.remove(id);
         }
@@ -678,7 +700,7 @@ mod tests {
         let mut account = PaperAccount::new(Decimal::new(12_345, 1));
         account.next_id = 42;
         account.leverage.insert("BTCUSDT".into(), 7);
-        let header = delta(&account, &HashMap::new()).unwrap().header;
+        let header = delta(&account, &HashMap::new(), 0).unwrap().header;
         let back: PaperAccount = serde_json::from_str(&header).unwrap();
         assert_eq!(back, account);
     }
@@ -709,23 +731,51 @@ mod tests {
         };
         let mut account = PaperAccount::new(Decimal::ONE_HUNDRED);
         account.orders = vec![order(1, OrderStatus::Filled), order(2, OrderStatus::New)];
-        let first = delta(&account, &HashMap::new()).unwrap();
+        account.next_id = 3;
+        let first = delta(&account, &HashMap::new(), 0).unwrap();
         assert_eq!(first.upserts.len(), 2);
-        let written: HashMap<String, PaperOrder> = first
+        // Order 1 is finished and written: passed over from now on.
+        assert_eq!(first.settled_below, 2);
+        let mut written: HashMap<String, PaperOrder> = first
             .upserts
             .into_iter()
             .map(|(o, _)| (o.request.client_id.as_str().to_owned(), o))
             .collect();
-        assert!(delta(&account, &written).unwrap().upserts.is_empty());
-        // Order 2 fills; order 1 leaves the kept history.
+        assert!(delta(&account, &written, 2).unwrap().upserts.is_empty());
+        // Order 2 fills, order 3 comes; order 1 leaves the kept history.
         account.orders[1].status = OrderStatus::Filled;
+        account.orders.push(order(3, OrderStatus::New));
+        account.next_id = 4;
         account.orders.remove(0);
-        let d = delta(&account, &written).unwrap();
-        assert_eq!(d.upserts.len(), 1);
-        assert_eq!(d.upserts[0].0.id, 2);
+        let d = delta(&account, &written, 2).unwrap();
+        assert_eq!(
+            d.upserts.iter().map(|(o, _)| o.id).collect::<Vec<_>>(),
+            [2, 3]
+        );
         assert_eq!(
             d.removed,
             vec![order(1, OrderStatus::Filled).request.client_id.to_string()]
         );
+        // Order 3 still rests: it bounds what the next delta looks at.
+        assert_eq!(d.settled_below, 3);
+        for (o, _) in d.upserts {
+            written.insert(o.request.client_id.as_str().to_owned(), o);
+        }
+        written.remove(&order(1, OrderStatus::Filled).request.client_id.to_string());
+        // A client id used again by a new order (the old one was
+        // cancelled) is a new order to write, though its id was written.
+        account.orders[1].status = OrderStatus::Canceled;
+        let d = delta(&account, &written, 3).unwrap();
+        assert_eq!(d.upserts.len(), 1);
+        assert_eq!(d.settled_below, 4);
+        for (o, _) in d.upserts {
+            written.insert(o.request.client_id.as_str().to_owned(), o);
+        }
+        let mut again = order(3, OrderStatus::New);
+        again.id = 4;
+        account.orders.push(again);
+        account.next_id = 5;
+        let d = delta(&account, &written, 4).unwrap();
+        assert_eq!(d.upserts.iter().map(|(o, _)| o.id).collect::<Vec<_>>(), [4]);
     }
 }
