@@ -17,7 +17,7 @@ pub mod client;
 pub mod format;
 
 use crate::execution::Execution;
-use crate::execution::bus::EventBus;
+use crate::execution::bus::{EventBus, Interest};
 use crate::execution::events::{Event, PositionRecord};
 use crate::history::{ClosedFilter, History};
 use crate::identity::secrets;
@@ -146,7 +146,7 @@ impl Telegram {
         }
         // Subscribed here, before the caller goes on: what the start's
         // reconciliation told traders is heard too.
-        let subscription = Mutex::new(Some(bus.subscribe_with_early_where(Arc::new(told))));
+        let subscription = Mutex::new(Some(bus.subscribe_with_early_where(interest(&me))));
         Notifier::start_in_arbiter(&me.arbiter, {
             let me = me.clone();
             move |_| Notifier::new(me, bus, subscription)
@@ -547,7 +547,12 @@ impl Actor for Notifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .unwrap_or_else(|| (Vec::new(), self.bus.subscribe_where(Arc::new(told))));
+            .unwrap_or_else(|| {
+                (
+                    Vec::new(),
+                    self.bus.subscribe_where(interest(&self.telegram)),
+                )
+            });
         actix::spawn(async move {
             let mut early = early.into_iter();
             loop {
@@ -613,7 +618,20 @@ impl Handler<Observed> for Notifier {
     }
 }
 
-/// What Telegram tells a trader: the notifier is woken for nothing else.
+/// What the notifier is woken for: what Telegram tells, about a trader
+/// whose bot runs here (or the day's end, for the reports).
+fn interest(telegram: &Arc<Telegram>) -> Interest {
+    let telegram = Arc::downgrade(telegram);
+    Arc::new(move |e: &Event| {
+        told(e)
+            && (matches!(e, Event::DayEnded { .. })
+                || e.user_id()
+                    .zip(telegram.upgrade())
+                    .is_some_and(|(user_id, t)| t.bot(user_id).is_some()))
+    })
+}
+
+/// What Telegram tells a trader.
 fn told(e: &Event) -> bool {
     matches!(
         e,

@@ -592,8 +592,15 @@ async fn persist(
         if rx.changed().await.is_err() {
             return;
         }
+        // An order placed, filled, then its stop and target: the changes
+        // of one trade come within a few milliseconds and are written as
+        // one delta, as the trading records are (they linger as long).
+        tokio::time::sleep(BOOKS_LINGER).await;
     }
 }
+
+/// How long a change to the books waits for the next before it is written.
+const BOOKS_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[async_trait::async_trait]
 impl VenueClient for PaperClient {
