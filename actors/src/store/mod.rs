@@ -136,6 +136,10 @@ impl Store {
                     // 2 MiB): the writer's indexes stay in memory instead
                     // of being read back from the file for every batch.
                     .pragma("cache_size", "-8192")
+                    // A statement that may need undoing inside the writer's
+                    // transaction keeps its undo pages in memory, not in
+                    // a temporary file written for each multi-row insert.
+                    .pragma("temp_store", "memory")
             });
         }
         let db = Database::connect(opts)
