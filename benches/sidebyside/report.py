@@ -32,7 +32,7 @@ for conns in (1, 32):
     base = by.get(("flask", conns))
     if not base:
         continue
-    for venue in ("paper", "binance"):
+    for venue in ("paper", "paper-redis", "binance"):
         r = by.get((f"tradingbot-{venue}", conns))
         if r:
             thr = r["accepted_rps"] / base["accepted_rps"] if base["accepted_rps"] else float("nan")

@@ -8,6 +8,7 @@
 #   SECONDS_EACH=60 benches/sidebyside/run.sh
 #   TRADINGBOT_BIN=/path/to/other/tradingbot benches/sidebyside/run.sh  # another build
 #   VENUES=binance benches/sidebyside/run.sh     # one venue only
+#   REDIS_URL=redis://127.0.0.1:6379 benches/sidebyside/run.sh  # paper with Redis too
 #
 # Needs wrk and gunicorn+flask (apt-get install wrk gunicorn python3-flask,
 # or pip install flask gunicorn). Prints one table; ratios are TradingBot's
@@ -61,7 +62,10 @@ measure() { # name base targets connections [server-pid metrics-url]
 
 prepare() { # venue dir
   mkdir -p "$2"
-  "$target/release/loadtest" --prepare "$2" --venue "$1" --users "$users" --symbols 1 --binary "$bin" > "$2/loadtest.log" 2>&1 &
+  local venue=$1 redis=
+  # The embedded default with Redis for the replay gate and limits.
+  if [ "$venue" = paper-redis ]; then venue=paper; redis=${REDIS_URL:?paper-redis needs REDIS_URL}; fi
+  LOADTEST_REDIS_URL=$redis "$target/release/loadtest" --prepare "$2" --venue "$venue" --users "$users" --symbols 1 --binary "$bin" > "$2/loadtest.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 600); do
     [ -f "$2/ready" ] && return 0
@@ -70,7 +74,7 @@ prepare() { # venue dir
   echo "the $1 set-up did not finish:" >&2; cat "$2/loadtest.log" >&2; exit 1
 }
 
-for venue in ${VENUES:-paper binance}; do
+for venue in ${VENUES:-paper binance${REDIS_URL:+ paper-redis}}; do
   prepare "$venue" "$work/$venue"
   base=$(cat "$work/$venue/base")
   spid=$(cat "$work/$venue/server.pid")

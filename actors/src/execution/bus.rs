@@ -117,6 +117,22 @@ impl EventBus {
         self.unstored.load(Ordering::Relaxed) > UNSTORED_LIMIT
     }
 
+    /// Waits until the writer is no longer [behind](Self::records_behind),
+    /// or `deadline`; whether it caught up. A burst the database has not
+    /// absorbed yet then delays an entry by a few milliseconds instead of
+    /// refusing it — and a sender hammering the webhook is slowed to the
+    /// pace records are stored at, rather than answered at once with
+    /// refusals that are records too.
+    pub async fn caught_up(&self, deadline: tokio::time::Instant) -> bool {
+        while self.records_behind() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     /// Every event, live.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.live.subscribe()
@@ -332,6 +348,27 @@ mod tests {
         bus.publish(alert("after start"));
         let (early, _) = bus.subscribe_with_early();
         assert!(early.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_entry_waits_for_the_writer_to_catch_up_until_its_deadline() {
+        let bus = Arc::new(EventBus::default());
+        let unstored = bus.unstored_events();
+        let soon = || tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        assert!(bus.caught_up(soon()).await, "not behind: no wait");
+        unstored.store(UNSTORED_LIMIT + 1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        assert!(!bus.caught_up(soon()).await, "still behind at the deadline");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+        let u = unstored.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            u.store(UNSTORED_LIMIT, Ordering::Relaxed);
+        });
+        let started = std::time::Instant::now();
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(bus.caught_up(far).await, "caught up meanwhile");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

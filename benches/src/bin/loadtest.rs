@@ -334,15 +334,34 @@ fn main() {
     let venue = LocalBinance::start();
     add_symbols(&venue, args.symbols);
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(
-        &args.binary,
-        dir.path(),
-        &[
-            ("TRADINGBOT_BINANCE_TESTNET_REST_URL", &venue.rest_url),
-            ("TRADINGBOT_BINANCE_TESTNET_WS_API_URL", &venue.ws_api_url),
-            ("TRADINGBOT_BINANCE_TESTNET_STREAM_URL", &venue.stream_url),
-        ],
-    );
+    let mut env = vec![
+        (
+            "TRADINGBOT_BINANCE_TESTNET_REST_URL",
+            venue.rest_url.clone(),
+        ),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_WS_API_URL",
+            venue.ws_api_url.clone(),
+        ),
+        (
+            "TRADINGBOT_BINANCE_TESTNET_STREAM_URL",
+            venue.stream_url.clone(),
+        ),
+    ];
+    // With Redis the replay gate, rate limits and caches live there: what
+    // that costs per alert is measured by running the same load with it.
+    if let Some(url) = std::env::var("LOADTEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        env.push(("TRADINGBOT_REDIS_URL", url));
+        env.push((
+            "TRADINGBOT_REDIS_PREFIX",
+            format!("loadtest-{}", std::process::id()),
+        ));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = start_server(&args.binary, dir.path(), &env);
     runtime.block_on(async {
         let targets = Arc::new(setup(&server, &venue, &args).await);
         if let Some(dir) = &args.prepare {

@@ -23,7 +23,7 @@ use tradingbot_actors::execution::runtime::{ExecutionError, Placement};
 use tradingbot_actors::execution::user::{Outcome, Refusal};
 use tradingbot_actors::kv::{Admission, Gate, GateRules};
 use tradingbot_actors::store::enums::SignalOutcome;
-use tradingbot_core::signal::{self, Alert, AlertError};
+use tradingbot_core::signal::{self, Action, Alert, AlertError};
 use utoipa::ToSchema;
 
 /// Largest alert accepted.
@@ -297,6 +297,16 @@ pub async fn tradingview(
 
     let key = alert.dedupe_key.clone();
     let strategy_id = route.strategy_id;
+    // An alert that may open a position waits while the database writer
+    // absorbs a burst (closes are never held back); still behind at the
+    // deadline, the user's actor refuses it `records_behind`.
+    if matches!(alert.action, Action::Long | Action::Short) {
+        state
+            .execution
+            .bus()
+            .caught_up((started + RECORDS_WAIT).into())
+            .await;
+    }
     // To whichever instance trades for the user: here, or forwarded. While
     // the user's shard changes hands the alert waits (TradingView waits
     // about 3 s).
@@ -400,6 +410,9 @@ pub fn refusal_status(r: &Refusal) -> u16 {
 
 /// How long an alert waits for its user's shard to find an owner.
 const OWNER_WAIT: Duration = Duration::from_millis(2500);
+/// How long an entry waits for the database writer to catch up (within
+/// TradingView's ~3 s for an answer).
+const RECORDS_WAIT: Duration = Duration::from_millis(1000);
 
 /// The answer to an alert executed here.
 async fn answer(
