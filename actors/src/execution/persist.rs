@@ -357,7 +357,7 @@ async fn write_batch(
     journal_key: Option<&str>,
     last_seq: u64,
 ) -> Result<(), sea_orm::DbErr> {
-    let txn = store.conn().begin().await?;
+    let txn = store.writer().await?.begin().await?;
     let fences =
         super::fences::read_locked(&txn, batch.iter().map(|i| (i.event.as_ref(), i.lease))).await?;
     let mut rows = Rows::default();

@@ -99,6 +99,9 @@ pub struct Store {
     /// For a connection of its own (the migration lock). May carry a
     /// password: never shown.
     url: Secret,
+    timeout: Duration,
+    /// SQLite's writers' own connection, made at first use.
+    writer: Arc<tokio::sync::OnceCell<DatabaseConnection>>,
 }
 
 /// A string kept out of `Debug` output.
@@ -120,42 +123,91 @@ impl Store {
         if backend == Backend::Sqlite {
             ensure_sqlite_dir(url)?;
         }
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(options.max_connections)
-            .connect_timeout(options.connect_timeout)
-            .acquire_timeout(options.connect_timeout)
-            .sqlx_logging(false);
-        if backend == Backend::Sqlite {
-            opts.map_sqlx_sqlite_opts(|o| {
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5))
-                    // 8 MiB of pages per connection (SQLite's default is
-                    // 2 MiB): the writer's indexes stay in memory instead
-                    // of being read back from the file for every batch.
-                    .pragma("cache_size", "-8192")
-                    // A statement that may need undoing inside the writer's
-                    // transaction keeps its undo pages in memory, not in
-                    // a temporary file written for each multi-row insert.
-                    .pragma("temp_store", "memory")
-            });
-        }
-        let db = Database::connect(opts)
-            .await
-            .map_err(|source| StoreError::Connect {
-                backend: backend.as_str(),
-                source,
-            })?;
+        let db = Database::connect(connect_options(
+            url,
+            backend,
+            options.max_connections,
+            options.connect_timeout,
+        ))
+        .await
+        .map_err(|source| StoreError::Connect {
+            backend: backend.as_str(),
+            source,
+        })?;
         Ok(Self {
             db,
             backend,
             audit_tap: Arc::default(),
             url: Secret(Arc::from(url)),
+            timeout: options.connect_timeout,
+            writer: Arc::default(),
         })
     }
 
+    /// The connection the trading records' and the paper books' writers
+    /// commit on. On a SQLite file it is one connection of their own:
+    /// spread over the pool, every batch landed on the connection idle
+    /// longest, whose page cache the other writer's commits had made
+    /// stale, and re-read the tables' pages from the file; the two writers
+    /// also met on SQLite's write lock, whose waiting sleeps milliseconds
+    /// at a time. On one connection they take turns and its cache stays
+    /// warm. PostgreSQL (and an in-memory SQLite, one connection's own)
+    /// uses the pool.
+    pub async fn writer(&self) -> Result<&DatabaseConnection, DbErr> {
+        if self.backend != Backend::Sqlite || is_memory(&self.url.0) {
+            return Ok(&self.db);
+        }
+        self.writer
+            .get_or_try_init(|| {
+                let mut opts = connect_options(&self.url.0, self.backend, 1, self.timeout);
+                // The tables' and indexes' pages the writers touch, kept
+                // (filled as touched, not reserved).
+                opts.map_sqlx_sqlite_opts(|o| o.pragma("cache_size", WRITER_CACHE_KIB));
+                Database::connect(opts)
+            })
+            .await
+    }
+}
+
+/// The writers' connection's page cache, in KiB (negative: SQLite's unit).
+const WRITER_CACHE_KIB: &str = "-65536";
+
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+fn connect_options(
+    url: &str,
+    backend: Backend,
+    max_connections: u32,
+    timeout: Duration,
+) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    if backend == Backend::Sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+                // 8 MiB of pages per connection (SQLite's default is
+                // 2 MiB): the writer's indexes stay in memory instead
+                // of being read back from the file for every batch.
+                .pragma("cache_size", "-8192")
+                // A statement that may need undoing inside the writer's
+                // transaction keeps its undo pages in memory, not in
+                // a temporary file written for each multi-row insert.
+                .pragma("temp_store", "memory")
+        });
+    }
+    opts
+}
+
+impl Store {
     /// Every audit event written from now on, in order. One reader only:
     /// `None` once the feed is taken.
     pub fn audit_feed(
@@ -238,7 +290,7 @@ impl Store {
     /// again, its index was reported as already there (seen once in CI).
     /// An in-memory database is one connection's own: the pool is used.
     async fn sqlite_migration_conn(&self) -> Result<Option<Store>, StoreError> {
-        if self.url.0.contains(":memory:") || self.url.0.contains("mode=memory") {
+        if is_memory(&self.url.0) {
             return Ok(None);
         }
         let one = StoreOptions {
@@ -294,6 +346,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
+        if let Some(w) = self.writer.get() {
+            w.clone().close().await?;
+        }
         self.db.close().await.map_err(StoreError::Db)
     }
 }

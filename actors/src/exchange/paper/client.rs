@@ -323,16 +323,45 @@ struct Delta {
     /// Once this delta is written, every order numbered below this one is
     /// finished and written: the next delta need not look at them.
     settled_below: u64,
+    /// The books' size and next order number as this delta saw them.
+    books: Books,
+}
+
+/// How many orders the books held and the number the next would take:
+/// orders only come with a new number and leave only when the history is
+/// trimmed, so a later pair tells whether any left in between.
+#[derive(Default, Clone, Copy)]
+struct Books {
+    len: usize,
+    next_id: u64,
+}
+
+impl Books {
+    fn of(account: &PaperAccount) -> Self {
+        Self {
+            len: account.orders.len(),
+            next_id: account.next_id,
+        }
+    }
+
+    /// Whether orders left the books between `self` and `now`.
+    fn lost_some(self, now: Books) -> bool {
+        let added = now.next_id.saturating_sub(self.next_id) as usize;
+        self.len + added > now.len
+    }
 }
 
 /// The books against what was last written. Orders numbered below
 /// `settled_below` were finished when written, and a finished order never
 /// changes: they are passed over with one comparison each (most of the
-/// books are the finished orders kept for queries).
+/// books are the finished orders kept for queries). The books written
+/// before (`last`, unknown at the first write) tell whether any order left
+/// them since: only then are the written ones looked for in the books.
 fn delta(
     account: &PaperAccount,
     written: &HashMap<String, PaperOrder>,
     settled_below: u64,
+    last: Option<Books>,
 ) -> Result<Delta, serde_json::Error> {
     let header = serde_json::to_string(&Header {
         wallet: account.wallet,
@@ -360,7 +389,8 @@ fn delta(
             _ => upserts.push((o.clone(), serde_json::to_string(o)?)),
         }
     }
-    let removed = if written.len() + upserts.len() > account.orders.len() {
+    let books = Books::of(account);
+    let removed = if last.is_none_or(|l| l.lost_some(books)) {
         let kept: std::collections::HashSet<&str> = account
             .orders
             .iter()
@@ -379,6 +409,7 @@ fn delta(
         upserts,
         removed,
         settled_below: open_below.max(settled_below),
+        books,
     })
 }
 
@@ -521,7 +552,7 @@ async fn write_together(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let outcome = async {
-            let txn = store.conn().begin().await?;
+            let txn = store.writer().await?.begin().await?;
             for j in &jobs {
                 write_in(&txn, j.account_id, &j.delta).await?;
             }
@@ -548,11 +579,12 @@ async fn persist(
     notify: Arc<Notify>,
 ) {
     let mut settled_below = 0;
+    let mut books_written = None;
     loop {
         let seq = *rx.borrow_and_update();
         let d = {
             let account = state.lock().unwrap_or_else(|e| e.into_inner());
-            delta(&account, &written_orders, settled_below)
+            delta(&account, &written_orders, settled_below, books_written)
         };
         let d = match d {
             Ok(d) => d,
@@ -570,7 +602,7 @@ async fn persist(
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                     // The books as they are by now.
                     let account = state.lock().unwrap_or_else(|e| e.into_inner());
-                    d = match delta(&account, &written_orders, settled_below) {
+                    d = match delta(&account, &written_orders, settled_below, books_written) {
                         Ok(d) => d,
                         Err(e) => {
                             tracing::error!(account_id, error = %e, "paper books could not be serialized");
@@ -581,6 +613,7 @@ async fn persist(
             }
         };
         settled_below = d.settled_below;
+        books_written = Some(d.books);
         for id in &d.removed {
             written_orders.remove(id);
         }
@@ -707,7 +740,7 @@ mod tests {
         let mut account = PaperAccount::new(Decimal::new(12_345, 1));
         account.next_id = 42;
         account.leverage.insert("BTCUSDT".into(), 7);
-        let header = delta(&account, &HashMap::new(), 0).unwrap().header;
+        let header = delta(&account, &HashMap::new(), 0, None).unwrap().header;
         let back: PaperAccount = serde_json::from_str(&header).unwrap();
         assert_eq!(back, account);
     }
@@ -739,7 +772,8 @@ mod tests {
         let mut account = PaperAccount::new(Decimal::ONE_HUNDRED);
         account.orders = vec![order(1, OrderStatus::Filled), order(2, OrderStatus::New)];
         account.next_id = 3;
-        let first = delta(&account, &HashMap::new(), 0).unwrap();
+        let first = delta(&account, &HashMap::new(), 0, None).unwrap();
+        let books = first.books;
         assert_eq!(first.upserts.len(), 2);
         // Order 1 is finished and written: passed over from now on.
         assert_eq!(first.settled_below, 2);
@@ -748,13 +782,14 @@ mod tests {
             .into_iter()
             .map(|(o, _)| (o.request.client_id.as_str().to_owned(), o))
             .collect();
-        assert!(delta(&account, &written, 2).unwrap().upserts.is_empty());
+        let same = delta(&account, &written, 2, Some(books)).unwrap();
+        assert!(same.upserts.is_empty() && same.removed.is_empty());
         // Order 2 fills, order 3 comes; order 1 leaves the kept history.
         account.orders[1].status = OrderStatus::Filled;
         account.orders.push(order(3, OrderStatus::New));
         account.next_id = 4;
         account.orders.remove(0);
-        let d = delta(&account, &written, 2).unwrap();
+        let d = delta(&account, &written, 2, Some(books)).unwrap();
         assert_eq!(
             d.upserts.iter().map(|(o, _)| o.id).collect::<Vec<_>>(),
             [2, 3]
@@ -765,6 +800,7 @@ mod tests {
         );
         // Order 3 still rests: it bounds what the next delta looks at.
         assert_eq!(d.settled_below, 3);
+        let books = d.books;
         for (o, _) in d.upserts {
             written.insert(o.request.client_id.as_str().to_owned(), o);
         }
@@ -772,9 +808,11 @@ mod tests {
         // A client id used again by a new order (the old one was
         // cancelled) is a new order to write, though its id was written.
         account.orders[1].status = OrderStatus::Canceled;
-        let d = delta(&account, &written, 3).unwrap();
+        let d = delta(&account, &written, 3, Some(books)).unwrap();
         assert_eq!(d.upserts.len(), 1);
+        assert!(d.removed.is_empty(), "a change is not an order gone");
         assert_eq!(d.settled_below, 4);
+        let books = d.books;
         for (o, _) in d.upserts {
             written.insert(o.request.client_id.as_str().to_owned(), o);
         }
@@ -782,7 +820,29 @@ mod tests {
         again.id = 4;
         account.orders.push(again);
         account.next_id = 5;
-        let d = delta(&account, &written, 4).unwrap();
+        let d = delta(&account, &written, 4, Some(books)).unwrap();
         assert_eq!(d.upserts.iter().map(|(o, _)| o.id).collect::<Vec<_>>(), [4]);
+        assert!(d.removed.is_empty());
+        // Two orders come while the two oldest leave (one trim): the
+        // books keep their size, and the order gone is found (order 3's
+        // client id stays: order 4 holds it).
+        let books = d.books;
+        for (o, _) in d.upserts {
+            written.insert(o.request.client_id.as_str().to_owned(), o);
+        }
+        account.orders.drain(..2);
+        for id in [5, 6] {
+            account.orders.push(order(id, OrderStatus::New));
+        }
+        account.next_id = 7;
+        let d = delta(&account, &written, 4, Some(books)).unwrap();
+        assert_eq!(
+            d.removed,
+            vec![order(2, OrderStatus::New).request.client_id.to_string()]
+        );
+        assert_eq!(
+            d.upserts.iter().map(|(o, _)| o.id).collect::<Vec<_>>(),
+            [5, 6]
+        );
     }
 }
