@@ -459,3 +459,100 @@ async fn retention_postgres() {
     tdb.cleanup().await;
     announce("postgres: retention deletes old refused and duplicate signals only");
 }
+
+fn user_row(email: &str) -> users::ActiveModel {
+    let now = Utc::now();
+    users::ActiveModel {
+        email: Set(email.to_owned()),
+        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
+        role: Set(Role::User),
+        ai_alert_confidence: Set(0.7),
+        is_active: Set(true),
+        is_2fa_enabled: Set(false),
+        failed_login_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+async fn user_count(store: &Store) -> u64 {
+    use sea_orm::PaginatorTrait;
+    users::Entity::find().count(store.conn()).await.unwrap()
+}
+
+/// On a SQLite file the writers commit on one connection of their own:
+/// what they commit is what the pool reads, and a second writer waits its
+/// turn (for the connection, not in SQLite's busy loop) instead of running
+/// beside the first.
+#[tokio::test]
+async fn writers_take_turns_on_their_own_sqlite_connection() {
+    use sea_orm::TransactionTrait;
+    let tdb = TestDatabase::sqlite();
+    let store = tdb.connect().await.unwrap();
+    store.migrate_up().await.unwrap();
+    // A transaction that has not written yet holds no lock of SQLite's:
+    // on a connection of the pool the second would write and commit now.
+    let first = store.writer().await.unwrap().begin().await.unwrap();
+    let second = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let txn = store.writer().await.unwrap().begin().await.unwrap();
+            user_row("second@example.com").insert(&txn).await.unwrap();
+            txn.commit().await.unwrap();
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!second.is_finished(), "the second writer waits its turn");
+    user_row("first@example.com").insert(&first).await.unwrap();
+    assert_eq!(user_count(&store).await, 0, "not committed yet");
+    first.commit().await.unwrap();
+    second.await.unwrap();
+    assert_eq!(user_count(&store).await, 2);
+    store.close().await.unwrap();
+}
+
+/// An in-memory SQLite database is its one connection's own: the writers
+/// use the pool, and see the schema it made.
+#[tokio::test]
+async fn an_in_memory_store_writes_through_its_pool() {
+    let store = Store::connect(
+        "sqlite::memory:",
+        &tradingbot_actors::store::StoreOptions {
+            max_connections: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    store.migrate_up().await.unwrap();
+    user_row("memory@example.com")
+        .insert(store.writer().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(user_count(&store).await, 1);
+}
+
+/// PostgreSQL's writers use the pool: two write side by side.
+#[tokio::test]
+async fn postgres_writers_use_the_pool() {
+    use sea_orm::TransactionTrait;
+    let Some(tdb) = TestDatabase::postgres().await else {
+        return announce_skip("postgres_writers_use_the_pool", "TEST_DATABASE_URL");
+    };
+    let store = tdb.connect().await.unwrap();
+    store.migrate_up().await.unwrap();
+    let first = store.writer().await.unwrap().begin().await.unwrap();
+    user_row("first@example.com").insert(&first).await.unwrap();
+    let second = store.writer().await.unwrap().begin().await.unwrap();
+    user_row("second@example.com")
+        .insert(&second)
+        .await
+        .unwrap();
+    second.commit().await.unwrap();
+    assert_eq!(user_count(&store).await, 1, "the second committed first");
+    first.commit().await.unwrap();
+    assert_eq!(user_count(&store).await, 2);
+    store.close().await.unwrap();
+    tdb.cleanup().await;
+}
