@@ -97,22 +97,7 @@ async fn up_down_up(store: &Store) {
 }
 
 async fn insert_user(store: &Store, email: &str) -> users::Model {
-    let now = Utc::now();
-    users::ActiveModel {
-        email: Set(email.to_owned()),
-        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
-        role: Set(Role::User),
-        ai_alert_confidence: Set(0.7),
-        is_active: Set(true),
-        is_2fa_enabled: Set(false),
-        failed_login_count: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(store.conn())
-    .await
-    .unwrap()
+    user_row(email).insert(store.conn()).await.unwrap()
 }
 
 fn strategy(user_id: i64) -> strategies::ActiveModel {
