@@ -5,7 +5,7 @@
 
 use actix::prelude::*;
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait};
 use std::sync::Arc;
 use tradingbot_actors::cluster::shard_of;
 use tradingbot_actors::execution::bus::Published;
@@ -14,28 +14,16 @@ use tradingbot_actors::execution::fences;
 use tradingbot_actors::execution::mailbox::Depth;
 use tradingbot_actors::execution::persist::{Drain, PersistActor};
 use tradingbot_actors::store::Store;
-use tradingbot_actors::store::entities::{signals, users};
-use tradingbot_actors::store::enums::{Role, SignalOutcome};
+use tradingbot_actors::store::entities::signals;
+use tradingbot_actors::store::enums::SignalOutcome;
 use tradingbot_actors::store::testing::{TestDatabase, announce};
 
 async fn user(store: &Store) -> i64 {
-    let now = Utc::now();
-    users::ActiveModel {
-        email: Set("fenced@example.com".to_owned()),
-        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
-        role: Set(Role::User),
-        ai_alert_confidence: Set(0.7),
-        is_active: Set(true),
-        is_2fa_enabled: Set(false),
-        failed_login_count: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(store.conn())
-    .await
-    .unwrap()
-    .id
+    tradingbot_actors::store::testing::user_row("fenced@example.com")
+        .insert(store.conn())
+        .await
+        .unwrap()
+        .id
 }
 
 fn signal(id: i64, user_id: i64, outcome: SignalOutcome, reason: &str) -> Event {

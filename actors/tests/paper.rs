@@ -8,8 +8,8 @@ use std::time::Duration;
 use tradingbot_actors::exchange::paper::feed::FeedSource;
 use tradingbot_actors::exchange::paper::{PaperBooks, PaperClient, PriceFeed};
 use tradingbot_actors::store::Store;
-use tradingbot_actors::store::entities::{api_keys, users};
-use tradingbot_actors::store::enums::{Exchange, Role};
+use tradingbot_actors::store::entities::api_keys;
+use tradingbot_actors::store::enums::Exchange;
 use tradingbot_actors::store::testing::TestDatabase;
 use tradingbot_core::exchange::paper::{PaperConfig, PaperEvent};
 use tradingbot_core::exchange::{
@@ -19,21 +19,10 @@ use tradingbot_core::exchange::{
 
 async fn paper_account(store: &Store) -> i64 {
     let now = Utc::now();
-    let user = users::ActiveModel {
-        email: Set("paper@example.com".into()),
-        password_hash: Set("x".into()),
-        role: Set(Role::User),
-        ai_alert_confidence: Set(0.7),
-        is_active: Set(true),
-        is_2fa_enabled: Set(false),
-        failed_login_count: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(store.conn())
-    .await
-    .unwrap();
+    let user = tradingbot_actors::store::testing::user_row("paper@example.com")
+        .insert(store.conn())
+        .await
+        .unwrap();
     api_keys::ActiveModel {
         user_id: Set(user.id),
         label: Set("paper".into()),

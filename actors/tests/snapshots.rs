@@ -6,29 +6,17 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use tradingbot_actors::snapshots::snapshot_day;
-use tradingbot_actors::store::entities::{performances, positions, users};
+use tradingbot_actors::store::entities::{performances, positions};
 use tradingbot_actors::store::enums::*;
 use tradingbot_actors::store::testing::TestDatabase;
 use tradingbot_actors::store::{DbDecimal, Store};
 
 async fn user(store: &Store, email: &str) -> i64 {
-    let now = Utc::now();
-    users::ActiveModel {
-        email: Set(email.to_owned()),
-        password_hash: Set("-".to_owned()),
-        role: Set(Role::User),
-        ai_alert_confidence: Set(0.7),
-        is_active: Set(true),
-        is_2fa_enabled: Set(false),
-        failed_login_count: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(store.conn())
-    .await
-    .unwrap()
-    .id
+    tradingbot_actors::store::testing::user_row(email)
+        .insert(store.conn())
+        .await
+        .unwrap()
+        .id
 }
 
 /// A closed long: 0.1 BTC at 50,000, 10x (margin 500), closed on `day`.

@@ -10,7 +10,7 @@ use sea_orm::{
 use std::str::FromStr;
 use tradingbot_actors::store::entities::{orders, positions, strategies, users};
 use tradingbot_actors::store::enums::*;
-use tradingbot_actors::store::testing::{TestDatabase, announce, announce_skip};
+use tradingbot_actors::store::testing::{TestDatabase, announce, announce_skip, user_row};
 use tradingbot_actors::store::{DbDecimal, Store};
 
 const TABLES: &[&str] = &[
@@ -177,15 +177,7 @@ async fn schema_contract(store: &Store) {
     let user = insert_user(store, "trader@example.com").await;
 
     // Emails are unique.
-    let dup = users::ActiveModel {
-        email: Set("trader@example.com".into()),
-        password_hash: Set("x".into()),
-        created_at: Set(Utc::now()),
-        updated_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await;
+    let dup = user_row("trader@example.com").insert(db).await;
     assert!(dup.is_err(), "duplicate email must be refused");
 
     // Decimals come back exactly, including values a double cannot hold.
@@ -443,22 +435,6 @@ async fn retention_postgres() {
     store.close().await.unwrap();
     tdb.cleanup().await;
     announce("postgres: retention deletes old refused and duplicate signals only");
-}
-
-fn user_row(email: &str) -> users::ActiveModel {
-    let now = Utc::now();
-    users::ActiveModel {
-        email: Set(email.to_owned()),
-        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
-        role: Set(Role::User),
-        ai_alert_confidence: Set(0.7),
-        is_active: Set(true),
-        is_2fa_enabled: Set(false),
-        failed_login_count: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
 }
 
 async fn user_count(store: &Store) -> u64 {

@@ -8,7 +8,7 @@
 use actix::System;
 use chrono::Utc;
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use sea_orm::ActiveModelTrait;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tradingbot_actors::accounts::{Accounts, Credentials};
@@ -19,8 +19,7 @@ use tradingbot_actors::execution::Execution;
 use tradingbot_actors::execution::user::{Outcome, Refusal};
 use tradingbot_actors::kv::webhook_gate::InProcessGate;
 use tradingbot_actors::kv::{Admission, Gate, GateRules};
-use tradingbot_actors::store::entities::users;
-use tradingbot_actors::store::enums::{Exchange, Role};
+use tradingbot_actors::store::enums::Exchange;
 use tradingbot_actors::store::testing::TestDatabase;
 use tradingbot_actors::strategies::Strategies;
 use tradingbot_benches::percentiles;
@@ -108,19 +107,7 @@ fn main() {
         let db = TestDatabase::sqlite();
         let store = db.connect().await.expect("sqlite");
         store.migrate_up().await.expect("migrations");
-        let now = Utc::now();
-        let user = users::ActiveModel {
-            email: Set("bench@example.com".into()),
-            password_hash: Set("-".into()),
-            role: Set(Role::User),
-            ai_alert_confidence: Set(0.7),
-            is_active: Set(true),
-            is_2fa_enabled: Set(false),
-            failed_login_count: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
+        let user = tradingbot_actors::store::testing::user_row("bench@example.com")
         .insert(store.conn())
         .await
         .expect("user");

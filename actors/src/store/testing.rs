@@ -4,8 +4,28 @@
 //! created on the server named by `TEST_DATABASE_URL` and dropped afterwards,
 //! so tests never share state and can run in parallel.
 
+use super::entities::users;
+use super::enums::Role;
 use super::{Store, StoreError, StoreOptions};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, Set};
+
+/// A trader's row as tests need one: active, without 2FA, a password hash
+/// no password matches.
+pub fn user_row(email: &str) -> users::ActiveModel {
+    let now = chrono::Utc::now();
+    users::ActiveModel {
+        email: Set(email.to_owned()),
+        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$placeholder$hash".to_owned()),
+        role: Set(Role::User),
+        ai_alert_confidence: Set(0.7),
+        is_active: Set(true),
+        is_2fa_enabled: Set(false),
+        failed_login_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
 
 /// Whether a missing test service must fail the test instead of skipping it
 /// (CI sets `TRADINGBOT_TEST_REQUIRE_SERVICES=1`).
